@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::{Compression, GlobalArgs};
+use crate::io::concat::{concat, ConcatOptions, Join};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Input .h5ad files, in order.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output .h5ad.
+    #[arg(long)]
+    out: PathBuf,
+    /// obs column recording each cell's source file.
+    #[arg(long, default_value = "plate")]
+    label: String,
+    /// One name per input (default: file stems).
+    #[arg(long, value_delimiter = ',')]
+    keys: Option<Vec<String>>,
+    /// How genes are joined.
+    #[arg(long, value_enum, default_value_t = Join::Inner)]
+    join: Join,
+    /// Compression of X.
+    #[arg(long, value_enum, default_value_t = Compression::None)]
+    compression: Compression,
+    /// Overwrite the output.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
+    let opts = ConcatOptions {
+        label: a.label,
+        keys: a.keys,
+        join: a.join,
+        chunk_rows: g.chunk_rows,
+        gzip: a.compression.level(),
+        force: a.force,
+    };
+    let t = Instant::now();
+    let s = concat(&a.inputs, &a.out, &opts, g.quiet)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{}: {} cells x {} genes, {} non-zeros in {secs:.2} s ({:.0} nnz/s)",
+        s.path.display(),
+        s.n_obs,
+        s.n_vars,
+        s.nnz,
+        s.nnz as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}

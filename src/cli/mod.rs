@@ -1,0 +1,111 @@
+//! The `scoop` command line: thin clap commands over the library, one module per subcommand.
+
+mod concat;
+mod demo;
+mod devices;
+mod inspect;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::{BackendKind, BackendOptions};
+use crate::stream::{StreamOptions, DEFAULT_CHUNK_ROWS};
+
+/// Options every subcommand accepts, before or after its name.
+#[derive(clap::Args, Clone, Debug)]
+pub struct GlobalArgs {
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto, global = true)]
+    pub backend: BackendKind,
+    /// CUDA devices to shard chunks over (comma-separated ordinals; repeat one for two workers).
+    #[arg(long, value_delimiter = ',', global = true)]
+    pub devices: Vec<usize>,
+    /// CPU threads (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Rows per streamed chunk.
+    #[arg(long, default_value_t = DEFAULT_CHUNK_ROWS, global = true)]
+    pub chunk_rows: usize,
+    /// No progress bars or info lines.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl GlobalArgs {
+    /// Backend selection options.
+    pub fn backend_options(&self) -> BackendOptions {
+        BackendOptions {
+            kind: self.backend,
+            devices: self.devices.clone(),
+            quiet: self.quiet,
+        }
+    }
+
+    /// Streaming options.
+    pub fn stream_options(&self) -> StreamOptions {
+        StreamOptions {
+            chunk_rows: self.chunk_rows,
+            ..StreamOptions::default()
+        }
+    }
+}
+
+/// Compression for written matrices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// Uncompressed (anndata's default).
+    None,
+    /// gzip level 4.
+    Gzip,
+}
+
+impl Compression {
+    fn level(self) -> Option<u8> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some(4),
+        }
+    }
+}
+
+/// scoop: GPU-first, out-of-core single-cell analysis.
+#[derive(Parser, Debug)]
+#[command(name = "scoop", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate Tahoe-like plates (negative-binomial counts) as .h5ad files.
+    Simulate(simulate::Args),
+    /// Concatenate .h5ad files along cells (anndata concat_on_disk semantics), streamed.
+    Concat(concat::Args),
+    /// Describe an .h5ad file without reading X.
+    Inspect(inspect::Args),
+    /// Run every workflow step on built-in demo data in ./scoop-demo/.
+    Demo(demo::Args),
+    /// List CUDA devices and how the kernels were built.
+    Devices,
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(n) = cli.global.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("--threads {n}: {e}"))?;
+    }
+    match cli.command {
+        Command::Simulate(a) => simulate::run(a, &cli.global),
+        Command::Concat(a) => concat::run(a, &cli.global),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Demo(a) => demo::run(a, &cli.global),
+        Command::Devices => devices::run(),
+    }
+}

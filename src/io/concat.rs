@@ -1,0 +1,545 @@
+//! `concat_on_disk` semantics, streamed: obs rows and X chunks are copied file by file, chunk by
+//! chunk; only indexes, categories and one chunk are ever in memory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::array::{NumDtype, NumVec};
+use super::chunk::CsrChunk;
+use super::csr::{CsrWriteOptions, CsrWriter};
+use super::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWriter};
+use super::elem::{write_element, Element};
+use super::h5ad::{H5adReader, OutputFile};
+use crate::error::{Error, Result};
+
+/// How the var axis is joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Join {
+    /// Genes present in every input, in the first input's order.
+    #[default]
+    Inner,
+    /// Genes present in any input (first-seen order); absent genes are zeros.
+    Outer,
+}
+
+/// Options of [`concat`].
+#[derive(Clone, Debug)]
+pub struct ConcatOptions {
+    /// obs column that records each cell's source.
+    pub label: String,
+    /// One key per input (default: file stems).
+    pub keys: Option<Vec<String>>,
+    /// var join.
+    pub join: Join,
+    /// Source rows per chunk.
+    pub chunk_rows: usize,
+    /// gzip level for X.
+    pub gzip: Option<u8>,
+    /// Overwrite an existing output.
+    pub force: bool,
+}
+
+/// What [`concat`] wrote.
+#[derive(Clone, Debug)]
+pub struct ConcatSummary {
+    /// Output path.
+    pub path: PathBuf,
+    /// Cells.
+    pub n_obs: usize,
+    /// Genes.
+    pub n_vars: usize,
+    /// Stored values copied.
+    pub nnz: u64,
+}
+
+/// Natural-order comparison key (digits compare as numbers), as `natsort.natsorted` orders.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(s: &str) -> Vec<(bool, String)> {
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for ch in s.chars() {
+            let d = ch.is_ascii_digit();
+            match out.last_mut() {
+                Some((pd, buf)) if *pd == d => buf.push(ch),
+                _ => out.push((d, ch.to_string())),
+            }
+        }
+        out
+    }
+    let (pa, pb) = (parts(a), parts(b));
+    for ((da, sa), (db, sb)) in pa.iter().zip(&pb) {
+        let ord = match (da, db) {
+            (true, true) => {
+                let (ta, tb) = (sa.trim_start_matches('0'), sb.trim_start_matches('0'));
+                ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb))
+            }
+            (true, false) => std::cmp::Ordering::Less,
+            (false, true) => std::cmp::Ordering::Greater,
+            (false, false) => sa.cmp(sb),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    pa.len().cmp(&pb.len()).then_with(|| a.cmp(b))
+}
+
+/// The output kind of one obs column, decided from every input's schema.
+#[derive(Clone, Debug)]
+enum Target {
+    Array(NumDtype),
+    Categorical {
+        categories: Vec<String>,
+        ordered: bool,
+    },
+    NullableBool,
+    NullableInt(NumDtype),
+    Strings,
+}
+
+fn cat_labels(c: &Categories) -> Vec<String> {
+    (0..c.len()).map(|i| c.label(i)).collect()
+}
+
+fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> {
+    let present: Vec<&ColumnValues> = per_file.iter().flatten().collect();
+    let all = present.len() == per_file.len();
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "obs column {name:?} has incompatible types across inputs"
+        ))
+    };
+    match present[0] {
+        ColumnValues::Categorical { .. } | ColumnValues::Strings(_) => {
+            let mut lists: Vec<Vec<String>> = Vec::new();
+            let mut orders = Vec::new();
+            for v in &present {
+                match v {
+                    ColumnValues::Categorical { categories, ordered, .. } => {
+                        lists.push(cat_labels(categories));
+                        orders.push(*ordered);
+                    }
+                    ColumnValues::Strings(_) if all && present.iter().all(|p| matches!(p, ColumnValues::Strings(_))) => {
+                        return Ok(Target::Strings)
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            if lists.windows(2).all(|w| w[0] == w[1]) && orders.windows(2).all(|w| w[0] == w[1]) {
+                return Ok(Target::Categorical { categories: lists.swap_remove(0), ordered: orders[0] });
+            }
+            let mut union: Vec<String> = lists.into_iter().flatten().collect();
+            union.sort_by(|a, b| natural_cmp(a, b));
+            union.dedup();
+            Ok(Target::Categorical { categories: union, ordered: false })
+        }
+        ColumnValues::Array(first) => {
+            let dtypes: Vec<NumDtype> = present
+                .iter()
+                .map(|v| match v {
+                    ColumnValues::Array(a) => Ok(a.dtype()),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<_>>()?;
+            let same = dtypes.iter().all(|&d| d == first.dtype());
+            if first.dtype() == NumDtype::Bool {
+                if !dtypes.iter().all(|&d| d == NumDtype::Bool) {
+                    return Err(bad());
+                }
+                return Ok(if all { Target::Array(NumDtype::Bool) } else { Target::NullableBool });
+            }
+            if dtypes.contains(&NumDtype::Bool) {
+                return Err(bad());
+            }
+            Ok(if all && same { Target::Array(first.dtype()) } else { Target::Array(NumDtype::F64) })
+        }
+        ColumnValues::NullableBool { .. } => {
+            if present.iter().all(|v| matches!(v, ColumnValues::NullableBool { .. })) {
+                Ok(Target::NullableBool)
+            } else {
+                Err(bad())
+            }
+        }
+        ColumnValues::NullableInt { values, .. } => {
+            if present.iter().all(|v| matches!(v, ColumnValues::NullableInt { values: x, .. } if x.dtype() == values.dtype())) {
+                Ok(Target::NullableInt(values.dtype()))
+            } else {
+                Err(bad())
+            }
+        }
+        ColumnValues::NullableString { .. } => Err(Error::InvalidArgument(format!(
+            "obs column {name:?}: concatenating nullable-string-array columns is not supported yet"
+        ))),
+    }
+}
+
+/// Converts one input block of a column to the target kind (`None` = column absent in this input).
+fn convert(target: &Target, values: Option<&ColumnValues>, n: usize) -> ColumnValues {
+    match (target, values) {
+        (Target::Array(NumDtype::F64), Some(ColumnValues::Array(a))) => {
+            ColumnValues::Array(NumVec::F64(a.to_f64()))
+        }
+        (Target::Array(NumDtype::F64), None) => ColumnValues::Array(NumVec::F64(vec![f64::NAN; n])),
+        (Target::Array(_), Some(v)) => v.clone(),
+        (Target::NullableBool, Some(ColumnValues::Array(NumVec::Bool(b)))) => {
+            ColumnValues::NullableBool {
+                values: b.clone(),
+                mask: vec![false; n],
+            }
+        }
+        (Target::NullableBool, Some(v @ ColumnValues::NullableBool { .. })) => v.clone(),
+        (Target::NullableBool, None) => ColumnValues::NullableBool {
+            values: vec![false; n],
+            mask: vec![true; n],
+        },
+        (Target::NullableInt(_), Some(v)) => v.clone(),
+        (Target::NullableInt(dt), None) => {
+            let mut values = NumVec::empty(*dt);
+            values.extend_from(&NumVec::I64(vec![0; n]).to_typed(*dt));
+            ColumnValues::NullableInt {
+                values,
+                mask: vec![true; n],
+            }
+        }
+        (Target::Strings, Some(v)) => v.clone(),
+        (
+            Target::Categorical {
+                categories,
+                ordered,
+            },
+            v,
+        ) => {
+            let pos: HashMap<&str, i32> = categories
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i as i32))
+                .collect();
+            let codes = match v {
+                None => vec![-1; n],
+                Some(ColumnValues::Categorical {
+                    codes,
+                    categories: src,
+                    ..
+                }) => {
+                    let map: Vec<i32> =
+                        (0..src.len()).map(|i| pos[src.label(i).as_str()]).collect();
+                    codes
+                        .iter()
+                        .map(|&c| if c < 0 { -1 } else { map[c as usize] })
+                        .collect()
+                }
+                Some(ColumnValues::Strings(s)) => s.iter().map(|x| pos[x.as_str()]).collect(),
+                Some(_) => unreachable!("planned as categorical"),
+            };
+            ColumnValues::Categorical {
+                codes,
+                categories: Categories::Strings(categories.clone()),
+                ordered: *ordered,
+            }
+        }
+        (t, v) => unreachable!("concat: no conversion from {v:?} to {t:?}"),
+    }
+}
+
+impl NumVec {
+    /// The values converted to `dtype` (numeric casts as numpy's `astype`).
+    pub fn to_typed(&self, dtype: NumDtype) -> NumVec {
+        let f = self.to_f64();
+        match dtype {
+            NumDtype::Bool => NumVec::Bool(f.iter().map(|&x| x != 0.0).collect()),
+            NumDtype::I8 => NumVec::I8(f.iter().map(|&x| x as i8).collect()),
+            NumDtype::I16 => NumVec::I16(f.iter().map(|&x| x as i16).collect()),
+            NumDtype::I32 => NumVec::I32(f.iter().map(|&x| x as i32).collect()),
+            NumDtype::I64 => NumVec::I64(f.iter().map(|&x| x as i64).collect()),
+            NumDtype::U8 => NumVec::U8(f.iter().map(|&x| x as u8).collect()),
+            NumDtype::U16 => NumVec::U16(f.iter().map(|&x| x as u16).collect()),
+            NumDtype::U32 => NumVec::U32(f.iter().map(|&x| x as u32).collect()),
+            NumDtype::U64 => NumVec::U64(f.iter().map(|&x| x as u64).collect()),
+            NumDtype::F32 => NumVec::F32(f.iter().map(|&x| x as f32).collect()),
+            NumDtype::F64 => NumVec::F64(f),
+        }
+    }
+}
+
+/// Concatenates `inputs` along cells into `out`, streaming X and obs.
+pub fn concat(
+    inputs: &[PathBuf],
+    out: &Path,
+    opts: &ConcatOptions,
+    quiet: bool,
+) -> Result<ConcatSummary> {
+    if inputs.is_empty() {
+        return Err(Error::InvalidArgument(
+            "concat needs at least one input".into(),
+        ));
+    }
+    crate::io::check_output(out, opts.force)?;
+    let keys: Vec<String> = match &opts.keys {
+        Some(k) if k.len() != inputs.len() => {
+            return Err(Error::InvalidArgument(format!(
+                "--keys has {} names for {} inputs",
+                k.len(),
+                inputs.len()
+            )))
+        }
+        Some(k) => k.clone(),
+        None => inputs
+            .iter()
+            .map(|p| {
+                p.file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+    };
+    let files: Vec<H5adReader> = inputs
+        .iter()
+        .map(|p| H5adReader::open(p))
+        .collect::<Result<_>>()?;
+    let xs = files.iter().map(|f| f.x()).collect::<Result<Vec<_>>>()?;
+    for (f, x) in files.iter().zip(&xs) {
+        let (n_obs, n_vars) = f.shape()?;
+        if x.shape() != (n_obs, n_vars) {
+            return Err(Error::format(
+                f.path(),
+                "/X",
+                format!(
+                    "shape {:?} does not match obs x var {:?}",
+                    x.shape(),
+                    (n_obs, n_vars)
+                ),
+            ));
+        }
+    }
+
+    // var: join gene names.
+    let var_names: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            f.var_reader()?
+                .read_rows(0..f.var_reader()?.len())
+                .map(|d| d.index)
+        })
+        .collect::<Result<_>>()?;
+    let genes: Vec<String> = match opts.join {
+        Join::Inner => {
+            let mut keep: Vec<String> = var_names[0].clone();
+            for other in &var_names[1..] {
+                let set: std::collections::HashSet<&str> =
+                    other.iter().map(|s| s.as_str()).collect();
+                keep.retain(|g| set.contains(g.as_str()));
+            }
+            keep
+        }
+        Join::Outer => {
+            let mut seen = std::collections::HashSet::new();
+            var_names
+                .iter()
+                .flatten()
+                .filter(|g| seen.insert(g.as_str().to_string()))
+                .cloned()
+                .collect()
+        }
+    };
+    let gene_pos: HashMap<&str, u32> = genes
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.as_str(), i as u32))
+        .collect();
+    let col_maps: Vec<Vec<Option<u32>>> = var_names
+        .iter()
+        .map(|names| {
+            names
+                .iter()
+                .map(|g| gene_pos.get(g.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let identity = col_maps
+        .iter()
+        .all(|m| m.iter().enumerate().all(|(i, c)| *c == Some(i as u32)));
+
+    // obs: plan the union of columns from one-row samples of each input's schema.
+    let obs_readers = files
+        .iter()
+        .map(|f| f.obs_reader())
+        .collect::<Result<Vec<_>>>()?;
+    let mut col_names: Vec<String> = Vec::new();
+    for r in &obs_readers {
+        for c in r.column_names() {
+            if !col_names.contains(c) {
+                col_names.push(c.clone());
+            }
+        }
+    }
+    if col_names.contains(&opts.label) {
+        return Err(Error::InvalidArgument(format!(
+            "obs already has a column named {:?}; pick another --label",
+            opts.label
+        )));
+    }
+    let mut targets = Vec::new();
+    for name in &col_names {
+        let samples: Vec<Option<ColumnValues>> = obs_readers
+            .iter()
+            .map(|r| {
+                if r.column_names().contains(name) {
+                    r.read_column(name, 0..0).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect::<Result<_>>()?;
+        targets.push(plan_column(name, &samples)?);
+    }
+    let index_name = "_index".to_string();
+
+    // obsm: keys present in every input.
+    let mut obsm_keys = files[0].keys("obsm")?;
+    for f in &files[1..] {
+        let k = f.keys("obsm")?;
+        obsm_keys.retain(|x| k.contains(x));
+    }
+
+    let n_total: usize = xs.iter().map(|x| x.shape().0).sum();
+    let nnz_total: u64 = xs.iter().map(|x| x.info().nnz).sum();
+    let output = OutputFile::create(out, opts.force)?;
+    DataFrame::with_index(genes.clone()).write(output.root(), "var")?;
+    let mut xw = CsrWriter::create(
+        output.root(),
+        "X",
+        genes.len(),
+        CsrWriteOptions {
+            gzip: opts.gzip,
+            nnz_hint: identity.then_some(nnz_total),
+        },
+    )?;
+    let mut obs_writer: Option<DataFrameWriter> = None;
+    let progress = crate::progress::Progress::new("concat", n_total as u64, quiet);
+    let key_cats = Categories::Strings(keys.clone());
+    for (fi, (x, obs)) in xs.iter().zip(&obs_readers).enumerate() {
+        let n = x.shape().0;
+        let mut start = 0;
+        loop {
+            let end = (start + opts.chunk_rows.max(1)).min(n);
+            let mut chunk = x.read_rows(start..end)?;
+            if !identity {
+                remap_columns(&mut chunk, &col_maps[fi], genes.len());
+            }
+            xw.append(&chunk)?;
+            let block = obs.read_rows(start..end)?;
+            let mut out_block = DataFrame {
+                index_name: index_name.clone(),
+                index: block.index.clone(),
+                columns: Vec::new(),
+            };
+            for (name, t) in col_names.iter().zip(&targets) {
+                let v = convert(t, block.column(name), end - start);
+                out_block.columns.push(Column {
+                    name: name.clone(),
+                    values: v,
+                });
+            }
+            out_block.columns.push(Column {
+                name: opts.label.clone(),
+                values: ColumnValues::Categorical {
+                    codes: vec![fi as i32; end - start],
+                    categories: key_cats.clone(),
+                    ordered: false,
+                },
+            });
+            if obs_writer.is_none() {
+                obs_writer = Some(DataFrameWriter::create(output.root(), "obs", &out_block)?);
+            }
+            obs_writer.as_mut().expect("created").append(&out_block)?;
+            progress.inc((end - start) as u64);
+            if end >= n {
+                break;
+            }
+            start = end;
+        }
+    }
+    progress.finish();
+    let (n_obs, nnz) = xw.finish()?;
+    if !obsm_keys.is_empty() {
+        let g = output.dict("obsm")?;
+        for key in &obsm_keys {
+            let parts: Vec<Element> = files
+                .iter()
+                .map(|f| f.element("obsm", key))
+                .collect::<Result<_>>()?;
+            write_element(&g, key, &stack_rows(key, parts)?)?;
+        }
+    }
+    output.commit()?;
+    Ok(ConcatSummary {
+        path: out.to_path_buf(),
+        n_obs,
+        n_vars: genes.len(),
+        nnz,
+    })
+}
+
+/// Stacks dense obsm arrays along rows.
+fn stack_rows(key: &str, parts: Vec<Element>) -> Result<Element> {
+    let mut out: Option<super::array::DenseArray> = None;
+    for p in parts {
+        let Element::Array(a) = p else {
+            return Err(Error::InvalidArgument(format!(
+                "obsm/{key}: only dense arrays can be concatenated"
+            )));
+        };
+        match &mut out {
+            None => out = Some(a),
+            Some(o) => {
+                if o.shape[1..] != a.shape[1..] || o.data.dtype() != a.data.dtype() {
+                    return Err(Error::InvalidArgument(format!(
+                        "obsm/{key}: shapes or dtypes differ across inputs"
+                    )));
+                }
+                o.shape[0] += a.shape[0];
+                o.data.extend_from(&a.data);
+            }
+        }
+    }
+    Ok(Element::Array(out.expect("at least one input")))
+}
+
+/// Maps a chunk's columns into the joined var space, dropping unmapped ones and re-sorting rows.
+fn remap_columns(chunk: &mut CsrChunk, map: &[Option<u32>], n_cols: usize) {
+    let mut indptr = vec![0usize];
+    let mut indices = Vec::with_capacity(chunk.indices.len());
+    let mut data = Vec::with_capacity(chunk.data.len());
+    let mut row: Vec<(u32, f32)> = Vec::new();
+    for i in 0..chunk.n_rows() {
+        let (idx, val) = chunk.row(i);
+        row.clear();
+        row.extend(
+            idx.iter()
+                .zip(val)
+                .filter_map(|(&j, &v)| map[j as usize].map(|c| (c, v))),
+        );
+        row.sort_unstable_by_key(|&(c, _)| c);
+        for &(c, v) in &row {
+            indices.push(c);
+            data.push(v);
+        }
+        indptr.push(indices.len());
+    }
+    chunk.indptr = indptr;
+    chunk.indices = indices;
+    chunk.data = data;
+    chunk.n_cols = n_cols;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn natural_order_compares_numbers_numerically() {
+        let mut v = vec!["smp_10", "smp_9", "smp_100", "a2", "a10"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, vec!["a2", "a10", "smp_9", "smp_10", "smp_100"]);
+    }
+}

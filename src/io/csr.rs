@@ -1,0 +1,523 @@
+//! CSR matrices in h5ad: row-range reads of `X` (CSR or dense), and streamed CSR writes.
+
+use std::ops::Range;
+
+use hdf5::{Dataset, Group};
+
+use super::array::NumDtype;
+use super::chunk::{CsrChunk, RowIds};
+use super::h5::{self, format_err, Appender, H5Context, ValueKind};
+use crate::error::{Error, Result};
+
+/// How `X` (or any matrix element) is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatrixEncoding {
+    /// `csr_matrix` group.
+    Csr,
+    /// Dense 2-D dataset (`array`).
+    Dense,
+}
+
+/// What a matrix element holds, read from metadata alone (no values).
+#[derive(Clone, Debug)]
+pub struct MatrixInfo {
+    /// Storage encoding.
+    pub encoding: MatrixEncoding,
+    /// (rows, columns).
+    pub shape: (usize, usize),
+    /// Element type of the stored values.
+    pub dtype: NumDtype,
+    /// Stored entries (CSR: `len(data)`; dense: rows x columns).
+    pub nnz: u64,
+    /// Index type of `indices`/`indptr` (CSR only).
+    pub index_dtypes: Option<(NumDtype, NumDtype)>,
+    /// HDF5 chunk shape of the values dataset, if chunked.
+    pub chunks: Option<Vec<usize>>,
+    /// Filters (compression) on the values dataset.
+    pub compression: Option<String>,
+}
+
+/// Reads row ranges of a matrix element (`X`, a layer, an `obsp` entry) as [`CsrChunk`]s.
+pub enum MatrixReader {
+    /// CSR group.
+    Csr(CsrReader),
+    /// Dense 2-D dataset.
+    Dense(DenseReader),
+}
+
+impl MatrixReader {
+    /// Opens the matrix stored at `name` in `parent`, checking its encoding and shape.
+    pub fn open(parent: &Group, name: &str) -> Result<Self> {
+        if !parent.link_exists(name) {
+            return Err(format_err(parent, name, "not found"));
+        }
+        if h5::is_group(parent, name) {
+            let g = parent.group(name).at(parent, name)?;
+            let enc = h5::attr_str(&g, "encoding-type")?;
+            match enc.as_deref() {
+                Some("csr_matrix") => Ok(MatrixReader::Csr(CsrReader::open(g)?)),
+                Some("csc_matrix") => Err(format_err(
+                    parent,
+                    name,
+                    "is stored as csc_matrix; scoop streams rows and needs csr_matrix \
+                     (convert once with scipy: X.tocsr())",
+                )),
+                Some(other) => Err(format_err(
+                    parent,
+                    name,
+                    format!("unknown encoding-type {other:?} for a matrix (expected csr_matrix or array)"),
+                )),
+                None => Err(format_err(parent, name, "group without encoding-type: not an AnnData matrix")),
+            }
+        } else {
+            let ds = parent.dataset(name).at(parent, name)?;
+            Ok(MatrixReader::Dense(DenseReader::open(ds, parent, name)?))
+        }
+    }
+
+    /// Metadata of the matrix.
+    pub fn info(&self) -> &MatrixInfo {
+        match self {
+            MatrixReader::Csr(r) => &r.info,
+            MatrixReader::Dense(r) => &r.info,
+        }
+    }
+
+    /// (rows, columns).
+    pub fn shape(&self) -> (usize, usize) {
+        self.info().shape
+    }
+
+    /// Reads rows `rows` as a CSR chunk of f32 values.
+    pub fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
+        match self {
+            MatrixReader::Csr(r) => r.read_rows(rows),
+            MatrixReader::Dense(r) => r.read_rows(rows),
+        }
+    }
+
+    /// Stored entries in rows `rows` (exact for CSR; rows x columns for dense).
+    pub fn nnz_in(&self, rows: Range<usize>) -> Result<u64> {
+        match self {
+            MatrixReader::Csr(r) => {
+                let p = r.read_indptr(rows.start..rows.end + 1)?;
+                Ok(p[p.len() - 1] - p[0])
+            }
+            MatrixReader::Dense(r) => Ok((rows.len() * r.info.shape.1) as u64),
+        }
+    }
+}
+
+/// Reader of a `csr_matrix` group.
+pub struct CsrReader {
+    group: Group,
+    data: Dataset,
+    indices: Dataset,
+    indptr: Dataset,
+    info: MatrixInfo,
+}
+
+fn dataset_num(group: &Group, name: &str) -> Result<(Dataset, NumDtype)> {
+    if !group.link_exists(name) {
+        return Err(format_err(group, name, "missing"));
+    }
+    let ds = group.dataset(name).at(group, name)?;
+    match h5::value_kind(&ds, group, name)? {
+        ValueKind::Num(NumDtype::Bool) | ValueKind::Str => {
+            Err(format_err(group, name, "must hold numbers"))
+        }
+        ValueKind::Num(t) => Ok((ds, t)),
+    }
+}
+
+fn describe_filters(ds: &Dataset) -> Option<String> {
+    let f = ds.filters();
+    if f.is_empty() {
+        None
+    } else {
+        Some(
+            f.iter()
+                .map(|x| format!("{x:?}"))
+                .collect::<Vec<_>>()
+                .join("+"),
+        )
+    }
+}
+
+impl CsrReader {
+    /// Opens a `csr_matrix` group and checks its shape and datasets against each other.
+    pub fn open(group: Group) -> Result<Self> {
+        let shape = h5::attr_f64s(&group, "shape")?
+            .ok_or_else(|| format_err(&group, "@shape", "missing"))?;
+        if shape.len() != 2 || shape.iter().any(|&s| s < 0.0 || s.fract() != 0.0) {
+            return Err(format_err(
+                &group,
+                "@shape",
+                format!("expected two non-negative integers, found {shape:?}"),
+            ));
+        }
+        let (n_rows, n_cols) = (shape[0] as usize, shape[1] as usize);
+        let (data, dtype) = dataset_num(&group, "data")?;
+        let (indices, ind_t) = dataset_num(&group, "indices")?;
+        let (indptr, ptr_t) = dataset_num(&group, "indptr")?;
+        for (ds, name, t) in [(&indices, "indices", ind_t), (&indptr, "indptr", ptr_t)] {
+            if !t.is_integer() {
+                return Err(format_err(
+                    &group,
+                    name,
+                    format!("must be integers, found {}", t.name()),
+                ));
+            }
+            if ds.ndim() != 1 {
+                return Err(format_err(&group, name, "must be 1-D"));
+            }
+        }
+        if indptr.size() != n_rows + 1 {
+            return Err(format_err(
+                &group,
+                "indptr",
+                format!(
+                    "has {} entries; shape {:?} needs {}",
+                    indptr.size(),
+                    (n_rows, n_cols),
+                    n_rows + 1
+                ),
+            ));
+        }
+        let info = MatrixInfo {
+            encoding: MatrixEncoding::Csr,
+            shape: (n_rows, n_cols),
+            dtype,
+            nnz: data.size() as u64,
+            index_dtypes: Some((ind_t, ptr_t)),
+            chunks: data.chunk(),
+            compression: describe_filters(&data),
+        };
+        let reader = CsrReader {
+            group,
+            data,
+            indices,
+            indptr,
+            info,
+        };
+        let ends = reader.read_indptr(n_rows..n_rows + 1)?;
+        let first = reader.read_indptr(0..1)?;
+        let nnz = ends[0];
+        if first[0] != 0 {
+            return Err(format_err(
+                &reader.group,
+                "indptr",
+                format!("starts at {} instead of 0", first[0]),
+            ));
+        }
+        for (ds, name) in [(&reader.indices, "indices"), (&reader.data, "data")] {
+            if (ds.size() as u64) < nnz {
+                return Err(format_err(
+                    &reader.group,
+                    name,
+                    format!(
+                        "truncated: holds {} entries but indptr ends at {nnz}",
+                        ds.size()
+                    ),
+                ));
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Reads `indptr[range]` as u64, rejecting negative offsets.
+    fn read_indptr(&self, range: Range<usize>) -> Result<Vec<u64>> {
+        let mut raw: Vec<i64> = Vec::new();
+        h5::read_into(&self.indptr, range, &mut raw, &self.group, "indptr")?;
+        raw.into_iter()
+            .map(|v| {
+                u64::try_from(v)
+                    .map_err(|_| format_err(&self.group, "indptr", format!("negative offset {v}")))
+            })
+            .collect()
+    }
+
+    /// Reads rows `rows`: one hyperslab of indptr, then one of indices and data.
+    pub fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
+        let (n_rows, n_cols) = self.info.shape;
+        if rows.end > n_rows || rows.start > rows.end {
+            return Err(format_err(
+                &self.group,
+                "",
+                format!("row range {rows:?} outside 0..{n_rows}"),
+            ));
+        }
+        let ptr = self.read_indptr(rows.start..rows.end + 1)?;
+        let (lo, hi) = (ptr[0], ptr[ptr.len() - 1]);
+        if ptr.windows(2).any(|w| w[1] < w[0]) || hi > self.info.nnz {
+            return Err(format_err(
+                &self.group,
+                "indptr",
+                format!("not non-decreasing within rows {rows:?}"),
+            ));
+        }
+        let span = lo as usize..hi as usize;
+        let mut indices: Vec<u32> = Vec::new();
+        let mut data: Vec<f32> = Vec::new();
+        if !span.is_empty() {
+            let mut idx64: Vec<i64> = Vec::new();
+            h5::read_into(
+                &self.indices,
+                span.clone(),
+                &mut idx64,
+                &self.group,
+                "indices",
+            )?;
+            indices = Vec::with_capacity(idx64.len());
+            for &c in &idx64 {
+                if c < 0 || c as usize >= n_cols {
+                    return Err(format_err(
+                        &self.group,
+                        "indices",
+                        format!("column index {c} outside 0..{n_cols} in rows {rows:?}"),
+                    ));
+                }
+                indices.push(c as u32);
+            }
+            h5::read_into(&self.data, span, &mut data, &self.group, "data")?;
+        }
+        let indptr = ptr.iter().map(|&p| (p - lo) as usize).collect();
+        Ok(CsrChunk {
+            rows: RowIds::Range(rows.start as u64..rows.end as u64),
+            n_cols,
+            indptr,
+            indices,
+            data,
+        })
+    }
+}
+
+/// Reader of a dense 2-D `X`, converted to CSR chunks (zeros dropped).
+pub struct DenseReader {
+    ds: Dataset,
+    parent: Group,
+    name: String,
+    info: MatrixInfo,
+}
+
+impl DenseReader {
+    fn open(ds: Dataset, parent: &Group, name: &str) -> Result<Self> {
+        let kind = h5::value_kind(&ds, parent, name)?;
+        let ValueKind::Num(dtype) = kind else {
+            return Err(format_err(parent, name, "dense matrix must hold numbers"));
+        };
+        let shape = ds.shape();
+        if shape.len() != 2 {
+            return Err(format_err(
+                parent,
+                name,
+                format!("expected a 2-D matrix, found shape {shape:?}"),
+            ));
+        }
+        let info = MatrixInfo {
+            encoding: MatrixEncoding::Dense,
+            shape: (shape[0], shape[1]),
+            dtype,
+            nnz: (shape[0] * shape[1]) as u64,
+            index_dtypes: None,
+            chunks: ds.chunk(),
+            compression: describe_filters(&ds),
+        };
+        Ok(DenseReader {
+            ds,
+            parent: parent.clone(),
+            name: name.to_string(),
+            info,
+        })
+    }
+
+    fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
+        let n_cols = self.info.shape.1;
+        let block = self
+            .ds
+            .as_reader()
+            .read_slice_2d::<f32, _>((rows.clone(), 0..n_cols))
+            .at(&self.parent, &self.name)?;
+        let mut chunk = CsrChunk::empty(n_cols);
+        chunk.rows = RowIds::Range(rows.start as u64..rows.end as u64);
+        for row in block.rows() {
+            for (j, &v) in row.iter().enumerate() {
+                if v != 0.0 {
+                    chunk.indices.push(j as u32);
+                    chunk.data.push(v);
+                }
+            }
+            chunk.indptr.push(chunk.data.len());
+        }
+        Ok(chunk)
+    }
+}
+
+/// Options for writing a CSR matrix.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CsrWriteOptions {
+    /// gzip level for data/indices, `None` for uncompressed (anndata's default).
+    pub gzip: Option<u8>,
+    /// Total stored entries when known up front: picks int32/int64 indptr without a later rewrite.
+    pub nnz_hint: Option<u64>,
+}
+
+const I32_LIMIT: u64 = i32::MAX as u64; // anndata switches to int64 indptr at nnz >= 2^31 - 1
+const DATA_CHUNK: usize = 1 << 18;
+const INDPTR_CHUNK: usize = 1 << 16;
+
+enum IndptrSink {
+    I32(Appender),
+    I64(Appender),
+}
+
+/// Streams a CSR matrix into a `csr_matrix` group chunk by chunk.
+pub struct CsrWriter {
+    group: Group,
+    data: Appender,
+    indices: Appender,
+    indptr: IndptrSink,
+    n_cols: usize,
+    n_rows: usize,
+    nnz: u64,
+}
+
+impl CsrWriter {
+    /// Creates group `name` under `parent` for a matrix with `n_cols` columns.
+    pub fn create(
+        parent: &Group,
+        name: &str,
+        n_cols: usize,
+        opts: CsrWriteOptions,
+    ) -> Result<Self> {
+        let group = parent.create_group(name).at(parent, name)?;
+        h5::set_encoding(&group, "csr_matrix", "0.1.0")?;
+        let data = Appender::create::<f32>(&group, "data", DATA_CHUNK, opts.gzip)?;
+        let indices = Appender::create::<i32>(&group, "indices", DATA_CHUNK, opts.gzip)?;
+        let wide = opts.nnz_hint.is_some_and(|n| n >= I32_LIMIT);
+        let mut indptr = if wide {
+            IndptrSink::I64(Appender::create::<i64>(
+                &group,
+                "indptr",
+                INDPTR_CHUNK,
+                None,
+            )?)
+        } else {
+            IndptrSink::I32(Appender::create::<i32>(
+                &group,
+                "indptr",
+                INDPTR_CHUNK,
+                None,
+            )?)
+        };
+        match &mut indptr {
+            IndptrSink::I32(a) => a.append(&[0i32])?,
+            IndptrSink::I64(a) => a.append(&[0i64])?,
+        }
+        Ok(CsrWriter {
+            group,
+            data,
+            indices,
+            indptr,
+            n_cols,
+            n_rows: 0,
+            nnz: 0,
+        })
+    }
+
+    /// Appends the rows of `chunk`.
+    pub fn append(&mut self, chunk: &CsrChunk) -> Result<()> {
+        if chunk.n_cols != self.n_cols {
+            return Err(Error::InvalidArgument(format!(
+                "CSR writer: chunk has {} columns, matrix has {}",
+                chunk.n_cols, self.n_cols
+            )));
+        }
+        let new_nnz = self.nnz + chunk.nnz() as u64;
+        if new_nnz >= I32_LIMIT {
+            self.widen_indptr()?;
+        }
+        let base = self.nnz;
+        match &mut self.indptr {
+            IndptrSink::I32(a) => {
+                let v: Vec<i32> = chunk.indptr[1..]
+                    .iter()
+                    .map(|&p| (base + p as u64) as i32)
+                    .collect();
+                a.append(&v)?
+            }
+            IndptrSink::I64(a) => {
+                let v: Vec<i64> = chunk.indptr[1..]
+                    .iter()
+                    .map(|&p| (base + p as u64) as i64)
+                    .collect();
+                a.append(&v)?
+            }
+        }
+        let idx: Vec<i32> = chunk.indices.iter().map(|&c| c as i32).collect();
+        self.indices.append(&idx)?;
+        self.data.append(&chunk.data)?;
+        self.n_rows += chunk.n_rows();
+        self.nnz = new_nnz;
+        Ok(())
+    }
+
+    /// Rewrites an int32 indptr as int64 (once, in bounded pieces) when nnz outgrows int32.
+    fn widen_indptr(&mut self) -> Result<()> {
+        let IndptrSink::I32(old) = &self.indptr else {
+            return Ok(());
+        };
+        let mut wide = Appender::create::<i64>(&self.group, "indptr_wide", INDPTR_CHUNK, None)?;
+        let len = old.len();
+        let mut start = 0;
+        while start < len {
+            let end = (start + (1 << 22)).min(len);
+            let mut part: Vec<i64> = Vec::new();
+            h5::read_into(
+                old.dataset(),
+                start..end,
+                &mut part,
+                &self.group,
+                old.name(),
+            )?;
+            wide.append(&part)?;
+            start = end;
+        }
+        self.group.unlink("indptr").at(&self.group, "indptr")?;
+        self.group
+            .relink("indptr_wide", "indptr")
+            .at(&self.group, "indptr")?;
+        self.indptr = IndptrSink::I64(wide);
+        Ok(())
+    }
+
+    /// Writes the `shape` attribute and returns (rows, nnz).
+    pub fn finish(self) -> Result<(usize, u64)> {
+        h5::set_attr_i64s(
+            &self.group,
+            "shape",
+            &[self.n_rows as i64, self.n_cols as i64],
+        )?;
+        Ok((self.n_rows, self.nnz))
+    }
+
+    /// Rows written so far.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+}
+
+/// Writes a whole in-memory CSR chunk as a `csr_matrix` element (small matrices, obsp).
+pub fn write_csr(parent: &Group, name: &str, chunk: &CsrChunk, gzip: Option<u8>) -> Result<()> {
+    let mut w = CsrWriter::create(
+        parent,
+        name,
+        chunk.n_cols,
+        CsrWriteOptions {
+            gzip,
+            nnz_hint: Some(chunk.nnz() as u64),
+        },
+    )?;
+    w.append(chunk)?;
+    w.finish().map(|_| ())
+}

@@ -1,0 +1,208 @@
+//! Whole `.h5ad` files: a reader over the top-level elements and an output file that appears
+//! under its final name only when complete.
+
+use std::path::{Path, PathBuf};
+
+use hdf5::Group;
+
+use super::csr::MatrixReader;
+use super::dataframe::{DataFrame, DataFrameReader};
+use super::elem::{read_element, Element};
+use super::h5::{self, format_err, H5Context};
+use crate::error::{Error, Result};
+
+/// The `dict` groups of an AnnData file besides `obs`, `var`, `X`.
+pub const MAPPING_KEYS: [&str; 6] = ["obsm", "varm", "obsp", "varp", "layers", "uns"];
+
+/// An open `.h5ad` file, read-only.
+pub struct H5adReader {
+    path: PathBuf,
+    file: hdf5::File,
+}
+
+impl H5adReader {
+    /// Opens `path`, checking that it is HDF5 and has `obs` and `var` dataframes.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = h5::open_read(path)?;
+        let r = H5adReader {
+            path: path.to_path_buf(),
+            file,
+        };
+        for df in ["obs", "var"] {
+            if !r.file.link_exists(df) {
+                return Err(Error::format(
+                    path,
+                    format!("/{df}"),
+                    "missing: not an AnnData file",
+                ));
+            }
+        }
+        Ok(r)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The root group.
+    pub fn root(&self) -> &Group {
+        &self.file
+    }
+
+    /// True when the file has an `X`.
+    pub fn has_x(&self) -> bool {
+        self.file.link_exists("X")
+    }
+
+    /// The matrix `X` (CSR or dense), opened for row-range reads.
+    pub fn x(&self) -> Result<MatrixReader> {
+        if !self.has_x() {
+            return Err(Error::format(
+                &self.path,
+                "/X",
+                "missing: this file has no X matrix",
+            ));
+        }
+        MatrixReader::open(&self.file, "X")
+    }
+
+    /// `obs`, opened for row-range reads.
+    pub fn obs_reader(&self) -> Result<DataFrameReader> {
+        DataFrameReader::open(&self.file, "obs")
+    }
+
+    /// `var`, opened for row-range reads.
+    pub fn var_reader(&self) -> Result<DataFrameReader> {
+        DataFrameReader::open(&self.file, "var")
+    }
+
+    /// The whole `obs` dataframe.
+    pub fn obs(&self) -> Result<DataFrame> {
+        DataFrame::read(&self.file, "obs")
+    }
+
+    /// The whole `var` dataframe.
+    pub fn var(&self) -> Result<DataFrame> {
+        DataFrame::read(&self.file, "var")
+    }
+
+    /// (n_obs, n_vars) from the obs and var indexes.
+    pub fn shape(&self) -> Result<(usize, usize)> {
+        Ok((self.obs_reader()?.len(), self.var_reader()?.len()))
+    }
+
+    /// Keys of mapping group `group` (`obsm`, `uns`, ...); empty when the group is absent.
+    pub fn keys(&self, group: &str) -> Result<Vec<String>> {
+        if !h5::is_group(&self.file, group) {
+            return Ok(Vec::new());
+        }
+        let g = self.file.group(group).at(&self.file, group)?;
+        h5::members(&g)
+    }
+
+    /// Reads element `key` of mapping group `group` (e.g. `obsm`, `X_pca`).
+    pub fn element(&self, group: &str, key: &str) -> Result<Element> {
+        if !h5::is_group(&self.file, group) {
+            return Err(format_err(&self.file, group, "missing"));
+        }
+        let g = self.file.group(group).at(&self.file, group)?;
+        read_element(&g, key)
+    }
+}
+
+/// An output file written under a temporary name in the target's directory and renamed onto the
+/// target by [`OutputFile::commit`]; dropped uncommitted, the temporary file is removed.
+pub struct OutputFile {
+    target: PathBuf,
+    tmp: PathBuf,
+    file: Option<hdf5::File>,
+}
+
+/// Fails with [`Error::OutputExists`] when `path` exists and `force` is false.
+pub fn check_output(path: &Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        return Err(Error::OutputExists(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// The temporary sibling of `target` used while writing.
+pub fn temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.scoop-tmp-{}", std::process::id()))
+}
+
+impl OutputFile {
+    /// Starts writing `target` as an AnnData file (root attrs `anndata`/`0.1.0`).
+    pub fn create(target: &Path, force: bool) -> Result<Self> {
+        check_output(target, force)?;
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(Error::io(
+                    dir,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "output directory does not exist",
+                    ),
+                ));
+            }
+        }
+        let tmp = temp_path(target);
+        let file = hdf5::File::create(&tmp).map_err(|e| Error::hdf5(&tmp, "/", e))?;
+        h5::set_encoding(&file, "anndata", "0.1.0")?;
+        Ok(OutputFile {
+            target: target.to_path_buf(),
+            tmp,
+            file: Some(file),
+        })
+    }
+
+    /// The root group.
+    pub fn root(&self) -> &Group {
+        self.file.as_ref().expect("output file open until commit")
+    }
+
+    /// The final path.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Creates an (empty) `dict` group `name` under the root and returns it.
+    pub fn dict(&self, name: &str) -> Result<Group> {
+        let g = self.root().create_group(name).at(self.root(), name)?;
+        h5::set_encoding(&g, "dict", "0.1.0")?;
+        Ok(g)
+    }
+
+    /// Creates the mapping groups not yet present, as anndata writes them (empty `dict`s).
+    pub fn fill_missing_mappings(&self) -> Result<()> {
+        for key in MAPPING_KEYS {
+            if !self.root().link_exists(key) {
+                self.dict(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the file and renames it onto the target.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        self.fill_missing_mappings()?;
+        let file = self.file.take().expect("commit once");
+        file.close().map_err(|e| Error::hdf5(&self.tmp, "/", e))?;
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let Some(f) = self.file.take() {
+            drop(f);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The file-format layer: AnnData `.h5ad` elements over HDF5. It knows nothing of algorithms.
+
+pub mod array;
+pub mod chunk;
+pub mod concat;
+pub mod csr;
+pub mod dataframe;
+pub mod elem;
+pub(crate) mod h5;
+pub mod h5ad;
+pub mod inspect;
+
+pub use array::{DenseArray, NumDtype, NumVec};
+pub use chunk::{CsrChunk, RowIds};
+pub use csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixInfo, MatrixReader};
+pub use dataframe::{
+    Categories, Column, ColumnValues, DataFrame, DataFrameReader, DataFrameWriter,
+};
+pub use elem::{read_element, write_element, Element};
+pub use h5ad::{check_output, H5adReader, OutputFile};

@@ -1,0 +1,20 @@
+//! scoop: a GPU-first, out-of-core single-cell analysis runtime.
+//!
+//! Layers, from the disk up:
+//! - [`io`]: AnnData `.h5ad` elements (CSR row-range reads, streamed writes, dataframes, `uns`).
+//! - [`stream`]: a reader thread prefetching row chunks into a bounded queue.
+//! - [`backend`]: the kernel trait with its CPU (rayon) and CUDA implementations.
+//! - [`ops`]: algorithms written once against the backend and the stream.
+//! - [`cli`]: the `scoop` command line.
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod cli;
+pub mod error;
+pub mod io;
+pub mod ops;
+pub mod progress;
+pub mod sim;
+pub mod stream;
+
+pub use error::{Error, Result};

@@ -1,0 +1,396 @@
+//! `scoop simulate`: Tahoe-like plates with negative-binomial counts, written as `.h5ad`.
+//!
+//! Model, per cell: a cell line (gene-level log-fold changes on 5% of genes), a drug (module-level
+//! fold changes on a few of the gene modules), a log-normal library size, and a Gamma(2, 1/2)
+//! multiplier per gene module: given the multipliers, UMIs are drawn multinomially, so each gene's
+//! count is a gamma-Poisson (negative-binomial) mixture whose dispersion is shared within a module.
+//! Every cell has its own RNG stream, so output is identical for a seed whatever the thread count.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::weighted::WeightedAliasIndex;
+use rand_distr::{Distribution, Gamma, LogNormal, Normal};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::io::{
+    Categories, Column, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
+    DataFrameWriter, NumVec, OutputFile, RowIds,
+};
+use crate::progress::Progress;
+
+const DRUGS: [&str; 8] = [
+    "DMSO_TF",
+    "Bortezomib",
+    "Trametinib",
+    "Paclitaxel",
+    "Staurosporine",
+    "Vorinostat",
+    "Dexamethasone",
+    "Palbociclib",
+];
+const MITO: [&str; 13] = [
+    "MT-ND1", "MT-ND2", "MT-CO1", "MT-CO2", "MT-ATP8", "MT-ATP6", "MT-CO3", "MT-ND3", "MT-ND4L",
+    "MT-ND4", "MT-ND5", "MT-ND6", "MT-CYB",
+];
+const N_MODULES: usize = 64;
+
+/// Parameters of a simulated dataset.
+#[derive(Clone, Debug)]
+pub struct SimParams {
+    /// Number of plates (files).
+    pub plates: usize,
+    /// Cells in each plate.
+    pub cells_per_plate: usize,
+    /// Genes.
+    pub genes: usize,
+    /// Cell lines.
+    pub cell_lines: usize,
+    /// Random seed.
+    pub seed: u64,
+    /// Median UMIs per cell.
+    pub median_umis: f64,
+    /// Rows generated and written per chunk.
+    pub chunk_rows: usize,
+    /// gzip level for X, if any.
+    pub gzip: Option<u8>,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams {
+            plates: 2,
+            cells_per_plate: 10_000,
+            genes: 2_000,
+            cell_lines: 10,
+            seed: 0,
+            median_umis: 2_500.0,
+            chunk_rows: 10_000,
+            gzip: None,
+        }
+    }
+}
+
+/// What one simulated plate holds.
+#[derive(Clone, Debug)]
+pub struct PlateSummary {
+    /// The file written.
+    pub path: PathBuf,
+    /// Cells.
+    pub cells: usize,
+    /// Stored non-zeros.
+    pub nnz: u64,
+    /// Cells with `pass_filter == "full"`.
+    pub full: usize,
+}
+
+/// Per cell line: gene weights grouped by module, as alias tables, plus module totals.
+struct LineModel {
+    module_genes: Vec<Vec<u32>>,
+    module_alias: Vec<WeightedAliasIndex<f64>>,
+    module_weight: Vec<f64>,
+}
+
+struct Model {
+    lines: Vec<LineModel>,
+    drug_fold: Vec<Vec<f64>>,
+    mito_genes: usize,
+    cell_line_names: Vec<String>,
+    gene_ids: Vec<String>,
+    gene_symbols: Vec<String>,
+}
+
+fn build_model(p: &SimParams) -> Result<Model> {
+    if p.genes < 20 || p.cell_lines == 0 || p.plates == 0 {
+        return Err(Error::InvalidArgument(
+            "simulate needs --genes >= 20, --plates >= 1 and at least one cell line".into(),
+        ));
+    }
+    let mut rng = SmallRng::seed_from_u64(p.seed ^ 0x5C00_9000);
+    let base = LogNormal::new(0.0, 1.6).expect("valid");
+    let mito_genes = MITO.len().min(p.genes / 10);
+    let mut w: Vec<f64> = (0..p.genes).map(|_| base.sample(&mut rng)).collect();
+    for wg in w.iter_mut().take(mito_genes) {
+        *wg *= 40.0;
+    }
+    let module_of: Vec<usize> = (0..p.genes)
+        .map(|_| rng.random_range(0..N_MODULES))
+        .collect();
+    let lfc = Normal::new(0.0, 1.5).expect("valid");
+    let mut lines = Vec::with_capacity(p.cell_lines);
+    for _ in 0..p.cell_lines {
+        let wl: Vec<f64> = w
+            .iter()
+            .map(|&x| {
+                if rng.random::<f64>() < 0.05 {
+                    x * Distribution::<f64>::sample(&lfc, &mut rng).exp()
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let mut module_genes = vec![Vec::new(); N_MODULES];
+        let mut module_w: Vec<Vec<f64>> = vec![Vec::new(); N_MODULES];
+        for g in 0..p.genes {
+            module_genes[module_of[g]].push(g as u32);
+            module_w[module_of[g]].push(wl[g]);
+        }
+        let module_weight = module_w.iter().map(|v| v.iter().sum()).collect();
+        let module_alias = module_w
+            .into_iter()
+            .map(|v| {
+                WeightedAliasIndex::new(if v.is_empty() { vec![1.0] } else { v })
+                    .expect("positive weights")
+            })
+            .collect();
+        lines.push(LineModel {
+            module_genes,
+            module_alias,
+            module_weight,
+        });
+    }
+    let fold = Normal::new(0.0, 1.0).expect("valid");
+    let drug_fold = (0..DRUGS.len())
+        .map(|d| {
+            let mut f = vec![1.0; N_MODULES];
+            if d > 0 {
+                for _ in 0..3 {
+                    f[rng.random_range(0..N_MODULES)] =
+                        Distribution::<f64>::sample(&fold, &mut rng).exp();
+                }
+            }
+            f
+        })
+        .collect();
+    Ok(Model {
+        lines,
+        drug_fold,
+        mito_genes,
+        cell_line_names: (0..p.cell_lines)
+            .map(|i| format!("CVCL_{:04}", 1000 + 37 * i))
+            .collect(),
+        gene_ids: (0..p.genes)
+            .map(|g| format!("ENSG{:011}", 100_000 + g))
+            .collect(),
+        gene_symbols: (0..p.genes)
+            .map(|g| {
+                if g < mito_genes {
+                    MITO[g].to_string()
+                } else {
+                    format!("GENE{g}")
+                }
+            })
+            .collect(),
+    })
+}
+
+/// One simulated cell.
+struct Cell {
+    line: usize,
+    drug: usize,
+    full: bool,
+    indices: Vec<u32>,
+    counts: Vec<f32>,
+    mito: u64,
+    total: u64,
+}
+
+fn simulate_cell(model: &Model, p: &SimParams, plate: usize, i: usize) -> Cell {
+    let stream = p.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((plate as u64) << 40) ^ i as u64;
+    let mut rng = SmallRng::seed_from_u64(stream);
+    let line = rng.random_range(0..model.lines.len());
+    let drug = rng.random_range(0..DRUGS.len());
+    let full = rng.random::<f64>() < 0.9;
+    let lib = LogNormal::new(p.median_umis.ln(), 0.35)
+        .expect("valid")
+        .sample(&mut rng);
+    let umis = ((if full { lib } else { lib * 0.3 }).round() as usize).max(20);
+    let lm = &model.lines[line];
+    let gamma = Gamma::new(2.0, 0.5).expect("valid");
+    let mut cum = Vec::with_capacity(N_MODULES);
+    let mut acc = 0.0;
+    for m in 0..N_MODULES {
+        acc += lm.module_weight[m] * model.drug_fold[drug][m] * gamma.sample(&mut rng);
+        cum.push(acc);
+    }
+    let mut genes: Vec<u32> = Vec::with_capacity(umis);
+    for _ in 0..umis {
+        let u = rng.random::<f64>() * acc;
+        let m = cum.partition_point(|&c| c <= u).min(N_MODULES - 1);
+        if lm.module_genes[m].is_empty() {
+            continue;
+        }
+        genes.push(lm.module_genes[m][lm.module_alias[m].sample(&mut rng)]);
+    }
+    genes.sort_unstable();
+    let mut indices = Vec::new();
+    let mut counts = Vec::new();
+    let mut mito = 0u64;
+    for run in genes.chunk_by(|a, b| a == b) {
+        indices.push(run[0]);
+        counts.push(run.len() as f32);
+        if (run[0] as usize) < model.mito_genes {
+            mito += run.len() as u64;
+        }
+    }
+    Cell {
+        line,
+        drug,
+        full,
+        indices,
+        counts,
+        mito,
+        total: genes.len() as u64,
+    }
+}
+
+fn category(codes: Vec<i32>, names: &[String]) -> ColumnValues {
+    ColumnValues::Categorical {
+        codes,
+        categories: Categories::Strings(names.to_vec()),
+        ordered: false,
+    }
+}
+
+/// Simulates `p.plates` plates into `out_dir` as `plate{i}_filtered.h5ad` (i from 1).
+pub fn simulate(
+    p: &SimParams,
+    out_dir: &Path,
+    force: bool,
+    quiet: bool,
+) -> Result<Vec<PlateSummary>> {
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let model = build_model(p)?;
+    let paths: Vec<PathBuf> = (1..=p.plates)
+        .map(|i| out_dir.join(format!("plate{i}_filtered.h5ad")))
+        .collect();
+    for path in &paths {
+        crate::io::check_output(path, force)?;
+    }
+    let drugs: Vec<String> = DRUGS.iter().map(|s| s.to_string()).collect();
+    let pass: Vec<String> = vec!["full".into(), "minimal".into()];
+    let mut summaries = Vec::new();
+    for (pi, path) in paths.iter().enumerate() {
+        let plate = pi + 1;
+        let samples: Vec<String> = (0..DRUGS.len())
+            .map(|d| format!("smp_{}", plate * 100 + d))
+            .collect();
+        let out = OutputFile::create(path, force)?;
+        let mut var = DataFrame::with_index(model.gene_ids.clone());
+        var.set_column(
+            "gene_symbol",
+            ColumnValues::Strings(model.gene_symbols.clone()),
+        );
+        var.write(out.root(), "var")?;
+        let mut x = CsrWriter::create(
+            out.root(),
+            "X",
+            p.genes,
+            CsrWriteOptions {
+                gzip: p.gzip,
+                nnz_hint: None,
+            },
+        )?;
+        let mut obs_writer: Option<DataFrameWriter> = None;
+        let progress = Progress::new(&format!("plate{plate}"), p.cells_per_plate as u64, quiet);
+        let mut full_count = 0;
+        let mut start = 0;
+        while start < p.cells_per_plate {
+            let end = (start + p.chunk_rows.max(1)).min(p.cells_per_plate);
+            let cells: Vec<Cell> = (start..end)
+                .into_par_iter()
+                .map(|i| simulate_cell(&model, p, plate, i))
+                .collect();
+            let mut chunk = CsrChunk::empty(p.genes);
+            chunk.rows = RowIds::Range(start as u64..end as u64);
+            for c in &cells {
+                chunk.indices.extend_from_slice(&c.indices);
+                chunk.data.extend_from_slice(&c.counts);
+                chunk.indptr.push(chunk.data.len());
+            }
+            x.append(&chunk)?;
+            full_count += cells.iter().filter(|c| c.full).count();
+            let names: Vec<String> = (start..end).map(|i| format!("c{i:08}-p{plate}")).collect();
+            let mut obs = DataFrame::with_index(names.clone());
+            obs.columns = vec![
+                Column {
+                    name: "sample".into(),
+                    values: category(cells.iter().map(|c| c.drug as i32).collect(), &samples),
+                },
+                Column {
+                    name: "cell_line".into(),
+                    values: category(
+                        cells.iter().map(|c| c.line as i32).collect(),
+                        &model.cell_line_names,
+                    ),
+                },
+                Column {
+                    name: "drug".into(),
+                    values: category(cells.iter().map(|c| c.drug as i32).collect(), &drugs),
+                },
+                Column {
+                    name: "tscp_count".into(),
+                    values: ColumnValues::Array(NumVec::I64(
+                        cells.iter().map(|c| c.total as i64).collect(),
+                    )),
+                },
+                Column {
+                    name: "pcnt_mito".into(),
+                    values: ColumnValues::Array(NumVec::F64(
+                        cells
+                            .iter()
+                            .map(|c| 100.0 * c.mito as f64 / c.total.max(1) as f64)
+                            .collect(),
+                    )),
+                },
+                Column {
+                    name: "pass_filter".into(),
+                    values: category(
+                        cells.iter().map(|c| if c.full { 0 } else { 1 }).collect(),
+                        &pass,
+                    ),
+                },
+                Column {
+                    name: "cell_name".into(),
+                    values: ColumnValues::Strings(names),
+                },
+            ];
+            if obs_writer.is_none() {
+                obs_writer = Some(DataFrameWriter::create(out.root(), "obs", &obs)?);
+            }
+            obs_writer.as_mut().expect("created").append(&obs)?;
+            progress.inc((end - start) as u64);
+            start = end;
+        }
+        progress.finish();
+        if obs_writer.is_none() {
+            let mut empty = DataFrame::with_index(Vec::new());
+            empty.index_name = "_index".into();
+            empty.write(out.root(), "obs")?;
+        }
+        let (cells, nnz) = x.finish()?;
+        out.commit()?;
+        summaries.push(PlateSummary {
+            path: path.clone(),
+            cells,
+            nnz,
+            full: full_count,
+        });
+    }
+    Ok(summaries)
+}
+
+/// Simulates and reports throughput (cells/s) alongside the summaries.
+pub fn simulate_timed(
+    p: &SimParams,
+    out_dir: &Path,
+    force: bool,
+    quiet: bool,
+) -> Result<(Vec<PlateSummary>, f64)> {
+    let t = Instant::now();
+    let s = simulate(p, out_dir, force, quiet)?;
+    Ok((s, t.elapsed().as_secs_f64()))
+}

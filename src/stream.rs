@@ -1,0 +1,168 @@
+//! The streaming core: a reader thread prefetches row chunks of a matrix into a bounded queue and
+//! the compute side consumes them. Memory is bounded by `chunk_rows x queue depth`, never by the
+//! number of cells.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver};
+
+use crate::error::{Error, Result};
+use crate::io::{CsrChunk, H5adReader, MatrixInfo};
+
+/// Default rows per chunk.
+pub const DEFAULT_CHUNK_ROWS: usize = 10_000;
+
+/// Which rows of the source to deliver.
+#[derive(Clone, Debug, Default)]
+pub enum RowSelection {
+    /// Every row.
+    #[default]
+    All,
+    /// Rows whose mask entry is true (mask length = source rows).
+    Mask(Arc<Vec<bool>>),
+}
+
+impl RowSelection {
+    /// Number of selected rows out of `n_rows`.
+    pub fn count(&self, n_rows: usize) -> usize {
+        match self {
+            RowSelection::All => n_rows,
+            RowSelection::Mask(m) => m.iter().filter(|&&k| k).count(),
+        }
+    }
+}
+
+/// How to stream.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamOptions {
+    /// Source rows per chunk.
+    pub chunk_rows: usize,
+    /// Chunks read ahead of the consumer.
+    pub prefetch: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            chunk_rows: DEFAULT_CHUNK_ROWS,
+            prefetch: 2,
+        }
+    }
+}
+
+/// An iterator of row chunks of `X` read on a background thread.
+pub struct ChunkStream {
+    rx: Option<Receiver<Result<CsrChunk>>>,
+    handle: Option<JoinHandle<()>>,
+    info: MatrixInfo,
+    selected: usize,
+}
+
+impl ChunkStream {
+    /// Starts streaming `X` of the `.h5ad` at `path`, delivering the rows in `selection`.
+    ///
+    /// The matrix is opened (and validated) here, so a bad file fails before any thread starts.
+    pub fn open(path: &Path, selection: RowSelection, opts: StreamOptions) -> Result<Self> {
+        let info = H5adReader::open(path)?.x()?.info().clone();
+        let n_rows = info.shape.0;
+        if let RowSelection::Mask(m) = &selection {
+            if m.len() != n_rows {
+                return Err(Error::InvalidArgument(format!(
+                    "row mask has {} entries, X has {n_rows} rows",
+                    m.len()
+                )));
+            }
+        }
+        if opts.chunk_rows == 0 {
+            return Err(Error::InvalidArgument(
+                "--chunk-rows must be positive".into(),
+            ));
+        }
+        let selected = selection.count(n_rows);
+        let (tx, rx) = bounded(opts.prefetch.max(1));
+        let path: PathBuf = path.to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("scoop-reader".into())
+            .spawn(move || {
+                let reader = match H5adReader::open(&path).and_then(|f| f.x()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut start = 0;
+                while start < n_rows {
+                    let end = (start + opts.chunk_rows).min(n_rows);
+                    let item = read_selected(&reader, start..end, &selection);
+                    start = end;
+                    let item = match item {
+                        Ok(Some(c)) => Ok(c),
+                        Ok(None) => continue,
+                        Err(e) => Err(e),
+                    };
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::io(Path::new("<reader thread>"), e))?;
+        Ok(ChunkStream {
+            rx: Some(rx),
+            handle: Some(handle),
+            info,
+            selected,
+        })
+    }
+
+    /// The matrix's metadata.
+    pub fn info(&self) -> &MatrixInfo {
+        &self.info
+    }
+
+    /// Rows that will be delivered in total.
+    pub fn selected_rows(&self) -> usize {
+        self.selected
+    }
+}
+
+fn read_selected(
+    reader: &crate::io::MatrixReader,
+    rows: Range<usize>,
+    selection: &RowSelection,
+) -> Result<Option<CsrChunk>> {
+    match selection {
+        RowSelection::All => reader.read_rows(rows).map(Some),
+        RowSelection::Mask(m) => {
+            let keep = &m[rows.clone()];
+            if !keep.iter().any(|&k| k) {
+                return Ok(None);
+            }
+            let mut c = reader.read_rows(rows)?;
+            c.retain_rows(keep);
+            Ok(Some(c))
+        }
+    }
+}
+
+impl Iterator for ChunkStream {
+    type Item = Result<CsrChunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.as_ref()?.recv().ok()
+    }
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        // Closing the receiver makes the reader's next send fail, so it stops promptly.
+        self.rx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
