@@ -1,0 +1,285 @@
+//! Files written by anndata load in scoop, and files written by scoop load in anndata
+//! (`read_h5ad` and `read_elem_lazy`), with identical values, over several encodings.
+
+mod common;
+
+use scoop::io::{
+    write_element, Categories, Column, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter,
+    DataFrame, DenseArray, Element, NumVec, OutputFile, RowIds,
+};
+
+#[test]
+fn anndata_files_load_in_scoop() {
+    let Some(py) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let cases = common::interop(&py, &["write", d]);
+    let cases: Vec<&str> = cases.lines().collect();
+    assert!(
+        cases.len() >= 5,
+        "expected several encodings, got {cases:?}"
+    );
+    for case in cases {
+        let h5ad = dir.path().join(format!("{case}.h5ad"));
+        let ours = dir.path().join(format!("{case}.scoop.json"));
+        std::fs::write(&ours, common::dump_file(&h5ad).to_string()).unwrap();
+        let theirs = dir.path().join(format!("{case}.json"));
+        common::interop(
+            &py,
+            &["compare", theirs.to_str().unwrap(), ours.to_str().unwrap()],
+        );
+    }
+}
+
+fn cat(codes: Vec<i32>, cats: &[&str], ordered: bool) -> ColumnValues {
+    ColumnValues::Categorical {
+        codes,
+        categories: Categories::Strings(cats.iter().map(|s| s.to_string()).collect()),
+        ordered,
+    }
+}
+
+/// A small AnnData with every column encoding scoop writes.
+fn sample(
+    n: usize,
+    g: usize,
+) -> (
+    DataFrame,
+    DataFrame,
+    CsrChunk,
+    Vec<(String, Element)>,
+    Element,
+) {
+    let mut obs = DataFrame::with_index((0..n).map(|i| format!("cell-{i}")).collect());
+    obs.columns = vec![
+        Column {
+            name: "cell_line".into(),
+            values: cat(
+                (0..n).map(|i| (i % 3) as i32).collect(),
+                &["A549", "HepG2", "K562"],
+                false,
+            ),
+        },
+        Column {
+            name: "grade".into(),
+            values: cat(
+                (0..n)
+                    .map(|i| if i % 4 == 0 { -1 } else { (i % 2) as i32 })
+                    .collect(),
+                &["lo", "hi"],
+                true,
+            ),
+        },
+        Column {
+            name: "name".into(),
+            values: ColumnValues::Strings((0..n).map(|i| format!("näme {i}")).collect()),
+        },
+        Column {
+            name: "count".into(),
+            values: ColumnValues::Array(NumVec::I64((0..n).map(|i| i as i64 * 7 - 3).collect())),
+        },
+        Column {
+            name: "small".into(),
+            values: ColumnValues::Array(NumVec::I32((0..n).map(|i| i as i32).collect())),
+        },
+        Column {
+            name: "frac".into(),
+            values: ColumnValues::Array(NumVec::F64(
+                (0..n)
+                    .map(|i| if i == 1 { f64::NAN } else { i as f64 / 3.0 })
+                    .collect(),
+            )),
+        },
+        Column {
+            name: "f32".into(),
+            values: ColumnValues::Array(NumVec::F32((0..n).map(|i| i as f32 * 0.5).collect())),
+        },
+        Column {
+            name: "flag".into(),
+            values: ColumnValues::Array(NumVec::Bool((0..n).map(|i| i % 3 == 0).collect())),
+        },
+        Column {
+            name: "maybe_int".into(),
+            values: ColumnValues::NullableInt {
+                values: NumVec::I64(
+                    (0..n)
+                        .map(|i| if i % 5 == 0 { 0 } else { i as i64 })
+                        .collect(),
+                ),
+                mask: (0..n).map(|i| i % 5 == 0).collect(),
+            },
+        },
+        Column {
+            name: "maybe_bool".into(),
+            values: ColumnValues::NullableBool {
+                values: (0..n).map(|i| i % 2 == 1 && i % 7 != 0).collect(),
+                mask: (0..n).map(|i| i % 7 == 0).collect(),
+            },
+        },
+    ];
+    let mut var = DataFrame::with_index((0..g).map(|j| format!("ENSG{j:05}")).collect());
+    var.set_column(
+        "gene_symbol",
+        ColumnValues::Strings((0..g).map(|j| format!("G{j}")).collect()),
+    );
+    let mut x = CsrChunk::empty(g);
+    x.rows = RowIds::Range(0..n as u64);
+    for i in 0..n {
+        if i != 2 {
+            for j in (i % 3..g).step_by(3 + i % 4) {
+                x.indices.push(j as u32);
+                x.data.push(((i * 31 + j * 17) % 11) as f32 + 0.5);
+            }
+        }
+        x.indptr.push(x.data.len());
+    }
+    let obsm = vec![
+        (
+            "X_pca".to_string(),
+            Element::Array(DenseArray::new(
+                vec![n, 3],
+                NumVec::F32((0..n * 3).map(|k| k as f32 * 0.25 - 2.0).collect()),
+            )),
+        ),
+        (
+            "X_umap".to_string(),
+            Element::Array(DenseArray::new(
+                vec![n, 2],
+                NumVec::F64((0..n * 2).map(|k| (k as f64).sin()).collect()),
+            )),
+        ),
+    ];
+    let uns = Element::Dict(vec![
+        (
+            "pca".into(),
+            Element::Dict(vec![
+                (
+                    "variance".into(),
+                    Element::Array(DenseArray::new(vec![3], NumVec::F32(vec![3.0, 2.0, 1.0]))),
+                ),
+                (
+                    "params".into(),
+                    Element::Dict(vec![
+                        (
+                            "zero_center".into(),
+                            Element::Scalar(NumVec::Bool(vec![true])),
+                        ),
+                        ("n_comps".into(), Element::Scalar(NumVec::I64(vec![3]))),
+                        ("tol".into(), Element::Scalar(NumVec::F64(vec![0.125]))),
+                        ("flavor".into(), Element::String("seurat".into())),
+                    ]),
+                ),
+            ]),
+        ),
+        (
+            "colors".into(),
+            Element::StringArray {
+                shape: vec![2],
+                values: vec!["#1f77b4".into(), "#ff7f0e".into()],
+            },
+        ),
+        (
+            "grid".into(),
+            Element::Array(DenseArray::new(
+                vec![2, 3],
+                NumVec::I64(vec![1, 2, 3, 4, 5, 6]),
+            )),
+        ),
+    ]);
+    (obs, var, x, obsm, uns)
+}
+
+fn write_sample(
+    path: &std::path::Path,
+    opts: CsrWriteOptions,
+    chunk_rows: usize,
+) -> serde_json::Value {
+    let (obs, var, x, obsm, uns) = sample(41, 19);
+    let out = OutputFile::create(path, false).unwrap();
+    obs.write(out.root(), "obs").unwrap();
+    var.write(out.root(), "var").unwrap();
+    let mut w = CsrWriter::create(out.root(), "X", var.len(), opts).unwrap();
+    let mut start = 0;
+    while start < obs.len() {
+        let end = (start + chunk_rows).min(obs.len());
+        let mut c = CsrChunk::empty(var.len());
+        for i in start..end {
+            let (idx, val) = x.row(i);
+            c.indices.extend_from_slice(idx);
+            c.data.extend_from_slice(val);
+            c.indptr.push(c.data.len());
+        }
+        w.append(&c).unwrap();
+        start = end;
+    }
+    assert_eq!(w.finish().unwrap(), (41, x.nnz() as u64));
+    let g = out.dict("obsm").unwrap();
+    for (k, v) in &obsm {
+        write_element(&g, k, v).unwrap();
+    }
+    let n = obs.len();
+    let mut dist = CsrChunk::empty(n);
+    for i in 0..n {
+        for j in [(i + 1) % n, (i + 5) % n] {
+            dist.indices.push(j.min((i + 5) % n).max(j) as u32);
+        }
+        dist.indices[2 * i..].sort_unstable();
+        dist.indices.dedup();
+        dist.data.resize(dist.indices.len(), 0.0);
+        for k in dist.indptr[i]..dist.indices.len() {
+            dist.data[k] = (i + dist.indices[k] as usize) as f32 * 0.1;
+        }
+        dist.indptr.push(dist.indices.len());
+    }
+    let g = out.dict("obsp").unwrap();
+    write_element(&g, "distances", &Element::Csr(dist.clone())).unwrap();
+    let Element::Dict(items) = &uns else {
+        unreachable!()
+    };
+    let g = out.dict("uns").unwrap();
+    for (k, v) in items {
+        write_element(&g, k, v).unwrap();
+    }
+    out.commit().unwrap();
+    common::dump(&obs, &var, &x, &obsm, &[("distances".into(), dist)], &uns)
+}
+
+#[test]
+fn scoop_files_load_in_anndata() {
+    let Some(py) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("plain", CsrWriteOptions::default(), 10),
+        (
+            "gzip",
+            CsrWriteOptions {
+                gzip: Some(4),
+                nnz_hint: None,
+            },
+            7,
+        ),
+        (
+            "wide_indptr",
+            CsrWriteOptions {
+                gzip: None,
+                nnz_hint: Some(u64::MAX),
+            },
+            41,
+        ),
+    ];
+    for (name, opts, chunk_rows) in cases {
+        let h5ad = dir.path().join(format!("{name}.h5ad"));
+        let expected = write_sample(&h5ad, opts, chunk_rows);
+        let exp_path = dir.path().join(format!("{name}.expected.json"));
+        std::fs::write(&exp_path, expected.to_string()).unwrap();
+        let got = dir.path().join(format!("{name}.anndata.json"));
+        common::interop(
+            &py,
+            &["dump", h5ad.to_str().unwrap(), got.to_str().unwrap()],
+        );
+        common::interop(
+            &py,
+            &["compare", exp_path.to_str().unwrap(), got.to_str().unwrap()],
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! Shared test support: the Python interpreter with anndata, the `scoop` binary, and a canonical
+//! JSON dump of AnnData contents (the same format as tests/python/interop.py writes).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Map, Value};
+
+use scoop::io::{Categories, ColumnValues, CsrChunk, DataFrame, Element, H5adReader, NumVec};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A Python with anndata: `SCOOP_PYTHON`, else `.venv/bin/python`. `None` (with a message) when
+/// absent; under CI (`CI` set) its absence fails the test instead of skipping it.
+pub fn python() -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = std::env::var_os("SCOOP_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([root().join(".venv/bin/python")])
+        .collect();
+    for p in candidates {
+        let ok = Command::new(&p)
+            .args(["-c", "import anndata, h5py, scipy"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(p);
+        }
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI: no Python with anndata found (set SCOOP_PYTHON or run .ci/run to create .venv)"
+        );
+    }
+    eprintln!("SKIP: no Python with anndata (set SCOOP_PYTHON or create .venv; see README)");
+    None
+}
+
+/// Runs `python tests/python/interop.py ARGS`, panicking with its output on failure.
+pub fn interop(py: &Path, args: &[&str]) -> String {
+    let out = Command::new(py)
+        .arg(root().join("tests/python/interop.py"))
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "interop.py {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the scoop binary.
+pub fn scoop(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scoop"))
+        .args(args)
+        .output()
+        .expect("run scoop")
+}
+
+fn num(x: f64, integer: bool) -> Value {
+    if x.is_nan() {
+        json!("NaN")
+    } else if integer {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
+}
+
+fn nums(v: &NumVec) -> Vec<Value> {
+    match v {
+        NumVec::Bool(b) => b.iter().map(|&x| json!(x)).collect(),
+        other => other
+            .to_f64()
+            .into_iter()
+            .map(|x| num(x, other.dtype().is_integer()))
+            .collect(),
+    }
+}
+
+/// Canonical dump of a column.
+pub fn column_json(c: &ColumnValues) -> Value {
+    match c {
+        ColumnValues::Categorical {
+            codes,
+            categories,
+            ordered,
+        } => {
+            let cats: Vec<Value> = match categories {
+                Categories::Strings(s) => s.iter().map(|x| json!(x)).collect(),
+                Categories::Num(n) => nums(n),
+            };
+            let values: Vec<Value> = codes
+                .iter()
+                .map(|&k| {
+                    if k < 0 {
+                        Value::Null
+                    } else {
+                        cats[k as usize].clone()
+                    }
+                })
+                .collect();
+            json!({"kind": "categorical", "ordered": ordered, "categories": cats, "values": values})
+        }
+        ColumnValues::Array(NumVec::Bool(b)) => json!({"kind": "bool", "values": b}),
+        ColumnValues::Array(a) => {
+            json!({"kind": if a.dtype().is_integer() { "int" } else { "float" }, "values": nums(a)})
+        }
+        ColumnValues::Strings(s) => json!({"kind": "string", "values": s}),
+        ColumnValues::NullableInt { values, mask } => {
+            let v: Vec<Value> = nums(values)
+                .into_iter()
+                .zip(mask)
+                .map(|(x, &m)| if m { Value::Null } else { x })
+                .collect();
+            json!({"kind": "nullable-integer", "values": v})
+        }
+        ColumnValues::NullableBool { values, mask } => {
+            let v: Vec<Value> = values
+                .iter()
+                .zip(mask)
+                .map(|(&x, &m)| if m { Value::Null } else { json!(x) })
+                .collect();
+            json!({"kind": "nullable-boolean", "values": v})
+        }
+        ColumnValues::NullableString { values, mask } => {
+            let v: Vec<Value> = values
+                .iter()
+                .zip(mask)
+                .map(|(x, &m)| if m { Value::Null } else { json!(x) })
+                .collect();
+            json!({"kind": "string", "values": v})
+        }
+    }
+}
+
+/// Canonical dump of a dataframe.
+pub fn df_json(df: &DataFrame) -> Value {
+    let mut cols = Map::new();
+    for c in &df.columns {
+        cols.insert(c.name.clone(), column_json(&c.values));
+    }
+    json!({"index": df.index, "columns": cols})
+}
+
+/// Dense rows of a CSR matrix.
+pub fn csr_dense(c: &CsrChunk) -> Value {
+    let rows: Vec<Vec<f64>> = (0..c.n_rows())
+        .map(|i| {
+            let mut r = vec![0.0; c.n_cols];
+            let (idx, val) = c.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                r[j as usize] = v as f64;
+            }
+            r
+        })
+        .collect();
+    json!(rows)
+}
+
+fn nested(values: &[Value], shape: &[usize]) -> Value {
+    if shape.len() <= 1 {
+        return json!(values);
+    }
+    let step: usize = shape[1..].iter().product();
+    json!((0..shape[0])
+        .map(|i| nested(&values[i * step..(i + 1) * step], &shape[1..]))
+        .collect::<Vec<_>>())
+}
+
+/// Canonical dump of a uns element.
+pub fn uns_json(e: &Element) -> Value {
+    match e {
+        Element::Dict(items) => Value::Object(
+            items
+                .iter()
+                .map(|(k, v)| (k.clone(), uns_json(v)))
+                .collect(),
+        ),
+        Element::Array(a) => json!({"array": nested(&nums(&a.data), &a.shape), "shape": a.shape}),
+        Element::StringArray { shape, values } => {
+            let v: Vec<Value> = values.iter().map(|s| json!(s)).collect();
+            json!({"strings": nested(&v, shape)})
+        }
+        Element::Scalar(v) => json!({"scalar": nums(v)[0]}),
+        Element::String(s) => json!({"string": s}),
+        other => panic!("no canonical dump for uns element {other:?}"),
+    }
+}
+
+/// Dense obsm array as nested f64 lists.
+pub fn obsm_json(e: &Element) -> Value {
+    let Element::Array(a) = e else {
+        panic!("obsm entry is not an array")
+    };
+    let v: Vec<Value> = a.data.to_f64().into_iter().map(|x| json!(x)).collect();
+    nested(&v, &a.shape)
+}
+
+/// Canonical dump of an in-memory AnnData.
+pub fn dump(
+    obs: &DataFrame,
+    var: &DataFrame,
+    x: &CsrChunk,
+    obsm: &[(String, Element)],
+    obsp: &[(String, CsrChunk)],
+    uns: &Element,
+) -> Value {
+    json!({
+        "shape": [obs.len(), var.len()],
+        "obs": df_json(obs),
+        "var": df_json(var),
+        "X": csr_dense(x),
+        "obsm": obsm.iter().map(|(k, v)| (k.clone(), obsm_json(v))).collect::<Map<_, _>>(),
+        "obsp": obsp.iter().map(|(k, v)| (k.clone(), csr_dense(v))).collect::<Map<_, _>>(),
+        "uns": uns_json(uns),
+    })
+}
+
+/// Reads a whole h5ad through scoop's library and dumps it.
+pub fn dump_file(path: &Path) -> Value {
+    let f = H5adReader::open(path).expect("open");
+    let x = f.x().expect("X");
+    let xc = x.read_rows(0..x.shape().0).expect("read X");
+    let obsm: Vec<(String, Element)> = f
+        .keys("obsm")
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.clone(), f.element("obsm", &k).unwrap()))
+        .collect();
+    let obsp: Vec<(String, CsrChunk)> = f
+        .keys("obsp")
+        .unwrap()
+        .into_iter()
+        .map(|k| match f.element("obsp", &k).unwrap() {
+            Element::Csr(c) => (k, c),
+            other => panic!("obsp/{k}: {other:?}"),
+        })
+        .collect();
+    let uns = Element::Dict(
+        f.keys("uns")
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.clone(), f.element("uns", &k).unwrap()))
+            .collect(),
+    );
+    dump(
+        &f.obs().unwrap(),
+        &f.var().unwrap(),
+        &xc,
+        &obsm,
+        &obsp,
+        &uns,
+    )
+}

@@ -1,0 +1,202 @@
+"""anndata <-> scoop interop driver for tests/anndata_interop.rs.
+
+  interop.py write DIR        write h5ad files with anndata (several encodings) + canonical JSON dumps
+  interop.py dump FILE OUT    read FILE with anndata (read_h5ad, and X via read_elem_lazy) and dump it
+  interop.py concat OUT IN..  anndata.experimental.concat_on_disk(IN, OUT, label="plate", keys=stems)
+  interop.py compare A B      compare two canonical dumps; exit 1 with the differences
+
+The canonical dump is plain JSON: obs/var as {index, columns: {name: {kind, values}}}, X as dense
+rows, obsm as nested lists, uns as nested dicts; NaN as the string "NaN", missing values as null.
+"""
+import json
+import math
+import sys
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+def val(x):
+    if x is None or x is pd.NA:
+        return None
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return "NaN" if math.isnan(x) else float(x)
+    return x
+
+
+def col_dump(s: pd.Series):
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return {"kind": "categorical", "ordered": bool(s.cat.ordered),
+                "categories": [val(c) for c in s.cat.categories],
+                "values": [None if pd.isna(v) else val(v) for v in s.astype(object)]}
+    if isinstance(s.dtype, pd.BooleanDtype):
+        return {"kind": "nullable-boolean", "values": [None if v is pd.NA else bool(v) for v in s]}
+    if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iu":
+        return {"kind": "nullable-integer", "values": [None if v is pd.NA else int(v) for v in s]}
+    if s.dtype == bool:
+        return {"kind": "bool", "values": [bool(v) for v in s]}
+    if s.dtype.kind in "iu":
+        return {"kind": "int", "values": [int(v) for v in s]}
+    if s.dtype.kind == "f":
+        return {"kind": "float", "values": [val(v) for v in s]}
+    return {"kind": "string", "values": [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else str(v) for v in s]}
+
+
+def df_dump(df: pd.DataFrame):
+    return {"index": [str(i) for i in df.index], "columns": {c: col_dump(df[c]) for c in df.columns}}
+
+
+def uns_dump(x):
+    if isinstance(x, dict):
+        return {k: uns_dump(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind in "OUS":
+            return {"strings": np.asarray(x, dtype=object).astype(str).tolist()}
+        return {"array": np.vectorize(val, otypes=[object])(x).tolist() if x.size else [], "shape": list(x.shape)}
+    if isinstance(x, str):
+        return {"string": x}
+    if isinstance(x, (bool, np.bool_)):
+        return {"scalar": bool(x)}
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return {"scalar": val(x)}
+    raise TypeError(f"uns value of type {type(x)}")
+
+
+def dense(x):
+    if sp.issparse(x):
+        x = x.toarray()
+    return np.asarray(x, dtype=np.float64).tolist()
+
+
+def dump(a: ad.AnnData):
+    return {
+        "shape": list(a.shape),
+        "obs": df_dump(a.obs),
+        "var": df_dump(a.var),
+        "X": dense(a.X) if a.X is not None else None,
+        "obsm": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in a.obsm.items()},
+        "obsp": {k: dense(v) for k, v in a.obsp.items()},
+        "uns": uns_dump(dict(a.uns)),
+    }
+
+
+def write_cases(d):
+    rng = np.random.default_rng(7)
+    cases = {}
+    n, g = 57, 23
+    counts = sp.random(n, g, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    counts.data = np.round(counts.data * 20 + 1)
+    counts[3, :] = 0  # an empty row
+    counts.eliminate_zeros()
+    obs = pd.DataFrame(
+        {
+            "cell_line": pd.Categorical(rng.choice(["A549", "HepG2", "K562"], n)),
+            "ordered_cat": pd.Categorical(rng.choice(["lo", "mid", "hi"], n), categories=["lo", "mid", "hi"], ordered=True),
+            "cat_with_nan": pd.Categorical(rng.choice(["x", "y", None], n)),
+            "label": [f"cell {i} é" for i in range(n)],
+            "n_counts": rng.integers(0, 5000, n).astype(np.int64),
+            "small_int": rng.integers(-5, 5, n).astype(np.int32),
+            "frac": rng.random(n),
+            "frac32": rng.random(n).astype(np.float32),
+            "flag": rng.random(n) < 0.5,
+            "maybe_int": pd.array([None if i % 5 == 0 else i for i in range(n)], dtype="Int64"),
+            "maybe_bool": pd.array([None if i % 7 == 0 else bool(i % 2) for i in range(n)], dtype="boolean"),
+        },
+        index=[f"cell_{i}" for i in range(n)],
+    )
+    obs.loc[obs.index[2], "frac"] = np.nan
+    var = pd.DataFrame({"gene_symbol": [f"G{i}" for i in range(g)], "mt": [i < 3 for i in range(g)]},
+                       index=[f"ENSG{i:05d}" for i in range(g)])
+    uns = {
+        "log1p": {"base": None} if False else {"note": "scalar and nested values"},
+        "params": {"n": 5, "x": 0.25, "flag": True, "name": "seurat", "arr": np.arange(6, dtype=np.int64).reshape(2, 3)},
+        "colors": np.array(["#1f77b4", "#ff7f0e"], dtype=object),
+    }
+    obsm = {"X_pca": rng.standard_normal((n, 4)).astype(np.float32), "X_umap": rng.standard_normal((n, 2))}
+    obsp = {"distances": sp.random(n, n, density=0.05, random_state=2, format="csr", dtype=np.float64)}
+
+    base = ad.AnnData(X=counts, obs=obs, var=var, uns=uns, obsm=obsm, obsp=obsp)
+    cases["csr_f32"] = base
+    c = base.copy()
+    c.X = c.X.astype(np.int64)
+    cases["csr_int64_data"] = c
+    c = base.copy()
+    c.X = c.X.astype(np.float64)
+    cases["csr_f64"] = c
+    c = base.copy()
+    c.X = c.X.toarray()
+    cases["dense_f32"] = c
+    for name, a in cases.items():
+        a.write_h5ad(f"{d}/{name}.h5ad")
+    # int64 indptr/indices: rewrite the index arrays in place.
+    base.write_h5ad(f"{d}/csr_int64_index.h5ad")
+    with h5py.File(f"{d}/csr_int64_index.h5ad", "r+") as f:
+        for k in ("indptr", "indices"):
+            v = f["X"][k][...].astype(np.int64)
+            del f["X"][k]
+            f["X"].create_dataset(k, data=v)
+    cases["csr_int64_index"] = base
+    for name, a in cases.items():
+        with open(f"{d}/{name}.json", "w") as fh:
+            json.dump(dump(a), fh)
+    print("\n".join(cases))
+
+
+def dump_file(path, out):
+    a = ad.read_h5ad(path)
+    with h5py.File(path) as f:
+        lazy = ad.experimental.read_elem_lazy(f["X"], chunks=(7, a.n_vars)).compute()
+        diff = abs(sp.csr_matrix(lazy) - sp.csr_matrix(a.X)).max() if a.n_obs else 0
+        if diff != 0:
+            sys.exit(f"{path}: read_elem_lazy X differs from read_h5ad X by {diff}")
+    with open(out, "w") as fh:
+        json.dump(dump(a), fh)
+
+
+def compare(a, b, path="", errs=None):
+    errs = [] if errs is None else errs
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            errs.append(f"{path}: keys {sorted(a)} vs {sorted(b)}")
+        for k in set(a) & set(b):
+            compare(a[k], b[k], f"{path}/{k}", errs)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            errs.append(f"{path}: length {len(a)} vs {len(b)}")
+        else:
+            for i, (x, y) in enumerate(zip(a, b)):
+                compare(x, y, f"{path}[{i}]", errs)
+    elif isinstance(a, float) or isinstance(b, float):
+        if not (isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-7)):
+            errs.append(f"{path}: {a!r} vs {b!r}")
+    elif a != b:
+        errs.append(f"{path}: {a!r} vs {b!r}")
+    return errs
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "write":
+        write_cases(sys.argv[2])
+    elif cmd == "dump":
+        dump_file(sys.argv[2], sys.argv[3])
+    elif cmd == "concat":
+        out, inputs = sys.argv[2], sys.argv[3:]
+        keys = [p.rsplit("/", 1)[-1].rsplit(".", 1)[0] for p in inputs]
+        ad.experimental.concat_on_disk(inputs, out, label="plate", keys=keys)
+    elif cmd == "compare":
+        a, b = (json.load(open(p)) for p in sys.argv[2:4])
+        errs = compare(a, b)
+        if errs:
+            print(f"{len(errs)} differences between {sys.argv[2]} and {sys.argv[3]}:")
+            print("\n".join(errs[:40]))
+            sys.exit(1)
+    else:
+        sys.exit(f"unknown command {cmd}")
