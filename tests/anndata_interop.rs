@@ -220,14 +220,11 @@ fn write_sample(
     let n = obs.len();
     let mut dist = CsrChunk::empty(n);
     for i in 0..n {
-        for j in [(i + 1) % n, (i + 5) % n] {
-            dist.indices.push(j.min((i + 5) % n).max(j) as u32);
-        }
-        dist.indices[2 * i..].sort_unstable();
-        dist.indices.dedup();
-        dist.data.resize(dist.indices.len(), 0.0);
-        for k in dist.indptr[i]..dist.indices.len() {
-            dist.data[k] = (i + dist.indices[k] as usize) as f32 * 0.1;
+        let mut cols = [(i + 1) % n, (i + 5) % n];
+        cols.sort_unstable();
+        for j in cols {
+            dist.indices.push(j as u32);
+            dist.data.push((i + j) as f32 * 0.1);
         }
         dist.indptr.push(dist.indices.len());
     }

@@ -125,6 +125,17 @@ pub(crate) fn value_kind(c: &Container, loc: &Location, element: &str) -> Result
     })
 }
 
+/// Reads all of `c` (`range` = `None`, the only way for attributes) or a 1-D slice of it.
+fn read_vec<T: hdf5::H5Type>(c: &Container, range: Option<Range<usize>>) -> hdf5::Result<Vec<T>> {
+    match range {
+        None => c.read_raw::<T>(),
+        Some(r) => c
+            .as_reader()
+            .read_slice_1d::<T, _>(r)
+            .map(|a| a.into_raw_vec_and_offset().0),
+    }
+}
+
 /// Reads `c` (a dataset, or an attribute when `range` is `None`) as typed numbers.
 pub(crate) fn read_num(
     c: &Container,
@@ -136,17 +147,9 @@ pub(crate) fn read_num(
         return Err(format_err(loc, element, "expected numbers, found strings"));
     };
     macro_rules! rd {
-        ($t:ty, $var:ident) => {{
-            let v: Vec<$t> = match &range {
-                None => c.read_raw::<$t>(),
-                Some(r) => c
-                    .as_reader()
-                    .read_slice_1d::<$t, _>(r.clone())
-                    .map(|a| a.into_raw_vec_and_offset().0),
-            }
-            .at(loc, element)?;
-            NumVec::$var(v)
-        }};
+        ($t:ty, $var:ident) => {
+            NumVec::$var(read_vec::<$t>(c, range.clone()).at(loc, element)?)
+        };
     }
     Ok(match dtype {
         NumDtype::Bool => rd!(bool, Bool),
@@ -189,17 +192,13 @@ pub(crate) fn read_strings(
 ) -> Result<Vec<String>> {
     let desc = c.dtype().and_then(|t| t.to_descriptor()).at(loc, element)?;
     macro_rules! rd {
-        ($t:ty) => {{
-            let v: Vec<$t> = match &range {
-                None => c.read_raw::<$t>(),
-                Some(r) => c
-                    .as_reader()
-                    .read_slice_1d::<$t, _>(r.clone())
-                    .map(|a| a.into_raw_vec_and_offset().0),
-            }
-            .at(loc, element)?;
-            v.iter().map(|s| s.as_str().to_string()).collect()
-        }};
+        ($t:ty) => {
+            read_vec::<$t>(c, range.clone())
+                .at(loc, element)?
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect()
+        };
     }
     Ok(match desc {
         TypeDescriptor::VarLenUnicode => rd!(VarLenUnicode),

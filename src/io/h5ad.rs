@@ -152,7 +152,17 @@ impl OutputFile {
             }
         }
         let tmp = temp_path(target);
-        let file = hdf5::File::create(&tmp).map_err(|e| Error::hdf5(&tmp, "/", e))?;
+        // Strong close: `commit` really closes the file even while groups or datasets taken from
+        // it are still alive, so the renamed file is complete. No HDF5 file lock: nobody opens the
+        // temporary name, and HDF5's descriptor (opened without O_CLOEXEC) would carry the lock
+        // into any child process spawned meanwhile, locking readers out of the finished file.
+        let file = hdf5::FileBuilder::new()
+            .with_fapl(|p| {
+                p.fclose_degree(hdf5::plist::file_access::FileCloseDegree::Strong)
+                    .file_locking(false)
+            })
+            .create(&tmp)
+            .map_err(|e| Error::hdf5(&tmp, "/", e))?;
         h5::set_encoding(&file, "anndata", "0.1.0")?;
         Ok(OutputFile {
             target: target.to_path_buf(),
