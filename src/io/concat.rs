@@ -316,9 +316,8 @@ pub fn concat(
     let var_names: Vec<Vec<String>> = files
         .iter()
         .map(|f| {
-            f.var_reader()?
-                .read_rows(0..f.var_reader()?.len())
-                .map(|d| d.index)
+            let r = f.var_reader()?;
+            r.read_rows(0..r.len()).map(|d| d.index)
         })
         .collect::<Result<_>>()?;
     let genes: Vec<String> = match opts.join {
