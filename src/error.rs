@@ -45,9 +45,6 @@ pub enum Error {
     /// A compute backend is unavailable or failed.
     #[error("backend: {0}")]
     Backend(String),
-    /// The reader thread stopped without saying why (a bug).
-    #[error("chunk reader thread ended unexpectedly")]
-    ReaderGone,
 }
 
 impl Error {

@@ -367,9 +367,7 @@ pub fn simulate(
         }
         progress.finish();
         if obs_writer.is_none() {
-            let mut empty = DataFrame::with_index(Vec::new());
-            empty.index_name = "_index".into();
-            empty.write(out.root(), "obs")?;
+            DataFrame::with_index(Vec::new()).write(out.root(), "obs")?;
         }
         let (cells, nnz) = x.finish()?;
         out.commit()?;

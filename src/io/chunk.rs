@@ -102,11 +102,6 @@ impl CsrChunk {
         self.indptr = indptr;
         self.rows = RowIds::List(ids);
     }
-
-    /// Bytes held by the chunk's arrays (for memory accounting).
-    pub fn heap_bytes(&self) -> usize {
-        self.indptr.len() * 8 + self.indices.len() * 4 + self.data.len() * 4
-    }
 }
 
 #[cfg(test)]
