@@ -6,7 +6,7 @@ use divan::counter::BytesCount;
 use divan::Bencher;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use scoop::backend::{Backend, CpuBackend, GeneSums};
+use scoop::backend::{Backend, CpuBackend, GeneSubset, GeneSums, ValueMap};
 use scoop::io::{CsrChunk, RowIds};
 
 fn main() {
@@ -48,15 +48,44 @@ fn cpu_row_totals(b: Bencher, shape: (usize, usize, usize)) {
         .bench_local(|| CpuBackend::new().row_totals(&c, None, &mut out).unwrap());
 }
 
+/// Normalized moments fused with the totals pass (x / total, f64).
 #[divan::bench(args = SHAPES)]
-fn cpu_gene_sums(b: Bencher, shape: (usize, usize, usize)) {
+fn cpu_gene_moments_scaled(b: Bencher, shape: (usize, usize, usize)) {
     let c = chunk(shape.0, shape.1, shape.2);
     let scale: Vec<f64> = (0..c.n_rows()).map(|i| 1.0 / (1.0 + i as f64)).collect();
     b.counter(bytes(&c)).bench_local(|| {
         let mut acc = GeneSums::new(c.n_cols);
         CpuBackend::new()
-            .gene_sums(&c, None, Some(&scale), &mut acc)
+            .gene_moments(&c, None, ValueMap::Scaled(&scale), &mut acc)
             .unwrap();
         acc
+    });
+}
+
+/// Moments of log1p(x / d) (cell_ranger's statistics).
+#[divan::bench(args = SHAPES)]
+fn cpu_gene_moments_log(b: Bencher, shape: (usize, usize, usize)) {
+    let c = chunk(shape.0, shape.1, shape.2);
+    let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 7) as f32).collect();
+    b.counter(bytes(&c)).bench_local(|| {
+        let mut acc = GeneSums::new(c.n_cols);
+        CpuBackend::new()
+            .gene_moments(&c, None, ValueMap::LogNormalized(&div), &mut acc)
+            .unwrap();
+        acc
+    });
+}
+
+/// normalize_total + log1p + keep every 30th gene (the write pass).
+#[divan::bench(args = SHAPES)]
+fn cpu_normalize_log1p(b: Bencher, shape: (usize, usize, usize)) {
+    let c = chunk(shape.0, shape.1, shape.2);
+    let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 7) as f32).collect();
+    let keep: Vec<bool> = (0..c.n_cols).map(|j| j % 30 == 0).collect();
+    let genes = GeneSubset::from_mask(&keep);
+    b.counter(bytes(&c)).bench_local(|| {
+        CpuBackend::new()
+            .normalize_log1p(&c, &div, &genes)
+            .unwrap()
     });
 }

@@ -5,6 +5,7 @@
 //! - [`stream`]: a reader thread prefetching row chunks into a bounded queue.
 //! - [`backend`]: the kernel trait with its CPU (rayon) and CUDA implementations.
 //! - [`ops`]: algorithms written once against the backend and the stream.
+//! - [`workflow`]: the steps (preprocess, ...) joining files to algorithms.
 //! - [`cli`]: the `scoop` command line.
 #![warn(missing_docs)]
 
@@ -16,5 +17,6 @@ pub mod ops;
 pub mod progress;
 pub mod sim;
 pub mod stream;
+pub mod workflow;
 
 pub use error::{Error, Result};

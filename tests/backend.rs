@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use scoop::backend::{Backend, CpuBackend, GeneSums};
+use scoop::backend::{Backend, CpuBackend, GeneSubset, GeneSums, ValueMap};
 use scoop::io::{CsrChunk, RowIds};
 use scoop::stream::{ChunkStream, RowSelection, StreamOptions};
 
@@ -53,9 +53,9 @@ fn row_totals_and_gene_sums_match_dense_reference() {
 
     let mut acc = GeneSums::new(97);
     // Two calls accumulate: the second adds the same chunk again.
-    b.gene_sums(&c, Some(&mask), Some(&scale), &mut acc)
+    b.gene_moments(&c, Some(&mask), ValueMap::Scaled(&scale), &mut acc)
         .unwrap();
-    b.gene_sums(&c, Some(&mask), Some(&scale), &mut acc)
+    b.gene_moments(&c, Some(&mask), ValueMap::Scaled(&scale), &mut acc)
         .unwrap();
     let kept = mask.iter().filter(|&&k| k).count() as u64;
     assert_eq!(acc.n_rows, 2 * kept);
@@ -85,6 +85,75 @@ fn row_totals_and_gene_sums_match_dense_reference() {
         .iter()
         .zip(&mean)
         .all(|(v, m)| v.is_finite() && m.is_finite() && *v >= -1e-12));
+}
+
+/// Every value map against the same formula applied to the dense matrix.
+#[test]
+fn gene_moments_value_maps_match_dense_reference() {
+    let (c, dense) = random_chunk(1_200, 61, 0.15, 9);
+    let b = CpuBackend::new();
+    let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.25 + (i % 11) as f32).collect();
+    let clip: Vec<f64> = (0..61).map(|j| 2.0 + (j % 5) as f64 * 3.0).collect();
+    type Reference = Box<dyn Fn(f32, usize, usize) -> f64>;
+    let d2 = div.clone();
+    let c2 = clip.clone();
+    let cases: Vec<(ValueMap, Reference)> = vec![
+        (ValueMap::Raw, Box::new(|x, _, _| x as f64)),
+        (
+            ValueMap::LogNormalized(&div),
+            Box::new(move |x, i, _| ((x / d2[i]) as f64).ln_1p()),
+        ),
+        (
+            ValueMap::Clipped(&clip),
+            Box::new(move |x, _, j| (x as f64).min(c2[j])),
+        ),
+    ];
+    for (k, (map, f)) in cases.into_iter().enumerate() {
+        let mut acc = GeneSums::new(61);
+        b.gene_moments(&c, None, map, &mut acc).unwrap();
+        assert_eq!(acc.n_rows, 1_200);
+        for j in 0..61 {
+            let (mut s, mut q) = (0f64, 0f64);
+            for (i, row) in dense.iter().enumerate() {
+                if row[j] != 0.0 {
+                    let v = f(row[j], i, j);
+                    s += v;
+                    q += v * v;
+                }
+            }
+            // f32 log1p against f64 log1p: a few ulps of f32.
+            let tol = if k == 1 { 1e-6 } else { 1e-12 };
+            assert!((acc.sum[j] - s).abs() <= tol * s.abs().max(1.0), "case {k} sum {j}");
+            assert!((acc.sumsq[j] - q).abs() <= tol * q.abs().max(1.0), "case {k} sumsq {j}");
+        }
+    }
+}
+
+#[test]
+fn normalize_log1p_subsets_and_transforms() {
+    let (c, dense) = random_chunk(700, 40, 0.2, 3);
+    let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 9) as f32).collect();
+    let keep: Vec<bool> = (0..40).map(|j| j % 3 != 1).collect();
+    let genes = GeneSubset::from_mask(&keep);
+    let out = CpuBackend::new().normalize_log1p(&c, &div, &genes).unwrap();
+    assert_eq!(out.n_cols, genes.n_new());
+    assert_eq!(out.n_rows(), 700);
+    assert_eq!(out.rows, c.rows);
+    for (i, row) in dense.iter().enumerate() {
+        let (idx, val) = out.row(i);
+        let want: Vec<(u32, f32)> = genes
+            .kept()
+            .iter()
+            .enumerate()
+            .filter(|(_, &old)| row[old as usize] != 0.0)
+            .map(|(new, &old)| (new as u32, (row[old as usize] / div[i]).ln_1p()))
+            .collect();
+        let got: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
+        assert_eq!(got, want, "row {i}");
+    }
+    assert!(CpuBackend::new()
+        .normalize_log1p(&c, &div[1..], &genes)
+        .is_err());
 }
 
 #[test]

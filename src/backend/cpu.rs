@@ -1,9 +1,11 @@
 //! The CPU backend: every kernel on rayon, and the reference the CUDA kernels are tested against.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
-use super::{check_row_args, Backend, GeneSums};
-use crate::error::Result;
+use super::{check_kernel_args, Backend, GeneSubset, GeneSums, ValueMap};
+use crate::error::{Error, Result};
 use crate::io::CsrChunk;
 
 /// Rows per rayon task; big enough to amortize per-task accumulators.
@@ -20,13 +22,46 @@ impl CpuBackend {
     }
 }
 
+/// Row ranges of at most [`ROWS_PER_TASK`] rows covering `0..n`.
+fn row_tasks(n: usize) -> Vec<Range<usize>> {
+    (0..n)
+        .step_by(ROWS_PER_TASK)
+        .map(|s| s..(s + ROWS_PER_TASK).min(n))
+        .collect()
+}
+
+/// Accumulates mapped values of `rows` into `p`; `f(x, row, col)` is the value map, resolved
+/// once per task so the inner loop is monomorphic.
+fn accumulate<F: Fn(f32, usize, usize) -> f64>(
+    chunk: &CsrChunk,
+    mask: Option<&[bool]>,
+    rows: Range<usize>,
+    p: &mut GeneSums,
+    f: F,
+) {
+    for i in rows {
+        if mask.is_some_and(|m| !m[i]) {
+            continue;
+        }
+        p.n_rows += 1;
+        let (idx, val) = chunk.row(i);
+        for (&j, &x) in idx.iter().zip(val) {
+            let j = j as usize;
+            let v = f(x, i, j);
+            p.sum[j] += v;
+            p.sumsq[j] += v * v;
+            p.nnz[j] += (x != 0.0) as u64;
+        }
+    }
+}
+
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
     }
 
     fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()> {
-        check_row_args(chunk, mask, None)?;
+        check_kernel_args(chunk, mask, &ValueMap::Raw)?;
         assert_eq!(out.len(), chunk.n_rows(), "row_totals: output length");
         out.par_iter_mut().enumerate().for_each(|(i, o)| {
             *o = if mask.is_none_or(|m| m[i]) {
@@ -38,39 +73,33 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn gene_sums(
+    fn gene_moments(
         &self,
         chunk: &CsrChunk,
         mask: Option<&[bool]>,
-        row_scale: Option<&[f64]>,
+        map: ValueMap<'_>,
         acc: &mut GeneSums,
     ) -> Result<()> {
-        check_row_args(chunk, mask, row_scale)?;
+        check_kernel_args(chunk, mask, &map)?;
         let n_cols = chunk.n_cols;
-        assert_eq!(acc.sum.len(), n_cols, "gene_sums: accumulator width");
-        let n = chunk.n_rows();
-        let tasks: Vec<std::ops::Range<usize>> = (0..n)
-            .step_by(ROWS_PER_TASK)
-            .map(|s| s..(s + ROWS_PER_TASK).min(n))
-            .collect();
-        let partial = tasks
+        assert_eq!(acc.sum.len(), n_cols, "gene_moments: accumulator width");
+        let partial = row_tasks(chunk.n_rows())
             .into_par_iter()
             .fold(
                 || GeneSums::new(n_cols),
                 |mut p, rows| {
-                    for i in rows {
-                        if mask.is_some_and(|m| !m[i]) {
-                            continue;
+                    match map {
+                        ValueMap::Raw => accumulate(chunk, mask, rows, &mut p, |x, _, _| x as f64),
+                        ValueMap::Scaled(s) => {
+                            accumulate(chunk, mask, rows, &mut p, |x, i, _| x as f64 * s[i])
                         }
-                        p.n_rows += 1;
-                        let s = row_scale.map_or(1.0, |s| s[i]);
-                        let (idx, val) = chunk.row(i);
-                        for (&j, &v) in idx.iter().zip(val) {
-                            let x = v as f64 * s;
-                            let j = j as usize;
-                            p.sum[j] += x;
-                            p.sumsq[j] += x * x;
-                            p.nnz[j] += (v != 0.0) as u64;
+                        ValueMap::LogNormalized(d) => {
+                            accumulate(chunk, mask, rows, &mut p, |x, i, _| {
+                                (x / d[i]).ln_1p() as f64
+                            })
+                        }
+                        ValueMap::Clipped(c) => {
+                            accumulate(chunk, mask, rows, &mut p, |x, _, j| (x as f64).min(c[j]))
                         }
                     }
                     p
@@ -84,5 +113,62 @@ impl Backend for CpuBackend {
             acc.merge(&p);
         }
         Ok(())
+    }
+
+    fn normalize_log1p(
+        &self,
+        chunk: &CsrChunk,
+        divisors: &[f32],
+        genes: &GeneSubset,
+    ) -> Result<CsrChunk> {
+        if divisors.len() != chunk.n_rows() || genes.n_old() != chunk.n_cols {
+            return Err(Error::InvalidArgument(format!(
+                "normalize_log1p: {} divisors and {} genes for a chunk of {} x {}",
+                divisors.len(),
+                genes.n_old(),
+                chunk.n_rows(),
+                chunk.n_cols
+            )));
+        }
+        let map = genes.map();
+        let blocks: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = row_tasks(chunk.n_rows())
+            .into_par_iter()
+            .map(|rows| {
+                let mut lens = Vec::with_capacity(rows.len());
+                let mut idx = Vec::new();
+                let mut val = Vec::new();
+                for i in rows {
+                    let d = divisors[i];
+                    let before = idx.len();
+                    let (ci, cv) = chunk.row(i);
+                    for (&j, &x) in ci.iter().zip(cv) {
+                        let m = map[j as usize];
+                        if m != u32::MAX {
+                            idx.push(m);
+                            val.push((x / d).ln_1p());
+                        }
+                    }
+                    lens.push(idx.len() - before);
+                }
+                (lens, idx, val)
+            })
+            .collect();
+        let nnz: usize = blocks.iter().map(|b| b.1.len()).sum();
+        let mut out = CsrChunk {
+            rows: chunk.rows.clone(),
+            n_cols: genes.n_new(),
+            indptr: Vec::with_capacity(chunk.n_rows() + 1),
+            indices: Vec::with_capacity(nnz),
+            data: Vec::with_capacity(nnz),
+        };
+        out.indptr.push(0);
+        for (lens, idx, val) in blocks {
+            for l in lens {
+                out.indptr.push(out.indptr.last().copied().unwrap_or(0) + l);
+            }
+            out.indices.extend_from_slice(&idx);
+            out.data.extend_from_slice(&val);
+        }
+        Ok(out)
     }
 }

@@ -82,31 +82,134 @@ pub trait Backend: Send + Sync {
     /// is false are skipped and get 0.
     fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()>;
 
-    /// Adds per-column Σx, Σx² and non-zero counts of the chunk's rows to `acc`. With `mask`,
-    /// rows whose entry is false are skipped; with `row_scale`, each row's values are multiplied
-    /// by its scale first (x_ij · s_i), which is how normalized moments come from raw counts.
-    fn gene_sums(
+    /// Adds per-column Σv, Σv² and non-zero counts of the chunk's rows to `acc`, where v is each
+    /// stored value x mapped by `map` (raw, scaled, log-normalized or clipped). With `mask`, rows
+    /// whose entry is false are skipped.
+    fn gene_moments(
         &self,
         chunk: &CsrChunk,
         mask: Option<&[bool]>,
-        row_scale: Option<&[f64]>,
+        map: ValueMap<'_>,
         acc: &mut GeneSums,
     ) -> Result<()>;
+
+    /// `normalize_total` + `log1p` + gene subset of a chunk: each stored value becomes
+    /// `ln(1 + x / divisors[i])` computed in f32 (scanpy's arithmetic), columns outside `genes`
+    /// are dropped and the rest renumbered.
+    fn normalize_log1p(
+        &self,
+        chunk: &CsrChunk,
+        divisors: &[f32],
+        genes: &GeneSubset,
+    ) -> Result<CsrChunk>;
 }
 
-/// Checks the optional per-row arguments of a kernel against the chunk.
-pub(crate) fn check_row_args(
+/// How a stored value x of row i, column j is mapped before [`Backend::gene_moments`]
+/// accumulates it.
+#[derive(Clone, Copy, Debug)]
+pub enum ValueMap<'a> {
+    /// x as stored.
+    Raw,
+    /// x · s\[i\] in f64 (one scale per row), e.g. s = 1/total for normalized moments from
+    /// raw counts in the same pass as the totals.
+    Scaled(&'a [f64]),
+    /// `ln(1 + x / d[i])` in f32: the values `normalize_total` + `log1p` produce.
+    LogNormalized(&'a [f32]),
+    /// min(x, c\[j\]) in f64 (one clip per column): seurat_v3's clipped counts.
+    Clipped(&'a [f64]),
+}
+
+impl ValueMap<'_> {
+    /// The mapped value of `x` at row `i`, column `j`.
+    #[inline]
+    pub fn apply(&self, x: f32, i: usize, j: usize) -> f64 {
+        match self {
+            ValueMap::Raw => x as f64,
+            ValueMap::Scaled(s) => x as f64 * s[i],
+            ValueMap::LogNormalized(d) => (x / d[i]).ln_1p() as f64,
+            ValueMap::Clipped(c) => (x as f64).min(c[j]),
+        }
+    }
+}
+
+/// A subset of columns (genes), renumbered in their original order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneSubset {
+    /// New index of each old column, or `u32::MAX` when dropped.
+    map: Vec<u32>,
+    /// Old index of each new column.
+    kept: Vec<u32>,
+}
+
+impl GeneSubset {
+    /// Every one of `n` columns.
+    pub fn all(n: usize) -> Self {
+        GeneSubset {
+            map: (0..n as u32).collect(),
+            kept: (0..n as u32).collect(),
+        }
+    }
+
+    /// The columns where `keep` is true.
+    pub fn from_mask(keep: &[bool]) -> Self {
+        let mut map = vec![u32::MAX; keep.len()];
+        let mut kept = Vec::new();
+        for (j, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+            map[j] = kept.len() as u32;
+            kept.push(j as u32);
+        }
+        GeneSubset { map, kept }
+    }
+
+    /// Columns before subsetting.
+    pub fn n_old(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Columns kept.
+    pub fn n_new(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// New index of old column `j`, if kept.
+    #[inline]
+    pub fn new_index(&self, j: usize) -> Option<u32> {
+        let m = self.map[j];
+        (m != u32::MAX).then_some(m)
+    }
+
+    /// Old indices of the kept columns, ascending.
+    pub fn kept(&self) -> &[u32] {
+        &self.kept
+    }
+
+    /// The old-to-new map (`u32::MAX` = dropped), as kernels take it.
+    pub fn map(&self) -> &[u32] {
+        &self.map
+    }
+}
+
+/// Checks the optional per-row and per-column arguments of a kernel against the chunk.
+pub(crate) fn check_kernel_args(
     chunk: &CsrChunk,
     mask: Option<&[bool]>,
-    scale: Option<&[f64]>,
+    map: &ValueMap<'_>,
 ) -> Result<()> {
     let n = chunk.n_rows();
-    if mask.is_some_and(|m| m.len() != n) || scale.is_some_and(|s| s.len() != n) {
-        return Err(Error::InvalidArgument(format!(
-            "kernel argument length does not match {n} rows"
-        )));
+    let bad = |what: &str, len: usize, want: usize| {
+        Err(Error::InvalidArgument(format!(
+            "kernel argument {what} has {len} entries, the chunk has {want}"
+        )))
+    };
+    if let Some(m) = mask.filter(|m| m.len() != n) {
+        return bad("mask", m.len(), n);
     }
-    Ok(())
+    match map {
+        ValueMap::Scaled(s) if s.len() != n => bad("row scale", s.len(), n),
+        ValueMap::LogNormalized(d) if d.len() != n => bad("row divisors", d.len(), n),
+        ValueMap::Clipped(c) if c.len() != chunk.n_cols => bad("column clips", c.len(), chunk.n_cols),
+        _ => Ok(()),
+    }
 }
 
 /// Which backend the user asked for.

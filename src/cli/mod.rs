@@ -4,6 +4,7 @@ mod concat;
 mod demo;
 mod devices;
 mod inspect;
+mod preprocess;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -84,6 +85,9 @@ enum Command {
     Simulate(simulate::Args),
     /// Concatenate .h5ad files along cells (anndata concat_on_disk semantics), streamed.
     Concat(concat::Args),
+    /// Filter cells, normalize_total, log1p, highly variable genes per plate; keep genes
+    /// variable in enough plates; write each plate on them.
+    Preprocess(preprocess::Args),
     /// Describe an .h5ad file without reading X.
     Inspect(inspect::Args),
     /// Run every workflow step on built-in demo data in ./scoop-demo/.
@@ -104,6 +108,7 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::run(a, &cli.global),
         Command::Concat(a) => concat::run(a, &cli.global),
+        Command::Preprocess(a) => preprocess::run(a, &cli.global),
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a, &cli.global),
         Command::Devices => devices::run(),

@@ -9,6 +9,7 @@ pub mod elem;
 pub(crate) mod h5;
 pub mod h5ad;
 pub mod inspect;
+pub mod subset;
 
 pub use array::{DenseArray, NumDtype, NumVec};
 pub use chunk::{CsrChunk, RowIds};

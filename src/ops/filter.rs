@@ -39,6 +39,12 @@ impl CellFilter {
                 names.join(", ")
             )));
         };
+        self.mask_column(col)
+    }
+
+    /// The rows where `col` (this filter's column, already read) equals the value; errors list
+    /// the categories that do exist.
+    pub fn mask_column(&self, col: &ColumnValues) -> Result<Vec<bool>> {
         let v = &self.value;
         let mask: Vec<bool> = match col {
             ColumnValues::Categorical {

@@ -3,3 +3,7 @@
 
 pub mod filter;
 pub mod qc;
+pub mod loess;
+pub mod hvg;
+pub mod normalize;
+pub mod preprocess;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::backend::{Backend, GeneSums};
+use crate::backend::{Backend, GeneSums, ValueMap};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::stream::{ChunkStream, RowSelection, StreamOptions};
@@ -40,7 +40,7 @@ pub fn qc_pass(
         let chunk = chunk?;
         let mut t = vec![0.0; chunk.n_rows()];
         backend.row_totals(&chunk, None, &mut t)?;
-        backend.gene_sums(&chunk, None, None, &mut genes)?;
+        backend.gene_moments(&chunk, None, ValueMap::Raw, &mut genes)?;
         totals.extend_from_slice(&t);
         nnz += chunk.nnz() as u64;
         detected += chunk.data.iter().filter(|&&v| v != 0.0).count() as u64;

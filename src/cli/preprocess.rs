@@ -1,0 +1,91 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::{Compression, GlobalArgs};
+use crate::ops::filter::CellFilter;
+use crate::ops::hvg::Flavor;
+use crate::ops::normalize::TargetSum;
+use crate::ops::preprocess::PreprocessParams;
+use crate::workflow::preprocess::{preprocess, PreprocessOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Plate .h5ad files (raw counts, CSR or dense X, same genes).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output directory: `<stem>_preprocessed.h5ad` per plate, `preprocess.json`, `genes.tsv`.
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// Keep only cells where an obs column equals a value (e.g. `pass_filter=full`).
+    #[arg(long)]
+    filter: Option<CellFilter>,
+    /// normalize_total target: `auto` (median of positive per-cell totals) or a number.
+    #[arg(long, default_value = "auto")]
+    target_sum: TargetSum,
+    /// Highly variable genes per plate.
+    #[arg(long, default_value_t = 2000)]
+    n_top_genes: usize,
+    /// highly_variable_genes flavor.
+    #[arg(long, value_enum, default_value_t = Flavor::Seurat)]
+    flavor: Flavor,
+    /// Keep genes highly variable in at least this many plates.
+    #[arg(long, default_value_t = 3)]
+    min_plates: usize,
+    /// Compression of the written X.
+    #[arg(long, value_enum, default_value_t = Compression::None)]
+    compression: Compression,
+    /// Overwrite existing outputs.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
+    let backend = crate::backend::select(&g.backend_options())?;
+    let opts = PreprocessOptions {
+        inputs: a.inputs,
+        out_dir: a.out_dir,
+        filter: a.filter,
+        params: PreprocessParams {
+            target_sum: a.target_sum,
+            flavor: a.flavor,
+            n_top_genes: a.n_top_genes,
+            ..PreprocessParams::default()
+        },
+        min_plates: a.min_plates,
+        stream: g.stream_options(),
+        gzip: a.compression.level(),
+        force: a.force,
+        quiet: g.quiet,
+    };
+    let t = Instant::now();
+    let s = preprocess(&opts, backend.as_ref())?;
+    let secs = t.elapsed().as_secs_f64();
+    for p in &s.plates {
+        let st = &p.stats;
+        println!(
+            "{}: {} of {} cells kept, target sum {}, {} HVGs; stats {:.2} s, write {:.2} s \
+             ({:.0} cells/s) -> {}",
+            p.input.display(),
+            st.cells,
+            p.cells_in,
+            st.target_sum,
+            st.hvg.n_highly_variable(),
+            p.stats_seconds,
+            p.write_seconds,
+            st.cells as f64 / (p.stats_seconds + p.write_seconds).max(1e-9),
+            p.output.display()
+        );
+    }
+    let cells: u64 = s.plates.iter().map(|p| p.stats.cells).sum();
+    println!(
+        "{} of {} genes highly variable in >= {} plate(s) -> {}; {cells} cells in {secs:.2} s \
+         ({:.0} cells/s) on {}",
+        s.n_selected(),
+        s.genes.len(),
+        opts.min_plates,
+        s.genes_tsv.display(),
+        cells as f64 / secs.max(1e-9),
+        backend.name()
+    );
+    Ok(())
+}

@@ -1,0 +1,483 @@
+//! `scoop preprocess`: per plate, filter cells, `normalize_total`, `log1p`,
+//! `highly_variable_genes`; then keep the genes highly variable in at least `min_plates` plates
+//! and write each plate on those genes.
+//!
+//! Nothing is written until every plate's statistics are known and every output name is free;
+//! each output goes to a temporary name and is renamed when complete.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::backend::{Backend, GeneSubset};
+use crate::error::{Error, Result};
+use crate::io::subset::write_dataframe_rows;
+use crate::io::{
+    check_output, write_element, ColumnValues, CsrWriteOptions, CsrWriter, DataFrame,
+    Element, H5adReader, NumVec, OutputFile,
+};
+use crate::ops::filter::CellFilter;
+use crate::ops::hvg::HvgStats;
+use crate::ops::preprocess::{normalize_chunk, plate_stats, select_genes, PlateStats, PreprocessParams};
+use crate::progress::Progress;
+use crate::stream::{ChunkStream, RowSelection, StreamOptions};
+
+/// Everything `scoop preprocess` needs.
+#[derive(Clone, Debug)]
+pub struct PreprocessOptions {
+    /// Plate files.
+    pub inputs: Vec<PathBuf>,
+    /// Output directory (created if missing).
+    pub out_dir: PathBuf,
+    /// Keep only cells where an obs column has a value.
+    pub filter: Option<CellFilter>,
+    /// normalize/HVG parameters.
+    pub params: PreprocessParams,
+    /// Genes must be highly variable in at least this many plates.
+    pub min_plates: usize,
+    /// Chunking of the streams.
+    pub stream: StreamOptions,
+    /// gzip level for the written X.
+    pub gzip: Option<u8>,
+    /// Overwrite existing outputs.
+    pub force: bool,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// What happened to one plate.
+#[derive(Clone, Debug)]
+pub struct PlateReport {
+    /// Input file.
+    pub input: PathBuf,
+    /// Written file.
+    pub output: PathBuf,
+    /// Cells in the input.
+    pub cells_in: usize,
+    /// The statistics of its kept cells.
+    pub stats: PlateStats,
+    /// Seconds spent in the statistics passes.
+    pub stats_seconds: f64,
+    /// Seconds spent writing.
+    pub write_seconds: f64,
+}
+
+/// What `preprocess` did.
+#[derive(Clone, Debug)]
+pub struct PreprocessSummary {
+    /// Per plate, in input order.
+    pub plates: Vec<PlateReport>,
+    /// Gene names of the inputs.
+    pub genes: Vec<String>,
+    /// Plates choosing each gene.
+    pub plate_counts: Vec<u32>,
+    /// Selected genes (var order).
+    pub selected: Vec<bool>,
+    /// `DIR/preprocess.json`.
+    pub report: PathBuf,
+    /// `DIR/genes.tsv`.
+    pub genes_tsv: PathBuf,
+}
+
+impl PreprocessSummary {
+    /// Number of selected genes.
+    pub fn n_selected(&self) -> usize {
+        self.selected.iter().filter(|&&s| s).count()
+    }
+}
+
+/// `DIR/<stem>_preprocessed.h5ad`.
+pub fn output_path(out_dir: &Path, input: &Path) -> PathBuf {
+    let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+    out_dir.join(format!("{stem}_preprocessed.h5ad"))
+}
+
+/// Prefixes argument errors with the file they are about.
+fn about(path: &Path, element: &str, e: Error) -> Error {
+    match e {
+        Error::InvalidArgument(m) => Error::format(path, element, m),
+        other => other,
+    }
+}
+
+/// One input, opened and checked, with its filter mask.
+struct Plate {
+    path: PathBuf,
+    output: PathBuf,
+    n_obs: usize,
+    selection: RowSelection,
+    mask: Option<Arc<Vec<bool>>>,
+}
+
+fn open_plate(path: &Path, out_dir: &Path, filter: Option<&CellFilter>) -> Result<(Plate, Vec<String>)> {
+    let f = H5adReader::open(path)?;
+    let (n_obs, n_vars) = f.shape()?;
+    let x = f.x()?;
+    if x.shape() != (n_obs, n_vars) {
+        return Err(Error::format(
+            path,
+            "/X",
+            format!("shape {:?} does not match obs x var ({n_obs}, {n_vars})", x.shape()),
+        ));
+    }
+    let var = f.var_reader()?;
+    let genes = var.read_rows(0..var.len())?.index;
+    let (selection, mask) = match filter {
+        None => (RowSelection::All, None),
+        Some(flt) => {
+            let obs = f.obs_reader()?;
+            if !obs.column_names().contains(&flt.column) {
+                return Err(Error::format(
+                    path,
+                    "/obs",
+                    format!(
+                        "filter: no column {:?}; columns are: {}",
+                        flt.column,
+                        obs.column_names().join(", ")
+                    ),
+                ));
+            }
+            let element = format!("/obs/{}", flt.column);
+            let col = obs.read_column(&flt.column, 0..n_obs)?;
+            let m = Arc::new(flt.mask_column(&col).map_err(|e| about(path, &element, e))?);
+            (RowSelection::Mask(m.clone()), Some(m))
+        }
+    };
+    Ok((
+        Plate {
+            path: path.to_path_buf(),
+            output: output_path(out_dir, path),
+            n_obs,
+            selection,
+            mask,
+        },
+        genes,
+    ))
+}
+
+/// A stream over a plate's selected rows that advances `progress`.
+fn stream<'a>(
+    plate: &Plate,
+    opts: StreamOptions,
+    progress: &'a Progress,
+) -> Result<impl Iterator<Item = Result<crate::io::CsrChunk>> + 'a> {
+    let s = ChunkStream::open(&plate.path, plate.selection.clone(), opts)?;
+    Ok(s.inspect(move |c| {
+        if let Ok(c) = c {
+            progress.inc(c.n_rows() as u64);
+        }
+    }))
+}
+
+fn var_columns(var: &mut DataFrame, stats: &HvgStats, hv: &[bool], keep: &[usize]) {
+    let f64s = |v: &[f64]| ColumnValues::Array(NumVec::F64(keep.iter().map(|&j| v[j]).collect()));
+    let f32s = |v: &[f64]| {
+        ColumnValues::Array(NumVec::F32(keep.iter().map(|&j| v[j] as f32).collect()))
+    };
+    var.set_column(
+        "highly_variable",
+        ColumnValues::Array(NumVec::Bool(keep.iter().map(|&j| hv[j]).collect())),
+    );
+    match stats {
+        HvgStats::Dispersion {
+            means,
+            dispersions,
+            dispersions_norm,
+        } => {
+            var.set_column("means", f64s(means));
+            var.set_column("dispersions", f64s(dispersions));
+            var.set_column("dispersions_norm", f32s(dispersions_norm));
+        }
+        HvgStats::SeuratV3 {
+            means,
+            variances,
+            variances_norm,
+            highly_variable_rank,
+        } => {
+            var.set_column(
+                "highly_variable_rank",
+                ColumnValues::Array(NumVec::F32(
+                    keep.iter().map(|&j| highly_variable_rank[j]).collect(),
+                )),
+            );
+            var.set_column("means", f64s(means));
+            var.set_column("variances", f64s(variances));
+            var.set_column("variances_norm", f64s(variances_norm));
+        }
+    }
+}
+
+/// Writes text to `path` through a temporary sibling and a rename.
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    let tmp = crate::io::h5ad::temp_path(path);
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn report_json(opts: &PreprocessOptions, s: &PreprocessSummary) -> String {
+    let p = &opts.params;
+    let mut plates = Vec::new();
+    for r in &s.plates {
+        let st = &r.stats;
+        plates.push(format!(
+            "    {{\"input\": {}, \"output\": {}, \"cells_in\": {}, \"cells_kept\": {}, \
+             \"zero_count_cells\": {}, \"nnz\": {}, \"mean_total_counts\": {}, \
+             \"target_sum\": {}, \"genes_detected\": {}, \"hvg_count\": {}, \
+             \"stats_seconds\": {:.3}, \"write_seconds\": {:.3}}}",
+            json_str(&r.input.to_string_lossy()),
+            json_str(&r.output.to_string_lossy()),
+            r.cells_in,
+            st.cells,
+            st.zero_count_cells,
+            st.nnz,
+            st.mean_total,
+            st.target_sum,
+            st.genes_detected,
+            st.hvg.n_highly_variable(),
+            r.stats_seconds,
+            r.write_seconds
+        ));
+    }
+    let filter = match &opts.filter {
+        Some(f) => json_str(&format!("{}={}", f.column, f.value)),
+        None => "null".into(),
+    };
+    format!(
+        "{{\n  \"scoop_version\": {},\n  \"filter\": {filter},\n  \"target_sum\": {},\n  \
+         \"flavor\": {},\n  \"n_top_genes\": {},\n  \"min_plates\": {},\n  \"genes_in\": {},\n  \
+         \"selected_genes\": {},\n  \"plates\": [\n{}\n  ]\n}}\n",
+        json_str(env!("CARGO_PKG_VERSION")),
+        json_str(&p.target_sum.to_string()),
+        json_str(p.flavor.name()),
+        p.n_top_genes,
+        opts.min_plates,
+        s.genes.len(),
+        s.n_selected(),
+        plates.join(",\n")
+    )
+}
+
+/// Runs the whole step; see the module docs.
+pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<PreprocessSummary> {
+    if opts.inputs.is_empty() {
+        return Err(Error::InvalidArgument("preprocess needs at least one plate".into()));
+    }
+    if opts.min_plates == 0 || opts.min_plates > opts.inputs.len() {
+        return Err(Error::InvalidArgument(format!(
+            "--min-plates {} with {} plate(s): must be between 1 and the number of plates",
+            opts.min_plates,
+            opts.inputs.len()
+        )));
+    }
+    if !opts.out_dir.is_dir() {
+        std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, e))?;
+    }
+    let report = opts.out_dir.join("preprocess.json");
+    let genes_tsv = opts.out_dir.join("genes.tsv");
+
+    // Open and check every plate, and every output name, before computing anything.
+    let mut plates = Vec::new();
+    let mut genes: Option<(PathBuf, Vec<String>)> = None;
+    for path in &opts.inputs {
+        let (plate, names) = open_plate(path, &opts.out_dir, opts.filter.as_ref())?;
+        match &genes {
+            None => genes = Some((path.clone(), names)),
+            Some((first, g)) if *g != names => {
+                return Err(Error::format(
+                    path,
+                    "/var",
+                    format!(
+                        "its genes differ from {}'s ({} vs {} genes, or a different order); \
+                         plates must share var",
+                        first.display(),
+                        names.len(),
+                        g.len()
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        if plates.iter().any(|p: &Plate| p.output == plate.output) {
+            return Err(Error::InvalidArgument(format!(
+                "two inputs would both write {}; rename one",
+                plate.output.display()
+            )));
+        }
+        plates.push(plate);
+    }
+    let genes = genes.expect("at least one plate").1;
+    for p in plates.iter().map(|p| &p.output).chain([&report, &genes_tsv]) {
+        check_output(p, opts.force)?;
+    }
+
+    // Statistics passes.
+    let mut stats = Vec::new();
+    for plate in &plates {
+        let t = Instant::now();
+        let stem = plate.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let kept = plate.selection.count(plate.n_obs) as u64;
+        let st = plate_stats_with_progress(plate, opts, backend, &stem, kept)
+            .map_err(|e| about(&plate.path, "/X", e))?;
+        stats.push((st, t.elapsed().as_secs_f64()));
+    }
+
+    let tables: Vec<&_> = stats.iter().map(|(s, _)| &s.hvg).collect();
+    let (plate_counts, selected) = select_genes(&tables, opts.min_plates)?;
+    let subset = GeneSubset::from_mask(&selected);
+    let keep: Vec<usize> = subset.kept().iter().map(|&j| j as usize).collect();
+    if keep.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "no gene is highly variable in {} or more plates; lower --min-plates or raise \
+             --n-top-genes",
+            opts.min_plates
+        )));
+    }
+
+    // Write pass.
+    let mut reports = Vec::new();
+    for (plate, (st, stats_seconds)) in plates.iter().zip(stats) {
+        let t = Instant::now();
+        write_plate(plate, &st, &subset, &keep, opts, backend)?;
+        reports.push(PlateReport {
+            input: plate.path.clone(),
+            output: plate.output.clone(),
+            cells_in: plate.n_obs,
+            stats: st,
+            stats_seconds,
+            write_seconds: t.elapsed().as_secs_f64(),
+        });
+    }
+    let summary = PreprocessSummary {
+        plates: reports,
+        genes,
+        plate_counts,
+        selected,
+        report,
+        genes_tsv,
+    };
+    let mut tsv = String::from("gene\tn_plates\n");
+    for ((g, &c), _) in summary
+        .genes
+        .iter()
+        .zip(&summary.plate_counts)
+        .zip(&summary.selected)
+        .filter(|(_, &s)| s)
+    {
+        tsv.push_str(&format!("{g}\t{c}\n"));
+    }
+    write_text(&summary.genes_tsv, &tsv)?;
+    write_text(&summary.report, &report_json(opts, &summary))?;
+    Ok(summary)
+}
+
+fn plate_stats_with_progress(
+    plate: &Plate,
+    opts: &PreprocessOptions,
+    backend: &dyn Backend,
+    stem: &str,
+    kept: u64,
+) -> Result<PlateStats> {
+    let passes = match opts.params.flavor {
+        crate::ops::hvg::Flavor::Seurat => 1,
+        _ => 2,
+    };
+    let bars: Vec<Progress> = (1..=passes)
+        .map(|k| {
+            let label = if passes == 1 {
+                format!("{stem} stats")
+            } else {
+                format!("{stem} stats {k}/{passes}")
+            };
+            Progress::new(&label, kept, opts.quiet)
+        })
+        .collect();
+    let bars_ref = &bars;
+    let pass_ref = std::cell::Cell::new(0usize);
+    let st = plate_stats(
+        || {
+            let k = pass_ref.get().saturating_sub(1).min(bars_ref.len() - 1);
+            stream(plate, opts.stream, &bars_ref[k])
+        },
+        backend,
+        &opts.params,
+        |k| {
+            if k > 1 {
+                bars_ref[k - 2].finish();
+            }
+            pass_ref.set(k);
+        },
+    );
+    bars.iter().for_each(Progress::finish);
+    st
+}
+
+fn write_plate(
+    plate: &Plate,
+    st: &PlateStats,
+    subset: &GeneSubset,
+    keep: &[usize],
+    opts: &PreprocessOptions,
+    backend: &dyn Backend,
+) -> Result<()> {
+    let f = H5adReader::open(&plate.path)?;
+    let out = OutputFile::create(&plate.output, opts.force)?;
+    let obs = f.obs_reader()?;
+    let all;
+    let mask: &[bool] = match &plate.mask {
+        Some(m) => m,
+        None => {
+            all = vec![true; plate.n_obs];
+            &all
+        }
+    };
+    write_dataframe_rows(&obs, mask, out.root(), "obs", opts.stream.chunk_rows)?;
+    let mut var = f.var()?.take(keep);
+    var_columns(&mut var, &st.hvg.stats, &st.hvg.highly_variable, keep);
+    var.write(out.root(), "var")?;
+
+    let stem = plate.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let progress = Progress::new(&format!("{stem} write"), st.cells, opts.quiet);
+    let mut xw = CsrWriter::create(
+        out.root(),
+        "X",
+        subset.n_new(),
+        CsrWriteOptions {
+            gzip: opts.gzip,
+            nnz_hint: None,
+        },
+    )?;
+    for chunk in stream(plate, opts.stream, &progress)? {
+        let chunk = chunk?;
+        xw.append(&normalize_chunk(backend, &chunk, st.target_sum, subset)?)?;
+    }
+    progress.finish();
+    xw.finish()?;
+
+    let uns = out.dict("uns")?;
+    let dict = |items: Vec<(&str, Element)>| {
+        Element::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    };
+    write_element(&uns, "log1p", &dict(vec![("base", Element::Null)]))?;
+    write_element(
+        &uns,
+        "hvg",
+        &dict(vec![("flavor", Element::String(st.hvg.flavor.name().into()))]),
+    )?;
+    out.commit()?;
+    Ok(())
+}
