@@ -1,14 +1,11 @@
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::GlobalArgs;
 use crate::io::concat::{concat, ConcatOptions, Join};
-use crate::io::H5adReader;
-use crate::ops::filter::CellFilter;
-use crate::ops::qc::qc_pass;
+use crate::ops::preprocess::PreprocessParams;
 use crate::sim::{simulate, SimParams};
-use crate::stream::RowSelection;
+use crate::workflow::preprocess::{preprocess, PreprocessOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -24,6 +21,9 @@ pub struct Args {
     /// Genes.
     #[arg(long, default_value_t = 4_000)]
     genes: usize,
+    /// Highly variable genes per plate.
+    #[arg(long, default_value_t = 1_000)]
+    n_top_genes: usize,
 }
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
@@ -47,12 +47,63 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         cells as f64 / secs
     );
 
+    let backend = crate::backend::select(&g.backend_options())?;
+    let pre_dir = a.dir.join("preprocessed");
+    let t = Instant::now();
+    let opts = PreprocessOptions {
+        inputs: plates.iter().map(|p| p.path.clone()).collect(),
+        out_dir: pre_dir.clone(),
+        filter: Some("pass_filter=full".parse()?),
+        params: PreprocessParams {
+            n_top_genes: a.n_top_genes,
+            ..PreprocessParams::default()
+        },
+        min_plates: a.plates.min(3),
+        stream: g.stream_options(),
+        gzip: None,
+        force: true,
+        quiet: g.quiet,
+    };
+    let pre = preprocess(&opts, backend.as_ref())?;
+    let secs = t.elapsed().as_secs_f64();
+    let kept: u64 = pre.plates.iter().map(|p| p.stats.cells).sum();
+    println!(
+        "2. preprocess on {} (pass_filter == full, normalize_total, log1p, seurat HVG top {} per \
+         plate): {kept} of {cells} cells kept, {} genes highly variable in >= {} plates, \
+         {secs:.2} s ({:.0} cells/s)",
+        backend.name(),
+        a.n_top_genes,
+        pre.n_selected(),
+        opts.min_plates,
+        cells as f64 / secs
+    );
+    for p in &pre.plates {
+        println!(
+            "   {}: target sum {}, {} cells kept, {} HVGs",
+            p.output.display(),
+            p.stats.target_sum,
+            p.stats.cells,
+            p.stats.hvg.n_highly_variable()
+        );
+    }
+
     let merged = a.dir.join("merged.h5ad");
     let t = Instant::now();
-    let inputs: Vec<PathBuf> = plates.iter().map(|p| p.path.clone()).collect();
+    let inputs: Vec<PathBuf> = pre.plates.iter().map(|p| p.output.clone()).collect();
+    let keys: Vec<String> = plates
+        .iter()
+        .map(|p| {
+            p.path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .trim_end_matches("_filtered")
+                .to_string()
+        })
+        .collect();
     let opts = ConcatOptions {
         label: "plate".into(),
-        keys: None,
+        keys: Some(keys),
         join: Join::Inner,
         chunk_rows: g.chunk_rows,
         gzip: None,
@@ -61,41 +112,18 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let s = concat(&inputs, &merged, &opts, g.quiet)?;
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "2. concat: {} ({} cells, {} nnz) in {secs:.2} s ({:.0} nnz/s)",
+        "3. concat: {} ({} cells x {} genes, {} nnz) in {secs:.2} s ({:.0} nnz/s)",
         merged.display(),
         s.n_obs,
+        s.n_vars,
         s.nnz,
         s.nnz as f64 / secs
     );
 
-    println!("3. inspect {}:", merged.display());
+    println!("4. inspect {}:", merged.display());
     for line in crate::io::inspect::describe(&merged)?.lines() {
         println!("   {line}");
     }
-
-    let backend = crate::backend::select(&g.backend_options())?;
-    let filter: CellFilter = "pass_filter=full".parse()?;
-    let mask = filter.mask(&H5adReader::open(&merged)?.obs()?)?;
-    let t = Instant::now();
-    let q = qc_pass(
-        &merged,
-        RowSelection::Mask(Arc::new(mask)),
-        backend.as_ref(),
-        g.stream_options(),
-        g.quiet,
-    )?;
-    let secs = t.elapsed().as_secs_f64();
-    let expressed = q.genes.nnz.iter().filter(|&&n| n > 0).count();
-    println!(
-        "4. stream X on {} with pass_filter == full: {} cells kept of {}, median UMIs/cell {:.0}, \
-         {:.0} genes detected per cell, {expressed} genes expressed, {:.0} cells/s",
-        backend.name(),
-        q.cells,
-        s.n_obs,
-        q.median_total,
-        q.mean_genes,
-        q.cells as f64 / secs
-    );
-    println!("== done (steps to come: preprocess, pca, neighbors, umap, plot)");
+    println!("== done (steps to come: pca, neighbors, umap, plot)");
     Ok(())
 }
