@@ -83,9 +83,6 @@ fn cpu_normalize_log1p(b: Bencher, shape: (usize, usize, usize)) {
     let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 7) as f32).collect();
     let keep: Vec<bool> = (0..c.n_cols).map(|j| j % 30 == 0).collect();
     let genes = GeneSubset::from_mask(&keep);
-    b.counter(bytes(&c)).bench_local(|| {
-        CpuBackend::new()
-            .normalize_log1p(&c, &div, &genes)
-            .unwrap()
-    });
+    b.counter(bytes(&c))
+        .bench_local(|| CpuBackend::new().normalize_log1p(&c, &div, &genes).unwrap());
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use scoop::backend::{Backend, CpuBackend, GeneSubset, GeneSums, ValueMap};
+use scoop::backend::{log1p_f32, Backend, CpuBackend, GeneSubset, GeneSums, ValueMap};
 use scoop::io::{CsrChunk, RowIds};
 use scoop::stream::{ChunkStream, RowSelection, StreamOptions};
 
@@ -123,8 +123,14 @@ fn gene_moments_value_maps_match_dense_reference() {
             }
             // f32 log1p against f64 log1p: a few ulps of f32.
             let tol = if k == 1 { 1e-6 } else { 1e-12 };
-            assert!((acc.sum[j] - s).abs() <= tol * s.abs().max(1.0), "case {k} sum {j}");
-            assert!((acc.sumsq[j] - q).abs() <= tol * q.abs().max(1.0), "case {k} sumsq {j}");
+            assert!(
+                (acc.sum[j] - s).abs() <= tol * s.abs().max(1.0),
+                "case {k} sum {j}"
+            );
+            assert!(
+                (acc.sumsq[j] - q).abs() <= tol * q.abs().max(1.0),
+                "case {k} sumsq {j}"
+            );
         }
     }
 }
@@ -146,7 +152,7 @@ fn normalize_log1p_subsets_and_transforms() {
             .iter()
             .enumerate()
             .filter(|(_, &old)| row[old as usize] != 0.0)
-            .map(|(new, &old)| (new as u32, (row[old as usize] / div[i]).ln_1p()))
+            .map(|(new, &old)| (new as u32, log1p_f32(row[old as usize] / div[i])))
             .collect();
         let got: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
         assert_eq!(got, want, "row {i}");
@@ -154,6 +160,24 @@ fn normalize_log1p_subsets_and_transforms() {
     assert!(CpuBackend::new()
         .normalize_log1p(&c, &div[1..], &genes)
         .is_err());
+}
+
+/// The fast log1p is within one f32 ulp of the exact value everywhere that matters.
+#[test]
+fn log1p_f32_is_faithful() {
+    let mut x = 1e-12f32;
+    while x < 1e7 {
+        for v in [x, -x.min(0.9)] {
+            let exact = (v as f64).ln_1p();
+            let got = log1p_f32(v) as f64;
+            let ulp = (exact as f32).abs() * f32::EPSILON;
+            assert!(
+                (got - exact).abs() <= ulp as f64,
+                "log1p({v}) = {got}, exact {exact}"
+            );
+        }
+        x *= 1.0137;
+    }
 }
 
 #[test]

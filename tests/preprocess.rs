@@ -144,10 +144,7 @@ fn run_scenario(name: &str, spec: &Value) {
     // seurat_v3 may differ at loess ties: at most 0.5% of genes (at least one).
     let tolerated = if v3 { (n_genes / 200).max(1) } else { 0 };
     let differing = want_genes.len().abs_diff(got_genes.len())
-        + want_genes
-            .iter()
-            .filter(|g| !got_genes.contains(g))
-            .count();
+        + want_genes.iter().filter(|g| !got_genes.contains(g)).count();
     assert!(
         differing <= tolerated,
         "{name}: selected genes differ from scanpy's in {differing} genes"
@@ -166,7 +163,10 @@ fn run_scenario(name: &str, spec: &Value) {
         // Target sum.
         let t = report["plates"][k]["target_sum"].as_f64().unwrap();
         let want_t = fixture_target(&fixtures().join(format!("{name}/{plate}.h5ad")));
-        assert!(rel(t, want_t, 1e-30) < 1e-6, "{ctx}: target {t} vs {want_t}");
+        assert!(
+            rel(t, want_t, 1e-30) < 1e-6,
+            "{ctx}: target {t} vs {want_t}"
+        );
         assert_eq!(
             report["plates"][k]["cells_kept"].as_u64().unwrap() as usize,
             exp.obs.len()
@@ -182,12 +182,20 @@ fn run_scenario(name: &str, spec: &Value) {
             .collect();
         let rows: Vec<usize> = got.var.index.iter().map(|g| pos[g.as_str()]).collect();
         let stat_cols: &[(&str, f64, f64)] = if v3 {
-            &[("means", 1e-5, 1e-30), ("variances", 1e-5, 1e-30), ("variances_norm", 1e-5, 1e-30)]
+            &[
+                ("means", 1e-5, 1e-30),
+                ("variances", 1e-5, 1e-30),
+                ("variances_norm", 1e-5, 1e-30),
+            ]
         } else {
             // seurat's dispersions are logarithms that cross 0 (dispersion 1), where relative
             // error is undefined: compare relative to max(|v|, 0.1), i.e. 1e-6 absolute there.
             // scanpy's own float32 values scatter by ~1e-7 absolute around the exact ones.
-            &[("means", 1e-5, 1e-30), ("dispersions", 1e-5, 1e-1), ("dispersions_norm", 1e-4, 1.0)]
+            &[
+                ("means", 1e-5, 1e-30),
+                ("dispersions", 1e-5, 1e-1),
+                ("dispersions_norm", 1e-4, 1.0),
+            ]
         };
         for &(col, tol, floor) in stat_cols {
             let (a, b) = (floats(&got.var, col), floats(&exp.var, col));
@@ -196,6 +204,7 @@ fn run_scenario(name: &str, spec: &Value) {
                 .enumerate()
                 .map(|(i, &j)| rel(a[i], b[j], floor))
                 .fold(0.0, f64::max);
+            eprintln!("{ctx}: var[{col}] max rel diff {worst:.2e}");
             assert!(worst <= tol, "{ctx}: var[{col}] differs by {worst:e} (rel)");
         }
         let hv_got = bools(&got.var, "highly_variable");
@@ -205,7 +214,10 @@ fn run_scenario(name: &str, spec: &Value) {
             .enumerate()
             .filter(|(i, &j)| hv_got[*i] != hv_exp[j])
             .count();
-        assert!(hv_diff <= tolerated, "{ctx}: highly_variable differs in {hv_diff} genes");
+        assert!(
+            hv_diff <= tolerated,
+            "{ctx}: highly_variable differs in {hv_diff} genes"
+        );
 
         // X: same stored entries, values within 1e-6 relative.
         assert_eq!(got.x.n_rows(), exp.x.n_rows(), "{ctx}: rows");
@@ -233,6 +245,7 @@ fn run_scenario(name: &str, spec: &Value) {
                 worst = worst.max(rel(a as f64, b as f64, 1e-30));
             }
         }
+        eprintln!("{ctx}: X max rel diff {worst:.2e}, highly_variable differs in {hv_diff}");
         assert!(worst <= 1e-6, "{ctx}: X differs by {worst:e} (rel)");
     }
 }
@@ -270,7 +283,10 @@ fn float_counts_int64_indptr_single_plate_match_scanpy() {
 /// float64 counts, a numeric filter, cell_ranger, one plate.
 #[test]
 fn float64_counts_numeric_filter_match_scanpy() {
-    run_scenario("cell_ranger_f64_single", &scenarios()["cell_ranger_f64_single"]);
+    run_scenario(
+        "cell_ranger_f64_single",
+        &scenarios()["cell_ranger_f64_single"],
+    );
 }
 
 /// The committed fixtures are what the committed script produces with real scanpy.
@@ -322,14 +338,53 @@ fn bad_filters_and_options_are_clear_errors_and_write_nothing() {
     let ds = d.to_str().unwrap();
     let a = input("plate_a");
     // A column that does not exist: the message lists the columns.
-    let e = fails(&["preprocess", &a, "--out-dir", ds, "--filter", "nope=1", "-q", "--min-plates", "1"]);
-    assert!(e.contains("plate_a.h5ad") && e.contains("pass_filter") && e.contains("nope"), "{e}");
+    let e = fails(&[
+        "preprocess",
+        &a,
+        "--out-dir",
+        ds,
+        "--filter",
+        "nope=1",
+        "-q",
+        "--min-plates",
+        "1",
+    ]);
+    assert!(
+        e.contains("plate_a.h5ad") && e.contains("pass_filter") && e.contains("nope"),
+        "{e}"
+    );
     // A value no cell has: every cell filtered out, and the categories are listed.
-    let e = fails(&["preprocess", &a, "--out-dir", ds, "--filter", "pass_filter=none", "-q", "--min-plates", "1"]);
-    assert!(e.contains("plate_a.h5ad") && e.contains("full") && e.contains("partial"), "{e}");
+    let e = fails(&[
+        "preprocess",
+        &a,
+        "--out-dir",
+        ds,
+        "--filter",
+        "pass_filter=none",
+        "-q",
+        "--min-plates",
+        "1",
+    ]);
+    assert!(
+        e.contains("plate_a.h5ad") && e.contains("full") && e.contains("partial"),
+        "{e}"
+    );
     // A value that exists in a numeric column but no cell of the plate has.
-    let e = fails(&["preprocess", &a, "--out-dir", ds, "--filter", "batch=7", "-q", "--min-plates", "1"]);
-    assert!(e.contains("plate_a.h5ad") && e.contains("no cell matches"), "{e}");
+    let e = fails(&[
+        "preprocess",
+        &a,
+        "--out-dir",
+        ds,
+        "--filter",
+        "batch=7",
+        "-q",
+        "--min-plates",
+        "1",
+    ]);
+    assert!(
+        e.contains("plate_a.h5ad") && e.contains("no cell matches"),
+        "{e}"
+    );
     // --min-plates larger than the number of plates.
     let e = fails(&["preprocess", &a, "--out-dir", ds, "-q"]);
     assert!(e.contains("--min-plates 3"), "{e}");
@@ -340,11 +395,32 @@ fn bad_filters_and_options_are_clear_errors_and_write_nothing() {
     assert!(written.is_empty(), "{written:?}");
 
     // An existing output is not overwritten without --force.
-    let ok = common::scoop(&["preprocess", &a, "--out-dir", ds, "--min-plates", "1", "--n-top-genes", "20", "-q"]);
+    let ok = common::scoop(&[
+        "preprocess",
+        &a,
+        "--out-dir",
+        ds,
+        "--min-plates",
+        "1",
+        "--n-top-genes",
+        "20",
+        "-q",
+    ]);
     assert!(ok.status.success());
     let e = fails(&["preprocess", &a, "--out-dir", ds, "--min-plates", "1", "-q"]);
     assert!(e.contains("--force"), "{e}");
-    let ok = common::scoop(&["preprocess", &a, "--out-dir", ds, "--min-plates", "1", "--n-top-genes", "20", "--force", "-q"]);
+    let ok = common::scoop(&[
+        "preprocess",
+        &a,
+        "--out-dir",
+        ds,
+        "--min-plates",
+        "1",
+        "--n-top-genes",
+        "20",
+        "--force",
+        "-q",
+    ]);
     assert!(ok.status.success());
 }
 
@@ -355,10 +431,21 @@ fn zero_count_cell_and_unexpressed_gene() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dir.path().to_str().unwrap();
     let ok = common::scoop(&[
-        "preprocess", &input("plate_a"), "--out-dir", ds, "--min-plates", "1", "--n-top-genes",
-        "199", "-q",
+        "preprocess",
+        &input("plate_a"),
+        "--out-dir",
+        ds,
+        "--min-plates",
+        "1",
+        "--n-top-genes",
+        "199",
+        "-q",
     ]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("preprocess.json")).unwrap())
             .unwrap();

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{check_kernel_args, Backend, GeneSubset, GeneSums, ValueMap};
+use super::{check_kernel_args, log1p_f32, Backend, GeneSubset, GeneSums, ValueMap};
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
 
@@ -95,7 +95,7 @@ impl Backend for CpuBackend {
                         }
                         ValueMap::LogNormalized(d) => {
                             accumulate(chunk, mask, rows, &mut p, |x, i, _| {
-                                (x / d[i]).ln_1p() as f64
+                                log1p_f32(x / d[i]) as f64
                             })
                         }
                         ValueMap::Clipped(c) => {
@@ -145,7 +145,7 @@ impl Backend for CpuBackend {
                         let m = map[j as usize];
                         if m != u32::MAX {
                             idx.push(m);
-                            val.push((x / d).ln_1p());
+                            val.push(log1p_f32(x / d));
                         }
                     }
                     lens.push(idx.len() - before);

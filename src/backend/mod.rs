@@ -126,9 +126,21 @@ impl ValueMap<'_> {
         match self {
             ValueMap::Raw => x as f64,
             ValueMap::Scaled(s) => x as f64 * s[i],
-            ValueMap::LogNormalized(d) => (x / d[i]).ln_1p() as f64,
+            ValueMap::LogNormalized(d) => log1p_f32(x / d[i]) as f64,
             ValueMap::Clipped(c) => (x as f64).min(c[j]),
         }
+    }
+}
+
+/// `ln(1 + x)` for f32 values, within one f32 ulp of the exact value (as glibc's `log1pf`, which
+/// numpy uses), about twice as fast: for |x| ≥ 1e-3, `1 + x` is exact in f64 and f64 `ln` rounded
+/// to f32 is faithful; below that, `log1pf` itself.
+#[inline]
+pub fn log1p_f32(x: f32) -> f32 {
+    if x.abs() >= 1e-3 {
+        (x as f64 + 1.0).ln() as f32
+    } else {
+        x.ln_1p()
     }
 }
 
@@ -207,7 +219,9 @@ pub(crate) fn check_kernel_args(
     match map {
         ValueMap::Scaled(s) if s.len() != n => bad("row scale", s.len(), n),
         ValueMap::LogNormalized(d) if d.len() != n => bad("row divisors", d.len(), n),
-        ValueMap::Clipped(c) if c.len() != chunk.n_cols => bad("column clips", c.len(), chunk.n_cols),
+        ValueMap::Clipped(c) if c.len() != chunk.n_cols => {
+            bad("column clips", c.len(), chunk.n_cols)
+        }
         _ => Ok(()),
     }
 }

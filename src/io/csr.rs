@@ -260,24 +260,51 @@ impl CsrReader {
         let mut indices: Vec<u32> = Vec::new();
         let mut data: Vec<f32> = Vec::new();
         if !span.is_empty() {
-            let mut idx64: Vec<i64> = Vec::new();
-            h5::read_into(
-                &self.indices,
-                span.clone(),
-                &mut idx64,
-                &self.group,
-                "indices",
-            )?;
-            indices = Vec::with_capacity(idx64.len());
-            for &c in &idx64 {
-                if c < 0 || c as usize >= n_cols {
-                    return Err(format_err(
+            let bad = |c: i64| {
+                format_err(
+                    &self.group,
+                    "indices",
+                    format!("column index {c} outside 0..{n_cols} in rows {rows:?}"),
+                )
+            };
+            // Read indices in their stored width (no HDF5 conversion for int32/uint32), then check
+            // every column once.
+            match self.info.index_dtypes.map(|t| t.0) {
+                Some(
+                    NumDtype::I32
+                    | NumDtype::U32
+                    | NumDtype::I16
+                    | NumDtype::U16
+                    | NumDtype::I8
+                    | NumDtype::U8,
+                ) => {
+                    let mut idx: Vec<i32> = Vec::new();
+                    h5::read_into(
+                        &self.indices,
+                        span.clone(),
+                        &mut idx,
                         &self.group,
                         "indices",
-                        format!("column index {c} outside 0..{n_cols} in rows {rows:?}"),
-                    ));
+                    )?;
+                    if let Some(&c) = idx.iter().find(|&&c| c < 0 || c as usize >= n_cols) {
+                        return Err(bad(c as i64));
+                    }
+                    indices = idx.into_iter().map(|c| c as u32).collect();
                 }
-                indices.push(c as u32);
+                _ => {
+                    let mut idx64: Vec<i64> = Vec::new();
+                    h5::read_into(
+                        &self.indices,
+                        span.clone(),
+                        &mut idx64,
+                        &self.group,
+                        "indices",
+                    )?;
+                    if let Some(&c) = idx64.iter().find(|&&c| c < 0 || c as usize >= n_cols) {
+                        return Err(bad(c));
+                    }
+                    indices = idx64.into_iter().map(|c| c as u32).collect();
+                }
             }
             h5::read_into(&self.data, span, &mut data, &self.group, "data")?;
         }

@@ -47,7 +47,9 @@ fn used_categories(
             new_code[old] = new as i32;
         }
         let categories = match &categories {
-            Categories::Strings(s) => Categories::Strings(kept.iter().map(|&i| s[i].clone()).collect()),
+            Categories::Strings(s) => {
+                Categories::Strings(kept.iter().map(|&i| s[i].clone()).collect())
+            }
             Categories::Num(v) => Categories::Num(v.take(&kept)),
         };
         remaps.push(CategoryRemap {

@@ -201,9 +201,7 @@ fn select_top(norm: &[f64], n_top: usize) -> Vec<bool> {
     }
     finite.sort_by(|a, b| b.total_cmp(a));
     let cutoff = finite[n - 1];
-    norm.iter()
-        .map(|&x| !x.is_nan() && x >= cutoff)
-        .collect()
+    norm.iter().map(|&x| !x.is_nan() && x >= cutoff).collect()
 }
 
 /// `seurat` / `cell_ranger` highly variable genes from per-gene mean and variance (ddof = 1).
@@ -251,7 +249,11 @@ pub fn dispersion_hvg(
             let mut sorted = means.clone();
             sorted.sort_by(f64::total_cmp);
             let mut edges = vec![f64::NEG_INFINITY];
-            edges.extend((10..=100).step_by(5).map(|q| np_percentile(&sorted, q as f64)));
+            edges.extend(
+                (10..=100)
+                    .step_by(5)
+                    .map(|q| np_percentile(&sorted, q as f64)),
+            );
             edges.push(f64::INFINITY);
             if edges.windows(2).any(|w| w[0] == w[1]) {
                 return Err(Error::InvalidArgument(
@@ -424,7 +426,10 @@ mod tests {
         let mean = [1.0, 1.1, 1.2, 50.0];
         let var = [2.0, 2.5, 2.2, 400.0];
         let t = dispersion_hvg(Flavor::Seurat, &mean, &var, 2, 20).unwrap();
-        let HvgStats::Dispersion { dispersions_norm, .. } = &t.stats else {
+        let HvgStats::Dispersion {
+            dispersions_norm, ..
+        } = &t.stats
+        else {
             panic!()
         };
         assert!((dispersions_norm[3] - 1.0).abs() < 1e-15);

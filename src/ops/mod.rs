@@ -2,8 +2,8 @@
 //! nothing of HDF5.
 
 pub mod filter;
-pub mod qc;
-pub mod loess;
 pub mod hvg;
+pub mod loess;
 pub mod normalize;
 pub mod preprocess;
+pub mod qc;

@@ -193,10 +193,7 @@ mod tests {
     fn divisor_replaces_zero_by_one() {
         assert_eq!(divisor(0.0, 3.0), 1.0);
         assert_eq!(divisor(6.0, 3.0), 2.0);
-        assert_eq!(
-            "auto".parse::<TargetSum>().unwrap(),
-            TargetSum::Median
-        );
+        assert_eq!("auto".parse::<TargetSum>().unwrap(), TargetSum::Median);
         assert_eq!("1e4".parse::<TargetSum>().unwrap(), TargetSum::Fixed(1e4));
         assert!("-1".parse::<TargetSum>().is_err());
         assert!("x".parse::<TargetSum>().is_err());

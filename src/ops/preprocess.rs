@@ -87,7 +87,9 @@ where
     S: Iterator<Item = Result<CsrChunk>>,
 {
     if params.n_top_genes == 0 {
-        return Err(Error::InvalidArgument("n_top_genes must be at least 1".into()));
+        return Err(Error::InvalidArgument(
+            "n_top_genes must be at least 1".into(),
+        ));
     }
     // Pass 1: totals, plus the moments that need no target sum.
     on_pass(1);

@@ -13,12 +13,14 @@ use crate::backend::{Backend, GeneSubset};
 use crate::error::{Error, Result};
 use crate::io::subset::write_dataframe_rows;
 use crate::io::{
-    check_output, write_element, ColumnValues, CsrWriteOptions, CsrWriter, DataFrame,
+    check_output, write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
     Element, H5adReader, NumVec, OutputFile,
 };
 use crate::ops::filter::CellFilter;
 use crate::ops::hvg::HvgStats;
-use crate::ops::preprocess::{normalize_chunk, plate_stats, select_genes, PlateStats, PreprocessParams};
+use crate::ops::preprocess::{
+    normalize_chunk, plate_stats, select_genes, PlateStats, PreprocessParams,
+};
 use crate::progress::Progress;
 use crate::stream::{ChunkStream, RowSelection, StreamOptions};
 
@@ -109,7 +111,11 @@ struct Plate {
     mask: Option<Arc<Vec<bool>>>,
 }
 
-fn open_plate(path: &Path, out_dir: &Path, filter: Option<&CellFilter>) -> Result<(Plate, Vec<String>)> {
+fn open_plate(
+    path: &Path,
+    out_dir: &Path,
+    filter: Option<&CellFilter>,
+) -> Result<(Plate, Vec<String>)> {
     let f = H5adReader::open(path)?;
     let (n_obs, n_vars) = f.shape()?;
     let x = f.x()?;
@@ -117,7 +123,10 @@ fn open_plate(path: &Path, out_dir: &Path, filter: Option<&CellFilter>) -> Resul
         return Err(Error::format(
             path,
             "/X",
-            format!("shape {:?} does not match obs x var ({n_obs}, {n_vars})", x.shape()),
+            format!(
+                "shape {:?} does not match obs x var ({n_obs}, {n_vars})",
+                x.shape()
+            ),
         ));
     }
     let var = f.var_reader()?;
@@ -139,7 +148,10 @@ fn open_plate(path: &Path, out_dir: &Path, filter: Option<&CellFilter>) -> Resul
             }
             let element = format!("/obs/{}", flt.column);
             let col = obs.read_column(&flt.column, 0..n_obs)?;
-            let m = Arc::new(flt.mask_column(&col).map_err(|e| about(path, &element, e))?);
+            let m = Arc::new(
+                flt.mask_column(&col)
+                    .map_err(|e| about(path, &element, e))?,
+            );
             (RowSelection::Mask(m.clone()), Some(m))
         }
     };
@@ -160,7 +172,7 @@ fn stream<'a>(
     plate: &Plate,
     opts: StreamOptions,
     progress: &'a Progress,
-) -> Result<impl Iterator<Item = Result<crate::io::CsrChunk>> + 'a> {
+) -> Result<impl Iterator<Item = Result<CsrChunk>> + 'a> {
     let s = ChunkStream::open(&plate.path, plate.selection.clone(), opts)?;
     Ok(s.inspect(move |c| {
         if let Ok(c) = c {
@@ -171,9 +183,8 @@ fn stream<'a>(
 
 fn var_columns(var: &mut DataFrame, stats: &HvgStats, hv: &[bool], keep: &[usize]) {
     let f64s = |v: &[f64]| ColumnValues::Array(NumVec::F64(keep.iter().map(|&j| v[j]).collect()));
-    let f32s = |v: &[f64]| {
-        ColumnValues::Array(NumVec::F32(keep.iter().map(|&j| v[j] as f32).collect()))
-    };
+    let f32s =
+        |v: &[f64]| ColumnValues::Array(NumVec::F32(keep.iter().map(|&j| v[j] as f32).collect()));
     var.set_column(
         "highly_variable",
         ColumnValues::Array(NumVec::Bool(keep.iter().map(|&j| hv[j]).collect())),
@@ -275,7 +286,9 @@ fn report_json(opts: &PreprocessOptions, s: &PreprocessSummary) -> String {
 /// Runs the whole step; see the module docs.
 pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<PreprocessSummary> {
     if opts.inputs.is_empty() {
-        return Err(Error::InvalidArgument("preprocess needs at least one plate".into()));
+        return Err(Error::InvalidArgument(
+            "preprocess needs at least one plate".into(),
+        ));
     }
     if opts.min_plates == 0 || opts.min_plates > opts.inputs.len() {
         return Err(Error::InvalidArgument(format!(
@@ -321,7 +334,11 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
         plates.push(plate);
     }
     let genes = genes.expect("at least one plate").1;
-    for p in plates.iter().map(|p| &p.output).chain([&report, &genes_tsv]) {
+    for p in plates
+        .iter()
+        .map(|p| &p.output)
+        .chain([&report, &genes_tsv])
+    {
         check_output(p, opts.force)?;
     }
 
@@ -329,7 +346,12 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     let mut stats = Vec::new();
     for plate in &plates {
         let t = Instant::now();
-        let stem = plate.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let stem = plate
+            .path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let kept = plate.selection.count(plate.n_obs) as u64;
         let st = plate_stats_with_progress(plate, opts, backend, &stem, kept)
             .map_err(|e| about(&plate.path, "/X", e))?;
@@ -450,8 +472,14 @@ fn write_plate(
     var_columns(&mut var, &st.hvg.stats, &st.hvg.highly_variable, keep);
     var.write(out.root(), "var")?;
 
-    let stem = plate.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let stem = plate
+        .path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let progress = Progress::new(&format!("{stem} write"), st.cells, opts.quiet);
+    let mut xw_done: Option<CsrWriter> = None;
     let mut xw = CsrWriter::create(
         out.root(),
         "X",
@@ -461,12 +489,30 @@ fn write_plate(
             nnz_hint: None,
         },
     )?;
-    for chunk in stream(plate, opts.stream, &progress)? {
-        let chunk = chunk?;
-        xw.append(&normalize_chunk(backend, &chunk, st.target_sum, subset)?)?;
-    }
+    // Normalize on this thread while a writer thread appends the previous chunk.
+    let (tx, rx) = crossbeam_channel::bounded::<CsrChunk>(1);
+    std::thread::scope(|scope| -> Result<()> {
+        let writer = scope.spawn(move || -> Result<CsrWriter> {
+            for chunk in rx {
+                xw.append(&chunk)?;
+            }
+            Ok(xw)
+        });
+        let produced = (|| -> Result<()> {
+            for chunk in stream(plate, opts.stream, &progress)? {
+                let out = normalize_chunk(backend, &chunk?, st.target_sum, subset)?;
+                if tx.send(out).is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Ok(())
+        })();
+        drop(tx);
+        xw_done = Some(writer.join().expect("writer thread panicked")?);
+        produced
+    })?;
     progress.finish();
-    xw.finish()?;
+    xw_done.expect("writer finished").finish()?;
 
     let uns = out.dict("uns")?;
     let dict = |items: Vec<(&str, Element)>| {
@@ -476,7 +522,10 @@ fn write_plate(
     write_element(
         &uns,
         "hvg",
-        &dict(vec![("flavor", Element::String(st.hvg.flavor.name().into()))]),
+        &dict(vec![(
+            "flavor",
+            Element::String(st.hvg.flavor.name().into()),
+        )]),
     )?;
     out.commit()?;
     Ok(())

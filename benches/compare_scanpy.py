@@ -1,0 +1,125 @@
+"""Times scoop against scanpy + dask on the same generated plates and prints the ratios.
+
+    python benches/compare_scanpy.py --cells-per-plate 200000 --plates 3 --genes 2000
+
+Steps timed (each in its own process, so peak RSS is per step):
+  preprocess  scoop: `scoop preprocess --filter pass_filter=full`
+              scanpy: per plate, X via read_elem_lazy (dask, 10k-row chunks), filter,
+              normalize_total, log1p, highly_variable_genes(n_top_genes); genes HVG in
+              >= min-plates plates; each plate written on them (X computed, write_h5ad).
+Needs a Python with scanpy, anndata, dask (tests/python/requirements.txt) and a release build
+of scoop (cargo build --release). Not a test: numbers go in the README and issue notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCANPY_PREPROCESS = textwrap.dedent(
+    """
+    import sys, warnings, h5py, numpy as np, pandas as pd, anndata as ad, scanpy as sc
+    from anndata.experimental import read_elem_lazy
+    warnings.filterwarnings("ignore")
+    out_dir, n_top, min_plates, flavor, *plates = sys.argv[1:]
+    n_top, min_plates = int(n_top), int(min_plates)
+    files, adatas, hv = [], [], []
+    for p in plates:
+        f = h5py.File(p, "r")
+        files.append(f)
+        n_vars = int(f["X"].attrs["shape"][1])
+        a = ad.AnnData(X=read_elem_lazy(f["X"], chunks=(10_000, n_vars)),
+                       obs=ad.io.read_elem(f["obs"]), var=ad.io.read_elem(f["var"]))
+        a = a[a.obs["pass_filter"] == "full"].copy()
+        sc.pp.normalize_total(a)
+        sc.pp.log1p(a)
+        sc.pp.highly_variable_genes(a, n_top_genes=n_top, flavor=flavor)
+        adatas.append(a)
+        hv.append(a.var["highly_variable"].to_numpy())
+    keep = np.sum(hv, axis=0) >= min_plates
+    for p, a in zip(plates, adatas):
+        b = a[:, keep].copy()
+        b.X = b.X.compute()
+        b.write_h5ad(f"{out_dir}/{p.split('/')[-1][:-5]}_scanpy.h5ad")
+    print(int(keep.sum()))
+    """
+)
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Runs cmd; returns (wall seconds, peak RSS MiB of the child, stdout)."""
+    t = time.perf_counter()
+    # Each step runs under /usr/bin/time so the RSS is that process's own peak.
+    out = subprocess.run(
+        ["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - t
+    if out.returncode != 0:
+        sys.exit(f"{cmd[0]} failed:\n{out.stdout}\n{out.stderr}")
+    rss_kib = int(out.stderr.strip().splitlines()[-1])
+    return wall, rss_kib / 1024, out.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells-per-plate", type=int, default=100_000)
+    ap.add_argument("--plates", type=int, default=3)
+    ap.add_argument("--genes", type=int, default=2000)
+    ap.add_argument("--n-top-genes", type=int, default=500)
+    ap.add_argument("--min-plates", type=int, default=3)
+    ap.add_argument("--flavor", default="seurat")
+    ap.add_argument("--scoop", default=str(ROOT / "target/release/scoop"))
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
+    args = ap.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="scoop-bench-"))
+    plates_dir = work / "plates"
+    if not plates_dir.exists():
+        subprocess.run(
+            [args.scoop, "simulate", "--out", str(plates_dir), "--plates", str(args.plates),
+             "--cells-per-plate", str(args.cells_per_plate), "--genes", str(args.genes), "-q"],
+            check=True,
+        )
+    plates = sorted(str(p) for p in plates_dir.glob("*.h5ad"))
+    cells = args.plates * args.cells_per_plate
+    rows = []
+
+    out_scoop = work / "scoop_pre"
+    w_s, r_s, _ = timed(
+        [args.scoop, "preprocess", *plates, "--out-dir", str(out_scoop), "--filter",
+         "pass_filter=full", "--n-top-genes", str(args.n_top_genes), "--min-plates",
+         str(args.min_plates), "--flavor", args.flavor, "--force", "-q"]
+    )
+    report = json.loads((out_scoop / "preprocess.json").read_text())
+    out_sc = work / "scanpy_pre"
+    out_sc.mkdir(exist_ok=True)
+    w_p, r_p, stdout = timed(
+        [args.python, "-c", SCANPY_PREPROCESS, str(out_sc), str(args.n_top_genes),
+         str(args.min_plates), args.flavor, *plates]
+    )
+    rows.append(("preprocess", w_s, r_s, w_p, r_p,
+                 f"genes selected: scoop {report['selected_genes']}, scanpy {stdout.strip()}"))
+
+    print(f"data: {args.plates} plates x {args.cells_per_plate} cells x {args.genes} genes "
+          f"({cells} cells), {os.cpu_count()} CPUs, work dir {work}")
+    print(f"{'step':<12}{'scoop s':>10}{'scoop MiB':>11}{'scanpy s':>10}{'scanpy MiB':>12}"
+          f"{'speed-up':>10}{'RSS ratio':>11}")
+    for step, ws, rs, wp, rp, note in rows:
+        print(f"{step:<12}{ws:>10.2f}{rs:>11.0f}{wp:>10.2f}{rp:>12.0f}{wp / ws:>9.1f}x"
+              f"{rp / rs:>10.1f}x   {note}")
+    print(f"scoop preprocess: {cells / w_s:,.0f} cells/s; scanpy: {cells / w_p:,.0f} cells/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
