@@ -289,7 +289,7 @@ fn float64_counts_numeric_filter_match_scanpy() {
     );
 }
 
-/// The committed fixtures are what the committed script produces with real scanpy.
+/// The committed fixtures are what the committed scripts produce with real scanpy and skmisc.
 #[test]
 fn fixture_script_reproduces_fixtures() {
     let Some(py) = common::python() else { return };
@@ -304,17 +304,19 @@ fn fixture_script_reproduces_fixtures() {
         eprintln!("SKIP: no scanpy + scikit-misc in {}", py.display());
         return;
     }
-    let out = std::process::Command::new(&py)
-        .arg(common::root().join("tests/python/make_preprocess_fixtures.py"))
-        .arg("--check")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "fixtures do not reproduce:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for script in ["make_preprocess_fixtures.py", "make_loess_fixtures.py"] {
+        let out = std::process::Command::new(&py)
+            .arg(common::root().join("tests/python").join(script))
+            .arg("--check")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: fixtures do not reproduce:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn input(p: &str) -> String {

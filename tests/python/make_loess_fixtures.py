@@ -21,6 +21,7 @@ Usage (from the repository root, with scikit-misc and numpy installed)::
 """
 
 import json
+import sys
 import pathlib
 
 import numpy as np
@@ -152,8 +153,12 @@ def main():
     x = np.round(rng.normal(size=400), 4)
     cases.append(case("error_tree_n400_span002", x, np.round(x**2, 4), 0.02, 1, True))
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(cases, separators=(",", ":"))
+    if "--check" in sys.argv[1:]:
+        same = OUT.read_text() == text + "\n"
+        print("loess fixtures reproduce" if same else f"MISMATCH: {OUT} differs from a fresh run")
+        sys.exit(0 if same else 1)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text + "\n")
     print(f"wrote {OUT} ({len(text) / 1024:.0f} KiB)")
     for c in cases:
