@@ -57,6 +57,7 @@ SCANPY_PREPROCESS = textwrap.dedent(
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Runs cmd; returns (wall seconds, peak RSS MiB of the child, stdout)."""
+    os.sync()  # earlier steps' dirty pages are flushed now, not during this step
     t = time.perf_counter()
     # Each step runs under /usr/bin/time so the RSS is that process's own peak.
     out = subprocess.run(
