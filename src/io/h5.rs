@@ -60,7 +60,13 @@ pub(crate) fn open_read(path: &Path) -> Result<hdf5::File> {
             "not an HDF5 file (no HDF5 signature)",
         ));
     }
-    hdf5::File::open(path).map_err(|e| Error::hdf5(path, "/", e))
+    // No HDF5 file lock: scoop never writes its inputs, and a lock taken by another handle on
+    // the file (e.g. an exclusive lock leaked into a child process through an inherited
+    // descriptor) would otherwise make a plain read fail with "unable to lock file".
+    hdf5::FileBuilder::new()
+        .with_fapl(|p| p.file_locking(false))
+        .open(path)
+        .map_err(|e| Error::hdf5(path, "/", e))
 }
 
 /// True when the file starts with (or carries at a power-of-two offset) the HDF5 signature.
