@@ -74,6 +74,14 @@ fn chunk_totals(backend: &dyn Backend, chunk: &CsrChunk) -> Result<Vec<f32>> {
     Ok(t.into_iter().map(cell_total).collect())
 }
 
+/// Per-cell divisors of a chunk against `target`: f32 totals / target, 0 replaced by 1.
+fn chunk_divisors(backend: &dyn Backend, chunk: &CsrChunk, target: f32) -> Result<Vec<f32>> {
+    Ok(chunk_totals(backend, chunk)?
+        .into_iter()
+        .map(|c| divisor(c, target))
+        .collect())
+}
+
 /// Runs the statistics passes over one plate. `open` yields a fresh stream of the plate's
 /// (filtered) rows each time it is called; `on_pass(k)` is called before pass k (1-based) starts.
 pub fn plate_stats<S, O>(
@@ -126,45 +134,36 @@ where
         ))
     })?;
     let n_genes = acc.sum.len();
-    let genes_detected_raw = acc.nnz.iter().filter(|&&n| n > 0).count();
 
-    let (mean, var, hvg) = match params.flavor {
-        Flavor::Seurat => {
-            // y = x·T/c: scale the sums of x/c by T and T².
-            let t = target as f64;
-            acc.sum.iter_mut().for_each(|s| *s *= t);
-            acc.sumsq.iter_mut().for_each(|s| *s *= t * t);
-            let (mean, var) = (acc.means(), acc.variances(1));
+    // Moments of the values each flavor's statistics start from, and the accumulator whose
+    // non-zero counts say which genes were detected.
+    let (mean, var, hvg, detected) = match params.flavor {
+        Flavor::Seurat | Flavor::CellRanger => {
+            let moments = if params.flavor == Flavor::Seurat {
+                // y = x·T/c: scale the sums of x/c by T and T².
+                let t = target as f64;
+                acc.sum.iter_mut().for_each(|s| *s *= t);
+                acc.sumsq.iter_mut().for_each(|s| *s *= t * t);
+                acc
+            } else {
+                on_pass(2);
+                let mut log = GeneSums::new(n_genes);
+                for chunk in open()? {
+                    let chunk = chunk?;
+                    let div = chunk_divisors(backend, &chunk, target)?;
+                    backend.gene_moments(&chunk, None, ValueMap::LogNormalized(&div), &mut log)?;
+                }
+                log
+            };
+            let (mean, var) = (moments.means(), moments.variances(1));
             let hvg = dispersion_hvg(
-                Flavor::Seurat,
+                params.flavor,
                 &mean,
                 &var,
                 params.n_top_genes,
                 params.n_bins,
             )?;
-            (mean, var, hvg)
-        }
-        Flavor::CellRanger => {
-            on_pass(2);
-            let mut log = GeneSums::new(n_genes);
-            for chunk in open()? {
-                let chunk = chunk?;
-                let div: Vec<f32> = chunk_totals(backend, &chunk)?
-                    .into_iter()
-                    .map(|c| divisor(c, target))
-                    .collect();
-                backend.gene_moments(&chunk, None, ValueMap::LogNormalized(&div), &mut log)?;
-            }
-            acc.nnz = log.nnz.clone();
-            let (mean, var) = (log.means(), log.variances(1));
-            let hvg = dispersion_hvg(
-                Flavor::CellRanger,
-                &mean,
-                &var,
-                params.n_top_genes,
-                params.n_bins,
-            )?;
-            (mean, var, hvg)
+            (mean, var, hvg, moments.nnz)
         }
         Flavor::SeuratV3 => {
             let (mean, var) = (acc.means(), acc.variances(1));
@@ -183,14 +182,10 @@ where
                 cells,
                 params.n_top_genes,
             );
-            (mean, var, hvg)
+            (mean, var, hvg, acc.nnz)
         }
     };
-    let genes_detected = if params.flavor == Flavor::CellRanger {
-        acc.nnz.iter().filter(|&&n| n > 0).count()
-    } else {
-        genes_detected_raw
-    };
+    let genes_detected = detected.iter().filter(|&&n| n > 0).count();
     Ok(PlateStats {
         cells,
         zero_count_cells: counter.zero_cells(),
@@ -236,9 +231,6 @@ pub fn normalize_chunk(
     target: f32,
     genes: &GeneSubset,
 ) -> Result<CsrChunk> {
-    let div: Vec<f32> = chunk_totals(backend, chunk)?
-        .into_iter()
-        .map(|c| divisor(c, target))
-        .collect();
+    let div = chunk_divisors(backend, chunk, target)?;
     backend.normalize_log1p(chunk, &div, genes)
 }

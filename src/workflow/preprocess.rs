@@ -105,6 +105,8 @@ fn about(path: &Path, element: &str, e: Error) -> Error {
 /// One input, opened and checked, with its filter mask.
 struct Plate {
     path: PathBuf,
+    /// File stem, for progress labels.
+    stem: String,
     output: PathBuf,
     n_obs: usize,
     selection: RowSelection,
@@ -158,6 +160,11 @@ fn open_plate(
     Ok((
         Plate {
             path: path.to_path_buf(),
+            stem: path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
             output: output_path(out_dir, path),
             n_obs,
             selection,
@@ -346,14 +353,8 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     let mut stats = Vec::new();
     for plate in &plates {
         let t = Instant::now();
-        let stem = plate
-            .path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
         let kept = plate.selection.count(plate.n_obs) as u64;
-        let st = plate_stats_with_progress(plate, opts, backend, &stem, kept)
+        let st = plate_stats_with_progress(plate, opts, backend, &plate.stem, kept)
             .map_err(|e| about(&plate.path, "/X", e))?;
         stats.push((st, t.elapsed().as_secs_f64()));
     }
@@ -472,13 +473,7 @@ fn write_plate(
     var_columns(&mut var, &st.hvg.stats, &st.hvg.highly_variable, keep);
     var.write(out.root(), "var")?;
 
-    let stem = plate
-        .path
-        .file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let progress = Progress::new(&format!("{stem} write"), st.cells, opts.quiet);
+    let progress = Progress::new(&format!("{} write", plate.stem), st.cells, opts.quiet);
     let mut xw_done: Option<CsrWriter> = None;
     let mut xw = CsrWriter::create(
         out.root(),
