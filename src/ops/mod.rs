@@ -6,4 +6,3 @@ pub mod hvg;
 pub mod loess;
 pub mod normalize;
 pub mod preprocess;
-pub mod qc;
