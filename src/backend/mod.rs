@@ -119,19 +119,6 @@ pub enum ValueMap<'a> {
     Clipped(&'a [f64]),
 }
 
-impl ValueMap<'_> {
-    /// The mapped value of `x` at row `i`, column `j`.
-    #[inline]
-    pub fn apply(&self, x: f32, i: usize, j: usize) -> f64 {
-        match self {
-            ValueMap::Raw => x as f64,
-            ValueMap::Scaled(s) => x as f64 * s[i],
-            ValueMap::LogNormalized(d) => log1p_f32(x / d[i]) as f64,
-            ValueMap::Clipped(c) => (x as f64).min(c[j]),
-        }
-    }
-}
-
 /// `ln(1 + x)` for f32 values, within one f32 ulp of the exact value (as glibc's `log1pf`, which
 /// numpy uses), about twice as fast: for |x| ≥ 1e-3, `1 + x` is exact in f64 and f64 `ln` rounded
 /// to f32 is faithful; below that, `log1pf` itself.
@@ -181,13 +168,6 @@ impl GeneSubset {
     /// Columns kept.
     pub fn n_new(&self) -> usize {
         self.kept.len()
-    }
-
-    /// New index of old column `j`, if kept.
-    #[inline]
-    pub fn new_index(&self, j: usize) -> Option<u32> {
-        let m = self.map[j];
-        (m != u32::MAX).then_some(m)
     }
 
     /// Old indices of the kept columns, ascending.
