@@ -2,11 +2,11 @@
 //! `cargo bench --bench kernels`. CUDA twins are benchmarked here once the CUDA backend launches
 //! kernels; on this build only the CPU backend runs.
 
-use divan::counter::BytesCount;
+use divan::counter::{BytesCount, ItemsCount};
 use divan::Bencher;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use scoop::backend::{Backend, CpuBackend, GeneSubset, GeneSums, ValueMap};
+use scoop::backend::{Backend, CpuBackend, GeneSubset, GeneSums, Gram, Projection, ValueMap};
 use scoop::io::{CsrChunk, RowIds};
 
 fn main() {
@@ -85,4 +85,46 @@ fn cpu_normalize_log1p(b: Bencher, shape: (usize, usize, usize)) {
     let genes = GeneSubset::from_mask(&keep);
     b.counter(bytes(&c))
         .bench_local(|| CpuBackend::new().normalize_log1p(&c, &div, &genes).unwrap());
+}
+
+/// Gram shapes: (rows, genes, stored per row). The first is the reference density
+/// (110k x 787 with 16.7M stored values: 152 per row).
+const GRAM_SHAPES: [(usize, usize, usize); 3] = [
+    (10_000, 787, 152),
+    (10_000, 2_000, 200),
+    (10_000, 2_000, 700),
+];
+
+/// Symmetric pair-updates of a chunk: Σ m(m+1)/2 over rows with m stored values.
+fn pair_updates(c: &CsrChunk) -> ItemsCount {
+    let pairs: usize = (0..c.n_rows())
+        .map(|i| {
+            let m = c.indptr[i + 1] - c.indptr[i];
+            m * (m + 1) / 2
+        })
+        .sum();
+    ItemsCount::new(pairs)
+}
+
+/// XᵀX + column sums of a chunk into f64 tiles (items = symmetric pair-updates).
+#[divan::bench(args = GRAM_SHAPES)]
+fn cpu_gram(b: Bencher, shape: (usize, usize, usize)) {
+    let c = chunk(shape.0, shape.1, shape.2);
+    let mut acc = Gram::new(c.n_cols);
+    b.counter(pair_updates(&c))
+        .bench_local(|| CpuBackend::new().gram(&c, &mut acc).unwrap());
+}
+
+/// X · V − μV onto 300 components (items = rows).
+#[divan::bench(args = [(10_000, 2_000, 200), (10_000, 2_000, 700)])]
+fn cpu_project_300(b: Bencher, shape: (usize, usize, usize)) {
+    let c = chunk(shape.0, shape.1, shape.2);
+    let k = 300;
+    let loadings: Vec<f32> = (0..c.n_cols * k)
+        .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
+        .collect();
+    let proj = Projection::new(c.n_cols, k, loadings, vec![0.5; k]).unwrap();
+    let mut out = vec![0.0f32; c.n_rows() * k];
+    b.counter(ItemsCount::new(c.n_rows()))
+        .bench_local(|| CpuBackend::new().project(&c, &proj, &mut out).unwrap());
 }

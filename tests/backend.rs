@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use scoop::backend::{log1p_f32, Backend, CpuBackend, GeneSubset, GeneSums, ValueMap};
+use scoop::backend::{
+    log1p_f32, Backend, CpuBackend, GeneSubset, GeneSums, Gram, Projection, ValueMap, GRAM_TILE,
+};
 use scoop::io::{CsrChunk, RowIds};
 use scoop::stream::{ChunkStream, RowSelection, StreamOptions};
 
@@ -247,4 +249,95 @@ fn stream_delivers_selected_rows_once_in_order() {
     .unwrap();
     assert!(s.next().is_some());
     drop(s);
+}
+
+/// XᵀX, column sums and row count against the dense reference, over a dimension that is not a
+/// multiple of the tile (so edge tiles are partial), accumulated over two chunks.
+#[test]
+fn gram_matches_dense_reference() {
+    let d = 2 * GRAM_TILE + 37;
+    let (c1, dense1) = random_chunk(700, d, 0.08, 21);
+    let (c2, dense2) = random_chunk(333, d, 0.3, 22);
+    let b = CpuBackend::new();
+    let mut acc = Gram::new(d);
+    b.gram(&c1, &mut acc).unwrap();
+    b.gram(&c2, &mut acc).unwrap();
+    assert_eq!(acc.n_rows, 1_033);
+    let rows: Vec<&Vec<f32>> = dense1.iter().chain(&dense2).collect();
+    let g = acc.to_dense();
+    for i in 0..d {
+        let s: f64 = rows.iter().map(|r| r[i] as f64).sum();
+        assert!((acc.sum[i] - s).abs() <= 1e-12 * s.max(1.0), "sum {i}");
+        for j in 0..d {
+            let want: f64 = rows.iter().map(|r| r[i] as f64 * r[j] as f64).sum();
+            assert!(
+                (g[i * d + j] - want).abs() <= 1e-12 * want.max(1.0),
+                "G[{i}, {j}] = {} vs {want}",
+                g[i * d + j]
+            );
+            assert_eq!(acc.get(i, j), g[i * d + j]);
+        }
+    }
+    // Shards merge to the same result.
+    let (mut a1, mut a2) = (Gram::new(d), Gram::new(d));
+    b.gram(&c1, &mut a1).unwrap();
+    b.gram(&c2, &mut a2).unwrap();
+    a1.merge(&a2).unwrap();
+    assert_eq!(a1.n_rows, acc.n_rows);
+    let m = a1.to_dense();
+    assert!(m
+        .iter()
+        .zip(&g)
+        .all(|(x, y)| (x - y).abs() <= 1e-12 * y.abs().max(1.0)));
+    assert!(a1.merge(&Gram::new(d + 1)).is_err());
+}
+
+/// Rows with unsorted and repeated columns count as their canonical form (repeats summed), as
+/// scipy's XᵀX does; an out-of-range column is an error.
+#[test]
+fn gram_canonicalizes_unsorted_and_repeated_columns() {
+    let mut c = CsrChunk::empty(300);
+    c.rows = RowIds::Range(0..2);
+    // Row 0: columns 290, 5, 140, 5 (repeat); row 1: 7, 3.
+    c.indices = vec![290, 5, 140, 5, 7, 3];
+    c.data = vec![1.0, 2.0, 3.0, 0.5, 4.0, 5.0];
+    c.indptr = vec![0, 4, 6];
+    let mut acc = Gram::new(300);
+    CpuBackend::new().gram(&c, &mut acc).unwrap();
+    assert_eq!(acc.get(5, 5), 2.5 * 2.5);
+    assert_eq!(acc.get(5, 290), 2.5);
+    assert_eq!(acc.get(140, 290), 3.0);
+    assert_eq!(acc.get(3, 7), 20.0);
+    assert_eq!(acc.get(3, 5), 0.0);
+    assert_eq!(acc.sum[5], 2.5);
+    c.indices[0] = 300;
+    assert!(CpuBackend::new().gram(&c, &mut Gram::new(300)).is_err());
+}
+
+/// X·V − offset against the dense product, for k that is not a multiple of the SIMD width.
+#[test]
+fn projection_matches_dense_reference() {
+    let (d, k) = (83, 13);
+    let (c, dense) = random_chunk(300, d, 0.2, 31);
+    let mut rng = SmallRng::seed_from_u64(32);
+    let v: Vec<f32> = (0..d * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let offset: Vec<f32> = (0..k).map(|i| i as f32 * 0.25).collect();
+    let proj = Projection::new(d, k, v.clone(), offset.clone()).unwrap();
+    let mut out = vec![f32::NAN; c.n_rows() * k];
+    CpuBackend::new().project(&c, &proj, &mut out).unwrap();
+    for (r, row) in dense.iter().enumerate() {
+        for col in 0..k {
+            let want: f64 = (0..d)
+                .map(|j| row[j] as f64 * v[j * k + col] as f64)
+                .sum::<f64>()
+                - offset[col] as f64;
+            let got = out[r * k + col] as f64;
+            assert!(
+                (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "({r}, {col})"
+            );
+        }
+    }
+    assert!(Projection::new(d, k, v, vec![0.0; k + 1]).is_err());
+    assert!(CpuBackend::new().project(&c, &proj, &mut out[1..]).is_err());
 }

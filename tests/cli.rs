@@ -286,3 +286,40 @@ fn bad_input_fails_with_one_clear_line_and_leaves_nothing() {
         files_in(d)
     );
 }
+
+#[test]
+fn demo_runs_every_step_on_small_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    let out = scoop(&[
+        "-q",
+        "--backend",
+        "cpu",
+        "demo",
+        "--dir",
+        d.to_str().unwrap(),
+        "--cells-per-plate",
+        "400",
+        "--genes",
+        "300",
+        "--n-top-genes",
+        "80",
+        "--n-comps",
+        "20",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("5. pca: 20 components"), "{stdout}");
+    let pca = scoop::io::H5adReader::open(&d.join("pca.h5ad")).unwrap();
+    let n_obs = pca.obs().unwrap().len();
+    assert!(n_obs > 0 && pca.obs().unwrap().column("plate").is_some());
+    match pca.element("obsm", "X_pca").unwrap() {
+        scoop::io::Element::Array(a) => assert_eq!(a.shape, vec![n_obs, 20]),
+        other => panic!("X_pca: {other:?}"),
+    }
+    assert!(d.join("X_pca.zarr/.zarray").is_file());
+}

@@ -304,7 +304,11 @@ fn fixture_script_reproduces_fixtures() {
         eprintln!("SKIP: no scanpy + scikit-misc in {}", py.display());
         return;
     }
-    for script in ["make_preprocess_fixtures.py", "make_loess_fixtures.py"] {
+    for script in [
+        "make_preprocess_fixtures.py",
+        "make_loess_fixtures.py",
+        "make_pca_fixtures.py",
+    ] {
         let out = std::process::Command::new(&py)
             .arg(common::root().join("tests/python").join(script))
             .arg("--check")

@@ -3,11 +3,13 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod gram;
 
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
 
 pub use cpu::CpuBackend;
+pub use gram::{Gram, Projection, GRAM_TILE};
 
 /// Per-gene (per-column) accumulators over many chunks, in f64.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +104,14 @@ pub trait Backend: Send + Sync {
         divisors: &[f32],
         genes: &GeneSubset,
     ) -> Result<CsrChunk>;
+
+    /// Adds the chunk's XᵀX (upper triangle), column sums Σx and row count to `acc`, in f64.
+    /// Rows with unsorted or repeated column indices count as their canonical form.
+    fn gram(&self, chunk: &CsrChunk, acc: &mut Gram) -> Result<()>;
+
+    /// Sparse x dense projection: `out` (rows x k, row-major) = chunk · loadings − offset,
+    /// accumulated in f32.
+    fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()>;
 }
 
 /// How a stored value x of row i, column j is mapped before [`Backend::gene_moments`]

@@ -3,8 +3,10 @@ use std::time::Instant;
 
 use super::GlobalArgs;
 use crate::io::concat::{concat, ConcatOptions, Join};
+use crate::ops::eigen::EigenSolver;
 use crate::ops::preprocess::PreprocessParams;
 use crate::sim::{simulate, SimParams};
+use crate::workflow::pca::{pca, PcaOptions};
 use crate::workflow::preprocess::{preprocess, PreprocessOptions};
 
 #[derive(clap::Args, Debug)]
@@ -24,6 +26,9 @@ pub struct Args {
     /// Highly variable genes per plate.
     #[arg(long, default_value_t = 1_000)]
     n_top_genes: usize,
+    /// Principal components.
+    #[arg(long, default_value_t = 300)]
+    n_comps: usize,
 }
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
@@ -124,6 +129,47 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     for line in crate::io::inspect::describe(&merged)?.lines() {
         println!("   {line}");
     }
-    println!("== done (steps to come: pca, neighbors, umap, plot)");
+
+    let pca_out = a.dir.join("pca.h5ad");
+    let pca_zarr = a.dir.join("X_pca.zarr");
+    let opts = PcaOptions {
+        input: merged.clone(),
+        output: pca_out,
+        zarr: Some(pca_zarr),
+        n_comps: a.n_comps.min(s.n_vars).min(s.n_obs),
+        solver: EigenSolver::Auto,
+        stream: g.stream_options(),
+        force: true,
+        quiet: g.quiet,
+    };
+    let t = Instant::now();
+    let p = pca(&opts, backend.as_ref())?;
+    let secs = t.elapsed().as_secs_f64();
+    let ratios: Vec<String> = p
+        .fit
+        .variance_ratio
+        .iter()
+        .take(3)
+        .map(|r| format!("{r:.4}"))
+        .collect();
+    println!(
+        "5. pca: {} components of {} cells x {} genes in {secs:.2} s (gram {:.2} s at {:.2e} \
+         pair-updates/s, eigen {:.2} s, projection + write {:.2} s); variance ratio {}, ... \
+         -> {}, {}",
+        p.fit.k,
+        p.fit.n_rows,
+        p.fit.dim,
+        p.gram_seconds,
+        p.pair_updates as f64 / p.gram_seconds.max(1e-9),
+        p.eigen_seconds,
+        p.project_seconds,
+        ratios.join(", "),
+        p.output.display(),
+        p.zarr
+            .as_ref()
+            .map(|z| z.display().to_string())
+            .unwrap_or_default()
+    );
+    println!("== done (steps to come: neighbors, umap, plot)");
     Ok(())
 }

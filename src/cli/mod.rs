@@ -4,6 +4,7 @@ mod concat;
 mod demo;
 mod devices;
 mod inspect;
+mod pca;
 mod preprocess;
 mod simulate;
 
@@ -88,6 +89,9 @@ enum Command {
     /// Filter cells, normalize_total, log1p, highly variable genes per plate; keep genes
     /// variable in enough plates; write each plate on them.
     Preprocess(preprocess::Args),
+    /// Out-of-core PCA (covariance route, as scanpy on dask): obsm/X_pca, varm/PCs, uns/pca,
+    /// and optionally a Zarr copy of X_pca.
+    Pca(pca::Args),
     /// Describe an .h5ad file without reading X.
     Inspect(inspect::Args),
     /// Run every workflow step on built-in demo data in ./scoop-demo/.
@@ -109,6 +113,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Simulate(a) => simulate::run(a, &cli.global),
         Command::Concat(a) => concat::run(a, &cli.global),
         Command::Preprocess(a) => preprocess::run(a, &cli.global),
+        Command::Pca(a) => pca::run(a, &cli.global),
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a, &cli.global),
         Command::Devices => devices::run(),

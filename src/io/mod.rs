@@ -5,11 +5,13 @@ pub mod chunk;
 pub mod concat;
 pub mod csr;
 pub mod dataframe;
+pub mod dense;
 pub mod elem;
 pub(crate) mod h5;
 pub mod h5ad;
 pub mod inspect;
 pub mod subset;
+pub mod zarr;
 
 pub use array::{DenseArray, NumDtype, NumVec};
 pub use chunk::{CsrChunk, RowIds};
@@ -17,5 +19,7 @@ pub use csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixInfo, MatrixRead
 pub use dataframe::{
     Categories, Column, ColumnValues, DataFrame, DataFrameReader, DataFrameWriter,
 };
+pub use dense::DenseRowWriter;
 pub use elem::{read_element, write_element, Element};
 pub use h5ad::{check_output, H5adReader, OutputFile};
+pub use zarr::ZarrRowWriter;

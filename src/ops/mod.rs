@@ -1,8 +1,10 @@
 //! Algorithms, written once against [`crate::backend::Backend`] and the chunk stream. They know
 //! nothing of HDF5.
 
+pub mod eigen;
 pub mod filter;
 pub mod hvg;
 pub mod loess;
 pub mod normalize;
+pub mod pca;
 pub mod preprocess;

@@ -1,10 +1,15 @@
 //! The CPU backend: every kernel on rayon, and the reference the CUDA kernels are tested against.
 
+mod gram;
+mod project;
+
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{check_kernel_args, log1p_f32, Backend, GeneSubset, GeneSums, ValueMap};
+use super::{
+    check_kernel_args, log1p_f32, Backend, GeneSubset, GeneSums, Gram, Projection, ValueMap,
+};
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
 
@@ -170,5 +175,13 @@ impl Backend for CpuBackend {
             out.data.extend_from_slice(&val);
         }
         Ok(out)
+    }
+
+    fn gram(&self, chunk: &CsrChunk, acc: &mut Gram) -> Result<()> {
+        gram::accumulate(chunk, acc)
+    }
+
+    fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
+        project::project(chunk, proj, out)
     }
 }

@@ -1,0 +1,219 @@
+//! Gram accumulation XᵀX of a CSR chunk on the CPU.
+//!
+//! The upper triangle is cut into tile pairs (see [`Gram`]); one rayon task owns one tile pair's
+//! block and walks every row of the chunk, multiplying the row's values in tile a by those in
+//! tile b and scattering the products into the block. The block (128 KiB) stays in L2 while the
+//! chunk streams past it, no two tasks write the same memory, and no reduction is needed.
+
+use rayon::prelude::*;
+
+use crate::backend::gram::{Gram, GRAM_TILE};
+use crate::error::{Error, Result};
+use crate::io::CsrChunk;
+
+/// A chunk laid out for the tile kernel: f64 values, in-tile column offsets, and for every row
+/// the position where each tile's entries start.
+struct TiledRows {
+    values: Vec<f64>,
+    local: Vec<u8>,
+    /// `n_rows x (n_tiles + 1)`: start of tile t in row r at `starts[r * (n_tiles + 1) + t]`.
+    starts: Vec<u32>,
+    n_tiles: usize,
+}
+
+const _: () = assert!(GRAM_TILE <= 256 && GRAM_TILE.is_power_of_two());
+
+impl TiledRows {
+    fn new(chunk: &CsrChunk, n_tiles: usize) -> Result<Self> {
+        let d = chunk.n_cols;
+        let n = chunk.n_rows();
+        let stride = n_tiles + 1;
+        // Rows with unsorted or repeated columns are brought to canonical form (sorted, repeats
+        // summed), which is what scipy's XᵀX sees.
+        let canonical = canonical_rows(chunk)?;
+        let (indptr, indices, data) = match &canonical {
+            Some(c) => (&c.indptr, &c.indices, &c.data),
+            None => (&chunk.indptr, &chunk.indices, &chunk.data),
+        };
+        let nnz = indices.len();
+        if nnz >= u32::MAX as usize {
+            return Err(Error::InvalidArgument(format!(
+                "gram: a chunk of {nnz} stored values; use fewer rows per chunk"
+            )));
+        }
+        let mut starts = vec![0u32; n * stride];
+        starts
+            .par_chunks_mut(stride)
+            .enumerate()
+            .for_each(|(r, s)| {
+                let (a, b) = (indptr[r], indptr[r + 1]);
+                let row = &indices[a..b];
+                let mut p = 0;
+                for (t, st) in s.iter_mut().enumerate() {
+                    let lo = (t * GRAM_TILE).min(d) as u32;
+                    while p < row.len() && row[p] < lo {
+                        p += 1;
+                    }
+                    *st = (a + p) as u32;
+                }
+            });
+        let values = data.par_iter().map(|&v| v as f64).collect();
+        let local = indices
+            .par_iter()
+            .map(|&j| (j as usize % GRAM_TILE) as u8)
+            .collect();
+        Ok(TiledRows {
+            values,
+            local,
+            starts,
+            n_tiles,
+        })
+    }
+
+    fn n_rows(&self) -> usize {
+        self.starts.len() / (self.n_tiles + 1)
+    }
+
+    #[inline]
+    fn segment(&self, r: usize, t: usize) -> (usize, usize) {
+        let base = r * (self.n_tiles + 1) + t;
+        (self.starts[base] as usize, self.starts[base + 1] as usize)
+    }
+}
+
+/// Canonical (sorted, summed repeats) copy of the chunk when some row is not; `None` when the
+/// chunk already is. Errors on a column index out of range.
+fn canonical_rows(chunk: &CsrChunk) -> Result<Option<CsrChunk>> {
+    let d = chunk.n_cols as u32;
+    let mut sorted = true;
+    for r in 0..chunk.n_rows() {
+        let (idx, _) = chunk.row(r);
+        if let Some(&j) = idx.iter().find(|&&j| j >= d) {
+            return Err(Error::InvalidArgument(format!(
+                "gram: column index {j} in a matrix of {d} columns"
+            )));
+        }
+        sorted &= idx.windows(2).all(|w| w[0] < w[1]);
+    }
+    if sorted {
+        return Ok(None);
+    }
+    let mut out = CsrChunk {
+        rows: chunk.rows.clone(),
+        n_cols: chunk.n_cols,
+        indptr: vec![0],
+        indices: Vec::with_capacity(chunk.nnz()),
+        data: Vec::with_capacity(chunk.nnz()),
+    };
+    let mut pairs: Vec<(u32, f32)> = Vec::new();
+    for r in 0..chunk.n_rows() {
+        let (idx, val) = chunk.row(r);
+        pairs.clear();
+        pairs.extend(idx.iter().copied().zip(val.iter().copied()));
+        pairs.sort_by_key(|p| p.0);
+        for &(j, v) in &pairs {
+            if out.indices.len() > *out.indptr.last().unwrap_or(&0)
+                && out.indices.last() == Some(&j)
+            {
+                *out.data.last_mut().expect("value beside index") += v;
+            } else {
+                out.indices.push(j);
+                out.data.push(v);
+            }
+        }
+        out.indptr.push(out.indices.len());
+    }
+    Ok(Some(out))
+}
+
+/// One tile pair's block: every row's tile-a values times its tile-b values (j ≥ i on the
+/// diagonal block).
+fn accumulate_block(rows: &TiledRows, a: usize, b: usize, blk: &mut [f64]) {
+    let blk: &mut [f64; GRAM_TILE * GRAM_TILE] =
+        blk.try_into().expect("gram block of GRAM_TILE² values");
+    let (vals, loc) = (&rows.values[..], &rows.local[..]);
+    for r in 0..rows.n_rows() {
+        let (sa, ea) = rows.segment(r, a);
+        if sa == ea {
+            continue;
+        }
+        if a == b {
+            for p in sa..ea {
+                let (vi, li) = (vals[p], loc[p] as usize);
+                let line = &mut blk[li * GRAM_TILE..(li + 1) * GRAM_TILE];
+                for q in p..ea {
+                    line[loc[q] as usize % GRAM_TILE] += vi * vals[q];
+                }
+            }
+        } else {
+            let (sb, eb) = rows.segment(r, b);
+            if sb == eb {
+                continue;
+            }
+            let (vb, lb) = (&vals[sb..eb], &loc[sb..eb]);
+            let mut p = sa;
+            // Two tile-a entries per sweep: the tile-b values are loaded once for both.
+            while p + 1 < ea {
+                let (v0, v1) = (vals[p], vals[p + 1]);
+                let (l0, l1) = (loc[p] as usize, loc[p + 1] as usize);
+                let (lo, hi) = blk.split_at_mut(l1 * GRAM_TILE);
+                let line0 = &mut lo[l0 * GRAM_TILE..(l0 + 1) * GRAM_TILE];
+                let line1 = &mut hi[..GRAM_TILE];
+                for (&x, &l) in vb.iter().zip(lb) {
+                    let l = l as usize % GRAM_TILE;
+                    line0[l] += v0 * x;
+                    line1[l] += v1 * x;
+                }
+                p += 2;
+            }
+            if p < ea {
+                let (v0, l0) = (vals[p], loc[p] as usize);
+                let line0 = &mut blk[l0 * GRAM_TILE..(l0 + 1) * GRAM_TILE];
+                for (&x, &l) in vb.iter().zip(lb) {
+                    line0[l as usize % GRAM_TILE] += v0 * x;
+                }
+            }
+        }
+    }
+}
+
+/// Adds the chunk's XᵀX (upper triangle), column sums and row count to `acc`.
+pub(super) fn accumulate(chunk: &CsrChunk, acc: &mut Gram) -> Result<()> {
+    if chunk.n_cols != acc.dim() {
+        return Err(Error::InvalidArgument(format!(
+            "gram: a chunk of {} columns into a gram of {} genes",
+            chunk.n_cols,
+            acc.dim()
+        )));
+    }
+    let rows = TiledRows::new(chunk, acc.n_tiles())?;
+    let pairs = acc.tile_pairs();
+    acc.blocks_mut()
+        .par_chunks_mut(GRAM_TILE * GRAM_TILE)
+        .zip(pairs)
+        .with_max_len(1)
+        .for_each(|(blk, (a, b))| accumulate_block(&rows, a, b, blk));
+    let d = acc.dim();
+    let sums = chunk
+        .indices
+        .par_chunks(1 << 16)
+        .zip(chunk.data.par_chunks(1 << 16))
+        .fold(
+            || vec![0.0f64; d],
+            |mut s, (idx, val)| {
+                for (&j, &v) in idx.iter().zip(val) {
+                    s[j as usize] += v as f64;
+                }
+                s
+            },
+        )
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        });
+    if let Some(s) = sums {
+        acc.sum.iter_mut().zip(&s).for_each(|(x, y)| *x += y);
+    }
+    acc.n_rows += chunk.n_rows() as u64;
+    Ok(())
+}

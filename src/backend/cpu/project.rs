@@ -1,0 +1,74 @@
+//! Sparse x dense projection of a CSR chunk on the CPU: `out = X · loadings − offset`.
+//!
+//! Each output row is a sum of loading rows scaled by the row's stored values (an AXPY of
+//! length k per stored value) accumulated in f32. The body is compiled twice: generic, and with
+//! AVX2 + FMA enabled (chosen at run time), where the AXPY runs 8 lanes wide.
+
+use rayon::prelude::*;
+
+use crate::backend::gram::Projection;
+use crate::error::{Error, Result};
+use crate::io::CsrChunk;
+
+/// Rows per rayon task.
+const ROWS_PER_TASK: usize = 64;
+
+#[inline(always)]
+fn project_rows(chunk: &CsrChunk, first_row: usize, proj: &Projection, out: &mut [f32]) {
+    let k = proj.k();
+    let (v, offset) = (proj.loadings(), proj.offset());
+    for (r, line) in out.chunks_exact_mut(k).enumerate() {
+        for (o, &m) in line.iter_mut().zip(offset) {
+            *o = -m;
+        }
+        let (idx, val) = chunk.row(first_row + r);
+        for (&j, &x) in idx.iter().zip(val) {
+            let j = j as usize;
+            let w = &v[j * k..(j + 1) * k];
+            for (o, &l) in line.iter_mut().zip(w) {
+                *o += x * l;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn project_rows_avx2(chunk: &CsrChunk, first_row: usize, proj: &Projection, out: &mut [f32]) {
+    project_rows(chunk, first_row, proj, out)
+}
+
+fn project_rows_dispatch(chunk: &CsrChunk, first_row: usize, proj: &Projection, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function was compiled for.
+        return unsafe { project_rows_avx2(chunk, first_row, proj, out) };
+    }
+    project_rows(chunk, first_row, proj, out)
+}
+
+/// `out` (rows x k, row-major) = chunk · loadings − offset.
+pub(super) fn project(chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
+    let (n, k) = (chunk.n_rows(), proj.k());
+    if chunk.n_cols != proj.dim() || out.len() != n * k {
+        return Err(Error::InvalidArgument(format!(
+            "project: a chunk of {n} x {} onto {} x {k} loadings into {} outputs",
+            chunk.n_cols,
+            proj.dim(),
+            out.len()
+        )));
+    }
+    if let Some(&j) = chunk.indices.iter().find(|&&j| j as usize >= proj.dim()) {
+        return Err(Error::InvalidArgument(format!(
+            "project: column index {j} in a matrix of {} columns",
+            proj.dim()
+        )));
+    }
+    if k == 0 {
+        return Ok(());
+    }
+    out.par_chunks_mut(ROWS_PER_TASK * k)
+        .enumerate()
+        .for_each(|(t, block)| project_rows_dispatch(chunk, t * ROWS_PER_TASK, proj, block));
+    Ok(())
+}

@@ -1,0 +1,82 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::GlobalArgs;
+use crate::ops::eigen::EigenSolver;
+use crate::workflow::pca::{pca, PcaOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The .h5ad to analyse (e.g. the merged, preprocessed plates); its X is used whole.
+    input: PathBuf,
+    /// Principal components to compute.
+    #[arg(long, default_value_t = 50)]
+    n_comps: usize,
+    /// Output .h5ad: obs, var, obsm/X_pca, varm/PCs, uns/pca (X is not copied).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write X_pca as a Zarr (v2) array, chunked like the projection (--chunk-rows rows).
+    #[arg(long)]
+    zarr: Option<PathBuf>,
+    /// Eigen solver: full decomposition, or subspace iteration for the top components only.
+    #[arg(long, value_enum, default_value_t = EigenSolver::Auto)]
+    eigen: EigenSolver,
+    /// Overwrite existing outputs.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
+    let backend = crate::backend::select(&g.backend_options())?;
+    let opts = PcaOptions {
+        input: a.input,
+        output: a.out,
+        zarr: a.zarr,
+        n_comps: a.n_comps,
+        solver: a.eigen,
+        stream: g.stream_options(),
+        force: a.force,
+        quiet: g.quiet,
+    };
+    let t = Instant::now();
+    let s = pca(&opts, backend.as_ref())?;
+    let secs = t.elapsed().as_secs_f64();
+    let f = &s.fit;
+    let top: Vec<String> = f
+        .variance_ratio
+        .iter()
+        .take(5)
+        .map(|r| format!("{:.4}", r))
+        .collect();
+    println!(
+        "{} cells x {} genes -> {} components ({:?} eigen solver{}); variance ratio of the first: \
+         {}",
+        f.n_rows,
+        f.dim,
+        f.k,
+        f.solver,
+        if f.iterations > 0 {
+            format!(", {} iterations", f.iterations)
+        } else {
+            String::new()
+        },
+        top.join(", ")
+    );
+    println!(
+        "gram {:.2} s ({:.2e} pair-updates/s), eigen {:.2} s, projection + write {:.2} s \
+         ({:.0} cells/s); {:.2} s in all on {}",
+        s.gram_seconds,
+        s.pair_updates as f64 / s.gram_seconds.max(1e-9),
+        s.eigen_seconds,
+        s.project_seconds,
+        f.n_rows as f64 / s.project_seconds.max(1e-9),
+        secs,
+        backend.name()
+    );
+    print!("-> {}", s.output.display());
+    if let Some(z) = &s.zarr {
+        print!(", {}", z.display());
+    }
+    println!();
+    Ok(())
+}

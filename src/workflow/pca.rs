@@ -1,0 +1,237 @@
+//! `scoop pca`: out-of-core PCA of an `.h5ad`'s X, written as scanpy writes it (`obsm/X_pca`,
+//! `varm/PCs`, `uns/pca`) into a new `.h5ad` holding obs and var (X is not copied), and
+//! optionally as a Zarr v2 array written while projecting.
+//!
+//! Two passes over X: the gram pass, then (after the eigendecomposition) the projection pass,
+//! which computes each chunk's coordinates on this thread while a writer thread stores the
+//! previous chunk's. Outputs go to temporary names and are renamed when complete.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::io::subset::write_dataframe_rows;
+use crate::io::{
+    check_output, write_element, DenseArray, DenseRowWriter, Element, H5adReader, NumVec,
+    OutputFile, ZarrRowWriter,
+};
+use crate::ops::eigen::EigenSolver;
+use crate::ops::pca::{accumulate_gram, check_n_comps, fit, project_chunk, PcaFit};
+use crate::progress::Progress;
+use crate::stream::{ChunkStream, RowSelection, StreamOptions};
+
+/// Everything `scoop pca` needs.
+#[derive(Clone, Debug)]
+pub struct PcaOptions {
+    /// The (merged, preprocessed) input.
+    pub input: PathBuf,
+    /// The `.h5ad` written: obs, var, `obsm/X_pca`, `varm/PCs`, `uns/pca`.
+    pub output: PathBuf,
+    /// Also write X_pca as a Zarr v2 array here.
+    pub zarr: Option<PathBuf>,
+    /// Components.
+    pub n_comps: usize,
+    /// Eigen solver.
+    pub solver: EigenSolver,
+    /// Chunking of both passes (also the Zarr chunk rows).
+    pub stream: StreamOptions,
+    /// Overwrite existing outputs.
+    pub force: bool,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// What `pca` did.
+#[derive(Clone, Debug)]
+pub struct PcaSummary {
+    /// The fit (components, variances).
+    pub fit: PcaFit,
+    /// Written `.h5ad`.
+    pub output: PathBuf,
+    /// Written Zarr store.
+    pub zarr: Option<PathBuf>,
+    /// Symmetric pair-updates of the gram pass: Σ m(m+1)/2 over rows with m stored values.
+    pub pair_updates: u64,
+    /// Seconds in the gram pass.
+    pub gram_seconds: f64,
+    /// Seconds in the eigendecomposition.
+    pub eigen_seconds: f64,
+    /// Seconds in the projection pass (including writing).
+    pub project_seconds: f64,
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Runs PCA as the options say.
+pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
+    let reader = H5adReader::open(&opts.input)?;
+    let (n, d) = reader.x()?.shape();
+    check_n_comps(opts.n_comps, n as u64, d).map_err(|e| match e {
+        Error::InvalidArgument(m) => Error::format(&opts.input, "/X", m),
+        other => other,
+    })?;
+    for out in std::iter::once(&opts.output).chain(opts.zarr.as_ref()) {
+        if same_file(out, &opts.input) {
+            return Err(Error::InvalidArgument(format!(
+                "output {} is the input; inputs are never modified",
+                out.display()
+            )));
+        }
+        check_output(out, opts.force)?;
+    }
+    if opts.zarr.as_ref() == Some(&opts.output) {
+        return Err(Error::InvalidArgument(
+            "--zarr and --out name the same path".into(),
+        ));
+    }
+
+    // Pass 1: gram and column sums.
+    let t = Instant::now();
+    let progress = Progress::new("pca gram", n as u64, opts.quiet);
+    let mut pair_updates = 0u64;
+    let chunks = ChunkStream::open(&opts.input, RowSelection::All, opts.stream)?.inspect(|c| {
+        if let Ok(c) = c {
+            pair_updates += c
+                .indptr
+                .windows(2)
+                .map(|w| {
+                    let m = (w[1] - w[0]) as u64;
+                    m * (m + 1) / 2
+                })
+                .sum::<u64>();
+        }
+    });
+    let gram = accumulate_gram(chunks, backend, d, |rows| progress.inc(rows as u64))
+        .map_err(|e| about_x(&opts.input, e))?;
+    progress.finish();
+    let gram_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let fit = fit(&gram, opts.n_comps, opts.solver)?;
+    drop(gram);
+    let eigen_seconds = t.elapsed().as_secs_f64();
+
+    // Pass 2: project, writing the h5ad's obsm/X_pca and the Zarr chunks as chunks complete.
+    let t = Instant::now();
+    let out = OutputFile::create(&opts.output, opts.force)?;
+    let all = vec![true; n];
+    write_dataframe_rows(
+        &reader.obs_reader()?,
+        &all,
+        out.root(),
+        "obs",
+        opts.stream.chunk_rows,
+    )?;
+    reader.var()?.write(out.root(), "var")?;
+    let obsm = out.dict("obsm")?;
+    let k = fit.k;
+    let mut h5w = DenseRowWriter::create(&obsm, "X_pca", n, k, opts.stream.chunk_rows)?;
+    let mut zw = match &opts.zarr {
+        Some(z) => Some(ZarrRowWriter::create(
+            z,
+            n,
+            k,
+            opts.stream.chunk_rows,
+            opts.force,
+        )?),
+        None => None,
+    };
+    let proj = fit.projection()?;
+    let progress = Progress::new("pca project", n as u64, opts.quiet);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<f32>>(1);
+    let mut written = None;
+    std::thread::scope(|scope| -> Result<()> {
+        let writer = scope.spawn(move || -> Result<(DenseRowWriter, Option<ZarrRowWriter>)> {
+            for block in rx {
+                h5w.append(&block)?;
+                if let Some(z) = zw.as_mut() {
+                    z.append(&block)?;
+                }
+            }
+            Ok((h5w, zw))
+        });
+        let produced = (|| -> Result<()> {
+            for chunk in ChunkStream::open(&opts.input, RowSelection::All, opts.stream)? {
+                let chunk = chunk?;
+                let coords = project_chunk(&chunk, backend, &proj)?;
+                progress.inc(chunk.n_rows() as u64);
+                if tx.send(coords).is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Ok(())
+        })();
+        drop(tx);
+        written = Some(writer.join().expect("writer thread panicked")?);
+        produced.map_err(|e| about_x(&opts.input, e))
+    })?;
+    progress.finish();
+    let (h5w, zw) = written.expect("writer finished");
+    h5w.finish()?;
+
+    let varm = out.dict("varm")?;
+    let f32s = |v: &[f64]| NumVec::F32(v.iter().map(|&x| x as f32).collect());
+    write_element(
+        &varm,
+        "PCs",
+        &Element::Array(DenseArray::new(vec![d, k], f32s(&fit.loadings))),
+    )?;
+    let uns = out.dict("uns")?;
+    for key in reader.keys("uns")? {
+        if key != "pca" {
+            write_element(&uns, &key, &reader.element("uns", &key)?)?;
+        }
+    }
+    write_element(&uns, "pca", &uns_pca(&fit))?;
+    // Both outputs are complete: the Zarr store first, so a committed .h5ad implies its Zarr.
+    let zarr = zw.map(ZarrRowWriter::commit).transpose()?;
+    let output = out.commit()?;
+    Ok(PcaSummary {
+        fit,
+        output,
+        zarr,
+        pair_updates,
+        gram_seconds,
+        eigen_seconds,
+        project_seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+fn about_x(path: &Path, e: Error) -> Error {
+    match e {
+        Error::InvalidArgument(m) => Error::format(path, "/X", m),
+        other => other,
+    }
+}
+
+/// `uns['pca']` as scanpy writes it for `pca(adata, n_comps, mask_var=None)`.
+fn uns_pca(fit: &PcaFit) -> Element {
+    let bool_scalar = |b: bool| Element::Scalar(NumVec::Bool(vec![b]));
+    let f32_array = |v: &[f64]| {
+        Element::Array(DenseArray::new(
+            vec![v.len()],
+            NumVec::F32(v.iter().map(|&x| x as f32).collect()),
+        ))
+    };
+    let dict = |items: Vec<(&str, Element)>| {
+        Element::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    };
+    dict(vec![
+        (
+            "params",
+            dict(vec![
+                ("zero_center", bool_scalar(true)),
+                ("use_highly_variable", bool_scalar(false)),
+                ("mask_var", Element::Null),
+            ]),
+        ),
+        ("variance", f32_array(&fit.variance)),
+        ("variance_ratio", f32_array(&fit.variance_ratio)),
+    ])
+}
