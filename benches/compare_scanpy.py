@@ -1,12 +1,17 @@
 """Times scoop against scanpy + dask on the same generated plates and prints the ratios.
 
     python benches/compare_scanpy.py --cells-per-plate 200000 --plates 3 --genes 2000
+    python benches/compare_scanpy.py --steps pca --merged MERGED.h5ad --n-comps 300
 
 Steps timed (each in its own process, so peak RSS is per step):
   preprocess  scoop: `scoop preprocess --filter pass_filter=full`
               scanpy: per plate, X via read_elem_lazy (dask, 10k-row chunks), filter,
               normalize_total, log1p, highly_variable_genes(n_top_genes); genes HVG in
               >= min-plates plates; each plate written on them (X computed, write_h5ad).
+  pca         on the merged file (`--merged`, else scoop's preprocessed plates concatenated,
+              untimed): scoop: `scoop pca --n-comps K --zarr`;
+              scanpy: X via read_elem_lazy (dask, 10k-row chunks), sc.pp.pca(n_comps=K,
+              mask_var=None) (the covariance route), X_pca.to_zarr (the projection runs here).
 Needs a Python with scanpy, anndata, dask (tests/python/requirements.txt) and a release build
 of scoop (cargo build --release). Not a test: numbers go in the README and issue notes.
 """
@@ -54,6 +59,22 @@ SCANPY_PREPROCESS = textwrap.dedent(
     """
 )
 
+SCANPY_PCA = textwrap.dedent(
+    """
+    import sys, warnings, h5py, anndata as ad, scanpy as sc
+    from anndata.experimental import read_elem_lazy
+    warnings.filterwarnings("ignore")
+    path, n_comps, zarr_out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    f = h5py.File(path, "r")
+    n_vars = int(f["X"].attrs["shape"][1])
+    a = ad.AnnData(X=read_elem_lazy(f["X"], chunks=(10_000, n_vars)),
+                   obs=ad.io.read_elem(f["obs"]), var=ad.io.read_elem(f["var"]))
+    sc.pp.pca(a, n_comps=n_comps, mask_var=None)
+    a.obsm["X_pca"].to_zarr(zarr_out, overwrite=True)
+    print(" ".join(f"{v:.4f}" for v in a.uns["pca"]["variance_ratio"][:3]))
+    """
+)
+
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Runs cmd; returns (wall seconds, peak RSS MiB of the child, stdout)."""
@@ -81,9 +102,54 @@ def main() -> int:
     ap.add_argument("--scoop", default=str(ROOT / "target/release/scoop"))
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
+    ap.add_argument("--steps", default="preprocess,pca", help="comma-separated: preprocess, pca")
+    ap.add_argument("--merged", default=None, help="PCA input (default: scoop's plates merged)")
+    ap.add_argument("--n-comps", type=int, default=300)
     args = ap.parse_args()
+    steps = args.steps.split(",")
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="scoop-bench-"))
+    rows = []
+    if "preprocess" in steps:
+        cells = preprocess_step(args, work, rows)
+    if "pca" in steps:
+        cells = pca_step(args, work, rows)
+
+    print(f"{os.cpu_count()} CPUs, work dir {work}")
+    print(f"{'step':<12}{'scoop s':>10}{'scoop MiB':>11}{'scanpy s':>10}{'scanpy MiB':>12}"
+          f"{'speed-up':>10}{'RSS ratio':>11}")
+    for step, ws, rs, wp, rp, note in rows:
+        print(f"{step:<12}{ws:>10.2f}{rs:>11.0f}{wp:>10.2f}{rp:>12.0f}{wp / ws:>9.1f}x"
+              f"{rp / rs:>10.1f}x   {note}")
+    return 0
+
+
+def pca_step(args, work: Path, rows: list) -> int:
+    merged = Path(args.merged) if args.merged else work / "merged.h5ad"
+    if not merged.exists():
+        pre = sorted(str(p) for p in (work / "scoop_pre").glob("*.h5ad"))
+        subprocess.run([args.scoop, "concat", *pre, "--out", str(merged), "--label", "plate",
+                        "-q"], check=True)
+    w_s, r_s, out = timed(
+        [args.scoop, "pca", str(merged), "--n-comps", str(args.n_comps), "--out",
+         str(work / "pca_scoop.h5ad"), "--zarr", str(work / "pca_scoop.zarr"), "--force", "-q"]
+    )
+    w_p, r_p, stdout = timed(
+        [args.python, "-c", SCANPY_PCA, str(merged), str(args.n_comps),
+         str(work / "pca_scanpy.zarr")]
+    )
+    info = subprocess.run([args.scoop, "inspect", str(merged)], capture_output=True, text=True,
+                          check=True).stdout
+    shape = info.splitlines()[0].split("=")[-1].strip()
+    lines = out.strip().splitlines()
+    rows.append(("pca", w_s, r_s, w_p, r_p,
+                 f"{shape}, k={args.n_comps}; scoop: {lines[1] if len(lines) > 1 else ''}; "
+                 f"variance ratio scoop {lines[0].split(':')[-1].strip()} / scanpy "
+                 f"{stdout.strip()}"))
+    return int(shape.split("×")[0])
+
+
+def preprocess_step(args, work: Path, rows: list) -> int:
     plates_dir = work / "plates"
     if not plates_dir.exists():
         subprocess.run(
@@ -93,7 +159,6 @@ def main() -> int:
         )
     plates = sorted(str(p) for p in plates_dir.glob("*.h5ad"))
     cells = args.plates * args.cells_per_plate
-    rows = []
 
     out_scoop = work / "scoop_pre"
     w_s, r_s, _ = timed(
@@ -109,17 +174,10 @@ def main() -> int:
          str(args.min_plates), args.flavor, *plates]
     )
     rows.append(("preprocess", w_s, r_s, w_p, r_p,
-                 f"genes selected: scoop {report['selected_genes']}, scanpy {stdout.strip()}"))
-
-    print(f"data: {args.plates} plates x {args.cells_per_plate} cells x {args.genes} genes "
-          f"({cells} cells), {os.cpu_count()} CPUs, work dir {work}")
-    print(f"{'step':<12}{'scoop s':>10}{'scoop MiB':>11}{'scanpy s':>10}{'scanpy MiB':>12}"
-          f"{'speed-up':>10}{'RSS ratio':>11}")
-    for step, ws, rs, wp, rp, note in rows:
-        print(f"{step:<12}{ws:>10.2f}{rs:>11.0f}{wp:>10.2f}{rp:>12.0f}{wp / ws:>9.1f}x"
-              f"{rp / rs:>10.1f}x   {note}")
-    print(f"scoop preprocess: {cells / w_s:,.0f} cells/s; scanpy: {cells / w_p:,.0f} cells/s")
-    return 0
+                 f"{args.plates} plates x {args.cells_per_plate} cells x {args.genes} genes; "
+                 f"genes selected: scoop {report['selected_genes']}, scanpy {stdout.strip()}; "
+                 f"scoop {cells / w_s:,.0f} cells/s, scanpy {cells / w_p:,.0f} cells/s"))
+    return cells
 
 
 if __name__ == "__main__":

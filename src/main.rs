@@ -1,3 +1,52 @@
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// The system allocator, with large requests rounded up to one of four size classes per power of
+/// two (at most 25% over). Streaming allocates and frees chunk-sized buffers whose sizes differ a
+/// little from chunk to chunk; with the heap kept (see [`tune_allocator`]), a freed buffer's hole
+/// was often a few bytes too small for the next chunk's, so the heap grew with the number of
+/// chunks. With size classes a hole fits the next buffer of its class and peak memory stays
+/// bounded by the chunk size.
+struct SizeClassAlloc;
+
+/// Requests from this size up are rounded to a size class.
+const SIZE_CLASS_MIN: usize = 1 << 20;
+
+fn size_class(size: usize) -> usize {
+    if size < SIZE_CLASS_MIN {
+        return size;
+    }
+    let step = (size.next_power_of_two() >> 3).max(1);
+    size.div_ceil(step).saturating_mul(step)
+}
+
+fn classed(layout: Layout) -> Layout {
+    Layout::from_size_align(size_class(layout.size()), layout.align()).unwrap_or(layout)
+}
+
+// SAFETY: every call forwards to `System` with the same rounding applied to the size on
+// allocation, reallocation and deallocation, so `System` always sees the layout it handed out.
+unsafe impl GlobalAlloc for SizeClassAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        System.alloc(classed(layout))
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        System.alloc_zeroed(classed(layout))
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, classed(layout))
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let (old, new) = (classed(layout), size_class(new_size));
+        if old.size() == new {
+            return ptr;
+        }
+        System.realloc(ptr, old, new)
+    }
+}
+
+#[global_allocator]
+static ALLOC: SizeClassAlloc = SizeClassAlloc;
+
 fn main() {
     tune_allocator();
     if let Err(e) = scoop::cli::run() {

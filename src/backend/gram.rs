@@ -3,9 +3,9 @@
 
 use crate::error::{Error, Result};
 
-/// Genes per side of a gram tile. A tile of f64 (128 KiB) stays in a core's L2 cache while a
+/// Genes per side of a gram tile. A tile of f64 (512 KiB) stays in a core's L2 cache while a
 /// chunk's rows are scattered into it.
-pub const GRAM_TILE: usize = 128;
+pub const GRAM_TILE: usize = 256;
 
 /// Σ xᵢxⱼ over rows for every gene pair i ≤ j, and Σ xᵢ per gene, in f64.
 ///

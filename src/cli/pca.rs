@@ -41,6 +41,9 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let s = pca(&opts, backend.as_ref())?;
     let secs = t.elapsed().as_secs_f64();
+    for u in &s.uns_skipped {
+        eprintln!("warning: uns/{u} not copied");
+    }
     let f = &s.fit;
     let top: Vec<String> = f
         .variance_ratio

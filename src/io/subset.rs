@@ -115,3 +115,20 @@ pub fn write_dataframe_rows(
     }
     Ok(writer.len())
 }
+
+/// Copies `reader`'s dataframe whole (categories as they are) as dataframe `name` of `parent`,
+/// reading `block_rows` rows at a time. Returns the rows written.
+pub fn copy_dataframe(
+    reader: &DataFrameReader,
+    parent: &Group,
+    name: &str,
+    block_rows: usize,
+) -> Result<usize> {
+    let n = reader.len();
+    let block_rows = block_rows.max(1);
+    let mut writer = DataFrameWriter::create(parent, name, &reader.read_rows(0..0)?)?;
+    for start in (0..n).step_by(block_rows) {
+        writer.append(&reader.read_rows(start..(start + block_rows).min(n))?)?;
+    }
+    Ok(writer.len())
+}

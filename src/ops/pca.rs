@@ -74,16 +74,18 @@ pub fn covariance(gram: &Gram) -> (Mat<f64>, Vec<f64>) {
     let d = gram.dim();
     let n = gram.n_rows.max(1) as f64;
     let mean: Vec<f64> = gram.sum.iter().map(|s| s / n).collect();
-    let g = gram.to_dense();
-    let c = Mat::from_fn(d, d, |i, j| g[i * d + j] / n - mean[i] * mean[j]);
+    let c = Mat::from_fn(d, d, |i, j| gram.get(i, j) / n - mean[i] * mean[j]);
     (c, mean)
 }
 
-/// Fits `n_comps` components from an accumulated gram.
-pub fn fit(gram: &Gram, n_comps: usize, solver: EigenSolver) -> Result<PcaFit> {
+/// Fits `n_comps` components from an accumulated gram (consumed: it is freed before the
+/// eigendecomposition allocates).
+pub fn fit(gram: Gram, n_comps: usize, solver: EigenSolver) -> Result<PcaFit> {
     let d = gram.dim();
-    check_n_comps(n_comps, gram.n_rows, d)?;
-    let (c, mean) = covariance(gram);
+    let n_rows = gram.n_rows;
+    check_n_comps(n_comps, n_rows, d)?;
+    let (c, mean) = covariance(&gram);
+    drop(gram);
     let total_variance: f64 = (0..d).map(|i| c[(i, i)]).sum();
     let top = top_eigen(c.as_ref(), n_comps, solver)?;
     drop(c);
@@ -115,7 +117,7 @@ pub fn fit(gram: &Gram, n_comps: usize, solver: EigenSolver) -> Result<PcaFit> {
         })
         .collect();
     Ok(PcaFit {
-        n_rows: gram.n_rows,
+        n_rows,
         dim: d,
         k,
         mean,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::io::subset::write_dataframe_rows;
+use crate::io::subset::copy_dataframe;
 use crate::io::{
     check_output, write_element, DenseArray, DenseRowWriter, Element, H5adReader, NumVec,
     OutputFile, ZarrRowWriter,
@@ -34,7 +34,8 @@ pub struct PcaOptions {
     pub n_comps: usize,
     /// Eigen solver.
     pub solver: EigenSolver,
-    /// Chunking of both passes (also the Zarr chunk rows).
+    /// Chunking of both passes (also the Zarr chunk rows); rows per chunk are lowered to about
+    /// [`PCA_CHUNK_NNZ`] stored values.
     pub stream: StreamOptions,
     /// Overwrite existing outputs.
     pub force: bool,
@@ -59,6 +60,19 @@ pub struct PcaSummary {
     pub eigen_seconds: f64,
     /// Seconds in the projection pass (including writing).
     pub project_seconds: f64,
+    /// Entries of the input's uns not carried over (unreadable), with the reason.
+    pub uns_skipped: Vec<String>,
+}
+
+/// Stored values per chunk the PCA passes aim at (≈ 16 MB of CSR): dense matrices get fewer rows
+/// per chunk than `--chunk-rows`, so the chunks in flight stay small next to the eigen step's
+/// d x d workspaces.
+pub const PCA_CHUNK_NNZ: u64 = 2_000_000;
+
+/// Rows per chunk: `--chunk-rows`, lowered to about [`PCA_CHUNK_NNZ`] stored values, at least 256.
+fn chunk_rows(requested: usize, nnz: u64, n_rows: usize) -> usize {
+    let per_row = nnz.div_ceil(n_rows.max(1) as u64).max(1);
+    requested.min(((PCA_CHUNK_NNZ / per_row) as usize).max(256))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -71,7 +85,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Runs PCA as the options say.
 pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let reader = H5adReader::open(&opts.input)?;
-    let (n, d) = reader.x()?.shape();
+    let info = reader.x()?.info().clone();
+    let (n, d) = info.shape;
+    let stream = StreamOptions {
+        chunk_rows: chunk_rows(opts.stream.chunk_rows, info.nnz, n),
+        ..opts.stream
+    };
     check_n_comps(opts.n_comps, n as u64, d).map_err(|e| match e {
         Error::InvalidArgument(m) => Error::format(&opts.input, "/X", m),
         other => other,
@@ -95,7 +114,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let t = Instant::now();
     let progress = Progress::new("pca gram", n as u64, opts.quiet);
     let mut pair_updates = 0u64;
-    let chunks = ChunkStream::open(&opts.input, RowSelection::All, opts.stream)?.inspect(|c| {
+    let chunks = ChunkStream::open(&opts.input, RowSelection::All, stream)?.inspect(|c| {
         if let Ok(c) = c {
             pair_updates += c
                 .indptr
@@ -113,31 +132,24 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let gram_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let fit = fit(&gram, opts.n_comps, opts.solver)?;
-    drop(gram);
+    let fit = fit(gram, opts.n_comps, opts.solver)?;
+    release_free_heap();
     let eigen_seconds = t.elapsed().as_secs_f64();
 
     // Pass 2: project, writing the h5ad's obsm/X_pca and the Zarr chunks as chunks complete.
     let t = Instant::now();
     let out = OutputFile::create(&opts.output, opts.force)?;
-    let all = vec![true; n];
-    write_dataframe_rows(
-        &reader.obs_reader()?,
-        &all,
-        out.root(),
-        "obs",
-        opts.stream.chunk_rows,
-    )?;
+    copy_dataframe(&reader.obs_reader()?, out.root(), "obs", stream.chunk_rows)?;
     reader.var()?.write(out.root(), "var")?;
     let obsm = out.dict("obsm")?;
     let k = fit.k;
-    let mut h5w = DenseRowWriter::create(&obsm, "X_pca", n, k, opts.stream.chunk_rows)?;
+    let mut h5w = DenseRowWriter::create(&obsm, "X_pca", n, k, stream.chunk_rows)?;
     let mut zw = match &opts.zarr {
         Some(z) => Some(ZarrRowWriter::create(
             z,
             n,
             k,
-            opts.stream.chunk_rows,
+            stream.chunk_rows,
             opts.force,
         )?),
         None => None,
@@ -157,7 +169,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
             Ok((h5w, zw))
         });
         let produced = (|| -> Result<()> {
-            for chunk in ChunkStream::open(&opts.input, RowSelection::All, opts.stream)? {
+            for chunk in ChunkStream::open(&opts.input, RowSelection::All, stream)? {
                 let chunk = chunk?;
                 let coords = project_chunk(&chunk, backend, &proj)?;
                 progress.inc(chunk.n_rows() as u64);
@@ -183,9 +195,15 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         &Element::Array(DenseArray::new(vec![d, k], f32s(&fit.loadings))),
     )?;
     let uns = out.dict("uns")?;
+    let mut uns_skipped = Vec::new();
     for key in reader.keys("uns")? {
-        if key != "pca" {
-            write_element(&uns, &key, &reader.element("uns", &key)?)?;
+        if key == "pca" {
+            continue;
+        }
+        // uns is carried over as a courtesy: an entry scoop cannot read is reported, not fatal.
+        match reader.element("uns", &key) {
+            Ok(e) => write_element(&uns, &key, &e)?,
+            Err(e) => uns_skipped.push(format!("{key} ({e})")),
         }
     }
     write_element(&uns, "pca", &uns_pca(&fit))?;
@@ -200,7 +218,18 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         gram_seconds,
         eigen_seconds,
         project_seconds: t.elapsed().as_secs_f64(),
+        uns_skipped,
     })
+}
+
+/// Returns the heap's free pages to the system (the eigensolver's d x d workspaces are freed by
+/// now), so the projection pass's peak is not stacked on the eigen step's.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory back to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn about_x(path: &Path, e: Error) -> Error {

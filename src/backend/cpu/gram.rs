@@ -2,7 +2,7 @@
 //!
 //! The upper triangle is cut into tile pairs (see [`Gram`]); one rayon task owns one tile pair's
 //! block and walks every row of the chunk, multiplying the row's values in tile a by those in
-//! tile b and scattering the products into the block. The block (128 KiB) stays in L2 while the
+//! tile b and scattering the products into the block. The block (512 KiB) stays in L2 while the
 //! chunk streams past it, no two tasks write the same memory, and no reduction is needed.
 
 use rayon::prelude::*;
@@ -152,26 +152,34 @@ fn accumulate_block(rows: &TiledRows, a: usize, b: usize, blk: &mut [f64]) {
             }
             let (vb, lb) = (&vals[sb..eb], &loc[sb..eb]);
             let mut p = sa;
-            // Two tile-a entries per sweep: the tile-b values are loaded once for both.
-            while p + 1 < ea {
-                let (v0, v1) = (vals[p], vals[p + 1]);
-                let (l0, l1) = (loc[p] as usize, loc[p + 1] as usize);
-                let (lo, hi) = blk.split_at_mut(l1 * GRAM_TILE);
-                let line0 = &mut lo[l0 * GRAM_TILE..(l0 + 1) * GRAM_TILE];
-                let line1 = &mut hi[..GRAM_TILE];
-                for (&x, &l) in vb.iter().zip(lb) {
-                    let l = l as usize % GRAM_TILE;
-                    line0[l] += v0 * x;
-                    line1[l] += v1 * x;
+            // Four tile-a entries per sweep: each tile-b value and offset is loaded once for four
+            // updates. Their lines are distinct and ascending (columns are sorted and unique).
+            while p + 3 < ea {
+                let v = [vals[p], vals[p + 1], vals[p + 2], vals[p + 3]];
+                let l = [loc[p], loc[p + 1], loc[p + 2], loc[p + 3]].map(|x| x as usize);
+                let (l0, rest) = blk.split_at_mut(l[1] * GRAM_TILE);
+                let (l1, rest) = rest.split_at_mut((l[2] - l[1]) * GRAM_TILE);
+                let (l2, l3) = rest.split_at_mut((l[3] - l[2]) * GRAM_TILE);
+                let line0 = &mut l0[l[0] * GRAM_TILE..(l[0] + 1) * GRAM_TILE];
+                let line1 = &mut l1[..GRAM_TILE];
+                let line2 = &mut l2[..GRAM_TILE];
+                let line3 = &mut l3[..GRAM_TILE];
+                for (&x, &c) in vb.iter().zip(lb) {
+                    let c = c as usize % GRAM_TILE;
+                    line0[c] += v[0] * x;
+                    line1[c] += v[1] * x;
+                    line2[c] += v[2] * x;
+                    line3[c] += v[3] * x;
                 }
-                p += 2;
+                p += 4;
             }
-            if p < ea {
+            while p < ea {
                 let (v0, l0) = (vals[p], loc[p] as usize);
                 let line0 = &mut blk[l0 * GRAM_TILE..(l0 + 1) * GRAM_TILE];
-                for (&x, &l) in vb.iter().zip(lb) {
-                    line0[l as usize % GRAM_TILE] += v0 * x;
+                for (&x, &c) in vb.iter().zip(lb) {
+                    line0[c as usize % GRAM_TILE] += v0 * x;
                 }
+                p += 1;
             }
         }
     }

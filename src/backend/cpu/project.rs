@@ -22,10 +22,18 @@ fn project_rows(chunk: &CsrChunk, first_row: usize, proj: &Projection, out: &mut
             *o = -m;
         }
         let (idx, val) = chunk.row(first_row + r);
-        for (&j, &x) in idx.iter().zip(val) {
-            let j = j as usize;
-            let w = &v[j * k..(j + 1) * k];
-            for (o, &l) in line.iter_mut().zip(w) {
+        // Two stored values per sweep over the output row: half the loads and stores of it.
+        let mut pairs = idx.chunks_exact(2).zip(val.chunks_exact(2));
+        for (j, x) in &mut pairs {
+            let w0 = &v[j[0] as usize * k..(j[0] as usize + 1) * k];
+            let w1 = &v[j[1] as usize * k..(j[1] as usize + 1) * k];
+            for ((o, &a), &b) in line.iter_mut().zip(w0).zip(w1) {
+                *o += x[0] * a + x[1] * b;
+            }
+        }
+        if idx.len() % 2 == 1 {
+            let (j, x) = (idx[idx.len() - 1] as usize, val[val.len() - 1]);
+            for (o, &l) in line.iter_mut().zip(&v[j * k..(j + 1) * k]) {
                 *o += x * l;
             }
         }
