@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::scoop_fails as fails;
+
 use std::path::{Path, PathBuf};
 
 use scoop::io::{Element, H5adReader};
@@ -208,13 +210,6 @@ print("ok", x.shape)
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("ok (2400, 20)"));
-}
-
-fn fails(args: &[&str]) -> String {
-    let o = common::scoop(args);
-    assert!(!o.status.success(), "{args:?} should fail");
-    assert_eq!(o.status.code(), Some(1));
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::scoop_fails as fails;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -328,13 +330,6 @@ fn input(p: &str) -> String {
         .join(format!("inputs/{p}.h5ad"))
         .to_string_lossy()
         .into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = common::scoop(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert_eq!(out.status.code(), Some(1));
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

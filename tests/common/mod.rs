@@ -64,6 +64,14 @@ pub fn scoop(args: &[&str]) -> Output {
         .expect("run scoop")
 }
 
+/// Runs the scoop binary expecting failure (exit code 1); returns its stderr.
+pub fn scoop_fails(args: &[&str]) -> String {
+    let out = scoop(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn num(x: f64, integer: bool) -> Value {
     if x.is_nan() {
         json!("NaN")

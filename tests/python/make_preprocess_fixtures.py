@@ -17,11 +17,8 @@ the flavor's columns, and `uns/fixture` with the target sum and parameters.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -32,6 +29,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 from anndata.experimental import read_elem_lazy
+from fixture_main import run
 from scanpy.preprocessing._normalization import _compute_nnz_median
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,24 +247,5 @@ def compare(a: Path, b: Path) -> list[str]:
     return problems
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--check", action="store_true", help="compare a fresh run to the committed one")
-    args = ap.parse_args()
-    if not args.check:
-        if FIXTURES.exists():
-            shutil.rmtree(FIXTURES)
-        generate(FIXTURES)
-        print(f"wrote {FIXTURES}")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp))
-        problems = compare(Path(tmp), FIXTURES)
-    for p in problems:
-        print("MISMATCH:", p)
-    print("fixtures reproduce" if not problems else f"{len(problems)} mismatches")
-    return 1 if problems else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(__doc__, FIXTURES, generate, compare))
