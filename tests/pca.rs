@@ -254,7 +254,7 @@ fn bad_requests_are_clear_errors_and_write_nothing() {
     std::fs::remove_file(&out).unwrap();
     std::fs::create_dir(&zarr).unwrap();
     std::fs::write(zarr.join("old"), b"old").unwrap();
-    let e = fails(&[
+    let with_zarr = [
         "-q",
         "pca",
         input,
@@ -264,21 +264,11 @@ fn bad_requests_are_clear_errors_and_write_nothing() {
         o,
         "--zarr",
         z,
-    ]);
+    ];
+    let e = fails(&with_zarr);
     assert!(e.contains("o.zarr") && e.contains("--force"), "{e}");
     assert!(!out.exists() && zarr.join("old").is_file());
-    let ok = common::scoop(&[
-        "-q",
-        "pca",
-        input,
-        "--n-comps",
-        "5",
-        "--out",
-        o,
-        "--zarr",
-        z,
-        "--force",
-    ]);
+    let ok = common::scoop(&[&with_zarr[..], &["--force"]].concat());
     assert!(
         ok.status.success(),
         "{}",

@@ -29,7 +29,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 from anndata.experimental import read_elem_lazy
-from fixture_main import run
+from fixture_main import paired_files, run
 from scanpy.preprocessing._normalization import _compute_nnz_median
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,18 +220,8 @@ def generate(dest: Path) -> None:
 
 def compare(a: Path, b: Path) -> list[str]:
     """Differences between two fixture trees (values, not bytes)."""
-    problems = []
-    files_a = sorted(p.relative_to(a) for p in a.rglob("*.h5ad"))
-    files_b = sorted(p.relative_to(b) for p in b.rglob("*.h5ad"))
-    if files_a != files_b:
-        return [f"file lists differ: {files_a} vs {files_b}"]
-    if (a / "scenarios.json").read_text() != (b / "scenarios.json").read_text():
-        problems.append("scenarios.json differs")
-    for rel in files_a:
-        x, y = ad.read_h5ad(a / rel), ad.read_h5ad(b / rel)
-        if x.shape != y.shape or not (x.obs_names == y.obs_names).all():
-            problems.append(f"{rel}: shape or obs names differ")
-            continue
+    problems, pairs = paired_files(a, b)
+    for rel, x, y in pairs:
         dx = x.X - y.X
         if dx.nnz and abs(dx).max() > 1e-6 * max(abs(y.X).max(), 1):
             problems.append(f"{rel}: X differs by {abs(dx).max()}")
