@@ -12,6 +12,13 @@ Steps timed (each in its own process, so peak RSS is per step):
               untimed): scoop: `scoop pca --n-comps K --zarr`;
               scanpy: X via read_elem_lazy (dask, 10k-row chunks), sc.pp.pca(n_comps=K,
               mask_var=None) (the covariance route), X_pca.to_zarr (the projection runs here).
+  neighbors   on `--pca-input` (an .h5ad with obsm['X_pca'] and obs['cell_line'], e.g. `scoop
+              pca` output), subsampled to `--cells` cells by scoop (untimed), 15 neighbours on
+              all components: scoop `neighbors` (NN-descent above 8191 cells) vs sc.pp.neighbors
+              (pynndescent above 8191 cells), then recall@15 of both against exact neighbours of
+              2,000 random cells.
+  umap        scoop `umap` on scoop's graph vs sc.tl.umap(random_state=0) on scanpy's graph;
+              cell-line silhouette of both on 10,000 random cells.
 Needs a Python with scanpy, anndata, dask (tests/python/requirements.txt) and a release build
 of scoop (cargo build --release). Not a test: numbers go in the README and issue notes.
 """
@@ -76,6 +83,61 @@ SCANPY_PCA = textwrap.dedent(
 )
 
 
+SCANPY_NEIGHBORS = textwrap.dedent(
+    """
+    import sys, warnings, anndata as ad, scanpy as sc, scipy.sparse as sp
+    warnings.filterwarnings("ignore")
+    # scanpy 1.11.5 calls getnnz on the kNN matrix; pynndescent >= 0.6 returns a csr_array,
+    # which recent scipy gives no getnnz.
+    if not hasattr(sp.csr_array, "getnnz"):
+        sp.csr_array.getnnz = lambda self, axis=None: self._getnnz(axis=axis)
+    src, out = sys.argv[1:]
+    a = ad.read_h5ad(src)
+    sc.pp.neighbors(a, n_neighbors=15, use_rep="X_pca", random_state=0)
+    a.write_h5ad(out)
+    """
+)
+
+SCANPY_UMAP = textwrap.dedent(
+    """
+    import sys, warnings, anndata as ad, scanpy as sc
+    warnings.filterwarnings("ignore")
+    src, out = sys.argv[1:]
+    a = ad.read_h5ad(src)
+    sc.tl.umap(a, random_state=0)
+    a.write_h5ad(out)
+    """
+)
+
+# Recall@15 of both graphs against exact neighbours of a random sample, and the cell-line
+# silhouette of both layouts on a random sample.
+JUDGE = textwrap.dedent(
+    """
+    import sys, numpy as np, anndata as ad
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.metrics import silhouette_score
+    kind, ours, theirs = sys.argv[1:]
+    a, b = ad.read_h5ad(ours), ad.read_h5ad(theirs)
+    rng = np.random.default_rng(0)
+    if kind == "neighbors":
+        x = a.obsm["X_pca"]
+        sample = rng.choice(x.shape[0], 2000, replace=False)
+        nn = NearestNeighbors(n_neighbors=15).fit(x).kneighbors(x[sample], return_distance=False)
+        out = []
+        for f in (a, b):
+            d = f.obsp["distances"].tocsr()
+            hit = sum(len(set(d[i].indices) & set(nn[t][1:])) for t, i in enumerate(sample))
+            out.append(hit / (14 * len(sample)))
+        print("recall@15 scoop %.4f, scanpy %.4f" % tuple(out))
+    else:
+        sample = rng.choice(a.n_obs, min(10000, a.n_obs), replace=False)
+        lab = a.obs["cell_line"].cat.codes.to_numpy()[sample]
+        s = [silhouette_score(f.obsm["X_umap"][sample], lab) for f in (a, b)]
+        print("silhouette scoop %.4f, scanpy %.4f" % tuple(s))
+    """
+)
+
+
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Runs cmd; returns (wall seconds, peak RSS MiB of the child, stdout)."""
     os.sync()  # earlier steps' dirty pages are flushed now, not during this step
@@ -102,7 +164,10 @@ def main() -> int:
     ap.add_argument("--scoop", default=str(ROOT / "target/release/scoop"))
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
-    ap.add_argument("--steps", default="preprocess,pca", help="comma-separated: preprocess, pca")
+    ap.add_argument("--steps", default="preprocess,pca",
+                    help="comma-separated: preprocess, pca, neighbors, umap")
+    ap.add_argument("--pca-input", default=None, help="neighbors/umap input (with obsm X_pca)")
+    ap.add_argument("--cells", type=int, default=200_000, help="neighbors/umap cells")
     ap.add_argument("--merged", default=None, help="PCA input (default: scoop's plates merged)")
     ap.add_argument("--n-comps", type=int, default=300)
     args = ap.parse_args()
@@ -114,6 +179,8 @@ def main() -> int:
         cells = preprocess_step(args, work, rows)
     if "pca" in steps:
         cells = pca_step(args, work, rows)
+    if "neighbors" in steps or "umap" in steps:
+        layout_steps(args, work, rows, steps)
 
     print(f"{os.cpu_count()} CPUs, work dir {work}")
     print(f"{'step':<12}{'scoop s':>10}{'scoop MiB':>11}{'scanpy s':>10}{'scanpy MiB':>12}"
@@ -147,6 +214,31 @@ def pca_step(args, work: Path, rows: list) -> int:
                  f"variance ratio scoop {lines[0].split(':')[-1].strip()} / scanpy "
                  f"{stdout.strip()}"))
     return int(shape.split("×")[0])
+
+
+def layout_steps(args, work: Path, rows: list, steps: list[str]) -> None:
+    sub = work / f"sub{args.cells}.h5ad"
+    if not sub.exists():
+        subprocess.run([args.scoop, "subsample", args.pca_input, "--n", str(args.cells), "--out",
+                        str(sub), "-q"], check=True)
+    nb_s, nb_p = work / f"nb{args.cells}_scoop.h5ad", work / f"nb{args.cells}_scanpy.h5ad"
+    if "neighbors" in steps:
+        w_s, r_s, out = timed([args.scoop, "neighbors", str(sub), "--out", str(nb_s), "--force",
+                               "-q"])
+        w_p, r_p, _ = timed([args.python, "-c", SCANPY_NEIGHBORS, str(sub), str(nb_p)])
+        judge = subprocess.run([args.python, "-c", JUDGE, "neighbors", str(nb_s), str(nb_p)],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        rows.append(("neighbors", w_s, r_s, w_p, r_p,
+                     f"{args.cells} cells; {judge}; scoop: {out.strip()}"))
+    if "umap" in steps:
+        um_s, um_p = work / f"um{args.cells}_scoop.h5ad", work / f"um{args.cells}_scanpy.h5ad"
+        w_s, r_s, out = timed([args.scoop, "umap", str(nb_s), "--out", str(um_s), "--force",
+                               "-q"])
+        w_p, r_p, _ = timed([args.python, "-c", SCANPY_UMAP, str(nb_p), str(um_p)])
+        judge = subprocess.run([args.python, "-c", JUDGE, "umap", str(um_s), str(um_p)],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        rows.append(("umap", w_s, r_s, w_p, r_p, f"{args.cells} cells; {judge}; scoop: "
+                     f"{out.strip()}"))
 
 
 def preprocess_step(args, work: Path, rows: list) -> int:

@@ -6,6 +6,7 @@
 //! - [`backend`]: the kernel trait with its CPU (rayon) and CUDA implementations.
 //! - [`ops`]: algorithms written once against the backend and the stream.
 //! - [`workflow`]: the steps (preprocess, ...) joining files to algorithms.
+//! - [`plot`]: a small rasterizer for scanpy-style categorical embedding plots (PNG).
 //! - [`cli`]: the `scoop` command line.
 #![warn(missing_docs)]
 
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod error;
 pub mod io;
 pub mod ops;
+pub mod plot;
 pub mod progress;
 pub mod sim;
 pub mod stream;

@@ -310,6 +310,7 @@ fn fixture_script_reproduces_fixtures() {
         "make_preprocess_fixtures.py",
         "make_loess_fixtures.py",
         "make_pca_fixtures.py",
+        "make_neighbors_fixtures.py",
     ] {
         let out = std::process::Command::new(&py)
             .arg(common::root().join("tests/python").join(script))

@@ -4,12 +4,16 @@
 pub mod cpu;
 pub mod cuda;
 pub mod gram;
+pub mod points;
+
+use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
 
 pub use cpu::CpuBackend;
 pub use gram::{Gram, Projection, GRAM_TILE};
+pub use points::{EdgeList, LayoutParams, Points};
 
 /// Per-gene (per-column) accumulators over many chunks, in f64.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,7 +116,34 @@ pub trait Backend: Send + Sync {
     /// Sparse x dense projection: `out` (rows x k, row-major) = chunk · loadings − offset,
     /// accumulated in f32.
     fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()>;
+
+    /// Exact Euclidean k nearest neighbours of the points `queries` among all `points`. Each
+    /// query's `k` slots of `idx`/`dist` hold the query itself first (distance 0), then its k−1
+    /// nearest other points by increasing distance (computed in f64, stored as f32).
+    fn knn_exact(
+        &self,
+        points: Points<'_>,
+        queries: Range<usize>,
+        k: usize,
+        idx: &mut [u32],
+        dist: &mut [f32],
+    ) -> Result<()>;
+
+    /// UMAP's optimization: `params.n_epochs` epochs of edge sampling with negative samples over
+    /// `embedding` (n x `dim`, row-major, at most [`MAX_LAYOUT_DIM`] columns), calling
+    /// `on_epoch` after each.
+    fn optimize_layout(
+        &self,
+        embedding: &mut [f32],
+        dim: usize,
+        edges: &EdgeList,
+        params: &LayoutParams,
+        on_epoch: &(dyn Fn(usize) + Sync),
+    ) -> Result<()>;
 }
+
+/// Most layout dimensions [`Backend::optimize_layout`] takes.
+pub const MAX_LAYOUT_DIM: usize = 8;
 
 /// How a stored value x of row i, column j is mapped before [`Backend::gene_moments`]
 /// accumulates it.

@@ -4,10 +4,16 @@ use std::time::Instant;
 use super::GlobalArgs;
 use crate::io::concat::{concat, ConcatOptions, Join};
 use crate::ops::eigen::EigenSolver;
+use crate::ops::knn::KnnMethod;
 use crate::ops::preprocess::PreprocessParams;
+use crate::ops::umap::UmapOptions;
 use crate::sim::{simulate, SimParams};
+use crate::workflow::neighbors::{neighbors, NeighborsOptions};
 use crate::workflow::pca::{pca, PcaOptions};
+use crate::workflow::plot::{plot, PlotRunOptions};
 use crate::workflow::preprocess::{preprocess, PreprocessOptions};
+use crate::workflow::subsample::{subsample, SubsampleOptions};
+use crate::workflow::umap::{run_umap, UmapRunOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,6 +35,9 @@ pub struct Args {
     /// Principal components.
     #[arg(long, default_value_t = 300)]
     n_comps: usize,
+    /// Cells drawn for neighbors, UMAP and the plot.
+    #[arg(long, default_value_t = 30_000)]
+    subsample: usize,
 }
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
@@ -170,6 +179,89 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             .map(|z| z.display().to_string())
             .unwrap_or_default()
     );
-    println!("== done (steps to come: neighbors, umap, plot)");
+
+    // 6-9: the visual end: a random subset, its kNN graph, UMAP, and the plot.
+    let sub = a.dir.join("subsample.h5ad");
+    let t = Instant::now();
+    let ss = subsample(&SubsampleOptions {
+        input: p.output.clone(),
+        output: sub.clone(),
+        n: a.subsample.min(p.fit.n_rows as usize),
+        seed: 0,
+        replace: false,
+        with_x: false,
+        block_rows: g.chunk_rows,
+        force: true,
+        quiet: g.quiet,
+    })?;
+    println!(
+        "6. subsample: {} of {} cells in {:.2} s -> {}",
+        ss.n_output,
+        ss.n_input,
+        t.elapsed().as_secs_f64(),
+        ss.output.display()
+    );
+    let nb = a.dir.join("neighbors.h5ad");
+    let n = neighbors(
+        &NeighborsOptions {
+            input: sub,
+            output: nb.clone(),
+            n_neighbors: 15,
+            use_rep: "X_pca".into(),
+            n_pcs: None,
+            method: KnnMethod::Auto,
+            seed: 0,
+            force: true,
+            quiet: g.quiet,
+        },
+        backend.as_ref(),
+    )?;
+    println!(
+        "7. neighbors: 15 of {} cells on {} components ({:?}) in {:.2} s, connectivities {:.2} s -> {}",
+        n.n_cells,
+        n.n_dims,
+        n.method,
+        n.knn_seconds,
+        n.fuzzy_seconds,
+        n.output.display()
+    );
+    let um = a.dir.join("umap.h5ad");
+    let u = run_umap(
+        &UmapRunOptions {
+            input: nb,
+            output: um.clone(),
+            umap: UmapOptions::default(),
+            neighbors_key: "neighbors".into(),
+            force: true,
+            quiet: g.quiet,
+        },
+        backend.as_ref(),
+    )?;
+    println!(
+        "8. umap: {} cells, {} edges, {} epochs in {:.2} s -> {}",
+        u.n_cells,
+        u.n_edges,
+        u.n_epochs,
+        u.layout_seconds,
+        u.output.display()
+    );
+    let png = a.dir.join("umap.png");
+    let t = Instant::now();
+    plot(&PlotRunOptions {
+        input: um,
+        output: png.clone(),
+        basis: "umap".into(),
+        color: vec!["cell_line".into(), "plate".into()],
+        size_px: 480,
+        dpi: 100.0,
+        point_size: None,
+        force: true,
+    })?;
+    println!(
+        "9. plot: cell_line, plate in {:.2} s -> {}",
+        t.elapsed().as_secs_f64(),
+        png.display()
+    );
+    println!("== done");
     Ok(())
 }

@@ -4,9 +4,13 @@ mod concat;
 mod demo;
 mod devices;
 mod inspect;
+mod neighbors;
 mod pca;
+mod plot;
 mod preprocess;
 mod simulate;
+mod subsample;
+mod umap;
 
 use clap::{Parser, Subcommand};
 
@@ -92,6 +96,15 @@ enum Command {
     /// Out-of-core PCA (covariance route, as scanpy on dask): obsm/X_pca, varm/PCs, uns/pca,
     /// and optionally a Zarr copy of X_pca.
     Pca(pca::Args),
+    /// Uniform random subset of cells (obs, obsm; X with --with-x), in one streaming pass.
+    Subsample(subsample::Args),
+    /// kNN graph of a representation (X_pca) with umap's connectivities, as scanpy's
+    /// pp.neighbors: obsp/distances, obsp/connectivities, uns/neighbors.
+    Neighbors(neighbors::Args),
+    /// UMAP layout of the neighbors graph: obsm/X_umap, uns/umap.
+    Umap(umap::Args),
+    /// PNG of an embedding colored by categorical obs columns (scanpy's pl.umap look).
+    Plot(plot::Args),
     /// Describe an .h5ad file without reading X.
     Inspect(inspect::Args),
     /// Run every workflow step on built-in demo data in ./scoop-demo/.
@@ -114,6 +127,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Concat(a) => concat::run(a, &cli.global),
         Command::Preprocess(a) => preprocess::run(a, &cli.global),
         Command::Pca(a) => pca::run(a, &cli.global),
+        Command::Subsample(a) => subsample::run(a, &cli.global),
+        Command::Neighbors(a) => neighbors::run(a, &cli.global),
+        Command::Umap(a) => umap::run(a, &cli.global),
+        Command::Plot(a) => plot::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a, &cli.global),
         Command::Devices => devices::run(),

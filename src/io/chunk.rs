@@ -102,6 +102,19 @@ impl CsrChunk {
         self.indptr = indptr;
         self.rows = RowIds::List(ids);
     }
+
+    /// A new chunk of the local rows `rows`, in that order, repeats allowed.
+    pub fn take_rows(&self, rows: &[usize]) -> CsrChunk {
+        let mut out = CsrChunk::empty(self.n_cols);
+        out.rows = RowIds::List(rows.iter().map(|&i| self.rows.get(i)).collect());
+        for &i in rows {
+            let (idx, val) = self.row(i);
+            out.indices.extend_from_slice(idx);
+            out.data.extend_from_slice(val);
+            out.indptr.push(out.data.len());
+        }
+        out
+    }
 }
 
 #[cfg(test)]

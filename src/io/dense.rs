@@ -1,9 +1,11 @@
-//! Streamed writes of a dense 2-D f32 array (`obsm` entries such as `X_pca`), row block by row
-//! block, into an HDF5 dataset anndata reads as an `array`.
+//! Dense 2-D f32 arrays (`obsm` entries such as `X_pca`), read and written by row blocks as
+//! HDF5 datasets anndata reads as an `array`.
+
+use std::ops::Range;
 
 use hdf5::{Dataset, Group};
 
-use super::h5::{self, H5Context};
+use super::h5::{self, format_err, H5Context, ValueKind};
 use crate::error::{Error, Result};
 
 /// A fixed-shape `n_rows x n_cols` f32 dataset filled in row order.
@@ -73,5 +75,84 @@ impl DenseRowWriter {
             )));
         }
         Ok(())
+    }
+}
+
+/// Reader of a stored 2-D numeric array (`obsm/X_pca`), any float or integer dtype, as f32 rows.
+pub struct DenseRowReader {
+    ds: Dataset,
+    parent: Group,
+    name: String,
+    shape: (usize, usize),
+}
+
+impl DenseRowReader {
+    /// Opens dataset `name` of `parent`, checking it is a 2-D numeric array.
+    pub fn open(parent: &Group, name: &str) -> Result<Self> {
+        if !parent.link_exists(name) {
+            return Err(format_err(parent, name, "not found"));
+        }
+        let ds = parent.dataset(name).map_err(|_| {
+            format_err(
+                parent,
+                name,
+                "expected a dense array (a dataset), found a group",
+            )
+        })?;
+        let ValueKind::Num(_) = h5::value_kind(&ds, parent, name)? else {
+            return Err(format_err(parent, name, "expected a numeric array"));
+        };
+        let shape = ds.shape();
+        if shape.len() != 2 {
+            return Err(format_err(
+                parent,
+                name,
+                format!("expected a 2-D array, found shape {shape:?}"),
+            ));
+        }
+        Ok(DenseRowReader {
+            ds,
+            parent: parent.clone(),
+            name: name.to_string(),
+            shape: (shape[0], shape[1]),
+        })
+    }
+
+    /// (rows, columns).
+    pub fn shape(&self) -> (usize, usize) {
+        self.shape
+    }
+
+    /// Rows `rows`, columns `0..n_cols`, row-major f32.
+    pub fn read_rows(&self, rows: Range<usize>, n_cols: usize) -> Result<Vec<f32>> {
+        if rows.end > self.shape.0 || n_cols > self.shape.1 {
+            return Err(format_err(
+                &self.parent,
+                &self.name,
+                format!(
+                    "rows {rows:?} x {n_cols} columns asked of a {} x {} array",
+                    self.shape.0, self.shape.1
+                ),
+            ));
+        }
+        if rows.is_empty() || n_cols == 0 {
+            return Ok(Vec::new());
+        }
+        let block = self
+            .ds
+            .as_reader()
+            .read_slice_2d::<f32, _>((rows, 0..n_cols))
+            .at(&self.parent, &self.name)?;
+        Ok(block.into_raw_vec_and_offset().0)
+    }
+
+    /// The first `n_cols` columns of every row, read `block_rows` rows at a time.
+    pub fn read_all(&self, n_cols: usize, block_rows: usize) -> Result<Vec<f32>> {
+        let n = self.shape.0;
+        let mut out = Vec::with_capacity(n * n_cols);
+        for start in (0..n).step_by(block_rows.max(1)) {
+            out.extend(self.read_rows(start..(start + block_rows).min(n), n_cols)?);
+        }
+        Ok(out)
     }
 }

@@ -440,3 +440,31 @@ pub(crate) fn members(group: &Group) -> Result<Vec<String>> {
 pub(crate) fn is_group(group: &Group, name: &str) -> bool {
     group.link_exists(name) && group.group(name).is_ok()
 }
+
+/// Copies element `name` of `src` (a whole group or dataset, attributes included) to `dst` under
+/// the same name, inside HDF5 (no decoding): how steps carry over what they do not change.
+pub(crate) fn copy_object(src: &Group, name: &str, dst: &Group) -> Result<()> {
+    use std::ffi::CString;
+    let c_name =
+        CString::new(name).map_err(|_| format_err(src, name, "element name holds a NUL byte"))?;
+    // SAFETY: both ids are open objects owned by the `Group`s borrowed for the call, the names are
+    // NUL-terminated, and the call runs under hdf5-metno's global lock like its own calls.
+    let status = hdf5::sync::sync(|| unsafe {
+        hdf5_sys::h5o::H5Ocopy(
+            src.id(),
+            c_name.as_ptr(),
+            dst.id(),
+            c_name.as_ptr(),
+            hdf5_sys::h5p::H5P_DEFAULT,
+            hdf5_sys::h5p::H5P_DEFAULT,
+        )
+    });
+    if status < 0 {
+        return Err(format_err(
+            src,
+            name,
+            format!("could not copy it into {}", file_of(dst).display()),
+        ));
+    }
+    Ok(())
+}

@@ -198,6 +198,37 @@ impl OutputFile {
         Ok(())
     }
 
+    /// Copies elements of `src` unchanged (inside HDF5, no decoding): each of `whole` (`obs`,
+    /// `var`, ...) entire, and each member of the mapping groups `mappings` (`obsm`, `uns`, ...)
+    /// except the `skip` paths (`uns/neighbors`). Mapping groups `src` lacks are created empty.
+    pub fn carry_over(
+        &self,
+        src: &H5adReader,
+        whole: &[&str],
+        mappings: &[&str],
+        skip: &[&str],
+    ) -> Result<()> {
+        let root = src.root();
+        for name in whole {
+            if root.link_exists(name) {
+                h5::copy_object(root, name, self.root())?;
+            }
+        }
+        for group in mappings {
+            let dst = self.dict(group)?;
+            if !h5::is_group(root, group) {
+                continue;
+            }
+            let g = root.group(group).at(root, group)?;
+            for key in h5::members(&g)? {
+                if !skip.contains(&format!("{group}/{key}").as_str()) {
+                    h5::copy_object(&g, &key, &dst)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the file and renames it onto the target.
     pub fn commit(mut self) -> Result<PathBuf> {
         self.fill_missing_mappings()?;

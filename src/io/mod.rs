@@ -19,7 +19,7 @@ pub use csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixInfo, MatrixRead
 pub use dataframe::{
     Categories, Column, ColumnValues, DataFrame, DataFrameReader, DataFrameWriter,
 };
-pub use dense::DenseRowWriter;
+pub use dense::{DenseRowReader, DenseRowWriter};
 pub use elem::{read_element, write_element, Element};
 pub use h5ad::{check_output, H5adReader, OutputFile};
 pub use zarr::ZarrRowWriter;

@@ -14,9 +14,52 @@ struct CategoryRemap {
     categories: Categories,
 }
 
+/// Which rows of a stored table to write.
+#[derive(Clone, Copy, Debug)]
+pub enum RowPick<'a> {
+    /// Rows whose entry is true, in order.
+    Mask(&'a [bool]),
+    /// These rows, ascending, repeats allowed (each occurrence is written).
+    Sorted(&'a [usize]),
+}
+
+impl RowPick<'_> {
+    /// Offsets (relative to `start`) of the picked rows inside `start..end`, with repeats.
+    pub fn rows_in(&self, start: usize, end: usize) -> Vec<usize> {
+        match self {
+            RowPick::Mask(m) => (start..end).filter(|&i| m[i]).map(|i| i - start).collect(),
+            RowPick::Sorted(r) => {
+                let a = r.partition_point(|&i| i < start);
+                let b = r.partition_point(|&i| i < end);
+                r[a..b].iter().map(|&i| i - start).collect()
+            }
+        }
+    }
+
+    /// Checks the pick against a table of `n` rows.
+    pub fn check(&self, n: usize) -> Result<()> {
+        match self {
+            RowPick::Mask(m) if m.len() != n => Err(Error::InvalidArgument(format!(
+                "row mask has {} entries, the table has {n} rows",
+                m.len()
+            ))),
+            RowPick::Sorted(r) if r.windows(2).any(|w| w[0] > w[1]) => Err(Error::InvalidArgument(
+                "picked rows are not in ascending order".into(),
+            )),
+            RowPick::Sorted(r) if r.last().is_some_and(|&i| i >= n) => {
+                Err(Error::InvalidArgument(format!(
+                    "picked row {} of a table of {n} rows",
+                    r.last().copied().unwrap_or(0)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn used_categories(
     reader: &DataFrameReader,
-    keep: &[bool],
+    pick: RowPick<'_>,
     block_rows: usize,
 ) -> Result<Vec<CategoryRemap>> {
     let n = reader.len();
@@ -28,15 +71,17 @@ fn used_categories(
         let mut used = vec![false; categories.len()];
         for start in (0..n).step_by(block_rows) {
             let end = (start + block_rows).min(n);
-            if !keep[start..end].iter().any(|&k| k) {
+            let rows = pick.rows_in(start, end);
+            if rows.is_empty() {
                 continue;
             }
             let ColumnValues::Categorical { codes, .. } = reader.read_column(name, start..end)?
             else {
                 unreachable!("column kind is fixed")
             };
-            for (&c, &k) in codes.iter().zip(&keep[start..end]) {
-                if k && c >= 0 {
+            for r in rows {
+                let c = codes[r];
+                if c >= 0 {
                     used[c as usize] = true;
                 }
             }
@@ -91,21 +136,28 @@ pub fn write_dataframe_rows(
     name: &str,
     block_rows: usize,
 ) -> Result<usize> {
+    write_dataframe_pick(reader, RowPick::Mask(keep), parent, name, block_rows)
+}
+
+/// Writes the rows `pick` names of `reader`'s dataframe as dataframe `name` of `parent` (unused
+/// categories dropped), reading `block_rows` rows at a time. Returns the rows written.
+pub fn write_dataframe_pick(
+    reader: &DataFrameReader,
+    pick: RowPick<'_>,
+    parent: &Group,
+    name: &str,
+    block_rows: usize,
+) -> Result<usize> {
     let n = reader.len();
-    if keep.len() != n {
-        return Err(Error::InvalidArgument(format!(
-            "row mask has {} entries, the dataframe has {n} rows",
-            keep.len()
-        )));
-    }
+    pick.check(n)?;
     let block_rows = block_rows.max(1);
-    let remaps = used_categories(reader, keep, block_rows)?;
+    let remaps = used_categories(reader, pick, block_rows)?;
     let mut schema = reader.read_rows(0..0)?;
     apply_remaps(&mut schema, &remaps);
     let mut writer = DataFrameWriter::create(parent, name, &schema)?;
     for start in (0..n).step_by(block_rows) {
         let end = (start + block_rows).min(n);
-        let rows: Vec<usize> = (0..end - start).filter(|&i| keep[start + i]).collect();
+        let rows = pick.rows_in(start, end);
         if rows.is_empty() {
             continue;
         }

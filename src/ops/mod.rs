@@ -3,8 +3,13 @@
 
 pub mod eigen;
 pub mod filter;
+pub mod fuzzy;
 pub mod hvg;
+pub mod knn;
 pub mod loess;
 pub mod normalize;
 pub mod pca;
 pub mod preprocess;
+pub mod quality;
+pub mod spectral;
+pub mod umap;

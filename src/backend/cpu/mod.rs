@@ -1,6 +1,9 @@
 //! The CPU backend: every kernel on rayon, and the reference the CUDA kernels are tested against.
 
 mod gram;
+mod knn;
+mod layout;
+pub(crate) use layout::splitmix64;
 mod project;
 
 use std::ops::Range;
@@ -8,7 +11,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{
-    check_kernel_args, log1p_f32, Backend, GeneSubset, GeneSums, Gram, Projection, ValueMap,
+    check_kernel_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams,
+    Points, Projection, ValueMap, MAX_LAYOUT_DIM,
 };
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -183,5 +187,32 @@ impl Backend for CpuBackend {
 
     fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
         project::project(chunk, proj, out)
+    }
+
+    fn knn_exact(
+        &self,
+        points: Points<'_>,
+        queries: Range<usize>,
+        k: usize,
+        idx: &mut [u32],
+        dist: &mut [f32],
+    ) -> Result<()> {
+        knn::knn_exact(points, queries, k, idx, dist)
+    }
+
+    fn optimize_layout(
+        &self,
+        embedding: &mut [f32],
+        dim: usize,
+        edges: &EdgeList,
+        params: &LayoutParams,
+        on_epoch: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        if dim > MAX_LAYOUT_DIM {
+            return Err(Error::InvalidArgument(format!(
+                "layout in {dim} dimensions: at most {MAX_LAYOUT_DIM}"
+            )));
+        }
+        layout::optimize_layout(embedding, dim, edges, params, on_epoch)
     }
 }

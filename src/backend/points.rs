@@ -1,0 +1,149 @@
+//! Inputs of the neighbor and layout kernels: dense points and the UMAP edge list.
+
+use crate::error::{Error, Result};
+
+/// `n` points of `dim` f32 coordinates, row-major (a cell's `X_pca` row each).
+#[derive(Clone, Copy, Debug)]
+pub struct Points<'a> {
+    data: &'a [f32],
+    dim: usize,
+}
+
+impl<'a> Points<'a> {
+    /// Wraps row-major `data` of `dim` columns.
+    pub fn new(data: &'a [f32], dim: usize) -> Result<Self> {
+        if dim == 0 || data.len() % dim != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{} coordinates do not make rows of {dim}",
+                data.len()
+            )));
+        }
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(Error::InvalidArgument(format!(
+                "point {} has a non-finite coordinate ({})",
+                i / dim,
+                data[i]
+            )));
+        }
+        Ok(Points { data, dim })
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim
+    }
+
+    /// True when there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Coordinates per point.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Point `i`.
+    #[inline]
+    pub fn row(&self, i: usize) -> &'a [f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// All coordinates, row-major.
+    pub fn data(&self) -> &'a [f32] {
+        self.data
+    }
+}
+
+/// Squared Euclidean distance in f32 with four partial sums (vectorizes without fast-math).
+#[inline]
+pub fn sq_dist_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for t in 0..8 {
+            let d = x[t] - y[t];
+            acc[t] += d * d;
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        let d = x - y;
+        s += d * d;
+    }
+    s
+}
+
+/// Squared Euclidean distance of f32 points computed in f64 (the exact kNN path: no two
+/// distances that differ in f64 compare equal).
+#[inline]
+pub fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for t in 0..4 {
+            let d = x[t] as f64 - y[t] as f64;
+            acc[t] += d * d;
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        let d = *x as f64 - *y as f64;
+        s += d * d;
+    }
+    s
+}
+
+/// The directed edges UMAP's optimizer samples: `head → tail` with the epochs between samples
+/// (`w_max / w`), in the order of the symmetric graph's CSR (rows = heads).
+#[derive(Clone, Debug, Default)]
+pub struct EdgeList {
+    /// Moving end of each edge.
+    pub head: Vec<u32>,
+    /// Other end.
+    pub tail: Vec<u32>,
+    /// Epochs between two samples of the edge (≥ 1).
+    pub epochs_per_sample: Vec<f32>,
+}
+
+/// Constants of one UMAP optimization (umap-learn's `optimize_layout_euclidean`).
+#[derive(Clone, Copy, Debug)]
+pub struct LayoutParams {
+    /// Curve parameter a of 1 / (1 + a d^(2b)).
+    pub a: f32,
+    /// Curve parameter b.
+    pub b: f32,
+    /// Repulsion weight γ.
+    pub gamma: f32,
+    /// Negative samples per positive sample.
+    pub negative_sample_rate: f32,
+    /// Total epochs (the learning rate decays linearly to 0 over them).
+    pub n_epochs: usize,
+    /// Seed of the negative sampling.
+    pub seed: u64,
+}
+
+/// Per-edge sampling clocks carried from epoch to epoch.
+#[derive(Clone, Debug)]
+pub struct EdgeClocks {
+    /// Epoch at which each edge is next sampled.
+    pub next_sample: Vec<f32>,
+    /// Epoch at which each edge's next negative samples are due.
+    pub next_negative: Vec<f32>,
+}
+
+impl EdgeClocks {
+    /// Clocks at epoch 0 for `edges`.
+    pub fn new(edges: &EdgeList, negative_sample_rate: f32) -> Self {
+        EdgeClocks {
+            next_sample: edges.epochs_per_sample.clone(),
+            next_negative: edges
+                .epochs_per_sample
+                .iter()
+                .map(|e| e / negative_sample_rate)
+                .collect(),
+        }
+    }
+}

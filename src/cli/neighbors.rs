@@ -1,0 +1,68 @@
+use std::path::PathBuf;
+
+use super::GlobalArgs;
+use crate::ops::knn::KnnMethod;
+use crate::workflow::neighbors::{neighbors, NeighborsOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The .h5ad holding the representation (e.g. the PCA or subsample output).
+    input: PathBuf,
+    /// Output .h5ad: the input's obs/var/obsm/obsp/uns plus obsp/distances,
+    /// obsp/connectivities and uns/neighbors.
+    #[arg(long)]
+    out: PathBuf,
+    /// Neighbours per cell, the cell itself included (scanpy's n_neighbors).
+    #[arg(long, default_value_t = 15)]
+    n_neighbors: usize,
+    /// Leading columns of the representation to use (default: all).
+    #[arg(long)]
+    n_pcs: Option<usize>,
+    /// The obsm key of the representation.
+    #[arg(long, default_value = "X_pca")]
+    use_rep: String,
+    /// Exact (brute force) or approximate (NN-descent) search; auto = exact below 8192 cells
+    /// or on a GPU.
+    #[arg(long, value_enum, default_value_t = KnnMethod::Auto)]
+    method: KnnMethod,
+    /// Random seed of the approximate search.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
+    let backend = crate::backend::select(&g.backend_options())?;
+    let s = neighbors(
+        &NeighborsOptions {
+            input: a.input,
+            output: a.out,
+            n_neighbors: a.n_neighbors,
+            use_rep: a.use_rep,
+            n_pcs: a.n_pcs,
+            method: a.method,
+            seed: a.seed,
+            force: a.force,
+            quiet: g.quiet,
+        },
+        backend.as_ref(),
+    )?;
+    println!(
+        "{} cells x {} dims, {} neighbours ({:?}): knn {:.2} s ({:.0} cells/s), connectivities \
+         {:.2} s ({} stored), read {:.2} s on {} -> {}",
+        s.n_cells,
+        s.n_dims,
+        a.n_neighbors,
+        s.method,
+        s.knn_seconds,
+        s.n_cells as f64 / s.knn_seconds.max(1e-9),
+        s.fuzzy_seconds,
+        s.nnz,
+        s.read_seconds,
+        backend.name(),
+        s.output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::workflow::plot::{plot, PlotRunOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The .h5ad with obsm/X_<basis>.
+    input: PathBuf,
+    /// Embedding to draw (obsm/X_<basis>).
+    #[arg(long, default_value = "umap")]
+    basis: String,
+    /// obs columns to color by (comma-separated), one panel each, stacked.
+    #[arg(long, value_delimiter = ',', required = true)]
+    color: Vec<String>,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Point size (matplotlib's s, in points²); default 120000 / cells, as scanpy.
+    #[arg(long)]
+    size: Option<f32>,
+    /// Dots per inch.
+    #[arg(long, default_value_t = 100.0)]
+    dpi: f32,
+    /// Side of each panel's plot area, in pixels.
+    #[arg(long, default_value_t = 480)]
+    panel_px: u32,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let out = plot(&PlotRunOptions {
+        input: a.input,
+        output: a.out,
+        basis: a.basis,
+        color: a.color,
+        size_px: a.panel_px,
+        dpi: a.dpi,
+        point_size: a.size,
+        force: a.force,
+    })?;
+    println!("{:.2} s -> {}", t.elapsed().as_secs_f64(), out.display());
+    Ok(())
+}

@@ -1,0 +1,101 @@
+use std::path::PathBuf;
+
+use super::GlobalArgs;
+use crate::ops::umap::{Init, UmapOptions};
+use crate::workflow::umap::{run_umap, UmapRunOptions};
+
+/// `auto` or a number of epochs.
+#[derive(Clone, Copy, Debug)]
+struct Epochs(Option<usize>);
+
+impl std::str::FromStr for Epochs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(Epochs(None));
+        }
+        s.parse::<usize>()
+            .map(|n| Epochs(Some(n)))
+            .map_err(|_| format!("expected `auto` or a number of epochs, got `{s}`"))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The .h5ad with obsp/connectivities (from `scoop neighbors`).
+    input: PathBuf,
+    /// Output .h5ad: the input's annotations plus obsm/X_umap and uns/umap.
+    #[arg(long)]
+    out: PathBuf,
+    /// Effective minimum distance between embedded points.
+    #[arg(long, default_value_t = 0.5)]
+    min_dist: f64,
+    /// Scale of embedded points.
+    #[arg(long, default_value_t = 1.0)]
+    spread: f64,
+    /// Epochs: `auto` (500 up to 10,000 cells, else 200) or a number.
+    #[arg(long, default_value = "auto")]
+    n_epochs: Epochs,
+    /// Embedding dimensions.
+    #[arg(long, default_value_t = 2)]
+    n_components: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The uns entry describing the graph (scanpy's neighbors_key).
+    #[arg(long, default_value = "neighbors")]
+    neighbors_key: String,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
+    let backend = crate::backend::select(&g.backend_options())?;
+    let s = run_umap(
+        &UmapRunOptions {
+            input: a.input,
+            output: a.out,
+            umap: UmapOptions {
+                min_dist: a.min_dist,
+                spread: a.spread,
+                n_epochs: a.n_epochs.0,
+                dim: a.n_components,
+                seed: a.seed,
+                ..UmapOptions::default()
+            },
+            neighbors_key: a.neighbors_key,
+            force: a.force,
+            quiet: g.quiet,
+        },
+        backend.as_ref(),
+    )?;
+    let init = match &s.init {
+        Init::Spectral { components, worst } => format!(
+            "spectral init ({components} component{}{})",
+            if *components == 1 { "" } else { "s" },
+            worst
+                .as_ref()
+                .map(|w| format!(", {} restarts, residual {:.1e}", w.restarts, w.residual))
+                .unwrap_or_default()
+        ),
+        Init::Random(why) => {
+            eprintln!("warning: spectral initialization failed ({why}); started from random");
+            "random init".to_string()
+        }
+    };
+    println!(
+        "{} cells, {} edges, {} epochs, a = {:.4}, b = {:.4}, {init}: {:.2} s ({:.0} cells/s) on {} \
+         -> {}",
+        s.n_cells,
+        s.n_edges,
+        s.n_epochs,
+        s.a,
+        s.b,
+        s.layout_seconds,
+        s.n_cells as f64 / s.layout_seconds.max(1e-9),
+        backend.name(),
+        s.output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,637 @@
+//! k-nearest-neighbour graphs of dense points (`X_pca` rows): exact search through the backend's
+//! kernel, or NN-descent (random-projection-tree start, local joins) on the CPU for large n.
+//!
+//! Both return each point itself first (distance 0), then its k−1 nearest other points, as
+//! scanpy's `neighbors` expects of a transformer.
+
+use rayon::prelude::*;
+
+use crate::backend::cpu::splitmix64;
+use crate::backend::points::sq_dist_f32;
+use crate::backend::{Backend, Points};
+use crate::error::{Error, Result};
+
+/// The k nearest neighbours of every point, row-major n x k.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Knn {
+    /// Neighbours per point, the point itself included.
+    pub k: usize,
+    /// Neighbour indices (first of each row: the point itself).
+    pub indices: Vec<u32>,
+    /// Euclidean distances, ascending along each row (first: 0).
+    pub distances: Vec<f32>,
+}
+
+impl Knn {
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.indices.len() / self.k.max(1)
+    }
+
+    /// True when there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Neighbour indices of point `i`.
+    pub fn row(&self, i: usize) -> &[u32] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+
+    /// Distances of point `i`'s neighbours.
+    pub fn row_distances(&self, i: usize) -> &[f32] {
+        &self.distances[i * self.k..(i + 1) * self.k]
+    }
+}
+
+/// How neighbours are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum KnnMethod {
+    /// Exact below [`EXACT_MAX_CPU`] points on the CPU (scanpy's brute-force threshold) and on
+    /// any GPU; NN-descent above it on the CPU.
+    #[default]
+    Auto,
+    /// Brute force: every pair (GEMM-class work on a GPU, n² on a CPU).
+    Exact,
+    /// NN-descent (CPU).
+    Approx,
+}
+
+/// Largest n that `auto` searches exactly on the CPU (scanpy: brute force below 8192 cells).
+pub const EXACT_MAX_CPU: usize = 8191;
+
+impl KnnMethod {
+    /// The method `auto` resolves to for `n` points on `backend`.
+    pub fn resolve(self, n: usize, backend: &dyn Backend) -> KnnMethod {
+        match self {
+            KnnMethod::Auto if n <= EXACT_MAX_CPU || !backend.name().starts_with("cpu") => {
+                KnnMethod::Exact
+            }
+            KnnMethod::Auto => KnnMethod::Approx,
+            m => m,
+        }
+    }
+}
+
+fn check_k(n: usize, k: usize) -> Result<()> {
+    if k < 2 || k > n {
+        return Err(Error::InvalidArgument(format!(
+            "--n-neighbors {k}: must be between 2 and the number of cells ({n}); it counts each \
+             cell itself"
+        )));
+    }
+    Ok(())
+}
+
+/// Queries per backend call of the exact search (bounds the progress step, not memory).
+const EXACT_QUERIES_PER_CALL: usize = 8192;
+
+/// Exact kNN through [`Backend::knn_exact`]; `progress(points_done)` after each block.
+pub fn exact(
+    points: Points<'_>,
+    k: usize,
+    backend: &dyn Backend,
+    progress: &dyn Fn(usize),
+) -> Result<Knn> {
+    let n = points.len();
+    check_k(n, k)?;
+    let mut indices = vec![0u32; n * k];
+    let mut distances = vec![0f32; n * k];
+    for q0 in (0..n).step_by(EXACT_QUERIES_PER_CALL) {
+        let q1 = (q0 + EXACT_QUERIES_PER_CALL).min(n);
+        backend.knn_exact(
+            points,
+            q0..q1,
+            k,
+            &mut indices[q0 * k..q1 * k],
+            &mut distances[q0 * k..q1 * k],
+        )?;
+        progress(q1 - q0);
+    }
+    Ok(Knn {
+        k,
+        indices,
+        distances,
+    })
+}
+
+/// Fraction of the true k−1 non-self neighbours that `approx` found, over the points `sample`
+/// (`truth` rows correspond to `sample`).
+pub fn recall(approx: &Knn, truth: &Knn, sample: &[usize]) -> f64 {
+    let (mut hit, mut all) = (0usize, 0usize);
+    for (t, &i) in sample.iter().enumerate() {
+        let found = &approx.row(i)[1..];
+        for j in &truth.row(t)[1..] {
+            all += 1;
+            hit += found.contains(j) as usize;
+        }
+    }
+    hit as f64 / all.max(1) as f64
+}
+
+/// NN-descent settings.
+#[derive(Clone, Copy, Debug)]
+pub struct DescentOptions {
+    /// Random-projection trees for the starting graph.
+    pub n_trees: usize,
+    /// Points per tree leaf.
+    pub leaf_size: usize,
+    /// Most local-join rounds.
+    pub max_iters: usize,
+    /// Stop when a round improves fewer than `delta · n · k` neighbour slots.
+    pub delta: f64,
+    /// Seed of the trees and the candidate sampling.
+    pub seed: u64,
+}
+
+impl DescentOptions {
+    /// Defaults for n points (pynndescent's iteration rule, fewer but larger trees).
+    pub fn for_n(n: usize, seed: u64) -> Self {
+        DescentOptions {
+            n_trees: (4 + (n as f64).sqrt() as usize / 200).min(12),
+            leaf_size: 32,
+            max_iters: ((n.max(2) as f64).log2().round() as usize).max(5),
+            delta: 0.001,
+            seed,
+        }
+    }
+}
+
+/// Per-point bounded max-heaps of (squared distance, index, is-new) of size m = k − 1.
+struct Heaps {
+    m: usize,
+    d: Vec<f32>,
+    i: Vec<u32>,
+    new: Vec<bool>,
+}
+
+impl Heaps {
+    fn new(n: usize, m: usize) -> Self {
+        Heaps {
+            m,
+            d: vec![f32::INFINITY; n * m],
+            i: vec![u32::MAX; n * m],
+            new: vec![false; n * m],
+        }
+    }
+
+    /// Splits the heaps into per-point views.
+    fn rows_mut(&mut self) -> impl IndexedParallelIterator<Item = HeapRow<'_>> {
+        let m = self.m;
+        self.d
+            .par_chunks_mut(m)
+            .zip(self.i.par_chunks_mut(m))
+            .zip(self.new.par_chunks_mut(m))
+            .map(|((d, i), new)| HeapRow { d, i, new })
+    }
+
+    /// Largest kept squared distance of each point.
+    fn thresholds(&self) -> Vec<f32> {
+        self.d.par_chunks(self.m).map(|d| d[0]).collect()
+    }
+}
+
+struct HeapRow<'a> {
+    d: &'a mut [f32],
+    i: &'a mut [u32],
+    new: &'a mut [bool],
+}
+
+impl HeapRow<'_> {
+    /// Inserts (d, j) as new when closer than the farthest kept and not present; true if kept.
+    fn push(&mut self, d: f32, j: u32) -> bool {
+        if d >= self.d[0] || self.i.contains(&j) {
+            return false;
+        }
+        let m = self.d.len();
+        let mut pos = 0;
+        loop {
+            let (l, r) = (2 * pos + 1, 2 * pos + 2);
+            let mut big = pos;
+            let mut bd = d;
+            if l < m && self.d[l] > bd {
+                big = l;
+                bd = self.d[l];
+            }
+            if r < m && self.d[r] > bd {
+                big = r;
+            }
+            if big == pos {
+                break;
+            }
+            self.d[pos] = self.d[big];
+            self.i[pos] = self.i[big];
+            self.new[pos] = self.new[big];
+            pos = big;
+        }
+        self.d[pos] = d;
+        self.i[pos] = j;
+        self.new[pos] = true;
+        true
+    }
+}
+
+/// Raw access to per-point heap rows from several threads at once; sound only while the threads
+/// touch disjoint points (the leaves of one tree are disjoint).
+struct SharedHeaps {
+    m: usize,
+    d: *mut f32,
+    i: *mut u32,
+    new: *mut bool,
+}
+
+// SAFETY: the pointers are only dereferenced through `row`, whose callers guarantee that no two
+// threads hold the same point's row.
+unsafe impl Sync for SharedHeaps {}
+
+impl SharedHeaps {
+    fn new(h: &mut Heaps) -> Self {
+        SharedHeaps {
+            m: h.m,
+            d: h.d.as_mut_ptr(),
+            i: h.i.as_mut_ptr(),
+            new: h.new.as_mut_ptr(),
+        }
+    }
+
+    /// # Safety
+    /// No other live `HeapRow` of point `p` may exist, and `p` must be in range.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, p: usize) -> HeapRow<'_> {
+        let o = p * self.m;
+        HeapRow {
+            d: std::slice::from_raw_parts_mut(self.d.add(o), self.m),
+            i: std::slice::from_raw_parts_mut(self.i.add(o), self.m),
+            new: std::slice::from_raw_parts_mut(self.new.add(o), self.m),
+        }
+    }
+}
+
+/// Splits `ids` recursively by random hyperplanes into leaves of at most `leaf` points.
+fn rp_leaves(
+    points: Points<'_>,
+    ids: &mut [u32],
+    leaf: usize,
+    seed: u64,
+    out: &mut Vec<(usize, usize)>,
+    offset: usize,
+) {
+    if ids.len() <= leaf {
+        out.push((offset, offset + ids.len()));
+        return;
+    }
+    let s1 = splitmix64(seed);
+    let s2 = splitmix64(s1);
+    let len = ids.len() as u64;
+    let a = ids[(s1 % len) as usize] as usize;
+    let mut b = ids[(s2 % len) as usize] as usize;
+    if a == b {
+        b = ids[((s2 % len + 1) % len) as usize] as usize;
+    }
+    let (xa, xb) = (points.row(a), points.row(b));
+    let normal: Vec<f32> = xa.iter().zip(xb).map(|(p, q)| p - q).collect();
+    let offset_h: f32 = -normal
+        .iter()
+        .zip(xa.iter().zip(xb))
+        .map(|(w, (p, q))| w * (p + q) / 2.0)
+        .sum::<f32>();
+    let mut lo = 0;
+    let mut hi = ids.len();
+    // Partition: left side (margin ≤ 0, ties broken by a hash) first.
+    let side = |p: u32| -> bool {
+        let m: f32 = normal
+            .iter()
+            .zip(points.row(p as usize))
+            .map(|(w, x)| w * x)
+            .sum::<f32>()
+            + offset_h;
+        if m.abs() < 1e-12 {
+            splitmix64(seed ^ p as u64) & 1 == 0
+        } else {
+            m < 0.0
+        }
+    };
+    while lo < hi {
+        if side(ids[lo]) {
+            lo += 1;
+        } else {
+            hi -= 1;
+            ids.swap(lo, hi);
+        }
+    }
+    if lo == 0 || lo == ids.len() {
+        // Degenerate hyperplane (duplicates): split in the middle.
+        lo = ids.len() / 2;
+    }
+    let (left, right) = ids.split_at_mut(lo);
+    if left.len() + right.len() > 50_000 {
+        let (mut lo_out, mut hi_out) = (Vec::new(), Vec::new());
+        rayon::join(
+            || rp_leaves(points, left, leaf, splitmix64(s2 ^ 1), &mut lo_out, offset),
+            || {
+                rp_leaves(
+                    points,
+                    right,
+                    leaf,
+                    splitmix64(s2 ^ 2),
+                    &mut hi_out,
+                    offset + lo,
+                )
+            },
+        );
+        out.extend(lo_out);
+        out.extend(hi_out);
+    } else {
+        rp_leaves(points, left, leaf, splitmix64(s2 ^ 1), out, offset);
+        rp_leaves(points, right, leaf, splitmix64(s2 ^ 2), out, offset + lo);
+    }
+}
+
+/// Candidate lists of one round, as CSR over points.
+struct Lists {
+    ptr: Vec<usize>,
+    ids: Vec<u32>,
+}
+
+impl Lists {
+    fn row(&self, p: usize) -> &[u32] {
+        &self.ids[self.ptr[p]..self.ptr[p + 1]]
+    }
+}
+
+/// Keeps at most `cap` entries of each list, chosen by a hash priority (deterministic).
+fn cap_lists(lists: Lists, cap: usize, seed: u64) -> Lists {
+    let n = lists.ptr.len() - 1;
+    let rows: Vec<Vec<u32>> = (0..n)
+        .into_par_iter()
+        .map(|p| {
+            let mut r: Vec<u32> = lists.row(p).to_vec();
+            r.sort_unstable();
+            r.dedup();
+            if r.len() > cap {
+                r.sort_by_key(|&q| splitmix64(seed ^ ((p as u64) << 32) ^ q as u64));
+                r.truncate(cap);
+            }
+            r
+        })
+        .collect();
+    let mut ptr = Vec::with_capacity(n + 1);
+    ptr.push(0);
+    let mut ids = Vec::with_capacity(rows.iter().map(Vec::len).sum());
+    for r in rows {
+        ids.extend_from_slice(&r);
+        ptr.push(ids.len());
+    }
+    Lists { ptr, ids }
+}
+
+/// Forward lists plus reverse edges (j gets i for every i → j), as CSR.
+fn with_reverse(fwd: &[Vec<u32>]) -> Lists {
+    let n = fwd.len();
+    let mut count = vec![0usize; n + 1];
+    for (i, f) in fwd.iter().enumerate() {
+        count[i] += f.len();
+        for &j in f {
+            count[j as usize] += 1;
+        }
+    }
+    let mut ptr = vec![0usize; n + 1];
+    for p in 0..n {
+        ptr[p + 1] = ptr[p] + count[p];
+    }
+    let mut fill = ptr.clone();
+    let mut ids = vec![0u32; ptr[n]];
+    for (i, f) in fwd.iter().enumerate() {
+        for &j in f {
+            ids[fill[i]] = j;
+            fill[i] += 1;
+            ids[fill[j as usize]] = i as u32;
+            fill[j as usize] += 1;
+        }
+    }
+    Lists { ptr, ids }
+}
+
+/// One proposed neighbour: (point, candidate, squared distance).
+type Update = (u32, u32, f32);
+
+/// Approximate kNN by NN-descent; `progress(round)` after each local-join round.
+pub fn nn_descent(
+    points: Points<'_>,
+    k: usize,
+    opts: &DescentOptions,
+    progress: &dyn Fn(usize),
+) -> Result<Knn> {
+    let n = points.len();
+    check_k(n, k)?;
+    let m = k - 1;
+    let mut heaps = Heaps::new(n, m);
+
+    // Start: all pairs inside the leaves of a few random-projection trees.
+    for t in 0..opts.n_trees {
+        let mut ids: Vec<u32> = (0..n as u32).collect();
+        let mut leaves = Vec::new();
+        rp_leaves(
+            points,
+            &mut ids,
+            opts.leaf_size.max(k + 1),
+            splitmix64(opts.seed ^ ((t as u64 + 1) * 0x51)),
+            &mut leaves,
+            0,
+        );
+        let shared = SharedHeaps::new(&mut heaps);
+        leaves.par_iter().for_each(|&(s, e)| {
+            let leaf = &ids[s..e];
+            for (x, &p) in leaf.iter().enumerate() {
+                // SAFETY: the leaves of one tree partition the points, and only this task
+                // touches the points of its leaf.
+                let mut row = unsafe { shared.row(p as usize) };
+                for (y, &q) in leaf.iter().enumerate() {
+                    if x != y {
+                        row.push(
+                            sq_dist_f32(points.row(p as usize), points.row(q as usize)),
+                            q,
+                        );
+                    }
+                }
+            }
+        });
+    }
+
+    let shards = (rayon::current_num_threads() * 8).max(1);
+    let shard_of = |p: u32| (p as usize * shards) / n;
+    let max_cand = k.max(8);
+    for round in 0..opts.max_iters {
+        // Candidates: new and old neighbours of each point, plus the reverse edges, capped.
+        let (new_fwd, old_fwd): (Vec<Vec<u32>>, Vec<Vec<u32>>) = heaps
+            .rows_mut()
+            .map(|row| {
+                let mut new = Vec::new();
+                let mut old = Vec::new();
+                for s in 0..row.i.len() {
+                    if row.i[s] == u32::MAX {
+                        continue;
+                    }
+                    if row.new[s] {
+                        new.push(row.i[s]);
+                        row.new[s] = false;
+                    } else {
+                        old.push(row.i[s]);
+                    }
+                }
+                (new, old)
+            })
+            .unzip();
+        let seed = splitmix64(opts.seed ^ 0xD1B5 ^ round as u64);
+        let new_c = cap_lists(with_reverse(&new_fwd), max_cand, seed);
+        let old_c = cap_lists(with_reverse(&old_fwd), max_cand, seed ^ 0x0F);
+        drop((new_fwd, old_fwd));
+        let thr = heaps.thresholds();
+
+        // Local joins: distances among candidates, proposed to both ends when they improve.
+        let blocks: Vec<Vec<Vec<Update>>> = (0..n)
+            .into_par_iter()
+            .chunks(2048)
+            .map(|pts| {
+                let mut out: Vec<Vec<Update>> = vec![Vec::new(); shards];
+                for p in pts {
+                    let new = new_c.row(p);
+                    let old = old_c.row(p);
+                    for (x, &a) in new.iter().enumerate() {
+                        let xa = points.row(a as usize);
+                        for &b in new[x + 1..].iter().chain(old.iter()) {
+                            if a == b {
+                                continue;
+                            }
+                            let d = sq_dist_f32(xa, points.row(b as usize));
+                            if d < thr[a as usize] {
+                                out[shard_of(a)].push((a, b, d));
+                            }
+                            if d < thr[b as usize] {
+                                out[shard_of(b)].push((b, a, d));
+                            }
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        let shared = SharedHeaps::new(&mut heaps);
+        let changed: usize = (0..shards)
+            .into_par_iter()
+            .map(|s| {
+                let mut c = 0;
+                for b in &blocks {
+                    for &(p, q, d) in &b[s] {
+                        // SAFETY: shard s owns the points p with shard_of(p) == s, and only
+                        // this task applies shard s's updates.
+                        let mut row = unsafe { shared.row(p as usize) };
+                        c += row.push(d, q) as usize;
+                    }
+                }
+                c
+            })
+            .sum();
+        progress(round + 1);
+        if (changed as f64) < opts.delta * (n * k) as f64 {
+            break;
+        }
+    }
+
+    // Sorted rows, the point itself first.
+    let mut indices = vec![0u32; n * k];
+    let mut distances = vec![0f32; n * k];
+    indices
+        .par_chunks_mut(k)
+        .zip(distances.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(p, (ri, rd))| {
+            let o = p * m;
+            let mut e: Vec<(f32, u32)> = (0..m).map(|s| (heaps.d[o + s], heaps.i[o + s])).collect();
+            e.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            ri[0] = p as u32;
+            rd[0] = 0.0;
+            for (s, (d, j)) in e.into_iter().enumerate() {
+                ri[s + 1] = j;
+                rd[s + 1] = d.sqrt();
+            }
+        });
+    if indices.contains(&u32::MAX) {
+        return Err(Error::InvalidArgument(format!(
+            "NN-descent found fewer than {m} neighbours for some point (n = {n})"
+        )));
+    }
+    Ok(Knn {
+        k,
+        indices,
+        distances,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuBackend;
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, Normal};
+
+    /// `n` points of `dim` coordinates around 12 Gaussian centres with varying spread.
+    pub(crate) fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let centres: Vec<f32> = (0..12 * dim).map(|_| rng.random_range(-6.0..6.0)).collect();
+        let mut out = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let c = rng.random_range(0..12);
+            let s = Normal::new(0.0, 0.5 + c as f32 * 0.1).unwrap();
+            for d in 0..dim {
+                out.push(centres[c * dim + d] + s.sample(&mut rng));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn exact_matches_a_sort_of_all_distances() {
+        let data = clustered(300, 7, 1);
+        let p = Points::new(&data, 7).unwrap();
+        let knn = exact(p, 6, &CpuBackend::new(), &|_| {}).unwrap();
+        for i in 0..300 {
+            let mut all: Vec<(f64, u32)> = (0..300)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let d: f64 = p
+                        .row(i)
+                        .iter()
+                        .zip(p.row(j))
+                        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                        .sum();
+                    (d, j as u32)
+                })
+                .collect();
+            all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            assert_eq!(knn.row(i)[0], i as u32);
+            let want: Vec<u32> = all[..5].iter().map(|x| x.1).collect();
+            assert_eq!(&knn.row(i)[1..], &want[..], "row {i}");
+            for (s, x) in all[..5].iter().enumerate() {
+                assert!((knn.row_distances(i)[s + 1] as f64 - x.0.sqrt()).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn descent_recalls_the_exact_neighbours() {
+        let (n, dim, k) = (6000, 20, 15);
+        let data = clustered(n, dim, 2);
+        let p = Points::new(&data, dim).unwrap();
+        let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
+        let approx = nn_descent(p, k, &DescentOptions::for_n(n, 0), &|_| {}).unwrap();
+        let all: Vec<usize> = (0..n).collect();
+        let r = recall(&approx, &truth, &all);
+        assert!(r >= 0.95, "recall {r}");
+        for i in 0..n {
+            assert_eq!(approx.row(i)[0], i as u32);
+            let d = approx.row_distances(i);
+            assert!(d.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+}

@@ -1,0 +1,645 @@
+//! A small rasterizer for scanpy-style embedding plots of categorical keys.
+//!
+//! [`render`] draws what `sc.pl.umap(adata, color=[k1, k2, ...], ncols=1)` draws for
+//! categorical keys: one panel per key, stacked vertically, each a framed square scatter
+//! plot without ticks, with the key as title, axis labels at the bottom and left, and a
+//! legend of the categories in the right margin. Points are opaque discs sized by
+//! matplotlib's rule (`s` is the marker area in pt², default `120000 / n_points` as in
+//! scanpy); points with a missing category are drawn first in [`palette::NA_COLOR`], the
+//! rest in input order. Text is the `font8x8` bitmap font scaled by an integer factor.
+//! [`Image::write_png`] saves the result as an 8-bit RGB PNG.
+
+pub mod palette;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use crate::{Error, Result};
+use palette::NA_COLOR;
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::Path;
+use text::{draw_text, draw_text_up, text_width, CELL};
+
+/// The largest accepted [`PlotOptions::width_px`].
+const MAX_SIDE_PX: u32 = 16384;
+
+/// One panel: a categorical colouring of the points.
+#[derive(Debug, Clone)]
+pub struct Panel<'a> {
+    /// Title drawn above the panel (usually the obs key).
+    pub title: String,
+    /// Category labels, in legend order.
+    pub categories: Vec<String>,
+    /// One RGB colour per category (see [`palette::default_palette`]).
+    pub colors: Vec<[u8; 3]>,
+    /// Per point, the index into `categories`; any negative value means missing (NA).
+    pub codes: &'a [i32],
+}
+
+/// Size and style settings shared by all panels.
+#[derive(Debug, Clone)]
+pub struct PlotOptions {
+    /// Side length in pixels of each panel's square plot area (inside the frame).
+    pub width_px: u32,
+    /// Dots per inch: converts point sizes (pt) to pixels and picks the text scale.
+    pub dpi: f32,
+    /// matplotlib `scatter` marker area `s` in pt²; `None` uses scanpy's `120000 / n_points`.
+    pub point_size: Option<f32>,
+    /// Axis labels (x, y), e.g. `("UMAP1", "UMAP2")`.
+    pub axis_labels: (String, String),
+}
+
+impl Default for PlotOptions {
+    /// A 480 px plot area at 100 dpi, scanpy's default point size, UMAP axis labels.
+    fn default() -> Self {
+        PlotOptions {
+            width_px: 480,
+            dpi: 100.0,
+            point_size: None,
+            axis_labels: ("UMAP1".to_string(), "UMAP2".to_string()),
+        }
+    }
+}
+
+/// An 8-bit RGB raster, rows top to bottom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 3` bytes, row-major, R G B per pixel.
+    pub rgb: Vec<u8>,
+}
+
+impl Image {
+    /// A white image of the given size.
+    fn white(width: u32, height: u32) -> Self {
+        Image {
+            width,
+            height,
+            rgb: vec![255; width as usize * height as usize * 3],
+        }
+    }
+
+    /// The colour of pixel (`x`, `y`), `(0, 0)` being the top-left corner.
+    ///
+    /// Panics if the pixel lies outside the image.
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        assert!(
+            x < self.width && y < self.height,
+            "pixel ({x}, {y}) outside image"
+        );
+        let o = (y as usize * self.width as usize + x as usize) * 3;
+        [self.rgb[o], self.rgb[o + 1], self.rgb[o + 2]]
+    }
+
+    /// Fills the rectangle at (`x`, `y`) of size `w` x `h`, clipped to the image.
+    fn fill_rect(&mut self, x: i64, y: i64, w: i64, h: i64, color: [u8; 3]) {
+        let x0 = x.max(0);
+        let y0 = y.max(0);
+        let x1 = (x + w).min(i64::from(self.width));
+        let y1 = (y + h).min(i64::from(self.height));
+        if x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        let width = self.width as usize;
+        for row in y0 as usize..y1 as usize {
+            let start = (row * width + x0 as usize) * 3;
+            let end = (row * width + x1 as usize) * 3;
+            for px in self.rgb[start..end].chunks_exact_mut(3) {
+                px.copy_from_slice(&color);
+            }
+        }
+    }
+
+    /// Fills the disc described by `mask` centred on pixel (`cx`, `cy`), clipped to the image.
+    fn fill_disc(&mut self, cx: i64, cy: i64, mask: &DiscMask, color: [u8; 3]) {
+        for &(dy, x0, x1) in &mask.spans {
+            let (dy, x0, x1) = (i64::from(dy), i64::from(x0), i64::from(x1));
+            self.fill_rect(cx + x0, cy + dy, x1 - x0 + 1, 1, color);
+        }
+    }
+
+    /// Writes the image as an 8-bit RGB PNG at `path` (created or truncated).
+    pub fn write_png(&self, path: &Path) -> Result<()> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let enc_err = |e: png::EncodingError| match e {
+            png::EncodingError::IoError(e) => Error::io(path, e),
+            other => Error::io(path, std::io::Error::other(other.to_string())),
+        };
+        let mut writer = encoder.write_header().map_err(enc_err)?;
+        writer.write_image_data(&self.rgb).map_err(enc_err)?;
+        writer.finish().map_err(enc_err)?;
+        out.flush().map_err(|e| Error::io(path, e))
+    }
+}
+
+/// A filled disc as horizontal spans `(dy, dx_first, dx_last)` relative to its centre pixel.
+#[derive(Debug, Clone)]
+struct DiscMask {
+    /// Inclusive spans, one per row.
+    spans: Vec<(i32, i32, i32)>,
+    /// Rows (and columns) reach `-reach ..= reach` around the centre.
+    reach: i32,
+}
+
+impl DiscMask {
+    /// The pixels whose centres lie within `diameter / 2` of the centre pixel's centre
+    /// (always at least the centre pixel).
+    fn new(diameter: f64) -> Self {
+        let r = (diameter.max(1.0) / 2.0).min(4096.0);
+        let r2 = r * r + 1e-9;
+        let reach = r.floor() as i32;
+        let mut spans = Vec::new();
+        for dy in -reach..=reach {
+            let half = (r2 - f64::from(dy * dy)).max(0.0).sqrt().floor() as i32;
+            spans.push((dy, -half, half));
+        }
+        DiscMask { spans, reach }
+    }
+}
+
+/// Text scale factor for `dpi`: the 8 px font doubled around 100-150 dpi, as big as
+/// matplotlib's 10 pt default text.
+fn font_scale(dpi: f32) -> u32 {
+    ((dpi / 80.0).ceil() as u32).clamp(1, 16)
+}
+
+/// Line width of the axes frame in pixels (matplotlib's 0.8 pt).
+fn frame_width(dpi: f32) -> i64 {
+    ((0.8 * dpi / 72.0).round() as i64).max(1)
+}
+
+/// The right-margin legend of one panel.
+#[derive(Debug, Clone)]
+struct Legend {
+    /// Label and colour of each entry, in order (NA last when present).
+    entries: Vec<Entry>,
+    /// Number of entries in each column (filled column by column).
+    col_rows: Vec<usize>,
+    /// Width of each column in pixels.
+    col_widths: Vec<i64>,
+    /// Total width in pixels (0 without entries).
+    width: i64,
+    /// Total height in pixels (0 without entries).
+    height: i64,
+}
+
+/// Legend metrics derived from the text size `em` (pixels of one glyph cell).
+struct LegendStyle {
+    /// Width of the marker slot; the marker is centred in it.
+    handle: i64,
+    /// Gap between marker slot and label.
+    text_pad: i64,
+    /// Gap between columns.
+    col_gap: i64,
+    /// Vertical distance between consecutive entries.
+    pitch: i64,
+    /// Marker diameter.
+    marker: f64,
+}
+
+impl LegendStyle {
+    fn new(em: i64) -> Self {
+        LegendStyle {
+            handle: em * 3 / 2,
+            text_pad: em / 2,
+            col_gap: em * 3 / 2,
+            pitch: em * 3 / 2,
+            marker: (em as f64 * 0.625).round(),
+        }
+    }
+}
+
+impl Legend {
+    fn new(entries: Vec<Entry>, scale: u32, style: &LegendStyle) -> Self {
+        let n = entries.len();
+        if n == 0 {
+            return Legend {
+                entries,
+                col_rows: Vec::new(),
+                col_widths: Vec::new(),
+                width: 0,
+                height: 0,
+            };
+        }
+        // scanpy: one column up to 14 entries, two up to 30, else three.
+        let ncols = if n <= 14 {
+            1
+        } else if n <= 30 {
+            2
+        } else {
+            3
+        };
+        // matplotlib fills columns top to bottom; the first `n % ncols` get one more entry.
+        let (rows, large) = (n / ncols, n % ncols);
+        let col_rows: Vec<usize> = (0..ncols).map(|c| rows + usize::from(c < large)).collect();
+        let mut col_widths = Vec::with_capacity(ncols);
+        let mut start = 0;
+        for &r in &col_rows {
+            let text = entries[start..start + r]
+                .iter()
+                .map(|(label, _)| i64::from(text_width(label, scale)))
+                .max()
+                .unwrap_or(0);
+            col_widths.push(style.handle + style.text_pad + text);
+            start += r;
+        }
+        let width = col_widths.iter().sum::<i64>() + (ncols as i64 - 1) * style.col_gap;
+        let max_rows = col_rows[0] as i64;
+        let em = i64::from(CELL * scale);
+        let height = (max_rows - 1) * style.pitch + em;
+        Legend {
+            entries,
+            col_rows,
+            col_widths,
+            width,
+            height,
+        }
+    }
+
+    /// Draws the legend with its top-left corner at (`left`, `top`).
+    fn draw(&self, img: &mut Image, left: i64, top: i64, scale: u32, style: &LegendStyle) {
+        let em = i64::from(CELL * scale);
+        let mask = DiscMask::new(style.marker);
+        let mut entries = self.entries.iter();
+        let mut x = left;
+        for (&rows, &w) in self.col_rows.iter().zip(&self.col_widths) {
+            for row in 0..rows as i64 {
+                let Some((label, color)) = entries.next() else {
+                    return;
+                };
+                let y = top + row * style.pitch;
+                img.fill_disc(x + style.handle / 2, y + em / 2, &mask, *color);
+                draw_text(
+                    img,
+                    x + style.handle + style.text_pad,
+                    y,
+                    label,
+                    scale,
+                    [0, 0, 0],
+                );
+            }
+            x += w + style.col_gap;
+        }
+    }
+}
+
+/// Where everything goes.
+#[derive(Debug, Clone)]
+struct Layout {
+    /// Text scale factor.
+    scale: u32,
+    /// Frame line width.
+    lw: i64,
+    /// Plot-area side.
+    side: i64,
+    /// First pixel column of every plot area.
+    plot_left: i64,
+    /// First pixel column of every legend.
+    legend_left: i64,
+    /// Per panel: first pixel row of its plot area, and the top row of its legend.
+    panels: Vec<(i64, i64)>,
+    /// Image size.
+    width: u32,
+    height: u32,
+}
+
+impl Layout {
+    fn new(legends: &[Legend], opts: &PlotOptions) -> Self {
+        let scale = font_scale(opts.dpi);
+        let em = i64::from(CELL * scale);
+        let lw = frame_width(opts.dpi);
+        let side = i64::from(opts.width_px);
+        // Left margin: pad, rotated y label, gap, frame.
+        let plot_left = em / 2 + em + em / 2 + lw;
+        let legend_left = plot_left + side + lw + em;
+        let legend_w = legends.iter().map(|l| l.width).max().unwrap_or(0);
+        let width = if legend_w > 0 {
+            legend_left + legend_w + em
+        } else {
+            plot_left + side + lw + em / 2
+        };
+        // Above the plot: pad, title, gap, frame; below: frame, gap, x label, pad.
+        let head = em / 2 + em + em / 2 + lw;
+        let foot = lw + em / 2 + em + em / 2;
+        let mut y = 0;
+        let mut panels = Vec::with_capacity(legends.len());
+        for legend in legends {
+            let inner = side.max(legend.height);
+            let plot_top = y + head + (inner - side) / 2;
+            let legend_top = y + head + (inner - legend.height) / 2;
+            panels.push((plot_top, legend_top));
+            y += head + inner + foot;
+        }
+        Layout {
+            scale,
+            lw,
+            side,
+            plot_left,
+            legend_left,
+            panels,
+            width: width as u32,
+            height: y.max(1) as u32,
+        }
+    }
+}
+
+/// Axis limits as matplotlib's autoscaling picks them for a scatter: the data range of the
+/// finite points widened by 5% on each side (a degenerate range is widened first).
+fn limits(v: impl Iterator<Item = (f32, f32)>) -> ([f64; 2], [f64; 2]) {
+    let mut lo = [f64::INFINITY; 2];
+    let mut hi = [f64::NEG_INFINITY; 2];
+    for (a, b) in v {
+        if a.is_finite() && b.is_finite() {
+            for (k, t) in [f64::from(a), f64::from(b)].into_iter().enumerate() {
+                lo[k] = lo[k].min(t);
+                hi[k] = hi[k].max(t);
+            }
+        }
+    }
+    let axis = |lo: f64, hi: f64| -> [f64; 2] {
+        if lo > hi {
+            return [0.0, 1.0]; // no finite points: matplotlib's empty axes
+        }
+        let (lo, hi) = if hi - lo <= 1e-12 * lo.abs().max(hi.abs()).max(1e-300) {
+            let d = if lo == 0.0 { 0.05 } else { 0.05 * lo.abs() };
+            (lo - d, hi + d)
+        } else {
+            (lo, hi)
+        };
+        let m = 0.05 * (hi - lo);
+        [lo - m, hi + m]
+    };
+    (axis(lo[0], hi[0]), axis(lo[1], hi[1]))
+}
+
+/// Marks a point that is not drawn (non-finite coordinates).
+const SKIP: [i32; 2] = [i32::MIN, i32::MIN];
+
+/// Pixel position of every point relative to the plot area's top-left pixel (y upward in data).
+fn project(x: &[f32], y: &[f32], side: i64) -> Vec<[i32; 2]> {
+    let (xl, yl) = limits(x.iter().copied().zip(y.iter().copied()));
+    let s = side as f64;
+    let (sx, sy) = (s / (xl[1] - xl[0]), s / (yl[1] - yl[0]));
+    x.par_iter()
+        .zip(y.par_iter())
+        .map(|(&a, &b)| {
+            if !(a.is_finite() && b.is_finite()) {
+                return SKIP;
+            }
+            let px = ((f64::from(a) - xl[0]) * sx).floor();
+            let py = ((yl[1] - f64::from(b)) * sy).floor();
+            // Finite points lie inside the limits; clamp only guards against rounding.
+            [px.clamp(-1.0, s) as i32, py.clamp(-1.0, s) as i32]
+        })
+        .collect()
+}
+
+/// Draws one panel's points into its plot area, NA points first, then the rest in input
+/// order. The plot area is split into row bands drawn in parallel; within a band points are
+/// drawn in order, so overlaps come out as with a sequential draw.
+fn draw_points(
+    img: &mut Image,
+    pts: &[[i32; 2]],
+    panel: &Panel,
+    mask: &DiscMask,
+    plot_left: i64,
+    plot_top: i64,
+    side: i64,
+) {
+    let na = panel.colors.len() as u32;
+    let mut colors = panel.colors.clone();
+    colors.push(NA_COLOR);
+    let code = |i: usize| -> u32 {
+        let c = panel.codes[i];
+        if c < 0 {
+            na
+        } else {
+            c as u32
+        }
+    };
+
+    let side_u = side as usize;
+    let threads = rayon::current_num_threads().max(1);
+    let n_bands = (threads * 4).min(side_u).max(1);
+    let band_h = side_u.div_ceil(n_bands);
+    let n_bands = side_u.div_ceil(band_h);
+    let reach = mask.reach as i64;
+
+    // Bucket point indices by the bands their disc touches, NA points first.
+    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); n_bands];
+    let mut push = |i: usize| {
+        let py = i64::from(pts[i][1]);
+        let r0 = (py - reach).max(0);
+        let r1 = (py + reach).min(side - 1);
+        if pts[i] == SKIP || r0 > r1 {
+            return;
+        }
+        for bucket in &mut buckets[r0 as usize / band_h..=r1 as usize / band_h] {
+            bucket.push(i as u32);
+        }
+    };
+    (0..pts.len())
+        .filter(|&i| code(i) == na)
+        .for_each(&mut push);
+    (0..pts.len())
+        .filter(|&i| code(i) != na)
+        .for_each(&mut push);
+
+    let width = img.width as usize;
+    let row_bytes = width * 3;
+    let start = plot_top as usize * row_bytes;
+    let area = &mut img.rgb[start..start + side_u * row_bytes];
+    area.par_chunks_mut(band_h * row_bytes)
+        .zip(buckets.par_iter())
+        .enumerate()
+        .for_each(|(b, (band, bucket))| {
+            let r0 = (b * band_h) as i64;
+            let rows = (band.len() / row_bytes) as i64;
+            for &i in bucket {
+                let [px, py] = pts[i as usize];
+                let color = colors[code(i as usize) as usize];
+                for &(dy, dx0, dx1) in &mask.spans {
+                    let r = i64::from(py) + i64::from(dy) - r0;
+                    if r < 0 || r >= rows {
+                        continue;
+                    }
+                    let xa = (i64::from(px) + i64::from(dx0)).max(0);
+                    let xb = (i64::from(px) + i64::from(dx1)).min(side - 1);
+                    if xa > xb {
+                        continue;
+                    }
+                    let o = r as usize * row_bytes + (plot_left + xa) as usize * 3;
+                    let e = r as usize * row_bytes + (plot_left + xb + 1) as usize * 3;
+                    for p in band[o..e].chunks_exact_mut(3) {
+                        p.copy_from_slice(&color);
+                    }
+                }
+            }
+        });
+}
+
+/// A legend entry: label and colour.
+type Entry = (String, [u8; 3]);
+
+/// Checks the inputs and returns each panel's legend entries (categories, then NA if any
+/// point's code is negative).
+fn check(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Vec<Vec<Entry>>> {
+    let bad = |m: String| Err(Error::InvalidArgument(m));
+    if x.len() != y.len() {
+        return bad(format!(
+            "plot: {} x coordinates but {} y coordinates",
+            x.len(),
+            y.len()
+        ));
+    }
+    if panels.is_empty() {
+        return bad("plot: no panels to draw".to_string());
+    }
+    if opts.width_px == 0 || opts.width_px > MAX_SIDE_PX {
+        return bad(format!(
+            "plot: width_px must be in 1..={MAX_SIDE_PX}, got {}",
+            opts.width_px
+        ));
+    }
+    if !(opts.dpi.is_finite() && opts.dpi > 0.0 && opts.dpi <= 10000.0) {
+        return bad(format!("plot: dpi must be positive, got {}", opts.dpi));
+    }
+    if let Some(s) = opts.point_size {
+        if !(s.is_finite() && s >= 0.0) {
+            return bad(format!(
+                "plot: point size must be a non-negative number, got {s}"
+            ));
+        }
+    }
+    let mut all = Vec::with_capacity(panels.len());
+    for p in panels {
+        let ncat = p.categories.len();
+        if p.colors.len() != ncat {
+            return bad(format!(
+                "plot: panel {:?}: {} categories but {} colours",
+                p.title,
+                ncat,
+                p.colors.len()
+            ));
+        }
+        if p.codes.len() != x.len() {
+            return bad(format!(
+                "plot: panel {:?}: {} codes for {} points",
+                p.title,
+                p.codes.len(),
+                x.len()
+            ));
+        }
+        if let Some(&c) = p
+            .codes
+            .par_iter()
+            .find_any(|&&c| c >= 0 && c as usize >= ncat)
+        {
+            return bad(format!(
+                "plot: panel {:?}: code {c} but {ncat} categories",
+                p.title
+            ));
+        }
+        let mut entries: Vec<Entry> = p
+            .categories
+            .iter()
+            .cloned()
+            .zip(p.colors.iter().copied())
+            .collect();
+        if p.codes.par_iter().any(|&c| c < 0) {
+            entries.push(("NA".to_string(), NA_COLOR));
+        }
+        all.push(entries);
+    }
+    Ok(all)
+}
+
+/// Checks the inputs and lays out the image: legends, positions and legend metrics.
+fn plan(
+    x: &[f32],
+    y: &[f32],
+    panels: &[Panel],
+    opts: &PlotOptions,
+) -> Result<(Vec<Legend>, Layout, LegendStyle)> {
+    let entries = check(x, y, panels, opts)?;
+    let scale = font_scale(opts.dpi);
+    let style = LegendStyle::new(i64::from(CELL * scale));
+    let legends: Vec<Legend> = entries
+        .into_iter()
+        .map(|e| Legend::new(e, scale, &style))
+        .collect();
+    let layout = Layout::new(&legends, opts);
+    Ok((legends, layout, style))
+}
+
+/// Renders the panels (one per categorical key, stacked top to bottom) for the points at
+/// (`x[i]`, `y[i]`) into an image, as `sc.pl.embedding(..., color=keys, ncols=1)` would.
+///
+/// Errors with [`Error::InvalidArgument`] when `x` and `y` differ in length, a panel's
+/// `codes` do not have one entry per point or hold a code past its categories, a panel has
+/// not one colour per category, there are no panels, or the options are out of range.
+pub fn render(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Image> {
+    let (legends, layout, style) = plan(x, y, panels, opts)?;
+    let scale = layout.scale;
+    let em = i64::from(CELL * scale);
+    let mut img = Image::white(layout.width, layout.height);
+
+    let n = x.len();
+    let s = opts
+        .point_size
+        .map_or(120000.0 / n.max(1) as f64, f64::from);
+    let mask = DiscMask::new(s.sqrt() * f64::from(opts.dpi) / 72.0);
+    let pts = project(x, y, layout.side);
+
+    let (side, lw, left) = (layout.side, layout.lw, layout.plot_left);
+    let black = [0, 0, 0];
+    for ((panel, legend), &(top, legend_top)) in panels.iter().zip(&legends).zip(&layout.panels) {
+        draw_points(&mut img, &pts, panel, &mask, left, top, side);
+        // Frame just outside the plot area.
+        img.fill_rect(left - lw, top - lw, side + 2 * lw, lw, black);
+        img.fill_rect(left - lw, top + side, side + 2 * lw, lw, black);
+        img.fill_rect(left - lw, top, lw, side, black);
+        img.fill_rect(left + side, top, lw, side, black);
+        // Title centred above, x label centred below, y label rotated on the left.
+        let centre_x = left + side / 2;
+        let tw = i64::from(text_width(&panel.title, scale));
+        draw_text(
+            &mut img,
+            centre_x - tw / 2,
+            top - lw - em / 2 - em,
+            &panel.title,
+            scale,
+            black,
+        );
+        let (xlabel, ylabel) = &opts.axis_labels;
+        let xw = i64::from(text_width(xlabel, scale));
+        draw_text(
+            &mut img,
+            centre_x - xw / 2,
+            top + side + lw + em / 2,
+            xlabel,
+            scale,
+            black,
+        );
+        let yw = i64::from(text_width(ylabel, scale));
+        draw_text_up(
+            &mut img,
+            em / 2,
+            top + side / 2 + yw / 2,
+            ylabel,
+            scale,
+            black,
+        );
+        legend.draw(&mut img, layout.legend_left, legend_top, scale, &style);
+    }
+    Ok(img)
+}

@@ -1,0 +1,276 @@
+use super::palette::{default_palette, NA_COLOR};
+use super::*;
+
+fn opts(width_px: u32, point_size: f32) -> PlotOptions {
+    PlotOptions {
+        width_px,
+        dpi: 100.0,
+        point_size: Some(point_size),
+        axis_labels: ("UMAP1".to_string(), "UMAP2".to_string()),
+    }
+}
+
+fn panel<'a>(title: &str, n_cats: usize, codes: &'a [i32]) -> Panel<'a> {
+    Panel {
+        title: title.to_string(),
+        categories: (0..n_cats).map(|i| format!("c{i}")).collect(),
+        colors: default_palette(n_cats),
+        codes,
+    }
+}
+
+/// Whether `color` occurs in the columns `x0..x1` of `img`.
+fn has_color(img: &Image, x0: u32, x1: u32, color: [u8; 3]) -> bool {
+    (0..img.height).any(|y| (x0..x1.min(img.width)).any(|x| img.pixel(x, y) == color))
+}
+
+/// Deterministic pseudo-random numbers in [0, 1).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.next().max(1e-12), self.next());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// `n` points in `k` Gaussian blobs; returns x, y and the blob of each point.
+fn blobs(n: usize, k: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<i32>) {
+    let mut rng = Rng(seed);
+    let centres: Vec<(f64, f64)> = (0..k)
+        .map(|_| (rng.next() * 20.0, rng.next() * 20.0))
+        .collect();
+    let (mut x, mut y, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let b = i % k;
+        let s = 0.6 + 0.4 * (b % 3) as f64;
+        x.push((centres[b].0 + s * rng.normal()) as f32);
+        y.push((centres[b].1 + s * rng.normal()) as f32);
+        c.push(b as i32);
+    }
+    (x, y, c)
+}
+
+#[test]
+fn tiny_three_categories() {
+    // Corners of data space: (0,0) c0, (1,1) c1, (0,1) c2, plus an NA point at (1,0).
+    let x = [0.0, 1.0, 0.0, 1.0];
+    let y = [0.0, 1.0, 1.0, 0.0];
+    let codes = [0, 1, 2, -1];
+    let p = panel("groups", 3, &codes);
+    let o = opts(200, 100.0);
+    let img = render(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    let (_, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(img.rgb.len(), (img.width * img.height * 3) as usize);
+    assert!(img.width > 200 && img.width < 400, "width {}", img.width);
+    assert!(
+        img.height > 200 && img.height < 320,
+        "height {}",
+        img.height
+    );
+
+    let (left, top, side) = (layout.plot_left as u32, layout.panels[0].0 as u32, 200);
+    let right = left + side + layout.lw as u32;
+    // Frame: black just outside the plot area, white corner inside.
+    assert_eq!(img.pixel(left - 1, top + side / 2), [0, 0, 0]);
+    assert_eq!(img.pixel(left + side, top + side / 2), [0, 0, 0]);
+    assert_eq!(img.pixel(left + side / 2, top - 1), [0, 0, 0]);
+    assert_eq!(img.pixel(left + 1, top + side / 2), [255, 255, 255]);
+
+    for &c in p.colors.iter().chain([&NA_COLOR]) {
+        assert!(has_color(&img, left, left + side, c), "{c:?} in plot");
+        assert!(has_color(&img, right, img.width, c), "{c:?} in legend");
+    }
+    // y axis points up: data (1,1) is top-right, (0,0) bottom-left, (1,0) bottom-right.
+    let at = |fx: f32, fy: f32| {
+        img.pixel(
+            left + (fx * side as f32) as u32,
+            top + (fy * side as f32) as u32,
+        )
+    };
+    let c = &p.colors;
+    assert_eq!(at(0.955, 0.045), c[1]);
+    assert_eq!(at(0.045, 0.955), c[0]);
+    assert_eq!(at(0.045, 0.045), c[2]);
+    assert_eq!(at(0.955, 0.955), NA_COLOR);
+    assert_eq!(at(0.5, 0.5), [255, 255, 255]);
+}
+
+#[test]
+fn na_drawn_first_and_listed_last() {
+    // Two points on the same spot: the NA one comes later in the input but is drawn first.
+    let x = [0.0, 0.0, 1.0];
+    let y = [0.0, 0.0, 1.0];
+    let codes = [0, -1, 0];
+    let p = panel("k", 1, &codes);
+    let o = opts(100, 50.0);
+    let img = render(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    let (legends, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(legends[0].entries.last().unwrap().0, "NA");
+    let (left, top) = (layout.plot_left as u32, layout.panels[0].0 as u32);
+    let bottom_left = img.pixel(left + 5, top + 95);
+    assert_eq!(bottom_left, p.colors[0]);
+    // Without NA codes there is no NA entry.
+    let codes = [0, 0, 0];
+    let p = panel("k", 1, &codes);
+    let (legends, _, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(legends[0].entries.len(), 1);
+}
+
+#[test]
+fn legend_columns_widen_image() {
+    let n = 40;
+    let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let y: Vec<f32> = (0..n).map(|i| (i * 7 % 13) as f32).collect();
+    let codes5: Vec<i32> = (0..n).map(|i| i % 5).collect();
+    let codes20: Vec<i32> = (0..n).map(|i| i % 20).collect();
+    let o = opts(150, 20.0);
+    let p5 = [panel("five", 5, &codes5)];
+    let p20 = [panel("twenty", 20, &codes20)];
+    let (l5, _, _) = plan(&x, &y, &p5, &o).unwrap();
+    let (l20, _, _) = plan(&x, &y, &p20, &o).unwrap();
+    assert_eq!(l5[0].col_rows, vec![5]);
+    assert_eq!(l20[0].col_rows, vec![10, 10]);
+    let img5 = render(&x, &y, &p5, &o).unwrap();
+    let img20 = render(&x, &y, &p20, &o).unwrap();
+    assert!(
+        img20.width > img5.width,
+        "{} vs {}",
+        img20.width,
+        img5.width
+    );
+    // 31 categories: three columns, matplotlib-style split 11/10/10.
+    let codes31: Vec<i32> = (0..n).map(|i| i % 31).collect();
+    let (l31, _, _) = plan(&x, &y, &[panel("k", 31, &codes31)], &o).unwrap();
+    assert_eq!(l31[0].col_rows, vec![11, 10, 10]);
+    // 15 entries counting NA: two columns (8/7).
+    let codes14: Vec<i32> = (0..n).map(|i| if i == 0 { -1 } else { i % 14 }).collect();
+    let (l14, _, _) = plan(&x, &y, &[panel("k", 14, &codes14)], &o).unwrap();
+    assert_eq!(l14[0].col_rows, vec![8, 7]);
+}
+
+#[test]
+fn panels_stack_vertically() {
+    let x = [0.0, 1.0];
+    let y = [0.0, 1.0];
+    let (a, b) = ([0, 1], [1, 0]);
+    let o = opts(120, 10.0);
+    let one = render(&x, &y, &[panel("a", 2, &a)], &o).unwrap();
+    let two = render(&x, &y, &[panel("a", 2, &a), panel("b", 2, &b)], &o).unwrap();
+    assert_eq!(one.width, two.width);
+    assert_eq!(two.height, 2 * one.height);
+}
+
+#[test]
+fn invalid_inputs() {
+    let x = [0.0, 1.0];
+    let y = [0.0, 1.0];
+    let o = opts(100, 10.0);
+    assert!(render(&x, &y[..1], &[panel("a", 2, &[0, 1])], &o).is_err());
+    assert!(render(&x, &y, &[panel("a", 2, &[0])], &o).is_err());
+    assert!(render(&x, &y, &[panel("a", 2, &[0, 2])], &o).is_err());
+    assert!(render(&x, &y, &[], &o).is_err());
+    let mut p = panel("a", 2, &[0, 1]);
+    p.colors.pop();
+    assert!(render(&x, &y, &[p], &o).is_err());
+    let bad = PlotOptions {
+        dpi: 0.0,
+        ..opts(100, 1.0)
+    };
+    assert!(render(&x, &y, &[panel("a", 2, &[0, 1])], &bad).is_err());
+    let bad = PlotOptions {
+        width_px: 0,
+        ..opts(100, 1.0)
+    };
+    assert!(render(&x, &y, &[panel("a", 2, &[0, 1])], &bad).is_err());
+}
+
+#[test]
+fn degenerate_coordinates() {
+    // All points equal, some non-finite, and no points at all: no panic, sane output.
+    let x = [3.0, 3.0, f32::NAN];
+    let y = [5.0, 5.0, 1.0];
+    let img = render(&x, &y, &[panel("a", 1, &[0, 0, 0])], &opts(50, 10.0)).unwrap();
+    assert!(has_color(&img, 0, img.width, default_palette(1)[0]));
+    let img = render(&[], &[], &[panel("a", 1, &[])], &PlotOptions::default()).unwrap();
+    assert!(img.width > 480 && img.height > 480);
+}
+
+#[test]
+fn disc_mask_sizes() {
+    assert_eq!(DiscMask::new(0.3).spans, vec![(0, 0, 0)]);
+    assert_eq!(DiscMask::new(1.0).spans, vec![(0, 0, 0)]);
+    let m = DiscMask::new(7.0);
+    assert_eq!(m.reach, 3);
+    let area: i32 = m.spans.iter().map(|&(_, a, b)| b - a + 1).sum();
+    assert!((30..=45).contains(&area), "area {area}"); // pi * 3.5^2 = 38.5
+}
+
+#[test]
+fn million_points_fast() {
+    let (x, y, codes) = blobs(1_000_000, 12, 7);
+    let cats = [
+        panel("leiden", 12, &codes),
+        panel("leiden again", 12, &codes),
+    ];
+    let t = std::time::Instant::now();
+    let img = render(&x, &y, &cats, &PlotOptions::default()).unwrap();
+    let dt = t.elapsed();
+    eprintln!("1M points, 2 panels: {dt:?}");
+    assert!(img.height > 960);
+    assert!(dt.as_secs_f64() < 10.0, "took {dt:?}");
+}
+
+#[test]
+fn writes_png() {
+    let n = 5000;
+    let (x, y, leiden) = blobs(n, 16, 42);
+    // A second key: three samples mixed across clusters, with some cells unassigned.
+    let mut rng = Rng(9);
+    let sample: Vec<i32> = (0..n)
+        .map(|_| match rng.next() {
+            u if u < 0.05 => -1,
+            u => (u * 3.0) as i32,
+        })
+        .collect();
+    let panels = [
+        Panel {
+            title: "leiden".to_string(),
+            categories: (0..16).map(|i| i.to_string()).collect(),
+            colors: default_palette(16),
+            codes: &leiden,
+        },
+        Panel {
+            title: "sample".to_string(),
+            categories: vec![
+                "control".into(),
+                "treated_1".into(),
+                "treated_2 (µM)".into(),
+            ],
+            colors: default_palette(3),
+            codes: &sample,
+        },
+    ];
+    let img = render(&x, &y, &panels, &PlotOptions::default()).unwrap();
+    let path = std::env::temp_dir().join("scoop_plot_test.png");
+    img.write_png(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let reader = decoder.read_info().unwrap();
+    let info = reader.info();
+    assert_eq!((info.width, info.height), (img.width, img.height));
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    // Unwritable path: an Io error naming it.
+    let bad = Path::new("/nonexistent-dir/x.png");
+    match img.write_png(bad) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, bad),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,240 @@
+//! `scoop neighbors`: the kNN graph of a representation (`obsm/X_pca`), with umap's fuzzy
+//! connectivities, written as scanpy's `pp.neighbors` writes them (`obsp/distances`,
+//! `obsp/connectivities`, `uns/neighbors`) into a copy of the input's annotations.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::backend::{Backend, Points};
+use crate::error::{Error, Result};
+use crate::io::csr::write_csr;
+use crate::io::{
+    check_output, write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, OutputFile,
+    RowIds,
+};
+use crate::ops::fuzzy::{connectivities, distance_graph, Graph};
+use crate::ops::knn::{exact, nn_descent, DescentOptions, Knn, KnnMethod};
+use crate::progress::Progress;
+
+/// Everything `scoop neighbors` needs.
+#[derive(Clone, Debug)]
+pub struct NeighborsOptions {
+    /// Input `.h5ad` (holding the representation).
+    pub input: PathBuf,
+    /// Output `.h5ad`.
+    pub output: PathBuf,
+    /// Neighbours per cell, the cell itself included (scanpy's `n_neighbors`).
+    pub n_neighbors: usize,
+    /// The `obsm` key of the representation.
+    pub use_rep: String,
+    /// Leading columns of the representation to use (all when `None`).
+    pub n_pcs: Option<usize>,
+    /// Exact or approximate search.
+    pub method: KnnMethod,
+    /// Seed of the approximate search.
+    pub seed: u64,
+    /// Overwrite an existing output.
+    pub force: bool,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// What `neighbors` did.
+#[derive(Clone, Debug)]
+pub struct NeighborsSummary {
+    /// Cells.
+    pub n_cells: usize,
+    /// Columns of the representation used.
+    pub n_dims: usize,
+    /// The search that ran.
+    pub method: KnnMethod,
+    /// Stored connectivities.
+    pub nnz: usize,
+    /// Seconds reading the representation.
+    pub read_seconds: f64,
+    /// Seconds in the kNN search.
+    pub knn_seconds: f64,
+    /// Seconds computing connectivities.
+    pub fuzzy_seconds: f64,
+    /// The written file.
+    pub output: PathBuf,
+}
+
+/// Rows per read of a representation.
+const READ_BLOCK: usize = 65_536;
+
+/// Reads the first `n_cols` (all when `None`) columns of `obsm/<key>` as f32 rows.
+pub fn read_representation(
+    reader: &H5adReader,
+    key: &str,
+    n_cols: Option<usize>,
+) -> Result<(Vec<f32>, usize)> {
+    let path = reader.path();
+    if !reader.keys("obsm")?.iter().any(|k| k == key) {
+        return Err(Error::format(
+            path,
+            format!("/obsm/{key}"),
+            "not found (run `scoop pca` first, or name another obsm key with --use-rep)",
+        ));
+    }
+    let obsm = reader
+        .root()
+        .group("obsm")
+        .map_err(|e| Error::hdf5(path, "/obsm", e))?;
+    let r = DenseRowReader::open(&obsm, key)?;
+    let (n, d) = r.shape();
+    let (n_obs, _) = reader.shape()?;
+    if n != n_obs {
+        return Err(Error::format(
+            path,
+            format!("/obsm/{key}"),
+            format!("has {n} rows, obs has {n_obs}"),
+        ));
+    }
+    let cols = n_cols.unwrap_or(d);
+    if cols == 0 || cols > d {
+        return Err(Error::format(
+            path,
+            format!("/obsm/{key}"),
+            format!("--n-pcs {cols}: the array has {d} columns"),
+        ));
+    }
+    Ok((r.read_all(cols, READ_BLOCK)?, cols))
+}
+
+/// A graph as the CSR chunk the writer takes.
+pub(crate) fn graph_chunk(g: Graph) -> CsrChunk {
+    CsrChunk {
+        rows: RowIds::Range(0..g.n as u64),
+        n_cols: g.n,
+        indptr: g.indptr,
+        indices: g.indices,
+        data: g.data,
+    }
+}
+
+/// Runs the kNN search the options ask for.
+pub fn knn_graph(
+    points: Points<'_>,
+    opts: &NeighborsOptions,
+    backend: &dyn Backend,
+) -> Result<(Knn, KnnMethod)> {
+    let n = points.len();
+    let method = opts.method.resolve(n, backend);
+    let knn = match method {
+        KnnMethod::Approx => {
+            let d = DescentOptions::for_n(n, opts.seed);
+            let bar = Progress::new("knn rounds", d.max_iters as u64, opts.quiet);
+            let r = nn_descent(points, opts.n_neighbors, &d, &|_| bar.inc(1));
+            bar.finish();
+            r?
+        }
+        _ => {
+            let bar = Progress::new("knn exact", n as u64, opts.quiet);
+            let r = exact(points, opts.n_neighbors, backend, &|c| bar.inc(c as u64));
+            bar.finish();
+            r?
+        }
+    };
+    Ok((knn, method))
+}
+
+/// Runs `neighbors` as the options say.
+pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<NeighborsSummary> {
+    let reader = H5adReader::open(&opts.input)?;
+    refuse_input_as_output(&opts.input, &opts.output)?;
+    check_output(&opts.output, opts.force)?;
+    let t = Instant::now();
+    let (data, dim) = read_representation(&reader, &opts.use_rep, opts.n_pcs)?;
+    let points = Points::new(&data, dim).map_err(|e| {
+        Error::format(
+            &opts.input,
+            format!("/obsm/{}", opts.use_rep),
+            e.to_string(),
+        )
+    })?;
+    let n = points.len();
+    if opts.n_neighbors < 2 || opts.n_neighbors > n {
+        return Err(Error::InvalidArgument(format!(
+            "--n-neighbors {}: must be between 2 and the number of cells ({n}); it counts each \
+             cell itself",
+            opts.n_neighbors
+        )));
+    }
+    let read_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let (knn, method) = knn_graph(points, opts, backend)?;
+    drop(data);
+    let knn_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let conn = connectivities(&knn);
+    let dist = distance_graph(&knn);
+    drop(knn);
+    let fuzzy_seconds = t.elapsed().as_secs_f64();
+    let nnz = conn.nnz();
+
+    let out = OutputFile::create(&opts.output, opts.force)?;
+    out.carry_over(
+        &reader,
+        &["obs", "var"],
+        &["obsm", "varm", "obsp", "varp", "uns"],
+        &["obsp/distances", "obsp/connectivities", "uns/neighbors"],
+    )?;
+    let obsp = out
+        .root()
+        .group("obsp")
+        .map_err(|e| Error::hdf5(out.target(), "/obsp", e))?;
+    write_csr(&obsp, "distances", &graph_chunk(dist), None)?;
+    write_csr(&obsp, "connectivities", &graph_chunk(conn), None)?;
+    let uns = out
+        .root()
+        .group("uns")
+        .map_err(|e| Error::hdf5(out.target(), "/uns", e))?;
+    write_element(&uns, "neighbors", &uns_neighbors(opts))?;
+    let output = out.commit()?;
+    Ok(NeighborsSummary {
+        n_cells: n,
+        n_dims: dim,
+        method,
+        nnz,
+        read_seconds,
+        knn_seconds,
+        fuzzy_seconds,
+        output,
+    })
+}
+
+/// Refuses to write over the input (inputs are never modified).
+pub(crate) fn refuse_input_as_output(input: &Path, output: &Path) -> Result<()> {
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
+        if a == b {
+            return Err(Error::InvalidArgument(format!(
+                "output {} is the input; inputs are never modified",
+                output.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `uns['neighbors']` as scanpy writes it.
+fn uns_neighbors(opts: &NeighborsOptions) -> Element {
+    let s = |v: &str| Element::String(v.to_string());
+    let int = |v: i64| Element::Scalar(NumVec::I64(vec![v]));
+    let mut params = vec![
+        ("n_neighbors".to_string(), int(opts.n_neighbors as i64)),
+        ("method".to_string(), s("umap")),
+        ("random_state".to_string(), int(opts.seed as i64)),
+        ("metric".to_string(), s("euclidean")),
+        ("use_rep".to_string(), s(&opts.use_rep)),
+    ];
+    if let Some(p) = opts.n_pcs {
+        params.push(("n_pcs".to_string(), int(p as i64)));
+    }
+    Element::Dict(vec![
+        ("connectivities_key".to_string(), s("connectivities")),
+        ("distances_key".to_string(), s("distances")),
+        ("params".to_string(), Element::Dict(params)),
+    ])
+}

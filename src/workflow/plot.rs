@@ -1,0 +1,203 @@
+//! `scoop plot`: an embedding (`obsm/X_umap`, ...) colored by categorical obs columns, one panel
+//! per key stacked, as scanpy's `pl.embedding(adata, basis, color=[...], ncols=1)` draws it.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::io::{check_output, h5ad::temp_path, ColumnValues, DenseRowReader, Element, H5adReader};
+use crate::plot::palette::{default_palette, parse_hex};
+use crate::plot::{render, Panel, PlotOptions};
+
+/// Everything `scoop plot` needs.
+#[derive(Clone, Debug)]
+pub struct PlotRunOptions {
+    /// Input `.h5ad` with `obsm/X_<basis>`.
+    pub input: PathBuf,
+    /// Output PNG.
+    pub output: PathBuf,
+    /// Embedding name (`umap` reads `obsm/X_umap`).
+    pub basis: String,
+    /// obs columns to color by, one panel each.
+    pub color: Vec<String>,
+    /// Side of each square plot area in pixels.
+    pub size_px: u32,
+    /// Dots per inch (scales point size, text and lines).
+    pub dpi: f32,
+    /// Point size (matplotlib's s, points²); `None` = 120000 / cells.
+    pub point_size: Option<f32>,
+    /// Overwrite an existing output.
+    pub force: bool,
+}
+
+/// A categorical coloring: per-cell codes (−1 = NA), labels and colors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coloring {
+    /// Category of each cell, −1 for missing.
+    pub codes: Vec<i32>,
+    /// Category labels.
+    pub categories: Vec<String>,
+    /// One color per category.
+    pub colors: Vec<[u8; 3]>,
+}
+
+/// Codes and labels of an obs column treated as categorical: categoricals as stored; strings,
+/// integers and booleans by their sorted distinct values (as pandas makes categories).
+fn categorical(
+    values: ColumnValues,
+    path: &std::path::Path,
+    key: &str,
+) -> Result<(Vec<i32>, Vec<String>)> {
+    // (sort key, label) per cell → codes into the sorted distinct values.
+    let by_value = |sortable: Vec<(i128, String)>| {
+        let mut distinct = sortable.clone();
+        distinct.sort();
+        distinct.dedup();
+        let cats: Vec<String> = distinct.iter().map(|d| d.1.clone()).collect();
+        let codes = sortable
+            .iter()
+            .map(|v| distinct.binary_search(v).expect("present") as i32)
+            .collect();
+        (codes, cats)
+    };
+    match values {
+        ColumnValues::Categorical {
+            codes, categories, ..
+        } => Ok((
+            codes,
+            (0..categories.len()).map(|i| categories.label(i)).collect(),
+        )),
+        ColumnValues::Strings(s) => {
+            let keyed = s.into_iter().map(|v| (0, v)).collect();
+            Ok(by_value(keyed))
+        }
+        ColumnValues::Array(v) if !v.dtype().is_integer() && v.dtype().name() != "bool" => {
+            Err(Error::format(
+                path,
+                format!("/obs/{key}"),
+                format!(
+                    "is continuous ({}); scoop plot colors by categorical columns",
+                    v.dtype().name()
+                ),
+            ))
+        }
+        ColumnValues::Array(v) => {
+            let f = v.to_f64();
+            let keyed = (0..v.len()).map(|i| (f[i] as i128, v.display(i))).collect();
+            Ok(by_value(keyed))
+        }
+        other => Err(Error::format(
+            path,
+            format!("/obs/{key}"),
+            format!("{} columns cannot color a plot", other.encoding()),
+        )),
+    }
+}
+
+/// The coloring of obs column `key`: colors from `uns/<key>_colors` when it lists one per
+/// category, else scanpy's default palette for that many categories.
+pub fn coloring(reader: &H5adReader, key: &str) -> Result<Coloring> {
+    let obs = reader.obs_reader()?;
+    if !obs.column_names().iter().any(|c| c == key) {
+        return Err(Error::format(
+            reader.path(),
+            format!("/obs/{key}"),
+            format!(
+                "no such obs column (columns: {})",
+                obs.column_names().join(", ")
+            ),
+        ));
+    }
+    let values = obs.read_column(key, 0..obs.len())?;
+    let (codes, categories) = categorical(values, reader.path(), key)?;
+    let stored = format!("{key}_colors");
+    let mut colors = None;
+    if reader.keys("uns")?.contains(&stored) {
+        if let Ok(Element::StringArray { values, .. }) = reader.element("uns", &stored) {
+            let parsed: Option<Vec<[u8; 3]>> = values.iter().map(|c| parse_hex(c)).collect();
+            colors = parsed.filter(|p| p.len() == categories.len());
+        }
+    }
+    let colors = colors.unwrap_or_else(|| default_palette(categories.len()));
+    Ok(Coloring {
+        codes,
+        categories,
+        colors,
+    })
+}
+
+/// Draws the plot and writes the PNG (under a temporary name, renamed when complete).
+pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
+    check_output(&opts.output, opts.force)?;
+    if opts.color.is_empty() {
+        return Err(Error::InvalidArgument("--color names no obs column".into()));
+    }
+    let reader = H5adReader::open(&opts.input)?;
+    let key = format!("X_{}", opts.basis);
+    if !reader.keys("obsm")?.contains(&key) {
+        return Err(Error::format(
+            reader.path(),
+            format!("/obsm/{key}"),
+            format!("not found (run `scoop {}` first)", opts.basis),
+        ));
+    }
+    let obsm = reader
+        .root()
+        .group("obsm")
+        .map_err(|e| Error::hdf5(reader.path(), "/obsm", e))?;
+    let r = DenseRowReader::open(&obsm, &key)?;
+    let (n, d) = r.shape();
+    if d < 2 {
+        return Err(Error::format(
+            reader.path(),
+            format!("/obsm/{key}"),
+            "needs 2 columns",
+        ));
+    }
+    let xy = r.read_all(2, 1 << 16)?;
+    let x: Vec<f32> = xy.iter().step_by(2).copied().collect();
+    let y: Vec<f32> = xy.iter().skip(1).step_by(2).copied().collect();
+    let colorings: Vec<Coloring> = opts
+        .color
+        .iter()
+        .map(|k| coloring(&reader, k))
+        .collect::<Result<_>>()?;
+    for (c, k) in colorings.iter().zip(&opts.color) {
+        if c.codes.len() != n {
+            return Err(Error::format(
+                reader.path(),
+                format!("/obs/{k}"),
+                format!("has {} rows, {key} has {n}", c.codes.len()),
+            ));
+        }
+    }
+    let panels: Vec<Panel> = colorings
+        .iter()
+        .zip(&opts.color)
+        .map(|(c, k)| Panel {
+            title: k.clone(),
+            categories: c.categories.clone(),
+            colors: c.colors.clone(),
+            codes: &c.codes,
+        })
+        .collect();
+    let label = opts.basis.to_uppercase();
+    let image = render(
+        &x,
+        &y,
+        &panels,
+        &PlotOptions {
+            width_px: opts.size_px,
+            dpi: opts.dpi,
+            point_size: opts.point_size,
+            axis_labels: (format!("{label}1"), format!("{label}2")),
+        },
+    )?;
+    let tmp = temp_path(&opts.output);
+    let written = image
+        .write_png(&tmp)
+        .and_then(|_| std::fs::rename(&tmp, &opts.output).map_err(|e| Error::io(&opts.output, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map(|_| opts.output.clone())
+}

@@ -1,0 +1,182 @@
+//! `scoop umap`: lays out the `neighbors` graph (`obsp/connectivities`) and writes
+//! `obsm/X_umap` and `uns/umap` into a copy of the input's annotations.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::io::{
+    check_output, write_element, DenseArray, Element, H5adReader, MatrixReader, NumVec, OutputFile,
+};
+use crate::ops::fuzzy::Graph;
+use crate::ops::umap::{default_epochs, umap, Init, UmapOptions};
+use crate::progress::Progress;
+use crate::workflow::neighbors::refuse_input_as_output;
+
+/// Everything `scoop umap` needs.
+#[derive(Clone, Debug)]
+pub struct UmapRunOptions {
+    /// Input `.h5ad` with `obsp/connectivities` (from `scoop neighbors` or scanpy).
+    pub input: PathBuf,
+    /// Output `.h5ad`.
+    pub output: PathBuf,
+    /// Layout settings.
+    pub umap: UmapOptions,
+    /// The `uns` entry naming the graph (scanpy's `neighbors_key`).
+    pub neighbors_key: String,
+    /// Overwrite an existing output.
+    pub force: bool,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// What `umap` did.
+#[derive(Clone, Debug)]
+pub struct UmapSummary {
+    /// Cells.
+    pub n_cells: usize,
+    /// Directed edges optimized.
+    pub n_edges: usize,
+    /// Epochs run.
+    pub n_epochs: usize,
+    /// Curve parameters.
+    pub a: f64,
+    /// Curve parameters.
+    pub b: f64,
+    /// The initialization used.
+    pub init: Init,
+    /// Seconds in the initialization and optimization.
+    pub layout_seconds: f64,
+    /// The written file.
+    pub output: PathBuf,
+}
+
+/// Reads the graph `obsp/<key>` as a square CSR graph with sorted rows.
+pub fn read_graph(reader: &H5adReader, key: &str) -> Result<Graph> {
+    let path = reader.path();
+    let element = format!("/obsp/{key}");
+    if !reader.keys("obsp")?.iter().any(|k| k == key) {
+        return Err(Error::format(
+            path,
+            &element,
+            "not found (run `scoop neighbors` first)",
+        ));
+    }
+    let obsp = reader
+        .root()
+        .group("obsp")
+        .map_err(|e| Error::hdf5(path, "/obsp", e))?;
+    let m = MatrixReader::open(&obsp, key)?;
+    let (n, c) = m.shape();
+    let (n_obs, _) = reader.shape()?;
+    if n != c || n != n_obs {
+        return Err(Error::format(
+            path,
+            &element,
+            format!("expected a {n_obs} x {n_obs} graph, found {n} x {c}"),
+        ));
+    }
+    let chunk = m.read_rows(0..n)?;
+    let mut g = Graph {
+        n,
+        indptr: chunk.indptr,
+        indices: chunk.indices,
+        data: chunk.data,
+    };
+    if let Some(v) = g.data.iter().find(|v| !v.is_finite() || **v < 0.0) {
+        return Err(Error::format(
+            path,
+            &element,
+            format!("holds the weight {v}; weights must be finite and ≥ 0"),
+        ));
+    }
+    for i in 0..n {
+        let r = g.indptr[i]..g.indptr[i + 1];
+        if g.indices[r.clone()].windows(2).any(|w| w[0] >= w[1]) {
+            let mut row: Vec<(u32, f32)> = g.indices[r.clone()]
+                .iter()
+                .copied()
+                .zip(g.data[r.clone()].iter().copied())
+                .collect();
+            row.sort_by_key(|e| e.0);
+            for (s, (j, w)) in row.into_iter().enumerate() {
+                g.indices[r.start + s] = j;
+                g.data[r.start + s] = w;
+            }
+        }
+    }
+    Ok(g)
+}
+
+/// The graph key `uns/<neighbors_key>/connectivities_key` names (default `connectivities`).
+fn graph_key(reader: &H5adReader, neighbors_key: &str) -> Result<String> {
+    if reader.keys("uns")?.iter().any(|k| k == neighbors_key) {
+        if let Element::Dict(items) = reader.element("uns", neighbors_key)? {
+            if let Some((_, Element::String(k))) =
+                items.iter().find(|(k, _)| k == "connectivities_key")
+            {
+                return Ok(k.clone());
+            }
+        }
+    }
+    Ok("connectivities".to_string())
+}
+
+/// Runs `umap` as the options say.
+pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSummary> {
+    let reader = H5adReader::open(&opts.input)?;
+    refuse_input_as_output(&opts.input, &opts.output)?;
+    check_output(&opts.output, opts.force)?;
+    let key = graph_key(&reader, &opts.neighbors_key)?;
+    let g = read_graph(&reader, &key)?;
+    let n = g.n;
+    let t = Instant::now();
+    let epochs = opts.umap.n_epochs.unwrap_or_else(|| default_epochs(n));
+    let bar = Progress::new("umap epochs", epochs as u64, opts.quiet);
+    let u = umap(&g, &opts.umap, backend, &|_| bar.inc(1))?;
+    bar.finish();
+    drop(g);
+    let layout_seconds = t.elapsed().as_secs_f64();
+
+    let out = OutputFile::create(&opts.output, opts.force)?;
+    out.carry_over(
+        &reader,
+        &["obs", "var"],
+        &["obsm", "varm", "obsp", "varp", "uns"],
+        &["obsm/X_umap", "uns/umap"],
+    )?;
+    let obsm = out
+        .root()
+        .group("obsm")
+        .map_err(|e| Error::hdf5(out.target(), "/obsm", e))?;
+    write_element(
+        &obsm,
+        "X_umap",
+        &Element::Array(DenseArray::new(vec![n, u.dim], NumVec::F32(u.embedding))),
+    )?;
+    let uns = out
+        .root()
+        .group("uns")
+        .map_err(|e| Error::hdf5(out.target(), "/uns", e))?;
+    let f = |v: f64| Element::Scalar(NumVec::F64(vec![v]));
+    write_element(
+        &uns,
+        "umap",
+        &Element::Dict(vec![(
+            "params".to_string(),
+            Element::Dict(vec![("a".to_string(), f(u.a)), ("b".to_string(), f(u.b))]),
+        )]),
+    )?;
+    let output = out.commit()?;
+    Ok(UmapSummary {
+        n_cells: n,
+        n_edges: u.n_edges,
+        n_epochs: u.n_epochs,
+        a: u.a,
+        b: u.b,
+        init: u.init,
+        layout_seconds,
+        output,
+    })
+}

@@ -1,0 +1,497 @@
+//! `scoop neighbors`, `umap`, `subsample` and `plot` against scanpy 1.11 / umap-learn
+//! (fixtures from tests/python/make_neighbors_fixtures.py): exact kNN and connectivities equal
+//! to scanpy's, UMAP quality within reach of umap-learn's on the same graph, files scanpy reads,
+//! and the error paths.
+
+mod common;
+
+use common::scoop_fails as fails;
+
+use std::path::{Path, PathBuf};
+
+use scoop::backend::Points;
+use scoop::io::{CsrChunk, DenseRowReader, Element, H5adReader, MatrixReader};
+use scoop::ops::fuzzy::connectivities;
+use scoop::ops::knn::Knn;
+use scoop::ops::quality::{silhouette, trustworthiness};
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    common::root().join("tests/fixtures/neighbors").join(name)
+}
+
+fn scenario(name: &str) -> Value {
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("scenarios.json")).unwrap()).unwrap();
+    s[name].clone()
+}
+
+fn graph(path: &Path, key: &str) -> CsrChunk {
+    let f = H5adReader::open(path).unwrap();
+    let m = MatrixReader::open(&f.root().group("obsp").unwrap(), key).unwrap();
+    let n = m.shape().0;
+    m.read_rows(0..n).unwrap()
+}
+
+fn obsm(path: &Path, key: &str) -> (Vec<f32>, usize) {
+    let f = H5adReader::open(path).unwrap();
+    let r = DenseRowReader::open(&f.root().group("obsm").unwrap(), key).unwrap();
+    let d = r.shape().1;
+    (r.read_all(d, 4096).unwrap(), d)
+}
+
+fn cell_lines(path: &Path) -> Vec<u32> {
+    let f = H5adReader::open(path).unwrap();
+    let obs = f.obs_reader().unwrap();
+    match obs.read_column("cell_line", 0..obs.len()).unwrap() {
+        scoop::io::ColumnValues::Categorical { codes, .. } => {
+            codes.iter().map(|&c| c as u32).collect()
+        }
+        other => panic!("cell_line: {other:?}"),
+    }
+}
+
+/// Row i's (column, value) pairs sorted by column.
+fn sorted_row(c: &CsrChunk, i: usize) -> Vec<(u32, f32)> {
+    let (idx, val) = c.row(i);
+    let mut r: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
+    r.sort_by_key(|e| e.0);
+    r
+}
+
+fn assert_graphs_close(ours: &CsrChunk, theirs: &CsrChunk, tol: f32, what: &str) {
+    assert_eq!(ours.n_rows(), theirs.n_rows(), "{what}: rows");
+    assert_eq!(ours.n_cols, theirs.n_cols, "{what}: columns");
+    let mut worst = 0f32;
+    for i in 0..ours.n_rows() {
+        let (a, b) = (sorted_row(ours, i), sorted_row(theirs, i));
+        let ca: Vec<u32> = a.iter().map(|e| e.0).collect();
+        let cb: Vec<u32> = b.iter().map(|e| e.0).collect();
+        assert_eq!(ca, cb, "{what}: row {i} columns");
+        for (x, y) in a.iter().zip(&b) {
+            worst = worst.max((x.1 - y.1).abs() / y.1.abs().max(1.0));
+        }
+    }
+    assert!(
+        worst <= tol,
+        "{what}: largest difference {worst:e} > {tol:e}"
+    );
+}
+
+fn run_neighbors(name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    let k = scenario(name)["n_neighbors"].as_u64().unwrap().to_string();
+    let out = dir.join(format!("{name}_nb.h5ad"));
+    let input = fixture(&format!("{name}_input.h5ad"));
+    let mut args = vec![
+        "neighbors",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--n-neighbors",
+        &k,
+        "-q",
+        "--backend",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    let o = common::scoop(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn exact_neighbors_and_connectivities_equal_scanpys() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["lines", "few_neighbors"] {
+        for method in ["auto", "exact"] {
+            let ours = run_neighbors(name, dir.path(), &["--method", method, "--force"]);
+            let theirs = fixture(&format!("{name}_neighbors.h5ad"));
+            // sklearn brute force: the same neighbours at the same distances.
+            assert_graphs_close(
+                &graph(&ours, "distances"),
+                &graph(&theirs, "distances"),
+                1e-5,
+                "distances",
+            );
+            assert_graphs_close(
+                &graph(&ours, "connectivities"),
+                &graph(&theirs, "connectivities"),
+                1e-5,
+                "connectivities",
+            );
+            let f = H5adReader::open(&ours).unwrap();
+            let Element::Dict(nb) = f.element("uns", "neighbors").unwrap() else {
+                panic!("uns/neighbors is not a dict")
+            };
+            assert_eq!(
+                nb.iter()
+                    .find(|(k, _)| k == "connectivities_key")
+                    .map(|e| &e.1),
+                Some(&Element::String("connectivities".into()))
+            );
+            // Annotations carried over.
+            assert_eq!(
+                f.obs().unwrap(),
+                H5adReader::open(&theirs).unwrap().obs().unwrap()
+            );
+            assert!(f.keys("obsm").unwrap().contains(&"X_pca".to_string()));
+        }
+    }
+}
+
+#[test]
+fn connectivities_from_scanpys_distances_equal_scanpys() {
+    for name in ["lines", "few_neighbors"] {
+        let k = scenario(name)["n_neighbors"].as_u64().unwrap() as usize;
+        let theirs = fixture(&format!("{name}_neighbors.h5ad"));
+        let d = graph(&theirs, "distances");
+        let n = d.n_rows();
+        // scanpy's kNN: the cell itself first, then its k−1 neighbours by distance.
+        let mut indices = Vec::with_capacity(n * k);
+        let mut distances = Vec::with_capacity(n * k);
+        for i in 0..n {
+            let (idx, val) = d.row(i);
+            let mut r: Vec<(f32, u32)> = val.iter().copied().zip(idx.iter().copied()).collect();
+            r.sort_by(|a, b| a.0.total_cmp(&b.0));
+            assert_eq!(r.len(), k - 1);
+            indices.push(i as u32);
+            distances.push(0.0);
+            for (dist, j) in r {
+                indices.push(j);
+                distances.push(dist);
+            }
+        }
+        let g = connectivities(&Knn {
+            k,
+            indices,
+            distances,
+        });
+        let ours = CsrChunk {
+            rows: scoop::io::RowIds::Range(0..n as u64),
+            n_cols: n,
+            indptr: g.indptr,
+            indices: g.indices,
+            data: g.data,
+        };
+        assert_graphs_close(&ours, &graph(&theirs, "connectivities"), 1e-5, name);
+    }
+}
+
+#[test]
+fn approximate_neighbors_recall_the_exact_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = run_neighbors("lines", dir.path(), &["--method", "approx"]);
+    let approx = graph(&ours, "distances");
+    let exact = graph(&fixture("lines_neighbors.h5ad"), "distances");
+    let (mut hit, mut all) = (0, 0);
+    for i in 0..exact.n_rows() {
+        let found = approx.row(i).0;
+        for j in exact.row(i).0 {
+            all += 1;
+            hit += found.contains(j) as usize;
+        }
+    }
+    let recall = hit as f64 / all as f64;
+    assert!(recall >= 0.95, "recall@15 {recall}");
+}
+
+#[test]
+fn quality_measures_equal_sklearns() {
+    for name in ["lines", "few_neighbors"] {
+        let path = fixture(&format!("{name}_umap.h5ad"));
+        let (pca, d) = obsm(&path, "X_pca");
+        let (emb, _) = obsm(&path, "X_umap");
+        let f = H5adReader::open(&path).unwrap();
+        let q = |key: &str| match f.element("uns", "quality").unwrap().get(key) {
+            Some(Element::Scalar(v)) => v.to_f64()[0],
+            other => panic!("uns/quality/{key}: {other:?}"),
+        };
+        let tw = trustworthiness(
+            Points::new(&pca, d).unwrap(),
+            Points::new(&emb, 2).unwrap(),
+            15,
+        );
+        let sil = silhouette(Points::new(&emb, 2).unwrap(), &cell_lines(&path));
+        assert!(
+            (tw - q("trustworthiness")).abs() < 1e-6,
+            "{name}: trustworthiness {tw} vs {}",
+            q("trustworthiness")
+        );
+        assert!(
+            (sil - q("silhouette")).abs() < 1e-5,
+            "{name}: silhouette {sil} vs {}",
+            q("silhouette")
+        );
+    }
+}
+
+#[test]
+fn umap_on_scanpys_graph_is_as_good_as_umap_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["lines", "few_neighbors"] {
+        let out = dir.path().join(format!("{name}_umap.h5ad"));
+        let input = fixture(&format!("{name}_neighbors.h5ad"));
+        let o = common::scoop(&[
+            "umap",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--backend",
+            "cpu",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (pca, d) = obsm(&input, "X_pca");
+        let (emb, dim) = obsm(&out, "X_umap");
+        assert_eq!((emb.len(), dim), (pca.len() / d * 2, 2));
+        let tw = trustworthiness(
+            Points::new(&pca, d).unwrap(),
+            Points::new(&emb, 2).unwrap(),
+            15,
+        );
+        let sil = silhouette(Points::new(&emb, 2).unwrap(), &cell_lines(&input));
+        let s = scenario(name);
+        let (tw_ref, sil_ref) = (
+            s["umap_learn_trustworthiness"].as_f64().unwrap(),
+            s["umap_learn_silhouette"].as_f64().unwrap(),
+        );
+        eprintln!("{name}: trustworthiness {tw:.4} (umap-learn {tw_ref}), silhouette {sil:.4} (umap-learn {sil_ref})");
+        assert!(
+            tw >= tw_ref - 0.02,
+            "{name}: trustworthiness {tw} vs umap-learn {tw_ref}"
+        );
+        assert!(
+            sil >= sil_ref - 0.05,
+            "{name}: silhouette {sil} vs umap-learn {sil_ref}"
+        );
+        let f = H5adReader::open(&out).unwrap();
+        match f
+            .element("uns", "umap")
+            .unwrap()
+            .get("params")
+            .and_then(|p| p.get("a"))
+        {
+            Some(Element::Scalar(a)) => assert!((a.to_f64()[0] - 0.5830300203968329).abs() < 1e-5),
+            other => panic!("uns/umap/params/a: {other:?}"),
+        }
+        // The graph and annotations are carried over.
+        assert_eq!(
+            graph(&out, "connectivities").data,
+            graph(&input, "connectivities").data
+        );
+    }
+}
+
+#[test]
+fn subsample_draws_distinct_rows_in_order_and_carries_obsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("lines_input.h5ad");
+    let out = dir.path().join("sub.h5ad");
+    let o = common::scoop(&[
+        "subsample",
+        input.to_str().unwrap(),
+        "--n",
+        "500",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (full, d) = obsm(&input, "X_pca");
+    let (sub, d2) = obsm(&out, "X_pca");
+    assert_eq!((d, sub.len()), (d2, 500 * d));
+    let f_in = H5adReader::open(&input).unwrap().obs().unwrap();
+    let f_out = H5adReader::open(&out).unwrap().obs().unwrap();
+    // Rows are distinct input cells in the input's order, with their own obsm rows.
+    let pos: Vec<usize> = f_out
+        .index
+        .iter()
+        .map(|name| {
+            f_in.index
+                .iter()
+                .position(|n| n == name)
+                .expect("a known cell")
+        })
+        .collect();
+    assert!(
+        pos.windows(2).all(|w| w[0] < w[1]),
+        "rows ascending and distinct"
+    );
+    for (r, &i) in pos.iter().enumerate() {
+        assert_eq!(&sub[r * d..(r + 1) * d], &full[i * d..(i + 1) * d]);
+    }
+    // The same seed draws the same cells; another seed others.
+    let again = dir.path().join("again.h5ad");
+    common::scoop(&[
+        "subsample",
+        input.to_str().unwrap(),
+        "--n",
+        "500",
+        "--seed",
+        "3",
+        "--out",
+        again.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        H5adReader::open(&again).unwrap().obs().unwrap().index,
+        f_out.index
+    );
+    // With replacement the sample may repeat cells; without it, asking for more than n fails.
+    let rep = dir.path().join("rep.h5ad");
+    let o = common::scoop(&[
+        "subsample",
+        input.to_str().unwrap(),
+        "--n",
+        "3000",
+        "--replace",
+        "--out",
+        rep.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(H5adReader::open(&rep).unwrap().shape().unwrap().0, 3000);
+    let err = fails(&[
+        "subsample",
+        input.to_str().unwrap(),
+        "--n",
+        "3000",
+        "--out",
+        dir.path().join("x.h5ad").to_str().unwrap(),
+    ]);
+    assert!(err.contains("more than the 1500 cells"), "{err}");
+    assert!(!dir.path().join("x.h5ad").exists());
+}
+
+#[test]
+fn plot_draws_each_category_in_scanpys_colors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("lines_umap.h5ad");
+    let png = dir.path().join("umap.png");
+    let o = common::scoop(&[
+        "plot",
+        input.to_str().unwrap(),
+        "--color",
+        "cell_line,plate",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let pixels: std::collections::HashSet<[u8; 3]> = buf[..info.buffer_size()]
+        .chunks(3)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    // Six cell lines and three plates: matplotlib's tab10, in category order.
+    for hex in ["1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b"] {
+        let c = [0, 2, 4].map(|o| u8::from_str_radix(&hex[o..o + 2], 16).unwrap());
+        assert!(pixels.contains(&c), "color #{hex} missing");
+    }
+    assert!(info.height > info.width, "two panels stacked");
+    // Asking for a column that is not there names it.
+    let err = fails(&[
+        "plot",
+        input.to_str().unwrap(),
+        "--color",
+        "drug",
+        "--out",
+        dir.path().join("b.png").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("/obs/drug") && err.contains("no such obs column"),
+        "{err}"
+    );
+    assert!(!dir.path().join("b.png").exists());
+    let err = fails(&[
+        "plot",
+        input.to_str().unwrap(),
+        "--color",
+        "cell_line",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(err.contains("output exists"), "{err}");
+}
+
+#[test]
+fn bad_requests_fail_clearly_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("lines_input.h5ad");
+    let out = dir.path().join("o.h5ad");
+    let (i, o) = (input.to_str().unwrap(), out.to_str().unwrap());
+    let err = fails(&["neighbors", i, "--out", o, "--use-rep", "X_umap"]);
+    assert!(
+        err.contains("/obsm/X_umap") && err.contains("not found"),
+        "{err}"
+    );
+    let err = fails(&["neighbors", i, "--out", o, "--n-pcs", "31"]);
+    assert!(
+        err.contains("--n-pcs 31") && err.contains("30 columns"),
+        "{err}"
+    );
+    let err = fails(&["neighbors", i, "--out", o, "--n-neighbors", "1"]);
+    assert!(err.contains("--n-neighbors 1"), "{err}");
+    let err = fails(&["umap", i, "--out", o]);
+    assert!(
+        err.contains("/obsp/connectivities") && err.contains("scoop neighbors"),
+        "{err}"
+    );
+    let err = fails(&["neighbors", i, "--out", i]);
+    assert!(
+        err.contains("output exists") || err.contains("is the input"),
+        "{err}"
+    );
+    let missing = dir.path().join("missing.h5ad");
+    let err = fails(&["umap", missing.to_str().unwrap(), "--out", o]);
+    assert!(err.contains("missing.h5ad"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn scanpy_reads_scoops_graph_and_layout() {
+    let Some(py) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nb = run_neighbors("few_neighbors", dir.path(), &[]);
+    let um = dir.path().join("um.h5ad");
+    let o = common::scoop(&[
+        "umap",
+        nb.to_str().unwrap(),
+        "--out",
+        um.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success());
+    let script = r#"
+import sys, anndata as ad, numpy as np, scipy.sparse as sp
+a = ad.read_h5ad(sys.argv[1])
+assert sp.issparse(a.obsp["connectivities"]) and sp.issparse(a.obsp["distances"])
+c = a.obsp["connectivities"]
+assert abs(c - c.T).max() < 1e-6, "connectivities symmetric"
+assert a.uns["neighbors"]["params"]["n_neighbors"] == 6
+assert a.uns["neighbors"]["connectivities_key"] == "connectivities"
+assert a.obsm["X_umap"].shape == (a.n_obs, 2) and a.obsm["X_umap"].dtype == np.float32
+assert set(a.uns["umap"]["params"]) == {"a", "b"}
+print("ok", a.n_obs)
+"#;
+    let out = std::process::Command::new(&py)
+        .args(["-c", script, um.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 400");
+}
