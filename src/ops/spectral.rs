@@ -17,6 +17,10 @@ pub const SPECTRAL_TOL: f64 = 1e-4;
 pub const SPECTRAL_MAX_RESTARTS: usize = 60;
 /// Krylov blocks per restart.
 const DEPTH: usize = 4;
+/// Vector entries per rayon task (small components run on one thread).
+const PAR_MIN: usize = 8192;
+/// Components up to this size are solved densely (exact, no iteration).
+const DENSE_MAX: usize = 400;
 
 /// Connected components: a label per vertex (0 = largest component) and the component count.
 pub fn components(g: &Graph) -> (Vec<u32>, usize) {
@@ -85,16 +89,22 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
         .collect();
     normalize(&mut u0);
     let apply = |x: &[f64], y: &mut [f64]| {
-        y.par_iter_mut().enumerate().for_each(|(i, yi)| {
-            let (cols, vals) = g.row(i);
-            let s: f64 = cols
-                .iter()
-                .zip(vals)
-                .map(|(&j, &w)| w as f64 * inv_sqrt_deg[j as usize] * x[j as usize])
-                .sum();
-            *yi = s * inv_sqrt_deg[i];
-        });
+        y.par_iter_mut()
+            .with_min_len(PAR_MIN)
+            .enumerate()
+            .for_each(|(i, yi)| {
+                let (cols, vals) = g.row(i);
+                let s: f64 = cols
+                    .iter()
+                    .zip(vals)
+                    .map(|(&j, &w)| w as f64 * inv_sqrt_deg[j as usize] * x[j as usize])
+                    .sum();
+                *yi = s * inv_sqrt_deg[i];
+            });
     };
+    if n <= DENSE_MAX {
+        return dense_eigenvectors(g, &inv_sqrt_deg, &u0, dim);
+    }
     let b = (dim + 2).min(n.saturating_sub(1)).max(1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut x: Vec<Vec<f64>> = (0..b)
@@ -172,14 +182,57 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
     (best, report)
 }
 
+/// Small components: N deflated by u0 (N − u0 u0ᵀ), decomposed whole.
+fn dense_eigenvectors(
+    g: &Graph,
+    inv_sqrt_deg: &[f64],
+    u0: &[f64],
+    dim: usize,
+) -> (Vec<Vec<f64>>, SpectralReport) {
+    let n = g.n;
+    let mut m = Mat::<f64>::zeros(n, n);
+    for i in 0..n {
+        let (cols, vals) = g.row(i);
+        for (&j, &w) in cols.iter().zip(vals) {
+            m[(i, j as usize)] += w as f64 * inv_sqrt_deg[i] * inv_sqrt_deg[j as usize];
+        }
+    }
+    let m = Mat::from_fn(n, n, |r, c| (m[(r, c)] + m[(c, r)]) / 2.0 - u0[r] * u0[c]);
+    let want = dim.min(n);
+    match top_eigen(m.as_ref(), want, EigenSolver::Full) {
+        Ok(e) => (
+            (0..want)
+                .map(|c| (0..n).map(|r| e.vectors[(r, c)]).collect())
+                .collect(),
+            SpectralReport {
+                restarts: 0,
+                residual: 0.0,
+            },
+        ),
+        Err(_) => (
+            Vec::new(),
+            SpectralReport {
+                restarts: 0,
+                residual: f64::INFINITY,
+            },
+        ),
+    }
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.par_iter().zip(b.par_iter()).map(|(x, y)| x * y).sum()
+    a.par_iter()
+        .with_min_len(PAR_MIN)
+        .zip(b.par_iter())
+        .map(|(x, y)| x * y)
+        .sum()
 }
 
 fn normalize(x: &mut [f64]) -> f64 {
     let norm = dot(x, x).sqrt();
     if norm > 0.0 {
-        x.par_iter_mut().for_each(|v| *v /= norm);
+        x.par_iter_mut()
+            .with_min_len(PAR_MIN)
+            .for_each(|v| *v /= norm);
     }
     norm
 }

@@ -203,7 +203,10 @@ fn spectral_init(g: &Graph, dim: usize, rng: &mut rand::rngs::StdRng) -> Result<
     let mut worst: Option<SpectralReport> = None;
     let grid = (n_comp as f64).sqrt().ceil() as usize;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_comp];
+    // Each vertex's position inside its component (components partition the vertices).
+    let mut local = vec![0u32; n];
     for (i, &c) in label.iter().enumerate() {
+        local[i] = members[c as usize].len() as u32;
         members[c as usize].push(i);
     }
     for (c, ids) in members.iter().enumerate() {
@@ -224,7 +227,7 @@ fn spectral_init(g: &Graph, dim: usize, rng: &mut rand::rngs::StdRng) -> Result<
             }
             continue;
         }
-        let sub = subgraph(g, ids);
+        let sub = subgraph(g, ids, &local);
         let (vecs, report) = laplacian_eigenvectors(&sub, dim, rng.random());
         if vecs.len() < dim || vecs.iter().flatten().any(|v| !v.is_finite()) {
             return Err(Error::InvalidArgument(format!(
@@ -255,13 +258,10 @@ fn spectral_init(g: &Graph, dim: usize, rng: &mut rand::rngs::StdRng) -> Result<
     ))
 }
 
-fn subgraph(g: &Graph, ids: &[usize]) -> Graph {
+/// The component `ids` of `g`; `local[v]` is v's position in its component's `ids`.
+fn subgraph(g: &Graph, ids: &[usize], local: &[u32]) -> Graph {
     if ids.len() == g.n {
         return g.clone();
-    }
-    let mut local = vec![u32::MAX; g.n];
-    for (s, &i) in ids.iter().enumerate() {
-        local[i] = s as u32;
     }
     let mut indptr = Vec::with_capacity(ids.len() + 1);
     indptr.push(0);

@@ -123,7 +123,7 @@ pub fn knn_graph(
     let method = opts.method.resolve(n, backend);
     let knn = match method {
         KnnMethod::Approx => {
-            let d = DescentOptions::for_n(n, opts.seed);
+            let d = DescentOptions::for_n(n, opts.n_neighbors, opts.seed);
             let bar = Progress::new("knn rounds", d.max_iters as u64, opts.quiet);
             let r = nn_descent(points, opts.n_neighbors, &d, &|_| bar.inc(1));
             bar.finish();
