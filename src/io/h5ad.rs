@@ -101,6 +101,11 @@ impl H5adReader {
         h5::members(&g)
     }
 
+    /// Opens the root's group `name` (`obsm`, `obsp`, ...).
+    pub fn group(&self, name: &str) -> Result<Group> {
+        self.file.group(name).at(&self.file, name)
+    }
+
     /// Reads element `key` of mapping group `group` (e.g. `obsm`, `X_pca`).
     pub fn element(&self, group: &str, key: &str) -> Result<Element> {
         if !h5::is_group(&self.file, group) {
@@ -186,6 +191,11 @@ impl OutputFile {
         let g = self.root().create_group(name).at(self.root(), name)?;
         h5::set_encoding(&g, "dict", "0.1.0")?;
         Ok(g)
+    }
+
+    /// Opens the group `name` already written under the root (e.g. by [`Self::carry_over`]).
+    pub fn group(&self, name: &str) -> Result<Group> {
+        self.root().group(name).at(self.root(), name)
     }
 
     /// Creates the mapping groups not yet present, as anndata writes them (empty `dict`s).

@@ -28,6 +28,29 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The graph whose row i holds the (column, value) pairs `rows[i]`, in that order.
+    pub fn from_rows(rows: Vec<Vec<(u32, f32)>>) -> Graph {
+        let n = rows.len();
+        let nnz = rows.iter().map(Vec::len).sum();
+        let mut indptr = Vec::with_capacity(n + 1);
+        indptr.push(0);
+        let mut indices = Vec::with_capacity(nnz);
+        let mut data = Vec::with_capacity(nnz);
+        for r in rows {
+            for (j, w) in r {
+                indices.push(j);
+                data.push(w);
+            }
+            indptr.push(indices.len());
+        }
+        Graph {
+            n,
+            indptr,
+            indices,
+            data,
+        }
+    }
+
     /// Stored values.
     pub fn nnz(&self) -> usize {
         self.data.len()
@@ -109,7 +132,7 @@ pub fn smooth_knn_dist(dists: &[f32], mean_all: f32) -> (f32, f32) {
 /// The directed membership matrix P: row i holds exp(−(d_ij − ρ_i)/σ_i) for its neighbours
 /// (1 where d ≤ ρ, none for the cell itself), sorted by column, repeats summed.
 pub fn memberships(knn: &Knn) -> Graph {
-    let (n, k) = (knn.len(), knn.k);
+    let n = knn.len();
     let mean_all = (knn.distances.par_iter().map(|&d| d as f64).sum::<f64>()
         / knn.distances.len().max(1) as f64) as f32;
     let rows: Vec<Vec<(u32, f32)>> = (0..n)
@@ -144,23 +167,7 @@ pub fn memberships(knn: &Knn) -> Graph {
             r
         })
         .collect();
-    let mut indptr = Vec::with_capacity(n + 1);
-    indptr.push(0);
-    let mut indices = Vec::with_capacity(n * k);
-    let mut data = Vec::with_capacity(n * k);
-    for r in rows {
-        for (j, w) in r {
-            indices.push(j);
-            data.push(w);
-        }
-        indptr.push(indices.len());
-    }
-    Graph {
-        n,
-        indptr,
-        indices,
-        data,
-    }
+    Graph::from_rows(rows)
 }
 
 /// The fuzzy union W = P + Pᵀ − P∘Pᵀ (f32, as scipy evaluates it), zeros dropped.
@@ -194,23 +201,7 @@ pub fn fuzzy_union(p: &Graph) -> Graph {
             out
         })
         .collect();
-    let mut indptr = Vec::with_capacity(p.n + 1);
-    indptr.push(0);
-    let mut indices = Vec::new();
-    let mut data = Vec::new();
-    for r in rows {
-        for (j, w) in r {
-            indices.push(j);
-            data.push(w);
-        }
-        indptr.push(indices.len());
-    }
-    Graph {
-        n: p.n,
-        indptr,
-        indices,
-        data,
-    }
+    Graph::from_rows(rows)
 }
 
 /// scanpy's `connectivities` of a kNN graph: [`fuzzy_union`] of [`memberships`].

@@ -2,7 +2,7 @@
 //! connectivities, written as scanpy's `pp.neighbors` writes them (`obsp/distances`,
 //! `obsp/connectivities`, `uns/neighbors`) into a copy of the input's annotations.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::backend::{Backend, Points};
@@ -77,10 +77,7 @@ pub fn read_representation(
             "not found (run `scoop pca` first, or name another obsm key with --use-rep)",
         ));
     }
-    let obsm = reader
-        .root()
-        .group("obsm")
-        .map_err(|e| Error::hdf5(path, "/obsm", e))?;
+    let obsm = reader.group("obsm")?;
     let r = DenseRowReader::open(&obsm, key)?;
     let (n, d) = r.shape();
     let (n_obs, _) = reader.shape()?;
@@ -142,7 +139,7 @@ pub fn knn_graph(
 /// Runs `neighbors` as the options say.
 pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<NeighborsSummary> {
     let reader = H5adReader::open(&opts.input)?;
-    refuse_input_as_output(&opts.input, &opts.output)?;
+    super::refuse_input_as_output(&opts.input, &opts.output)?;
     check_output(&opts.output, opts.force)?;
     let t = Instant::now();
     let (data, dim) = read_representation(&reader, &opts.use_rep, opts.n_pcs)?;
@@ -154,13 +151,6 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         )
     })?;
     let n = points.len();
-    if opts.n_neighbors < 2 || opts.n_neighbors > n {
-        return Err(Error::InvalidArgument(format!(
-            "--n-neighbors {}: must be between 2 and the number of cells ({n}); it counts each \
-             cell itself",
-            opts.n_neighbors
-        )));
-    }
     let read_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -181,16 +171,10 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         &["obsm", "varm", "obsp", "varp", "uns"],
         &["obsp/distances", "obsp/connectivities", "uns/neighbors"],
     )?;
-    let obsp = out
-        .root()
-        .group("obsp")
-        .map_err(|e| Error::hdf5(out.target(), "/obsp", e))?;
+    let obsp = out.group("obsp")?;
     write_csr(&obsp, "distances", &graph_chunk(dist), None)?;
     write_csr(&obsp, "connectivities", &graph_chunk(conn), None)?;
-    let uns = out
-        .root()
-        .group("uns")
-        .map_err(|e| Error::hdf5(out.target(), "/uns", e))?;
+    let uns = out.group("uns")?;
     write_element(&uns, "neighbors", &uns_neighbors(opts))?;
     let output = out.commit()?;
     Ok(NeighborsSummary {
@@ -203,19 +187,6 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         fuzzy_seconds,
         output,
     })
-}
-
-/// Refuses to write over the input (inputs are never modified).
-pub(crate) fn refuse_input_as_output(input: &Path, output: &Path) -> Result<()> {
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
-        if a == b {
-            return Err(Error::InvalidArgument(format!(
-                "output {} is the input; inputs are never modified",
-                output.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// `uns['neighbors']` as scanpy writes it.

@@ -75,13 +75,6 @@ fn chunk_rows(requested: usize, nnz: u64, n_rows: usize) -> usize {
     requested.min(((PCA_CHUNK_NNZ / per_row) as usize).max(256))
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 /// Runs PCA as the options say.
 pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let reader = H5adReader::open(&opts.input)?;
@@ -96,12 +89,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         other => other,
     })?;
     for out in std::iter::once(&opts.output).chain(opts.zarr.as_ref()) {
-        if same_file(out, &opts.input) {
-            return Err(Error::InvalidArgument(format!(
-                "output {} is the input; inputs are never modified",
-                out.display()
-            )));
-        }
+        super::refuse_input_as_output(&opts.input, out)?;
         check_output(out, opts.force)?;
     }
     if opts.zarr.as_ref() == Some(&opts.output) {

@@ -140,10 +140,7 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
             format!("not found (run `scoop {}` first)", opts.basis),
         ));
     }
-    let obsm = reader
-        .root()
-        .group("obsm")
-        .map_err(|e| Error::hdf5(reader.path(), "/obsm", e))?;
+    let obsm = reader.group("obsm")?;
     let r = DenseRowReader::open(&obsm, &key)?;
     let (n, d) = r.shape();
     if d < 2 {

@@ -13,7 +13,7 @@ use crate::io::csr::{CsrWriteOptions, CsrWriter};
 use crate::io::subset::{write_dataframe_pick, RowPick};
 use crate::io::{check_output, DenseRowReader, DenseRowWriter, H5adReader, OutputFile};
 use crate::progress::Progress;
-use crate::workflow::neighbors::refuse_input_as_output;
+use crate::workflow::refuse_input_as_output;
 
 /// Everything `scoop subsample` needs.
 #[derive(Clone, Debug)]
@@ -109,10 +109,7 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
         opts.quiet,
     );
     if !keys.is_empty() {
-        let obsm_in = reader
-            .root()
-            .group("obsm")
-            .map_err(|e| Error::hdf5(&opts.input, "/obsm", e))?;
+        let obsm_in = reader.group("obsm")?;
         for key in keys {
             let r = match DenseRowReader::open(&obsm_in, &key) {
                 Ok(r) if r.shape().0 == n_obs => r,

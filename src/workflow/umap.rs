@@ -12,7 +12,7 @@ use crate::io::{
 use crate::ops::fuzzy::Graph;
 use crate::ops::umap::{default_epochs, umap, Init, UmapOptions};
 use crate::progress::Progress;
-use crate::workflow::neighbors::refuse_input_as_output;
+use crate::workflow::refuse_input_as_output;
 
 /// Everything `scoop umap` needs.
 #[derive(Clone, Debug)]
@@ -63,10 +63,7 @@ pub fn read_graph(reader: &H5adReader, key: &str) -> Result<Graph> {
             "not found (run `scoop neighbors` first)",
         ));
     }
-    let obsp = reader
-        .root()
-        .group("obsp")
-        .map_err(|e| Error::hdf5(path, "/obsp", e))?;
+    let obsp = reader.group("obsp")?;
     let m = MatrixReader::open(&obsp, key)?;
     let (n, c) = m.shape();
     let (n_obs, _) = reader.shape()?;
@@ -146,19 +143,13 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
         &["obsm", "varm", "obsp", "varp", "uns"],
         &["obsm/X_umap", "uns/umap"],
     )?;
-    let obsm = out
-        .root()
-        .group("obsm")
-        .map_err(|e| Error::hdf5(out.target(), "/obsm", e))?;
+    let obsm = out.group("obsm")?;
     write_element(
         &obsm,
         "X_umap",
         &Element::Array(DenseArray::new(vec![n, u.dim], NumVec::F32(u.embedding))),
     )?;
-    let uns = out
-        .root()
-        .group("uns")
-        .map_err(|e| Error::hdf5(out.target(), "/uns", e))?;
+    let uns = out.group("uns")?;
     let f = |v: f64| Element::Scalar(NumVec::F64(vec![v]));
     write_element(
         &uns,
