@@ -1,13 +1,69 @@
-//! Kernel benchmarks: each Backend kernel on a synthetic CSR chunk, with byte throughput.
-//! `cargo bench --bench kernels`. CUDA twins are benchmarked here once the CUDA backend launches
-//! kernels; on this build only the CPU backend runs.
+//! Kernel benchmarks: each Backend kernel on synthetic data, on the CPU and (where a GPU and
+//! the embedded PTX are found) on CUDA, with byte or item throughput.
+//! `cargo bench --bench kernels`; on a GPU machine without cargo, run the bench binary the
+//! bundle of `scripts/gpu-bundle.sh` carries (see README).
+//!
+//! The GPU numbers include the host↔device copies of each call (chunks arrive from the host in
+//! the streaming pipeline), except `gram_resident`, whose accumulator stays on the device.
+
+use std::sync::OnceLock;
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::Bencher;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use scoop::backend::{Backend, CpuBackend, GeneSubset, GeneSums, Gram, Projection, ValueMap};
+use scoop::backend::cuda::CudaBackend;
+use scoop::backend::{
+    Backend, CpuBackend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams, Points, Projection,
+    ValueMap,
+};
 use scoop::io::{CsrChunk, RowIds};
+
+/// Where a benchmark runs.
+#[derive(Clone, Copy, Debug)]
+enum On {
+    Cpu,
+    Cuda,
+}
+
+/// The CUDA backend on device 0, opened once (`None`, said once, without a GPU).
+fn cuda() -> Option<&'static CudaBackend> {
+    static CUDA: OnceLock<Option<CudaBackend>> = OnceLock::new();
+    CUDA.get_or_init(|| match CudaBackend::open(&[0]) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("kernels bench: CUDA benchmarks skipped ({e})");
+            None
+        }
+    })
+    .as_ref()
+}
+
+fn backend(on: On) -> &'static dyn Backend {
+    static CPU: CpuBackend = CpuBackend;
+    match on {
+        On::Cpu => &CPU,
+        On::Cuda => cuda().expect("CUDA case listed without a device"),
+    }
+}
+
+/// A benchmark case: the backend and a shape.
+#[derive(Clone, Copy, Debug)]
+struct Case<S> {
+    on: On,
+    shape: S,
+}
+
+/// Every shape on the CPU, and on CUDA where it is available.
+fn cases<S: Copy>(shapes: &[S]) -> Vec<Case<S>> {
+    let mut ons = vec![On::Cpu];
+    if cuda().is_some() {
+        ons.push(On::Cuda);
+    }
+    ons.iter()
+        .flat_map(|&on| shapes.iter().map(move |&shape| Case { on, shape }))
+        .collect()
+}
 
 fn main() {
     divan::main();
@@ -40,51 +96,53 @@ fn bytes(c: &CsrChunk) -> BytesCount {
     BytesCount::new(c.nnz() * 8 + c.indptr.len() * 8)
 }
 
-#[divan::bench(args = SHAPES)]
-fn cpu_row_totals(b: Bencher, shape: (usize, usize, usize)) {
+#[divan::bench(args = cases(&SHAPES))]
+fn row_totals(b: Bencher, case: Case<(usize, usize, usize)>) {
+    let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let mut out = vec![0.0; c.n_rows()];
     b.counter(bytes(&c))
-        .bench_local(|| CpuBackend::new().row_totals(&c, None, &mut out).unwrap());
+        .bench_local(|| be.row_totals(&c, None, &mut out).unwrap());
 }
 
 /// Normalized moments fused with the totals pass (x / total, f64).
-#[divan::bench(args = SHAPES)]
-fn cpu_gene_moments_scaled(b: Bencher, shape: (usize, usize, usize)) {
+#[divan::bench(args = cases(&SHAPES))]
+fn gene_moments_scaled(b: Bencher, case: Case<(usize, usize, usize)>) {
+    let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let scale: Vec<f64> = (0..c.n_rows()).map(|i| 1.0 / (1.0 + i as f64)).collect();
     b.counter(bytes(&c)).bench_local(|| {
         let mut acc = GeneSums::new(c.n_cols);
-        CpuBackend::new()
-            .gene_moments(&c, None, ValueMap::Scaled(&scale), &mut acc)
+        be.gene_moments(&c, None, ValueMap::Scaled(&scale), &mut acc)
             .unwrap();
         acc
     });
 }
 
 /// Moments of log1p(x / d) (cell_ranger's statistics).
-#[divan::bench(args = SHAPES)]
-fn cpu_gene_moments_log(b: Bencher, shape: (usize, usize, usize)) {
+#[divan::bench(args = cases(&SHAPES))]
+fn gene_moments_log(b: Bencher, case: Case<(usize, usize, usize)>) {
+    let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 7) as f32).collect();
     b.counter(bytes(&c)).bench_local(|| {
         let mut acc = GeneSums::new(c.n_cols);
-        CpuBackend::new()
-            .gene_moments(&c, None, ValueMap::LogNormalized(&div), &mut acc)
+        be.gene_moments(&c, None, ValueMap::LogNormalized(&div), &mut acc)
             .unwrap();
         acc
     });
 }
 
 /// normalize_total + log1p + keep every 30th gene (the write pass).
-#[divan::bench(args = SHAPES)]
-fn cpu_normalize_log1p(b: Bencher, shape: (usize, usize, usize)) {
+#[divan::bench(args = cases(&SHAPES))]
+fn normalize_log1p(b: Bencher, case: Case<(usize, usize, usize)>) {
+    let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 7) as f32).collect();
     let keep: Vec<bool> = (0..c.n_cols).map(|j| j % 30 == 0).collect();
     let genes = GeneSubset::from_mask(&keep);
     b.counter(bytes(&c))
-        .bench_local(|| CpuBackend::new().normalize_log1p(&c, &div, &genes).unwrap());
+        .bench_local(|| be.normalize_log1p(&c, &div, &genes).unwrap());
 }
 
 /// Gram shapes: (rows, genes, stored per row). The first is the reference density
@@ -107,17 +165,31 @@ fn pair_updates(c: &CsrChunk) -> ItemsCount {
 }
 
 /// XᵀX + column sums of a chunk into f64 tiles (items = symmetric pair-updates).
-#[divan::bench(args = GRAM_SHAPES)]
-fn cpu_gram(b: Bencher, shape: (usize, usize, usize)) {
+#[divan::bench(args = cases(&GRAM_SHAPES))]
+fn gram(b: Bencher, case: Case<(usize, usize, usize)>) {
+    let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let mut acc = Gram::new(c.n_cols);
     b.counter(pair_updates(&c))
-        .bench_local(|| CpuBackend::new().gram(&c, &mut acc).unwrap());
+        .bench_local(|| be.gram(&c, &mut acc).unwrap());
+}
+
+/// Gram accumulation as PCA runs it: chunks added to one accumulator (device-resident on CUDA),
+/// finished once outside the timing.
+#[divan::bench(args = cases(&GRAM_SHAPES))]
+fn gram_resident(b: Bencher, case: Case<(usize, usize, usize)>) {
+    let (shape, be) = (case.shape, backend(case.on));
+    let c = chunk(shape.0, shape.1, shape.2);
+    let mut acc = be.gram_accumulator(c.n_cols).unwrap();
+    b.counter(pair_updates(&c))
+        .bench_local(|| acc.add(&c).unwrap());
+    acc.finish().unwrap();
 }
 
 /// X · V − μV onto 300 components (items = rows).
-#[divan::bench(args = [(10_000, 2_000, 200), (10_000, 2_000, 700)])]
-fn cpu_project_300(b: Bencher, shape: (usize, usize, usize)) {
+#[divan::bench(args = cases(&[(10_000, 2_000, 200), (10_000, 2_000, 700)]))]
+fn project_300(b: Bencher, case: Case<(usize, usize, usize)>) {
+    let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let k = 300;
     let loadings: Vec<f32> = (0..c.n_cols * k)
@@ -126,5 +198,60 @@ fn cpu_project_300(b: Bencher, shape: (usize, usize, usize)) {
     let proj = Projection::new(c.n_cols, k, loadings, vec![0.5; k]).unwrap();
     let mut out = vec![0.0f32; c.n_rows() * k];
     b.counter(ItemsCount::new(c.n_rows()))
-        .bench_local(|| CpuBackend::new().project(&c, &proj, &mut out).unwrap());
+        .bench_local(|| be.project(&c, &proj, &mut out).unwrap());
+}
+
+/// Gaussian blobs of `n` points in `dim` dimensions.
+fn blobs(n: usize, dim: usize) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(2);
+    let centers: Vec<f32> = (0..20 * dim).map(|_| rng.random_range(-5.0..5.0)).collect();
+    (0..n * dim)
+        .map(|e| centers[(e / dim % 20) * dim + e % dim] + rng.random_range(-1.0f32..1.0))
+        .collect()
+}
+
+/// Exact 15-NN of every point among (n points, 50 dims); items = distances computed.
+#[divan::bench(args = cases(&[5_000usize, 50_000]))]
+fn knn_exact_15(b: Bencher, case: Case<usize>) {
+    let (n, be) = (case.shape, backend(case.on));
+    if matches!(case.on, On::Cpu) && n > 5_000 {
+        return; // minutes per iteration on a laptop; the GPU case is the point
+    }
+    let x = blobs(n, 50);
+    let pts = Points::new(&x, 50).unwrap();
+    let (mut idx, mut dist) = (vec![0u32; n * 15], vec![0f32; n * 15]);
+    b.counter(ItemsCount::new(n * n))
+        .bench_local(|| be.knn_exact(pts, 0..n, 15, &mut idx, &mut dist).unwrap());
+}
+
+/// Ten UMAP epochs over a 15-NN-like random graph of n points (items = edge samples).
+#[divan::bench(args = cases(&[100_000usize]))]
+fn layout_10_epochs(b: Bencher, case: Case<usize>) {
+    let (n, be) = (case.shape, backend(case.on));
+    let mut rng = SmallRng::seed_from_u64(4);
+    let m = n * 15;
+    let edges = EdgeList {
+        head: (0..m).map(|e| (e / 15) as u32).collect(),
+        tail: (0..m).map(|_| rng.random_range(0..n as u32)).collect(),
+        epochs_per_sample: (0..m).map(|_| rng.random_range(1.0f32..4.0)).collect(),
+    };
+    let params = LayoutParams {
+        a: 1.577,
+        b: 0.895,
+        gamma: 1.0,
+        negative_sample_rate: 5.0,
+        n_epochs: 10,
+        seed: 0,
+    };
+    let mut emb: Vec<f32> = (0..n * 2).map(|_| rng.random_range(-10.0..10.0)).collect();
+    let samples: f64 = edges
+        .epochs_per_sample
+        .iter()
+        .map(|&e| 10.0 / e as f64)
+        .sum();
+    b.counter(ItemsCount::new(samples as usize))
+        .bench_local(|| {
+            be.optimize_layout(&mut emb, 2, &edges, &params, &|_| {})
+                .unwrap()
+        });
 }

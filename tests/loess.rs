@@ -7,10 +7,10 @@ use scoop::ops::loess::{loess_fitted, LoessError};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/loess/cases.json"
-    );
+    let root = std::env::var_os("SCOOP_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let path = root.join("tests/fixtures/loess/cases.json");
     let text = std::fs::read_to_string(path).expect("read loess fixture");
     match serde_json::from_str(&text).expect("parse loess fixture") {
         Value::Array(cases) => cases,

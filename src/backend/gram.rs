@@ -95,6 +95,36 @@ impl Gram {
         Ok(())
     }
 
+    /// Adds a dense `dim x dim` row-major matrix whose upper triangle (i ≤ j) holds Σ xᵢxⱼ of
+    /// `n_rows` further rows with column sums `sum` (what a device accumulates); entries below
+    /// the diagonal are ignored.
+    pub fn add_dense_upper(&mut self, n_rows: u64, sum: &[f64], dense: &[f64]) -> Result<()> {
+        let d = self.dim;
+        if sum.len() != d || dense.len() != d * d {
+            return Err(Error::InvalidArgument(format!(
+                "gram of {d} genes given {} sums and {} products",
+                sum.len(),
+                dense.len()
+            )));
+        }
+        self.n_rows += n_rows;
+        for (a, b) in self.sum.iter_mut().zip(sum) {
+            *a += b;
+        }
+        for (p, (ta, tb)) in self.tile_pairs().into_iter().enumerate() {
+            let blk = &mut self.blocks[p * GRAM_TILE * GRAM_TILE..(p + 1) * GRAM_TILE * GRAM_TILE];
+            for li in 0..GRAM_TILE.min(d - ta * GRAM_TILE) {
+                let i = ta * GRAM_TILE + li;
+                let row = &dense[i * d..(i + 1) * d];
+                let first = if ta == tb { li } else { 0 };
+                for lj in first..GRAM_TILE.min(d - tb * GRAM_TILE) {
+                    blk[li * GRAM_TILE + lj] += row[tb * GRAM_TILE + lj];
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The full symmetric `dim x dim` matrix, row-major.
     pub fn to_dense(&self) -> Vec<f64> {
         let d = self.dim;
@@ -180,6 +210,32 @@ impl Projection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dense_upper_round_trips_through_to_dense() {
+        let d = GRAM_TILE + 37;
+        let mut dense = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                // Symmetric above the diagonal, junk below it (which must be ignored).
+                dense[i * d + j] = if i <= j { (i * 7 + j * 3) as f64 } else { -1.0 };
+            }
+        }
+        let sum: Vec<f64> = (0..d).map(|i| i as f64).collect();
+        let mut g = Gram::new(d);
+        g.add_dense_upper(5, &sum, &dense).unwrap();
+        g.add_dense_upper(1, &sum, &dense).unwrap();
+        assert_eq!(g.n_rows, 6);
+        assert_eq!(g.sum[d - 1], 2.0 * (d - 1) as f64);
+        let full = g.to_dense();
+        for i in 0..d {
+            for j in 0..d {
+                let (a, b) = (i.min(j), i.max(j));
+                assert_eq!(full[i * d + j], 2.0 * (a * 7 + b * 3) as f64, "({i}, {j})");
+            }
+        }
+        assert!(g.add_dense_upper(1, &sum, &dense[1..]).is_err());
+    }
 
     #[test]
     fn block_index_follows_tile_pair_order() {

@@ -113,6 +113,10 @@ pub trait Backend: Send + Sync {
     /// Rows with unsorted or repeated column indices count as their canonical form.
     fn gram(&self, chunk: &CsrChunk, acc: &mut Gram) -> Result<()>;
 
+    /// A gram accumulation over many chunks of `dim` columns: what [`Backend::gram`] adds, kept
+    /// where the backend computes (device memory for CUDA) until [`GramAccumulator::finish`].
+    fn gram_accumulator(&self, dim: usize) -> Result<Box<dyn GramAccumulator + '_>>;
+
     /// Sparse x dense projection: `out` (rows x k, row-major) = chunk · loadings − offset,
     /// accumulated in f32.
     fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()>;
@@ -144,6 +148,41 @@ pub trait Backend: Send + Sync {
 
 /// Most layout dimensions [`Backend::optimize_layout`] takes.
 pub const MAX_LAYOUT_DIM: usize = 8;
+
+/// A running gram accumulation (see [`Backend::gram_accumulator`]).
+pub trait GramAccumulator {
+    /// Adds one chunk's XᵀX, column sums and rows.
+    fn add(&mut self, chunk: &CsrChunk) -> Result<()>;
+
+    /// The accumulated gram.
+    fn finish(self: Box<Self>) -> Result<Gram>;
+}
+
+/// A [`GramAccumulator`] on the host: [`Backend::gram`] into a [`Gram`] in memory.
+pub struct HostGramAccumulator<'a> {
+    backend: &'a dyn Backend,
+    gram: Gram,
+}
+
+impl<'a> HostGramAccumulator<'a> {
+    /// An empty accumulation of `dim` columns through `backend`.
+    pub fn new(backend: &'a dyn Backend, dim: usize) -> Self {
+        HostGramAccumulator {
+            backend,
+            gram: Gram::new(dim),
+        }
+    }
+}
+
+impl GramAccumulator for HostGramAccumulator<'_> {
+    fn add(&mut self, chunk: &CsrChunk) -> Result<()> {
+        self.backend.gram(chunk, &mut self.gram)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Gram> {
+        Ok(self.gram)
+    }
+}
 
 /// How a stored value x of row i, column j is mapped before [`Backend::gene_moments`]
 /// accumulates it.

@@ -147,3 +147,64 @@ impl EdgeClocks {
         }
     }
 }
+
+/// Checks the arguments of [`crate::backend::Backend::knn_exact`]: 1 ≤ k ≤ n, the queries within
+/// the points, and `queries.len() * k` index and distance slots.
+pub(crate) fn check_knn_args(
+    n: usize,
+    queries: &std::ops::Range<usize>,
+    k: usize,
+    idx_len: usize,
+    dist_len: usize,
+) -> Result<()> {
+    if k == 0 || k > n {
+        return Err(Error::InvalidArgument(format!(
+            "k = {k} neighbours asked of {n} points (k counts the point itself: 1..={n})"
+        )));
+    }
+    if queries.start > queries.end
+        || queries.end > n
+        || idx_len != queries.len() * k
+        || dist_len != idx_len
+    {
+        return Err(Error::InvalidArgument(format!(
+            "knn: queries {queries:?} of {n} points with {idx_len} index and {dist_len} distance \
+             slots for k = {k}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the arguments of [`crate::backend::Backend::optimize_layout`] and returns the number of
+/// points: `dim` in 1..=[`crate::backend::MAX_LAYOUT_DIM`], whole rows, edge arrays of one length
+/// and edge ends among the points.
+pub(crate) fn check_layout_args(
+    embedding_len: usize,
+    dim: usize,
+    edges: &EdgeList,
+) -> Result<usize> {
+    if dim == 0 || dim > crate::backend::MAX_LAYOUT_DIM || embedding_len % dim != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "layout: {embedding_len} coordinates in {dim} dimensions (1..={} dimensions, whole rows)",
+            crate::backend::MAX_LAYOUT_DIM
+        )));
+    }
+    let n = embedding_len / dim;
+    let m = edges.head.len();
+    if edges.tail.len() != m || edges.epochs_per_sample.len() != m {
+        return Err(Error::InvalidArgument(
+            "layout: edge arrays differ in length".into(),
+        ));
+    }
+    if let Some(&v) = edges
+        .head
+        .iter()
+        .chain(&edges.tail)
+        .find(|&&v| v as usize >= n)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "layout: edge end {v} outside the {n} points"
+        )));
+    }
+    Ok(n)
+}

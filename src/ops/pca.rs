@@ -48,13 +48,13 @@ pub fn accumulate_gram(
     dim: usize,
     mut on_chunk: impl FnMut(usize),
 ) -> Result<Gram> {
-    let mut gram = Gram::new(dim);
+    let mut acc = backend.gram_accumulator(dim)?;
     for chunk in chunks {
         let chunk = chunk?;
-        backend.gram(&chunk, &mut gram)?;
+        acc.add(&chunk)?;
         on_chunk(chunk.n_rows());
     }
-    Ok(gram)
+    acc.finish()
 }
 
 /// Checks `n_comps` against the data: 1 ≤ n_comps ≤ min(n_cells, n_genes).

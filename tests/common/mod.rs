@@ -9,9 +9,12 @@ use serde_json::{json, Map, Value};
 
 use scoop::io::{Categories, ColumnValues, CsrChunk, DataFrame, Element, H5adReader, NumVec};
 
-/// The repository root.
+/// The repository root: `SCOOP_ROOT`, else where the tests were built (test binaries carried to
+/// another machine, as `scripts/gpu-check.sh` does, set it).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("SCOOP_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// A Python with anndata: `SCOOP_PYTHON`, else `.venv/bin/python`. `None` (with a message) when
@@ -56,12 +59,12 @@ pub fn interop(py: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Runs the scoop binary.
+/// Runs the scoop binary: `SCOOP_BIN`, else the one built with the tests.
 pub fn scoop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scoop"))
-        .args(args)
-        .output()
-        .expect("run scoop")
+    let bin = std::env::var_os("SCOOP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_scoop")));
+    Command::new(bin).args(args).output().expect("run scoop")
 }
 
 /// Runs the scoop binary expecting failure (exit code 1); returns its stderr.

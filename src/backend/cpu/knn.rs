@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::backend::points::{sq_dist_f64, Points};
-use crate::error::{Error, Result};
+use crate::backend::points::{check_knn_args, sq_dist_f64, Points};
+use crate::error::Result;
 
 /// Queries per rayon task.
 const QUERY_BLOCK: usize = 16;
@@ -65,18 +65,7 @@ pub(super) fn knn_exact(
     dist: &mut [f32],
 ) -> Result<()> {
     let n = points.len();
-    if k == 0 || k > n {
-        return Err(Error::InvalidArgument(format!(
-            "k = {k} neighbours asked of {n} points (k counts the point itself: 1..={n})"
-        )));
-    }
-    if queries.end > n || idx.len() != queries.len() * k || dist.len() != idx.len() {
-        return Err(Error::InvalidArgument(format!(
-            "knn: queries {queries:?} of {n} points with {} index and {} distance slots for k = {k}",
-            idx.len(),
-            dist.len()
-        )));
-    }
+    check_knn_args(n, &queries, k, idx.len(), dist.len())?;
     idx.par_chunks_mut(QUERY_BLOCK * k)
         .zip(dist.par_chunks_mut(QUERY_BLOCK * k))
         .enumerate()

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
-use crate::backend::points::{EdgeClocks, EdgeList, LayoutParams};
-use crate::error::{Error, Result};
+use crate::backend::points::{check_layout_args, EdgeClocks, EdgeList, LayoutParams};
+use crate::error::Result;
 
 /// Edges per rayon task.
 const EDGES_PER_TASK: usize = 8192;
@@ -48,29 +48,8 @@ pub(super) fn optimize_layout(
     params: &LayoutParams,
     on_epoch: &(dyn Fn(usize) + Sync),
 ) -> Result<()> {
+    let n = check_layout_args(embedding.len(), dim, edges)?;
     let m = edges.head.len();
-    if dim == 0 || embedding.len() % dim != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "layout: {} coordinates do not make rows of {dim}",
-            embedding.len()
-        )));
-    }
-    let n = embedding.len() / dim;
-    if edges.tail.len() != m || edges.epochs_per_sample.len() != m {
-        return Err(Error::InvalidArgument(
-            "layout: edge arrays differ in length".into(),
-        ));
-    }
-    if let Some(&v) = edges
-        .head
-        .iter()
-        .chain(&edges.tail)
-        .find(|&&v| v as usize >= n)
-    {
-        return Err(Error::InvalidArgument(format!(
-            "layout: edge end {v} outside the {n} points"
-        )));
-    }
     if n == 0 || m == 0 {
         return Ok(());
     }

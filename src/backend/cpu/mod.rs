@@ -11,8 +11,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{
-    check_kernel_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams,
-    Points, Projection, ValueMap, MAX_LAYOUT_DIM,
+    check_kernel_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums, Gram, GramAccumulator,
+    HostGramAccumulator, LayoutParams, Points, Projection, ValueMap,
 };
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -185,6 +185,10 @@ impl Backend for CpuBackend {
         gram::accumulate(chunk, acc)
     }
 
+    fn gram_accumulator(&self, dim: usize) -> Result<Box<dyn GramAccumulator + '_>> {
+        Ok(Box::new(HostGramAccumulator::new(self, dim)))
+    }
+
     fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
         project::project(chunk, proj, out)
     }
@@ -208,11 +212,6 @@ impl Backend for CpuBackend {
         params: &LayoutParams,
         on_epoch: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        if dim > MAX_LAYOUT_DIM {
-            return Err(Error::InvalidArgument(format!(
-                "layout in {dim} dimensions: at most {MAX_LAYOUT_DIM}"
-            )));
-        }
         layout::optimize_layout(embedding, dim, edges, params, on_epoch)
     }
 }

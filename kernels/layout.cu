@@ -1,0 +1,68 @@
+// One epoch of UMAP's edge sampling with negative samples, the CUDA twin of the CPU layout
+// kernel (backend/cpu/layout.rs): one thread per edge, Hogwild updates of a shared embedding,
+// negative samples drawn by the same splitmix64 hash of (epoch seed, edge), so a race-free graph
+// gives the CPU's result.
+#include "common.cuh"
+
+#define MAX_DIM 8
+
+__device__ __forceinline__ float clip4(float v) { return fminf(fmaxf(v, -4.0f), 4.0f); }
+
+extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
+                                        const u32* __restrict__ head, const u32* __restrict__ tail,
+                                        const float* __restrict__ eps, u64 n_edges,
+                                        float* __restrict__ next_sample,
+                                        float* __restrict__ next_negative, float a, float b,
+                                        float gamma, float neg_rate, float alpha, float epoch,
+                                        u64 seed) {
+    for (u64 i = global_tid(); i < n_edges; i += grid_stride()) {
+        float ns = next_sample[i];
+        if (ns > epoch) continue;
+        const u32 hj = head[i];
+        const u64 j = (u64)hj * dim, kt = (u64)tail[i] * dim;
+        float cur[MAX_DIM], grad[MAX_DIM];
+        float d2 = 0.0f;
+        for (u32 d = 0; d < dim; d++) {
+            cur[d] = emb[j + d];
+            const float diff = cur[d] - emb[kt + d];
+            grad[d] = diff;
+            d2 += diff * diff;
+        }
+        float coeff = 0.0f;
+        if (d2 > 0.0f) {
+            const float pb = expf(b * logf(d2));
+            coeff = -2.0f * a * b * (pb / d2) / (a * pb + 1.0f);
+        }
+        for (u32 d = 0; d < dim; d++) {
+            const float g = clip4(coeff * grad[d]) * alpha;
+            cur[d] += g;
+            emb[j + d] = cur[d];
+            emb[kt + d] = emb[kt + d] - g;
+        }
+        const float e = eps[i];
+        next_sample[i] = ns + e;
+        const float eps_neg = e / neg_rate;
+        const float nn = next_negative[i];
+        const float n_neg_f = fmaxf((epoch - nn) / eps_neg, 0.0f);
+        const u64 n_neg = (u64)n_neg_f;
+        u64 state = splitmix64(seed ^ i);
+        for (u64 s = 0; s < n_neg; s++) {
+            state = splitmix64(state);
+            const u64 kk = ((state >> 32) * (u64)n) >> 32;
+            const u64 k = kk * dim;
+            float dn = 0.0f;
+            for (u32 d = 0; d < dim; d++) {
+                const float diff = cur[d] - emb[k + d];
+                grad[d] = diff;
+                dn += diff * diff;
+            }
+            if (dn > 0.0f) {
+                const float pb = expf(b * logf(dn));
+                const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
+                for (u32 d = 0; d < dim; d++) cur[d] += clip4(c * grad[d]) * alpha;
+            }
+        }
+        for (u32 d = 0; d < dim; d++) emb[j + d] = cur[d];
+        next_negative[i] = nn + (float)n_neg * eps_neg;
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds, here (no GPU needed), everything a GPU machine without cargo needs to check scoop:
+# the scoop binary, every test binary and the kernel bench, stripped and packed into
+# gpu-bundle.tar.xz (~40 MB, under the device tool's 64 MiB carry limit). Then, on the device:
+#   run(command="scripts/gpu-check.sh", carry=["gpu-bundle.tar.xz"])
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf target/gpu-bundle && mkdir -p target/gpu-bundle/tests
+cargo build --release
+cp target/release/scoop target/gpu-bundle/scoop
+list() { python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["target"]["name"], m["target"]["kind"][0], m["executable"])'; }
+cargo test --release --no-run --message-format=json 2>/dev/null | list | while read -r name kind exe; do
+  # The library's unit tests are named scoop too: keep them apart from the binary's.
+  cp "$exe" "target/gpu-bundle/tests/${name}-${kind}"
+done
+cargo bench --bench kernels --no-run --message-format=json 2>/dev/null | list | while read -r name kind exe; do
+  cp "$exe" target/gpu-bundle/kernels-bench
+done
+strip target/gpu-bundle/scoop target/gpu-bundle/kernels-bench target/gpu-bundle/tests/*
+tar -C target -cJf gpu-bundle.tar.xz gpu-bundle
+ls -la gpu-bundle.tar.xz

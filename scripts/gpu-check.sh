@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine, from the repository root, with the bundle scripts/gpu-bundle.sh built:
+#   scripts/gpu-check.sh            parity suite (must not skip), every other test binary on
+#                                   --backend auto (= CUDA there), device ceilings, kernel benches
+#   scripts/gpu-check.sh e2e CELLS  simulate CELLS cells in 4 plates, then preprocess + concat +
+#                                   pca on --backend cpu, cuda and --devices 0,0, timed
+# Logs go to $OUT (the device tool brings them back) when set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/scoop-gpu-check}
+mkdir -p "$out"
+if [ -f gpu-bundle.tar.xz ]; then tar -C target -xJf gpu-bundle.tar.xz 2>/dev/null || { mkdir -p target && tar -C target -xJf gpu-bundle.tar.xz; }; fi
+b=target/gpu-bundle
+export SCOOP_BIN="$PWD/$b/scoop" SCOOP_ROOT="$PWD"
+status=0
+
+if [ "${1:-}" = "e2e" ]; then
+  cells=${2:-2000000}
+  work=${WORK:-/tmp/scoop-e2e}
+  rm -rf "$work" && mkdir -p "$work"
+  per=$((cells / 4))
+  t() { local s=$(date +%s.%N); "$@" || status=1; echo "$(echo "$(date +%s.%N) - $s" | bc) s: $*" | tee -a "$out/e2e.log"; }
+  t "$SCOOP_BIN" -q simulate --out "$work/raw" --plates 4 --cells-per-plate "$per" --genes 20000
+  for be in "cpu:--backend cpu" "cuda:--backend cuda" "cuda00:--backend cuda --devices 0,0"; do
+    tag=${be%%:*}; flags=${be#*:}
+    # shellcheck disable=SC2086
+    t "$SCOOP_BIN" -q preprocess "$work"/raw/*.h5ad --out-dir "$work/pre_$tag" --filter pass_filter=full --n-top-genes 2000 --min-plates 2 $flags
+    t "$SCOOP_BIN" -q concat "$work/pre_$tag"/*.h5ad --out "$work/merged_$tag.h5ad" --label plate
+    # shellcheck disable=SC2086
+    t "$SCOOP_BIN" -q pca "$work/merged_$tag.h5ad" --n-comps 300 --out "$work/pca_$tag.h5ad" $flags
+  done
+  python3 - "$work" <<'PY' | tee -a "$out/e2e.log"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+ref = h5py.File(f"{w}/pca_cpu.h5ad")
+v0, x0 = ref["uns/pca/variance"][:], ref["obsm/X_pca"][:]
+for tag in ["cuda", "cuda00"]:
+    f = h5py.File(f"{w}/pca_{tag}.h5ad")
+    v, x = f["uns/pca/variance"][:], f["obsm/X_pca"][:]
+    print(f"{tag}: max rel variance diff {np.max(np.abs(v - v0) / v0):.2e}, "
+          f"max |X_pca diff| / max |X_pca| {np.max(np.abs(x - x0)) / np.max(np.abs(x0)):.2e} "
+          f"(first 50 comps {np.max(np.abs(x[:, :50] - x0[:, :50])) / np.max(np.abs(x0)):.2e})")
+PY
+  exit $status
+fi
+
+{
+  nvidia-smi -L
+  "$SCOOP_BIN" devices
+} 2>&1 | tee "$out/devices.log"
+echo "== CUDA parity suite"
+SCOOP_REQUIRE_GPU=1 "$b/tests/cuda-test" --nocapture --test-threads 1 2>&1 | tee "$out/cuda-test.log" | tail -30
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+for t in "$b"/tests/*; do
+  case "$t" in */cuda-test) continue ;; esac
+  echo "== $(basename "$t") (--backend auto)"
+  "$t" 2>&1 | tee "$out/$(basename "$t").log" | grep -E "^test result|FAILED|panicked" | head -20
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
+echo "== device ceilings"
+python3 benches/gpu_ceilings.py 2>&1 | tee "$out/ceilings.log"
+echo "== kernel benches"
+"$b/kernels-bench" --bench 2>&1 | tee "$out/bench.log" | tail -80
+exit $status

@@ -1,0 +1,628 @@
+//! CUDA parity suite: every CUDA kernel against its CPU twin on random chunks (sparsity from
+//! empty to dense, empty rows, unsorted and repeated columns, masks), with one worker and with
+//! two workers sharing device 0 (`--devices 0,0`), and `preprocess` / `pca` end to end with
+//! `--backend cpu` against `--backend cuda`.
+//!
+//! Every test skips, saying why on stderr, where no CUDA device (or no embedded PTX) is found.
+//! Run only this suite: `cargo test --release --test cuda -- --nocapture`.
+
+mod common;
+
+use std::path::Path;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use scoop::backend::cuda::CudaBackend;
+use scoop::backend::{
+    Backend, CpuBackend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams, Points, Projection,
+    ValueMap,
+};
+use scoop::io::{CsrChunk, Element, H5adReader, RowIds};
+
+/// Set to run the suite's own logic with the CPU backend standing in for the GPU (a check of the
+/// tests themselves on a machine without one).
+const STANDIN: &str = "SCOOP_CUDA_TEST_STANDIN";
+
+fn standin() -> bool {
+    std::env::var_os(STANDIN).is_some()
+}
+
+/// The CUDA backends to test (one worker; two workers on device 0), or `None` after saying why.
+fn gpus(test: &str) -> Option<Vec<Box<dyn Backend>>> {
+    if standin() {
+        eprintln!("{test}: the CPU stands in for the GPU ({STANDIN} is set)");
+        return Some(vec![Box::new(CpuBackend::new())]);
+    }
+    match CudaBackend::open(&[0]) {
+        Ok(one) => match CudaBackend::open(&[0, 0]) {
+            Ok(two) => Some(vec![Box::new(one), Box::new(two)]),
+            Err(e) => panic!("{test}: device 0 opened once but not twice: {e}"),
+        },
+        Err(e) if std::env::var_os("SCOOP_REQUIRE_GPU").is_some() => {
+            panic!("{test}: SCOOP_REQUIRE_GPU is set but CUDA did not open: {e}")
+        }
+        Err(e) => {
+            eprintln!("{test}: skipped, no CUDA device ({e})");
+            None
+        }
+    }
+}
+
+/// A random chunk: `density` of the cells set, every 7th row empty, values of counts-like
+/// magnitude. With `messy`, some rows have unsorted and repeated columns.
+fn chunk(rows: usize, cols: usize, density: f64, messy: bool, seed: u64) -> CsrChunk {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut c = CsrChunk::empty(cols);
+    c.rows = RowIds::Range(0..rows as u64);
+    for i in 0..rows {
+        if i % 7 != 3 {
+            let start = c.indices.len();
+            for j in 0..cols {
+                if rng.random::<f64>() < density {
+                    c.indices.push(j as u32);
+                    c.data.push(rng.random_range(1..60) as f32 * 0.5);
+                }
+            }
+            if messy && i % 5 == 0 && c.indices.len() > start + 1 {
+                c.indices[start..].reverse();
+                let j = c.indices[start];
+                c.indices.push(j);
+                c.data.push(1.5);
+            }
+        }
+        c.indptr.push(c.data.len());
+    }
+    c
+}
+
+/// The chunks every kernel runs on: (name, chunk).
+fn chunks() -> Vec<(&'static str, CsrChunk)> {
+    vec![
+        ("empty rows only", chunk(40, 30, 0.0, false, 1)),
+        ("sparse", chunk(5_000, 300, 0.02, false, 2)),
+        ("dense", chunk(3_000, 150, 0.9, false, 3)),
+        ("few rows, many genes", chunk(9, 2_500, 0.3, false, 4)),
+        ("unsorted + repeated", chunk(2_100, 130, 0.2, true, 5)),
+    ]
+}
+
+fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()) + abs
+}
+
+#[test]
+fn row_totals_match_cpu() {
+    let Some(gpus) = gpus("row_totals_match_cpu") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    for (name, c) in chunks() {
+        let mask: Vec<bool> = (0..c.n_rows()).map(|i| i % 4 != 1).collect();
+        for m in [None, Some(&mask[..])] {
+            let mut want = vec![0.0; c.n_rows()];
+            cpu.row_totals(&c, m, &mut want).unwrap();
+            for g in &gpus {
+                let mut got = vec![-1.0; c.n_rows()];
+                g.row_totals(&c, m, &mut got).unwrap();
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        close(*a, *b, 1e-12, 0.0),
+                        "{name} {} row {i}: {a} vs {b}",
+                        g.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gene_moments_match_cpu_for_every_value_map() {
+    let Some(gpus) = gpus("gene_moments_match_cpu_for_every_value_map") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    for (name, c) in chunks() {
+        let n = c.n_rows();
+        let mask: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
+        let scale: Vec<f64> = (0..n).map(|i| 1.0 / (3.0 + (i % 11) as f64)).collect();
+        let div: Vec<f32> = (0..n).map(|i| 0.7 + (i % 5) as f32 * 0.9).collect();
+        let clip: Vec<f64> = (0..c.n_cols).map(|j| 2.0 + (j % 9) as f64).collect();
+        let maps = [
+            ValueMap::Raw,
+            ValueMap::Scaled(&scale),
+            ValueMap::LogNormalized(&div),
+            ValueMap::Clipped(&clip),
+        ];
+        for map in maps {
+            for m in [None, Some(&mask[..])] {
+                let mut want = GeneSums::new(c.n_cols);
+                cpu.gene_moments(&c, m, map, &mut want).unwrap();
+                for g in &gpus {
+                    let mut got = GeneSums::new(c.n_cols);
+                    // Accumulates: twice the chunk is twice the sums.
+                    g.gene_moments(&c, m, map, &mut got).unwrap();
+                    g.gene_moments(&c, m, map, &mut got).unwrap();
+                    let what = format!("{name} {map:?} mask {} on {}", m.is_some(), g.name());
+                    assert_eq!(got.n_rows, 2 * want.n_rows, "{what}");
+                    for j in 0..c.n_cols {
+                        assert_eq!(got.nnz[j], 2 * want.nnz[j], "{what} nnz {j}");
+                        assert!(
+                            close(got.sum[j], 2.0 * want.sum[j], 1e-10, 1e-12),
+                            "{what} sum {j}"
+                        );
+                        assert!(
+                            close(got.sumsq[j], 2.0 * want.sumsq[j], 1e-10, 1e-12),
+                            "{what} sumsq {j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn normalize_log1p_matches_cpu() {
+    let Some(gpus) = gpus("normalize_log1p_matches_cpu") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    for (name, c) in chunks() {
+        let div: Vec<f32> = (0..c.n_rows())
+            .map(|i| 0.3 + (i % 17) as f32 * 2.1)
+            .collect();
+        let keep: Vec<bool> = (0..c.n_cols).map(|j| j % 3 != 2).collect();
+        for genes in [GeneSubset::all(c.n_cols), GeneSubset::from_mask(&keep)] {
+            let want = cpu.normalize_log1p(&c, &div, &genes).unwrap();
+            for g in &gpus {
+                let got = g.normalize_log1p(&c, &div, &genes).unwrap();
+                let what = format!("{name}, {} genes kept, on {}", genes.n_new(), g.name());
+                assert_eq!(got.n_cols, want.n_cols, "{what}");
+                assert_eq!(got.indptr, want.indptr, "{what}");
+                assert_eq!(got.indices, want.indices, "{what}");
+                for (k, (a, b)) in got.data.iter().zip(&want.data).enumerate() {
+                    // Within 2 ulp: GPU log1pf and glibc's may differ by one below 1e-3.
+                    assert!(
+                        close(*a as f64, *b as f64, 2.5e-7, 1e-30),
+                        "{what} value {k}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gram_matches_cpu_and_accumulates_on_the_device() {
+    let Some(gpus) = gpus("gram_matches_cpu_and_accumulates_on_the_device") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    for (name, c) in chunks() {
+        let mut want = Gram::new(c.n_cols);
+        cpu.gram(&c, &mut want).unwrap();
+        let other = chunk(777, c.n_cols, 0.1, false, 99);
+        cpu.gram(&other, &mut want).unwrap();
+        let want_dense = want.to_dense();
+        let scale = want_dense.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for g in &gpus {
+            // Per-call kernel and a device-resident accumulation over two chunks.
+            let mut per_call = Gram::new(c.n_cols);
+            g.gram(&c, &mut per_call).unwrap();
+            g.gram(&other, &mut per_call).unwrap();
+            let mut acc = g.gram_accumulator(c.n_cols).unwrap();
+            acc.add(&c).unwrap();
+            acc.add(&other).unwrap();
+            let resident = acc.finish().unwrap();
+            for (how, got) in [("per call", &per_call), ("resident", &resident)] {
+                let what = format!("{name} {how} on {}", g.name());
+                assert_eq!(got.n_rows, want.n_rows, "{what}");
+                for (j, (a, b)) in got.sum.iter().zip(&want.sum).enumerate() {
+                    assert!(close(*a, *b, 1e-12, 1e-12), "{what} sum {j}");
+                }
+                for (e, (a, b)) in got.to_dense().iter().zip(&want_dense).enumerate() {
+                    assert!(
+                        close(*a, *b, 1e-12, 1e-13 * scale),
+                        "{what} entry {e}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn projection_matches_f64_reference() {
+    let Some(gpus) = gpus("projection_matches_f64_reference") else {
+        return;
+    };
+    let mut rng = SmallRng::seed_from_u64(7);
+    for (name, c) in chunks() {
+        for k in [1, 50, 300] {
+            let loadings: Vec<f32> = (0..c.n_cols * k)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let offset: Vec<f32> = (0..k).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let proj = Projection::new(c.n_cols, k, loadings.clone(), offset.clone()).unwrap();
+            for g in &gpus {
+                let mut got = vec![f32::NAN; c.n_rows() * k];
+                g.project(&c, &proj, &mut got).unwrap();
+                for r in 0..c.n_rows() {
+                    let (idx, val) = c.row(r);
+                    for col in 0..k {
+                        let (mut want, mut mag) = (-(offset[col] as f64), offset[col].abs() as f64);
+                        for (&j, &x) in idx.iter().zip(val) {
+                            let t = x as f64 * loadings[j as usize * k + col] as f64;
+                            want += t;
+                            mag += t.abs();
+                        }
+                        let v = got[r * k + col] as f64;
+                        assert!(
+                            (v - want).abs() <= 1e-5 * mag + 1e-6,
+                            "{name} k {k} on {}: row {r} col {col}: {v} vs {want}",
+                            g.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn spmv_matches_f64_reference() {
+    let gpus = match (CudaBackend::open(&[0]), CudaBackend::open(&[0, 0])) {
+        (Ok(a), Ok(b)) => [a, b],
+        (Err(e), _) | (_, Err(e)) => {
+            assert!(
+                std::env::var_os("SCOOP_REQUIRE_GPU").is_none(),
+                "SCOOP_REQUIRE_GPU is set but CUDA did not open: {e}"
+            );
+            eprintln!("spmv_matches_f64_reference: skipped, no CUDA device ({e})");
+            return;
+        }
+    };
+    for (name, c) in chunks() {
+        let x: Vec<f64> = (0..c.n_cols)
+            .map(|j| ((j * 37) % 19) as f64 - 9.0)
+            .collect();
+        for g in &gpus {
+            let mut y = vec![f64::NAN; c.n_rows()];
+            g.spmv(&c, &x, &mut y).unwrap();
+            for (r, &got) in y.iter().enumerate() {
+                let (idx, val) = c.row(r);
+                let want: f64 = idx
+                    .iter()
+                    .zip(val)
+                    .map(|(&j, &v)| v as f64 * x[j as usize])
+                    .sum();
+                assert!(
+                    close(got, want, 1e-12, 1e-12),
+                    "{name} row {r} on {}",
+                    g.name()
+                );
+            }
+        }
+    }
+}
+
+/// Random points in `clusters` Gaussian blobs.
+fn blobs(n: usize, dim: usize, clusters: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let centers: Vec<f32> = (0..clusters * dim)
+        .map(|_| rng.random_range(-8.0..8.0))
+        .collect();
+    let mut x = Vec::with_capacity(n * dim);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = i % clusters;
+        labels.push(c as u32);
+        for d in 0..dim {
+            x.push(centers[c * dim + d] + rng.random_range(-1.0f32..1.0));
+        }
+    }
+    (x, labels)
+}
+
+#[test]
+fn knn_exact_matches_cpu() {
+    let Some(gpus) = gpus("knn_exact_matches_cpu") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    for (n, dim, k, queries) in [
+        (3_000, 50, 15, 0..3_000),
+        (700, 7, 30, 100..650),
+        (20, 3, 20, 0..20),
+    ] {
+        let (x, _) = blobs(n, dim, 6, n as u64);
+        let pts = Points::new(&x, dim).unwrap();
+        let m = queries.len() * k;
+        let (mut wi, mut wd) = (vec![0u32; m], vec![0f32; m]);
+        cpu.knn_exact(pts, queries.clone(), k, &mut wi, &mut wd)
+            .unwrap();
+        for g in &gpus {
+            let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
+            g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
+                .unwrap();
+            for q in 0..queries.len() {
+                let (a, b) = (&gi[q * k..(q + 1) * k], &wi[q * k..(q + 1) * k]);
+                assert_eq!(a[0] as usize, queries.start + q, "self first");
+                for s in 0..k {
+                    let (da, db) = (gd[q * k + s], wd[q * k + s]);
+                    assert!(
+                        close(da as f64, db as f64, 1e-5, 1e-6),
+                        "n {n} on {}: query {q} slot {s}: {da} vs {db}",
+                        g.name()
+                    );
+                    // Indices agree except where two candidates' distances tie within f32.
+                    if a[s] != b[s] {
+                        let tie = (s > 0 && close(da as f64, wd[q * k + s - 1] as f64, 1e-5, 1e-6))
+                            || (s + 1 < k
+                                && close(da as f64, wd[q * k + s + 1] as f64, 1e-5, 1e-6));
+                        assert!(
+                            tie,
+                            "n {n} on {}: query {q} slot {s}: {} vs {}",
+                            g.name(),
+                            a[s],
+                            b[s]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
+    let Some(gpus) = gpus("layout_of_one_edge_equals_cpu_and_clusters_separate") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    let params = LayoutParams {
+        a: 1.577,
+        b: 0.895,
+        gamma: 1.0,
+        negative_sample_rate: 5.0,
+        n_epochs: 50,
+        seed: 11,
+    };
+    // One edge among 40 points: no two updates race, so the device must reproduce the CPU.
+    let mut rng = SmallRng::seed_from_u64(3);
+    let start: Vec<f32> = (0..40 * 2).map(|_| rng.random_range(-10.0..10.0)).collect();
+    let one = EdgeList {
+        head: vec![3],
+        tail: vec![17],
+        epochs_per_sample: vec![1.0],
+    };
+    let mut want = start.clone();
+    cpu.optimize_layout(&mut want, 2, &one, &params, &|_| {})
+        .unwrap();
+    assert_ne!(want, start, "the CPU layout moved nothing");
+    for g in &gpus {
+        let mut got = start.clone();
+        g.optimize_layout(&mut got, 2, &one, &params, &|_| {})
+            .unwrap();
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                close(*a as f64, *b as f64, 1e-4, 1e-5),
+                "coordinate {i}: {a} vs {b}"
+            );
+        }
+    }
+
+    // A kNN graph of 4 blobs laid out from random starts: the blobs separate on the device as
+    // on the CPU (Hogwild races make the two differ in detail).
+    let (x, labels) = blobs(2_000, 10, 4, 8);
+    let pts = Points::new(&x, 10).unwrap();
+    let k = 10;
+    let (mut idx, mut dist) = (vec![0u32; 2_000 * k], vec![0f32; 2_000 * k]);
+    cpu.knn_exact(pts, 0..2_000, k, &mut idx, &mut dist)
+        .unwrap();
+    let mut edges = EdgeList::default();
+    for (e, &j) in idx.iter().enumerate() {
+        if e % k != 0 {
+            edges.head.push((e / k) as u32);
+            edges.tail.push(j);
+            edges.epochs_per_sample.push(1.0);
+        }
+    }
+    let params = LayoutParams {
+        n_epochs: 200,
+        ..params
+    };
+    let start: Vec<f32> = (0..2_000 * 2)
+        .map(|_| rng.random_range(-10.0..10.0))
+        .collect();
+    let sil = |emb: &[f32]| scoop::ops::quality::silhouette(Points::new(emb, 2).unwrap(), &labels);
+    let mut on_cpu = start.clone();
+    cpu.optimize_layout(&mut on_cpu, 2, &edges, &params, &|_| {})
+        .unwrap();
+    for g in &gpus {
+        let mut got = start.clone();
+        let epochs = std::sync::atomic::AtomicUsize::new(0);
+        g.optimize_layout(&mut got, 2, &edges, &params, &|_| {
+            epochs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(epochs.into_inner(), 200);
+        let (s_gpu, s_cpu) = (sil(&got), sil(&on_cpu));
+        assert!(
+            s_gpu > 0.5 && (s_gpu - s_cpu).abs() < 0.1,
+            "silhouette {s_gpu} on {} vs {s_cpu}",
+            g.name()
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_are_errors_not_device_faults() {
+    let Some(gpus) = gpus("bad_arguments_are_errors_not_device_faults") else {
+        return;
+    };
+    let mut c = chunk(10, 5, 0.5, false, 1);
+    c.indices[0] = 9; // outside the 5 columns
+    for g in &gpus {
+        let e = g.gram(&c, &mut Gram::new(5)).unwrap_err().to_string();
+        assert!(e.contains("column index 9"), "{e}");
+        let mut out = vec![0.0; 10];
+        assert!(g.row_totals(&c, Some(&[true; 3]), &mut out).is_err());
+        let x = vec![0f32; 12];
+        let (mut i, mut d) = (vec![0u32; 12], vec![0f32; 12]);
+        assert!(g
+            .knn_exact(Points::new(&x, 3).unwrap(), 0..4, 5, &mut i, &mut d)
+            .is_err());
+    }
+}
+
+// ---- end to end: the commands on --backend cpu and --backend cuda ----
+
+fn run(args: &[&str]) {
+    let o = common::scoop(args);
+    assert!(
+        o.status.success(),
+        "scoop {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn read_x(path: &Path) -> CsrChunk {
+    let f = H5adReader::open(path).unwrap();
+    let x = f.x().unwrap();
+    x.read_rows(0..x.info().shape.0).unwrap()
+}
+
+fn read_dense(path: &Path, group: &str, key: &str) -> Vec<f64> {
+    let f = H5adReader::open(path).unwrap();
+    match f.element(group, key).unwrap() {
+        Element::Array(a) => a.data.to_f64(),
+        other => panic!("{group}/{key}: not an array: {other:?}"),
+    }
+}
+
+#[test]
+fn preprocess_and_pca_on_cuda_equal_cpu() {
+    if gpus("preprocess_and_pca_on_cuda_equal_cpu").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raw = d.join("raw");
+    run(&[
+        "-q",
+        "simulate",
+        "--out",
+        raw.to_str().unwrap(),
+        "--plates",
+        "3",
+        "--cells-per-plate",
+        "4000",
+        "--genes",
+        "400",
+        "--seed",
+        "5",
+    ]);
+    let mut plates: Vec<_> = std::fs::read_dir(&raw)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "h5ad"))
+        .collect();
+    plates.sort();
+    let plates: Vec<&str> = plates.iter().map(|p| p.to_str().unwrap()).collect();
+    let backends: [(&str, &[&str]); 3] = if standin() {
+        [
+            ("cpu", &["--backend", "cpu"]),
+            ("cuda", &["--backend", "cpu", "--threads", "1"]),
+            ("cuda00", &["--backend", "cpu"]),
+        ]
+    } else {
+        [
+            ("cpu", &["--backend", "cpu"]),
+            ("cuda", &["--backend", "cuda"]),
+            ("cuda00", &["--backend", "cuda", "--devices", "0,0"]),
+        ]
+    };
+    for (tag, flags) in backends {
+        let out = d.join(format!("pre_{tag}"));
+        let mut args = vec!["-q", "preprocess", "--out-dir", out.to_str().unwrap()];
+        args.extend_from_slice(&[
+            "--filter",
+            "pass_filter=full",
+            "--n-top-genes",
+            "100",
+            "--chunk-rows",
+            "1500",
+        ]);
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&plates);
+        run(&args);
+        let mut pre: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "h5ad"))
+            .collect();
+        pre.sort();
+        let merged = d.join(format!("merged_{tag}.h5ad"));
+        let mut args = vec![
+            "-q",
+            "concat",
+            "--out",
+            merged.to_str().unwrap(),
+            "--label",
+            "plate",
+        ];
+        let pre: Vec<&str> = pre.iter().map(|p| p.to_str().unwrap()).collect();
+        args.extend_from_slice(&pre);
+        run(&args);
+        let pca = d.join(format!("pca_{tag}.h5ad"));
+        let mut args = vec![
+            "-q",
+            "pca",
+            merged.to_str().unwrap(),
+            "--n-comps",
+            "20",
+            "--out",
+        ];
+        args.push(pca.to_str().unwrap());
+        args.extend_from_slice(&["--chunk-rows", "1700"]);
+        args.extend_from_slice(flags);
+        run(&args);
+    }
+    let (x_cpu, genes_cpu) = (
+        read_x(&d.join("merged_cpu.h5ad")),
+        std::fs::read_to_string(d.join("pre_cpu/genes.tsv")).unwrap(),
+    );
+    let var_cpu = read_dense(&d.join("pca_cpu.h5ad"), "uns/pca", "variance");
+    let pcs_cpu = read_dense(&d.join("pca_cpu.h5ad"), "obsm", "X_pca");
+    for tag in ["cuda", "cuda00"] {
+        assert_eq!(
+            std::fs::read_to_string(d.join(format!("pre_{tag}/genes.tsv"))).unwrap(),
+            genes_cpu,
+            "{tag}: the genes kept"
+        );
+        let x = read_x(&d.join(format!("merged_{tag}.h5ad")));
+        assert_eq!(x.indptr, x_cpu.indptr, "{tag}");
+        assert_eq!(x.indices, x_cpu.indices, "{tag}");
+        for (k, (a, b)) in x.data.iter().zip(&x_cpu.data).enumerate() {
+            assert!(
+                close(*a as f64, *b as f64, 2.5e-7, 1e-30),
+                "{tag} X value {k}: {a} vs {b}"
+            );
+        }
+        let var = read_dense(&d.join(format!("pca_{tag}.h5ad")), "uns/pca", "variance");
+        for (i, (a, b)) in var.iter().zip(&var_cpu).enumerate() {
+            assert!(close(*a, *b, 1e-9, 0.0), "{tag} variance {i}: {a} vs {b}");
+        }
+        // Same sign rule on both sides, so coordinates compare directly.
+        let pcs = read_dense(&d.join(format!("pca_{tag}.h5ad")), "obsm", "X_pca");
+        let scale = pcs_cpu.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in pcs.iter().zip(&pcs_cpu).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{tag} X_pca entry {i}: {a} vs {b}"
+            );
+        }
+    }
+}
