@@ -3,11 +3,10 @@
 // tiled SYRK adds the panel's PᵀP into the upper triangle of a device-resident f64 gram.
 #include "common.cuh"
 
-// One warp per row: panel[r * dim + j] += x (the panel is zeroed first) and colsum[j] += x.
+// One warp per row: panel[r * dim + j] += x (the panel is zeroed first; repeated columns add).
 extern "C" __global__ void densify(const u64* __restrict__ indptr, u64 base,
                                    const u32* __restrict__ indices, const float* __restrict__ data,
-                                   u64 n_rows, u64 dim, double* __restrict__ panel,
-                                   double* __restrict__ colsum) {
+                                   u64 n_rows, u64 dim, double* __restrict__ panel) {
     const u64 warp = global_tid() / 32;
     const int lane = threadIdx.x % 32;
     const u64 n_warps = grid_stride() / 32;
@@ -16,8 +15,17 @@ extern "C" __global__ void densify(const u64* __restrict__ indptr, u64 base,
             const u32 j = indices[k - base];
             const double x = (double)data[k - base];
             atomicAdd(&panel[r * dim + j], x);
-            atomicAdd(&colsum[j], x);
         }
+    }
+}
+
+// colsum[j] += Σ_r panel[r][j]: one thread per column, reading the panel row by row (coalesced).
+extern "C" __global__ void panel_colsum(const double* __restrict__ panel, u64 n_rows, u64 dim,
+                                        double* __restrict__ colsum) {
+    for (u64 j = global_tid(); j < dim; j += grid_stride()) {
+        double s = 0.0;
+        for (u64 r = 0; r < n_rows; r++) s += panel[r * dim + j];
+        colsum[j] += s;
     }
 }
 

@@ -29,8 +29,9 @@ extern "C" __global__ void __launch_bounds__(256) knn_exact(
     const float* __restrict__ points, u64 n, u32 dim, u64 q0, u64 n_queries, u32 k,
     float* __restrict__ scratch_d, u32* __restrict__ scratch_i, u32* __restrict__ out_idx,
     float* __restrict__ out_dist) {
-    __shared__ float sq[KNN_D][KNN_Q];
-    __shared__ float sp[KNN_D][KNN_P];
+    // Rows padded by one: the loads below store along KNN_D, 32 different rows per warp.
+    __shared__ float sq[KNN_D][KNN_Q + 1];
+    __shared__ float sp[KNN_D][KNN_P + 1];
     const u32 m = k - 1;
     const int t = threadIdx.x;
     const int qi = t / KNN_SPLIT, sub = t % KNN_SPLIT;

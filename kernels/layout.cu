@@ -2,6 +2,12 @@
 // kernel (backend/cpu/layout.rs): one thread per edge, Hogwild updates of a shared embedding,
 // negative samples drawn by the same splitmix64 hash of (epoch seed, edge), so a race-free graph
 // gives the CPU's result.
+//
+// Unlike the CPU's threads, thousands of GPU threads run at once, and the edges of one head sit
+// on neighbouring lanes: writing whole positions back would let one edge's write erase its
+// neighbours'. Every update is therefore added as a delta with atomicAdd (the head's attraction
+// and repulsion, the tail's attraction). The edge clocks are computed without FMA contraction so
+// the sampling counts round as the CPU's do.
 #include "common.cuh"
 
 #define MAX_DIM 8
@@ -33,17 +39,19 @@ extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
             const float pb = expf(b * logf(d2));
             coeff = -2.0f * a * b * (pb / d2) / (a * pb + 1.0f);
         }
+        float start[MAX_DIM];
         for (u32 d = 0; d < dim; d++) {
             const float g = clip4(coeff * grad[d]) * alpha;
             cur[d] += g;
-            emb[j + d] = cur[d];
-            emb[kt + d] = emb[kt + d] - g;
+            start[d] = cur[d];
+            atomicAdd(&emb[j + d], g);
+            atomicAdd(&emb[kt + d], -g);
         }
         const float e = eps[i];
         next_sample[i] = ns + e;
-        const float eps_neg = e / neg_rate;
+        const float eps_neg = __fdiv_rn(e, neg_rate);
         const float nn = next_negative[i];
-        const float n_neg_f = fmaxf((epoch - nn) / eps_neg, 0.0f);
+        const float n_neg_f = fmaxf(__fdiv_rn(__fsub_rn(epoch, nn), eps_neg), 0.0f);
         const u64 n_neg = (u64)n_neg_f;
         u64 state = splitmix64(seed ^ i);
         for (u64 s = 0; s < n_neg; s++) {
@@ -62,7 +70,7 @@ extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
                 for (u32 d = 0; d < dim; d++) cur[d] += clip4(c * grad[d]) * alpha;
             }
         }
-        for (u32 d = 0; d < dim; d++) emb[j + d] = cur[d];
-        next_negative[i] = nn + (float)n_neg * eps_neg;
+        for (u32 d = 0; d < dim; d++) atomicAdd(&emb[j + d], cur[d] - start[d]);
+        next_negative[i] = __fadd_rn(nn, __fmul_rn((float)n_neg, eps_neg));
     }
 }

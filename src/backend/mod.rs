@@ -123,7 +123,8 @@ pub trait Backend: Send + Sync {
 
     /// Exact Euclidean k nearest neighbours of the points `queries` among all `points`. Each
     /// query's `k` slots of `idx`/`dist` hold the query itself first (distance 0), then its k−1
-    /// nearest other points by increasing distance (computed in f64, stored as f32).
+    /// nearest other points by increasing distance (computed in f64 on the CPU and in f32 on
+    /// CUDA, stored as f32; the two may order near-ties within f32 rounding differently).
     fn knn_exact(
         &self,
         points: Points<'_>,

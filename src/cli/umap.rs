@@ -85,14 +85,16 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         }
     };
     println!(
-        "{} cells, {} edges, {} epochs, a = {:.4}, b = {:.4}, {init}: {:.2} s ({:.0} cells/s) on {} \
-         -> {}",
+        "{} cells, {} edges, {} epochs, a = {:.4}, b = {:.4}, {init}: {:.2} s (init {:.2} s, \
+         epochs {:.2} s; {:.0} cells/s) on {} -> {}",
         s.n_cells,
         s.n_edges,
         s.n_epochs,
         s.a,
         s.b,
         s.layout_seconds,
+        s.phase_seconds.0,
+        s.phase_seconds.1,
         s.n_cells as f64 / s.layout_seconds.max(1e-9),
         backend.name(),
         s.output.display()

@@ -83,7 +83,9 @@ fn check_k(n: usize, k: usize) -> Result<()> {
     Ok(())
 }
 
-/// Queries per backend call of the exact search (bounds the progress step, not memory).
+/// Queries per backend call of the exact search on the CPU (bounds the progress step, not
+/// memory). A GPU gets an eighth of the points per call (at least this many): each call uploads
+/// every point, and a call must fill the device.
 const EXACT_QUERIES_PER_CALL: usize = 8192;
 
 /// Exact kNN through [`Backend::knn_exact`]; `progress(points_done)` after each block.
@@ -97,8 +99,13 @@ pub fn exact(
     check_k(n, k)?;
     let mut indices = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
-    for q0 in (0..n).step_by(EXACT_QUERIES_PER_CALL) {
-        let q1 = (q0 + EXACT_QUERIES_PER_CALL).min(n);
+    let per_call = if backend.name().starts_with("cpu") {
+        EXACT_QUERIES_PER_CALL
+    } else {
+        n.div_ceil(8).max(EXACT_QUERIES_PER_CALL)
+    };
+    for q0 in (0..n).step_by(per_call) {
+        let q1 = (q0 + per_call).min(n);
         backend.knn_exact(
             points,
             q0..q1,

@@ -3,7 +3,7 @@
 //! connected component, found as the top eigenvectors of N = D^(−½) W D^(−½) by block Krylov
 //! iteration with Rayleigh–Ritz restarts (the trivial eigenvector D^(½)·1 projected out).
 
-use faer::Mat;
+use faer::{Mat, MatRef};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
@@ -15,8 +15,8 @@ use super::fuzzy::Graph;
 pub const SPECTRAL_TOL: f64 = 1e-4;
 /// Most Rayleigh–Ritz restarts per component.
 pub const SPECTRAL_MAX_RESTARTS: usize = 60;
-/// Krylov blocks per restart.
-const DEPTH: usize = 4;
+/// Krylov blocks per restart (a deeper basis converges in far fewer products than restarts do).
+const DEPTH: usize = 10;
 /// Vector entries per rayon task (small components run on one thread).
 const PAR_MIN: usize = 8192;
 /// Components up to this size are solved densely (exact, no iteration).
@@ -88,83 +88,88 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
         .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
         .collect();
     normalize(&mut u0);
-    let apply = |x: &[f64], y: &mut [f64]| {
-        y.par_iter_mut()
-            .with_min_len(PAR_MIN)
+    // N·X for a block of columns: rows in parallel, the block read row-major.
+    let apply_block = |x: MatRef<'_, f64>| -> Mat<f64> {
+        let k = x.ncols();
+        let rows: Vec<f64> = (0..n * k).map(|e| x[(e / k, e % k)]).collect();
+        let mut out = vec![0.0f64; n * k];
+        out.par_chunks_mut(k)
+            .with_min_len(PAR_MIN / k.max(1))
             .enumerate()
             .for_each(|(i, yi)| {
                 let (cols, vals) = g.row(i);
-                let s: f64 = cols
-                    .iter()
-                    .zip(vals)
-                    .map(|(&j, &w)| w as f64 * inv_sqrt_deg[j as usize] * x[j as usize])
-                    .sum();
-                *yi = s * inv_sqrt_deg[i];
+                for (&j, &w) in cols.iter().zip(vals) {
+                    let f = w as f64 * inv_sqrt_deg[j as usize];
+                    for (y, &xj) in yi
+                        .iter_mut()
+                        .zip(&rows[j as usize * k..(j as usize + 1) * k])
+                    {
+                        *y += f * xj;
+                    }
+                }
+                for y in yi.iter_mut() {
+                    *y *= inv_sqrt_deg[i];
+                }
             });
+        Mat::from_fn(n, k, |i, c| out[i * k + c])
     };
     if n <= DENSE_MAX {
         return dense_eigenvectors(g, &inv_sqrt_deg, &u0, dim);
     }
     let b = (dim + 2).min(n.saturating_sub(1)).max(1);
+    // Basis size per restart: DEPTH blocks, at most n − 1 vectors (u0 is excluded).
+    let m_max = (b * DEPTH).min(n - 1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut x: Vec<Vec<f64>> = (0..b)
-        .map(|_| (0..n).map(|_| StandardNormal.sample(&mut rng)).collect())
-        .collect();
+    let mut x = Mat::<f64>::from_fn(n, b, |_, _| StandardNormal.sample(&mut rng));
+    let u0 = Mat::<f64>::from_fn(n, 1, |i, _| u0[i]);
     let mut report = SpectralReport {
         restarts: 0,
         residual: f64::INFINITY,
     };
-    let mut best = x.clone();
+    let mut best: Vec<Vec<f64>> = Vec::new();
+    let mut v = Mat::<f64>::zeros(n, m_max);
+    let mut h = Mat::<f64>::zeros(m_max, m_max);
     for restart in 0..SPECTRAL_MAX_RESTARTS {
-        // Krylov basis V = [X, NX, N²X, …] (orthonormal, ⟂ u0) and W = N V.
-        let mut v: Vec<Vec<f64>> = Vec::with_capacity(b * DEPTH);
-        let mut w: Vec<Vec<f64>> = Vec::with_capacity(b * DEPTH);
-        let mut block = std::mem::take(&mut x);
-        for _ in 0..DEPTH {
-            for mut col in block.drain(..) {
-                if orthonormalize(&mut col, &u0, &v) {
-                    let mut y = vec![0.0; n];
-                    apply(&col, &mut y);
-                    v.push(col);
-                    w.push(y);
-                }
-            }
-            block = w[w.len().saturating_sub(b)..].to_vec();
-            if v.len() + 1 >= n {
+        // Krylov basis V = orth[X, NX, N²X, …] ⟂ u0, and H = Vᵀ N V filled block by block
+        // (N's images of a block are the next block before orthogonalization; they are not kept).
+        let mut m = 0;
+        let mut block = x.clone();
+        while m < m_max {
+            let kept = orthonormal_block(&mut block, u0.as_ref(), v.as_ref().subcols(0, m));
+            let kb = kept.min(m_max - m);
+            if kb == 0 {
                 break;
             }
+            v.as_mut()
+                .subcols_mut(m, kb)
+                .copy_from(block.as_ref().subcols(0, kb));
+            let nb = apply_block(v.as_ref().subcols(m, kb));
+            let hc = v.as_ref().subcols(0, m + kb).transpose() * &nb;
+            for c in 0..kb {
+                for r in 0..m + kb {
+                    h[(r, m + c)] = hc[(r, c)];
+                    if r < m {
+                        h[(m + c, r)] = hc[(r, c)];
+                    }
+                }
+            }
+            m += kb;
+            block = nb;
         }
-        let m = v.len();
         if m == 0 {
             break;
         }
-        let h = Mat::from_fn(m, m, |r, c| {
-            let (a, bb) = (dot(&v[r], &w[c]), dot(&v[c], &w[r]));
-            (a + bb) / 2.0
-        });
-        let Ok(eig) = top_eigen(h.as_ref(), b.min(m), EigenSolver::Full) else {
+        let hm = Mat::from_fn(m, m, |r, c| (h[(r, c)] + h[(c, r)]) / 2.0);
+        let Ok(eig) = top_eigen(hm.as_ref(), b.min(m), EigenSolver::Full) else {
             break;
         };
         let kk = eig.values.len();
-        let combine = |basis: &[Vec<f64>], c: usize| -> Vec<f64> {
-            let mut out = vec![0.0; n];
-            for (r, vec) in basis.iter().enumerate() {
-                let coef = eig.vectors[(r, c)];
-                out.par_iter_mut()
-                    .zip(vec.par_iter())
-                    .for_each(|(o, &x)| *o += coef * x);
-            }
-            out
-        };
-        x = (0..kk).map(|c| combine(&v, c)).collect();
-        let nx: Vec<Vec<f64>> = (0..dim.min(kk)).map(|c| combine(&w, c)).collect();
-        let residual = nx
-            .iter()
-            .enumerate()
-            .map(|(c, y)| {
-                y.iter()
-                    .zip(&x[c])
-                    .map(|(a, b)| (a - eig.values[c] * b).powi(2))
+        let ritz = v.as_ref().subcols(0, m) * eig.vectors.as_ref().subrows(0, m);
+        let nx = apply_block(ritz.as_ref().subcols(0, dim.min(kk)));
+        let residual = (0..dim.min(kk))
+            .map(|c| {
+                (0..n)
+                    .map(|i| (nx[(i, c)] - eig.values[c] * ritz[(i, c)]).powi(2))
                     .sum::<f64>()
                     .sqrt()
             })
@@ -173,13 +178,46 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
             restarts: restart + 1,
             residual,
         };
-        best = x.clone();
+        best = (0..dim.min(kk))
+            .map(|c| ritz.col(c).iter().copied().collect())
+            .collect();
+        x = ritz;
         if residual <= SPECTRAL_TOL || m + 1 >= n {
             break;
         }
     }
-    best.truncate(dim);
     (best, report)
+}
+
+/// Orthonormalizes the columns of `block` against `u0` and the orthonormal `basis` (classical
+/// Gram–Schmidt twice, as matrix products) and among themselves (modified Gram–Schmidt), moving
+/// the independent ones to the front; returns how many there are.
+fn orthonormal_block(block: &mut Mat<f64>, u0: MatRef<'_, f64>, basis: MatRef<'_, f64>) -> usize {
+    let before: Vec<f64> = (0..block.ncols()).map(|c| block.col(c).norm_l2()).collect();
+    for _ in 0..2 {
+        let c0 = u0.transpose() * &*block;
+        *block -= u0 * &c0;
+        if basis.ncols() > 0 {
+            let c = basis.transpose() * &*block;
+            *block -= basis * &c;
+        }
+    }
+    let mut kept = 0;
+    for (c, &norm0) in before.iter().enumerate() {
+        for k in 0..kept {
+            let (q, x) = (block.col(k).to_owned(), block.col(c).to_owned());
+            let d = q.transpose() * &x;
+            let mut col = block.col_mut(c);
+            col -= faer::Scale(d) * &q;
+        }
+        let norm = block.col(c).norm_l2();
+        if norm > 1e-10 * norm0.max(1e-300) {
+            let col = block.col(c).to_owned() * faer::Scale(1.0 / norm);
+            block.col_mut(kept).copy_from(&col);
+            kept += 1;
+        }
+    }
+    kept
 }
 
 /// Small components: N deflated by u0 (N − u0 u0ᵀ), decomposed whole.
@@ -235,20 +273,4 @@ fn normalize(x: &mut [f64]) -> f64 {
             .for_each(|v| *v /= norm);
     }
     norm
-}
-
-/// Orthogonalizes `x` against `u0` and `basis` (twice, classical Gram–Schmidt) and normalizes
-/// it; false when nothing independent is left.
-fn orthonormalize(x: &mut [f64], u0: &[f64], basis: &[Vec<f64>]) -> bool {
-    let before = dot(x, x).sqrt();
-    for _ in 0..2 {
-        for q in std::iter::once(u0).chain(basis.iter().map(Vec::as_slice)) {
-            let c = dot(x, q);
-            x.par_iter_mut()
-                .zip(q.par_iter())
-                .for_each(|(a, &b)| *a -= c * b);
-        }
-    }
-    let after = normalize(x);
-    after > 1e-10 * before.max(1e-300)
 }

@@ -155,6 +155,8 @@ pub struct Umap {
     pub n_edges: usize,
     /// The initialization used.
     pub init: Init,
+    /// Seconds in the initialization and in the SGD epochs.
+    pub seconds: (f64, f64),
 }
 
 /// Edges of the symmetric graph with weight ≥ w_max / n_epochs, with their sampling periods
@@ -311,6 +313,7 @@ pub fn umap(
     let edges = edge_list(g, n_epochs);
     let w_max = g.data.iter().copied().fold(0f32, f32::max);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    let t0 = std::time::Instant::now();
     let (y, init) = match spectral_init(&pruned(g, &edges, w_max), dim, &mut rng) {
         Ok(r) => r,
         Err(e) => {
@@ -346,7 +349,9 @@ pub fn umap(
         n_epochs,
         seed: opts.seed,
     };
+    let t1 = std::time::Instant::now();
     backend.optimize_layout(&mut embedding, dim, &edges, &params, on_epoch)?;
+    let seconds = ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64());
     Ok(Umap {
         embedding,
         dim,
@@ -355,6 +360,7 @@ pub fn umap(
         n_epochs,
         n_edges: edges.head.len(),
         init,
+        seconds,
     })
 }
 

@@ -48,6 +48,8 @@ pub struct UmapSummary {
     pub init: Init,
     /// Seconds in the initialization and optimization.
     pub layout_seconds: f64,
+    /// Of those, seconds in the initialization and in the SGD epochs.
+    pub phase_seconds: (f64, f64),
     /// The written file.
     pub output: PathBuf,
 }
@@ -168,6 +170,7 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
         b: u.b,
         init: u.init,
         layout_seconds,
+        phase_seconds: u.seconds,
         output,
     })
 }

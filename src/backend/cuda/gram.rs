@@ -54,6 +54,9 @@ impl DeviceGram {
         rows: std::ops::Range<usize>,
         dim: usize,
     ) -> Result<()> {
+        if dim == 0 {
+            return Ok(());
+        }
         let csr = w.upload_rows(chunk, rows.clone())?;
         let n_tiles = dim.div_ceil(SYRK_TILE) as u32;
         let syrk = LaunchConfig {
@@ -82,7 +85,15 @@ impl DeviceGram {
                 &csr.data,
                 &n,
                 &dim64,
+                &self.panel
+            )?;
+            launch!(
+                w,
+                panel_colsum,
+                Worker::flat_launch(dim64),
                 &self.panel,
+                &n,
+                &dim64,
                 &self.sum
             )?;
             launch!(

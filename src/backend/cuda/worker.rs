@@ -36,6 +36,7 @@ pub(super) struct Kernels {
     pub count_kept: CudaFunction,
     pub normalize_log1p: CudaFunction,
     pub densify: CudaFunction,
+    pub panel_colsum: CudaFunction,
     pub syrk_upper: CudaFunction,
     pub project: CudaFunction,
     pub spmv: CudaFunction,
@@ -49,7 +50,11 @@ impl Kernels {
         for &(family, ptx) in ptx_modules() {
             let m = ctx
                 .load_module(Ptx::from_src(ptx))
-                .map_err(cuda_err(format!("loading kernels/{family}.cu")))?;
+                .map_err(cuda_err(format!(
+                "loading kernels/{family}.cu ({}; PTX from NVRTC 12.9 needs a driver of R575 or \
+                 newer, `scoop devices` shows this one's)",
+                super::ptx_provenance()
+            )))?;
             modules.insert(family, m);
         }
         let f = |family: &str, name: &str| -> Result<CudaFunction> {
@@ -65,6 +70,7 @@ impl Kernels {
             count_kept: f("normalize", "count_kept")?,
             normalize_log1p: f("normalize", "normalize_log1p")?,
             densify: f("gram", "densify")?,
+            panel_colsum: f("gram", "panel_colsum")?,
             syrk_upper: f("gram", "syrk_upper")?,
             project: f("project", "project")?,
             spmv: f("project", "spmv")?,
@@ -99,6 +105,10 @@ impl Worker {
     /// Opens a worker on device `ordinal` with `share` of its free memory.
     pub fn open(ordinal: usize, share: f64) -> Result<Self> {
         let ctx = CudaContext::new(ordinal).map_err(cuda_err(format!("device {ordinal}")))?;
+        // SAFETY: every buffer of a worker is used on its one stream only (workers sharing a
+        // device have their own buffers), so cudarc's cross-stream events are not needed; without
+        // them each allocation and launch skips two event operations.
+        unsafe { ctx.disable_event_tracking() };
         let stream = ctx
             .new_stream()
             .map_err(cuda_err(format!("stream on device {ordinal}")))?;
