@@ -287,6 +287,53 @@ pub(crate) fn check_kernel_args(
     }
 }
 
+/// Checks [`Backend::normalize_log1p`]'s arguments: a divisor per row, a gene map per column.
+pub(crate) fn check_normalize_args(
+    chunk: &CsrChunk,
+    divisors: &[f32],
+    genes: &GeneSubset,
+) -> Result<()> {
+    if divisors.len() != chunk.n_rows() || genes.n_old() != chunk.n_cols {
+        return Err(Error::InvalidArgument(format!(
+            "normalize_log1p: {} divisors and {} genes for a chunk of {} x {}",
+            divisors.len(),
+            genes.n_old(),
+            chunk.n_rows(),
+            chunk.n_cols
+        )));
+    }
+    Ok(())
+}
+
+/// Checks [`Backend::project`]'s arguments: loadings for the chunk's columns, `rows x k`
+/// outputs, and every column index inside the matrix.
+pub(crate) fn check_project_args(
+    chunk: &CsrChunk,
+    proj: &Projection,
+    out_len: usize,
+) -> Result<()> {
+    let (n, k) = (chunk.n_rows(), proj.k());
+    if chunk.n_cols != proj.dim() || out_len != n * k {
+        return Err(Error::InvalidArgument(format!(
+            "project: a chunk of {n} x {} onto {} x {k} loadings into {out_len} outputs",
+            chunk.n_cols,
+            proj.dim(),
+        )));
+    }
+    check_columns(chunk, "project")
+}
+
+/// Errors on a column index outside the chunk's columns (`kernel` names the caller).
+pub(crate) fn check_columns(chunk: &CsrChunk, kernel: &str) -> Result<()> {
+    let d = chunk.n_cols as u32;
+    match chunk.indices.iter().find(|&&j| j >= d) {
+        Some(j) => Err(Error::InvalidArgument(format!(
+            "{kernel}: column index {j} in a matrix of {d} columns"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Which backend the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BackendKind {

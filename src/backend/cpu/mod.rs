@@ -11,10 +11,10 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{
-    check_kernel_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums, Gram, GramAccumulator,
-    HostGramAccumulator, LayoutParams, Points, Projection, ValueMap,
+    check_kernel_args, check_normalize_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums,
+    Gram, GramAccumulator, HostGramAccumulator, LayoutParams, Points, Projection, ValueMap,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::CsrChunk;
 
 /// Rows per rayon task; big enough to amortize per-task accumulators.
@@ -130,15 +130,7 @@ impl Backend for CpuBackend {
         divisors: &[f32],
         genes: &GeneSubset,
     ) -> Result<CsrChunk> {
-        if divisors.len() != chunk.n_rows() || genes.n_old() != chunk.n_cols {
-            return Err(Error::InvalidArgument(format!(
-                "normalize_log1p: {} divisors and {} genes for a chunk of {} x {}",
-                divisors.len(),
-                genes.n_old(),
-                chunk.n_rows(),
-                chunk.n_cols
-            )));
-        }
+        check_normalize_args(chunk, divisors, genes)?;
         let map = genes.map();
         let blocks: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = row_tasks(chunk.n_rows())
             .into_par_iter()

@@ -6,8 +6,9 @@
 
 use rayon::prelude::*;
 
+use crate::backend::check_project_args;
 use crate::backend::gram::Projection;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::CsrChunk;
 
 /// Rows per rayon task.
@@ -57,21 +58,8 @@ fn project_rows_dispatch(chunk: &CsrChunk, first_row: usize, proj: &Projection, 
 
 /// `out` (rows x k, row-major) = chunk · loadings − offset.
 pub(super) fn project(chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
-    let (n, k) = (chunk.n_rows(), proj.k());
-    if chunk.n_cols != proj.dim() || out.len() != n * k {
-        return Err(Error::InvalidArgument(format!(
-            "project: a chunk of {n} x {} onto {} x {k} loadings into {} outputs",
-            chunk.n_cols,
-            proj.dim(),
-            out.len()
-        )));
-    }
-    if let Some(&j) = chunk.indices.iter().find(|&&j| j as usize >= proj.dim()) {
-        return Err(Error::InvalidArgument(format!(
-            "project: column index {j} in a matrix of {} columns",
-            proj.dim()
-        )));
-    }
+    check_project_args(chunk, proj, out.len())?;
+    let k = proj.k();
     if k == 0 {
         return Ok(());
     }

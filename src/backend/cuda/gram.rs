@@ -144,7 +144,7 @@ impl GramAccumulator for CudaGramAccumulator<'_> {
                 chunk.n_cols, self.dim
             )));
         }
-        super::check_columns(chunk, "gram")?;
+        crate::backend::check_columns(chunk, "gram")?;
         let dim = self.dim;
         let shards = self.backend.shards(chunk.n_rows());
         let workers = &self.backend.workers;

@@ -16,8 +16,8 @@ use std::ops::Range;
 
 use super::points::{check_knn_args, check_layout_args};
 use super::{
-    check_kernel_args, Backend, EdgeList, GeneSubset, GeneSums, Gram, GramAccumulator,
-    LayoutParams, Points, Projection, ValueMap,
+    check_columns, check_kernel_args, check_normalize_args, check_project_args, Backend, EdgeList,
+    GeneSubset, GeneSums, Gram, GramAccumulator, LayoutParams, Points, Projection, ValueMap,
 };
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -260,17 +260,6 @@ impl CudaBackend {
 /// Rows below which a chunk is not split further among workers.
 const MIN_SHARD_ROWS: usize = 1024;
 
-/// Errors on a column index outside the chunk (the device kernels index by it unchecked).
-fn check_columns(chunk: &CsrChunk, kernel: &str) -> Result<()> {
-    let d = chunk.n_cols as u32;
-    match chunk.indices.iter().find(|&&j| j >= d) {
-        Some(j) => Err(Error::InvalidArgument(format!(
-            "{kernel}: column index {j} in a matrix of {d} columns"
-        ))),
-        None => Ok(()),
-    }
-}
-
 impl Backend for CudaBackend {
     fn name(&self) -> String {
         let ids: Vec<String> = self.workers.iter().map(|w| w.ordinal.to_string()).collect();
@@ -330,15 +319,7 @@ impl Backend for CudaBackend {
         divisors: &[f32],
         genes: &GeneSubset,
     ) -> Result<CsrChunk> {
-        if divisors.len() != chunk.n_rows() || genes.n_old() != chunk.n_cols {
-            return Err(Error::InvalidArgument(format!(
-                "normalize_log1p: {} divisors and {} genes for a chunk of {} x {}",
-                divisors.len(),
-                genes.n_old(),
-                chunk.n_rows(),
-                chunk.n_cols
-            )));
-        }
+        check_normalize_args(chunk, divisors, genes)?;
         check_columns(chunk, "normalize_log1p")?;
         let parts = self.on_shards(chunk.n_rows(), |w, r| {
             rows::normalize_log1p(w, chunk, r, divisors, genes)
@@ -375,16 +356,8 @@ impl Backend for CudaBackend {
     }
 
     fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
+        check_project_args(chunk, proj, out.len())?;
         let (n, k) = (chunk.n_rows(), proj.k());
-        if chunk.n_cols != proj.dim() || out.len() != n * k {
-            return Err(Error::InvalidArgument(format!(
-                "project: a chunk of {n} x {} onto {} x {k} loadings into {} outputs",
-                chunk.n_cols,
-                proj.dim(),
-                out.len()
-            )));
-        }
-        check_columns(chunk, "project")?;
         if k == 0 {
             return Ok(());
         }
