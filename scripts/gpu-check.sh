@@ -2,7 +2,7 @@
 # Runs on a GPU machine, from the repository root, with the bundle scripts/gpu-bundle.sh built:
 #   scripts/gpu-check.sh            parity suite (must not skip), every other test binary on
 #                                   --backend auto (= CUDA there), device ceilings, kernel benches
-#   scripts/gpu-check.sh e2e CELLS  simulate CELLS cells in 4 plates, then preprocess + concat +
+#   scripts/gpu-check.sh e2e CELLS  simulate CELLS cells x 8,000 genes in 4 plates, then preprocess + concat +
 #                                   pca on --backend cpu, cuda and --devices 0,0, timed
 # Logs go to $OUT (the device tool brings them back) when set.
 set -uo pipefail
@@ -19,8 +19,12 @@ if [ "${1:-}" = "e2e" ]; then
   work=${WORK:-/tmp/scoop-e2e}
   rm -rf "$work" && mkdir -p "$work"
   per=$((cells / 4))
-  t() { local s=$(date +%s.%N); "$@" || status=1; echo "$(echo "$(date +%s.%N) - $s" | bc) s: $*" | tee -a "$out/e2e.log"; }
-  t "$SCOOP_BIN" -q simulate --out "$work/raw" --plates 4 --cells-per-plate "$per" --genes 20000
+  t() {
+    local s; s=$(date +%s.%N)
+    "$@" || status=1
+    echo "$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s: $*" | tee -a "$out/e2e.log"
+  }
+  t "$SCOOP_BIN" -q simulate --out "$work/raw" --plates 4 --cells-per-plate "$per" --genes 8000
   for be in "cpu:--backend cpu" "cuda:--backend cuda" "cuda00:--backend cuda --devices 0,0"; do
     tag=${be%%:*}; flags=${be#*:}
     # shellcheck disable=SC2086

@@ -1,7 +1,7 @@
 //! Gram accumulation on the devices: each worker keeps a dense f64 `dim x dim` gram and column
 //! sums in device memory, adds its shard of every chunk to them (densify a panel of rows, then
-//! the SYRK kernel), and hands them to the host once at the end, where the workers' partial
-//! grams are added in f64.
+//! the SYRK kernel) without waiting for the device, and hands them to the host once at the end,
+//! where the workers' partial grams are added in f64.
 
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
@@ -57,6 +57,8 @@ impl DeviceGram {
         if dim == 0 {
             return Ok(());
         }
+        // The previous chunk's kernels (queued without a wait) finish first.
+        w.sync()?;
         let csr = w.upload_rows(chunk, rows.clone())?;
         let n_tiles = dim.div_ceil(SYRK_TILE) as u32;
         let syrk = LaunchConfig {
@@ -107,8 +109,11 @@ impl DeviceGram {
                 &self.gram
             )?;
         }
-        // The panel is rewritten by the next chunk: wait before `csr` is freed and reused.
-        w.sync()
+        // No wait here: the launches are queued on the worker's stream and `csr` is freed in
+        // stream order after them (cuMemFreeAsync), so the host checks and shards the next chunk
+        // while this one computes. The next `add` waits before queueing more (one chunk in
+        // flight bounds device memory); errors surface there or in `finish`.
+        Ok(())
     }
 }
 
