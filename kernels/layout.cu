@@ -36,7 +36,7 @@ extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
         }
         float coeff = 0.0f;
         if (d2 > 0.0f) {
-            const float pb = expf(b * logf(d2));
+            const float pb = powf(d2, b);
             coeff = -2.0f * a * b * (pb / d2) / (a * pb + 1.0f);
         }
         float start[MAX_DIM];
@@ -65,7 +65,7 @@ extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
                 dn += diff * diff;
             }
             if (dn > 0.0f) {
-                const float pb = expf(b * logf(dn));
+                const float pb = powf(dn, b);
                 const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
                 for (u32 d = 0; d < dim; d++) cur[d] += clip4(c * grad[d]) * alpha;
             }
