@@ -5,8 +5,17 @@
 #   run(command="scripts/gpu-check.sh", carry=["gpu-bundle.tar.xz"])
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The kernels must be embedded: NVRTC from $SCOOP_NVRTC_LIB, else from .venv (what .ci/run installs).
+if [ -z "${SCOOP_NVRTC_LIB:-}" ] && [ -x .venv/bin/python ]; then
+  SCOOP_NVRTC_LIB=$(.venv/bin/python -c "import importlib.util as u, os; s = u.find_spec('nvidia.cuda_nvrtc'); print(os.path.join(list(s.submodule_search_locations)[0], 'lib', 'libnvrtc.so.12') if s else '')")
+  export SCOOP_NVRTC_LIB
+fi
 rm -rf target/gpu-bundle && mkdir -p target/gpu-bundle/tests
 cargo build --release
+if target/release/scoop devices | grep -q '^kernels: 0 PTX'; then
+  echo "gpu-bundle: this build embeds no PTX ($(target/release/scoop devices | head -1)); run .ci/run once or set SCOOP_NVRTC_LIB" >&2
+  exit 1
+fi
 cp target/release/scoop target/gpu-bundle/scoop
 list() { python3 -c '
 import json, sys

@@ -49,6 +49,13 @@ static ALLOC: SizeClassAlloc = SizeClassAlloc;
 
 fn main() {
     tune_allocator();
+    // Output piped into `head` ends the process quietly, as other command-line tools do, instead
+    // of a panic on the broken pipe (Rust ignores SIGPIPE by default).
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if let Err(e) = scoop::cli::run() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
