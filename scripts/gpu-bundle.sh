@@ -12,10 +12,13 @@ if [ -z "${SCOOP_NVRTC_LIB:-}" ] && [ -x .venv/bin/python ]; then
 fi
 rm -rf target/gpu-bundle && mkdir -p target/gpu-bundle/tests
 cargo build --release
-if target/release/scoop devices | grep -q '^kernels: 0 PTX'; then
-  echo "gpu-bundle: this build embeds no PTX ($(target/release/scoop devices | head -1)); run .ci/run once or set SCOOP_NVRTC_LIB" >&2
-  exit 1
-fi
+kernels=$(target/release/scoop devices)
+kernels=${kernels%%$'\n'*}
+case "$kernels" in
+  "kernels: 0 PTX"*)
+    echo "gpu-bundle: this build embeds no PTX ($kernels); run .ci/run once or set SCOOP_NVRTC_LIB" >&2
+    exit 1 ;;
+esac
 cp target/release/scoop target/gpu-bundle/scoop
 list() { python3 -c '
 import json, sys
