@@ -274,3 +274,63 @@ fn normalize(x: &mut [f64]) -> f64 {
     }
     norm
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A symmetric 10-NN graph of `n` random points in the unit square, weights exp(−d/0.05).
+    fn geometric_graph(n: usize, seed: u64) -> Graph {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let p: Vec<(f64, f64)> = (0..n).map(|_| (rng.random(), rng.random())).collect();
+        let mut rows: Vec<std::collections::BTreeMap<u32, f32>> = vec![Default::default(); n];
+        for i in 0..n {
+            let mut d: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| ((p[i].0 - p[j].0).hypot(p[i].1 - p[j].1), j))
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for &(dist, j) in &d[..10] {
+                let w = (-dist / 0.05).exp() as f32;
+                rows[i].insert(j as u32, w);
+                rows[j].insert(i as u32, w);
+            }
+        }
+        Graph::from_rows(rows.into_iter().map(|r| r.into_iter().collect()).collect())
+    }
+
+    #[test]
+    fn krylov_eigenvectors_span_the_dense_solution() {
+        let g = geometric_graph(1_500, 3);
+        assert_eq!(components(&g).1, 1, "the test graph must be connected");
+        let (vecs, report) = laplacian_eigenvectors(&g, 2, 7);
+        assert!(g.n > DENSE_MAX, "the iterative path must run");
+        assert!(
+            report.residual <= SPECTRAL_TOL,
+            "residual {} after {} restarts",
+            report.residual,
+            report.restarts
+        );
+        // The dense solve of the same operator.
+        let inv_sqrt_deg: Vec<f64> = (0..g.n)
+            .map(|i| 1.0 / g.row(i).1.iter().map(|&w| w as f64).sum::<f64>().sqrt())
+            .collect();
+        let mut u0: Vec<f64> = inv_sqrt_deg.iter().map(|s| 1.0 / s).collect();
+        normalize(&mut u0);
+        let (want, _) = dense_eigenvectors(&g, &inv_sqrt_deg, &u0, 2);
+        for (c, v) in vecs.iter().enumerate() {
+            // Unit length, orthogonal to the trivial vector, inside the dense top-2 span.
+            assert!((dot(v, v) - 1.0).abs() < 1e-8, "vector {c} not unit");
+            assert!(
+                dot(v, &u0).abs() < 1e-8,
+                "vector {c} not orthogonal to D^½·1"
+            );
+            let inside: f64 = want.iter().map(|w| dot(v, w).powi(2)).sum();
+            assert!(
+                inside > 1.0 - 1e-4,
+                "vector {c}: {inside} of it in the dense span"
+            );
+        }
+    }
+}
