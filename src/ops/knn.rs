@@ -151,6 +151,9 @@ pub struct DescentOptions {
     pub max_candidates: usize,
     /// Neighbours kept per point while searching (≥ k; the nearest k are returned).
     pub heap_neighbors: usize,
+    /// Points whose local joins are computed before their updates are applied (bounds the
+    /// update lists' memory).
+    pub join_group: usize,
     /// Seed of the trees and the candidate sampling.
     pub seed: u64,
 }
@@ -170,12 +173,13 @@ impl DescentOptions {
             delta: 0.001,
             heap_neighbors: (k as f64 * (2.0 + grow)).round() as usize,
             max_candidates: 4 * k,
+            join_group: JOIN_GROUP,
             seed,
         }
     }
 }
 
-/// Points whose local joins are computed before their updates are applied.
+/// Default [`DescentOptions::join_group`].
 const JOIN_GROUP: usize = 1 << 16;
 
 /// Per-point bounded max-heaps of (squared distance, index, is-new) of size m = k − 1.
@@ -514,9 +518,10 @@ pub fn nn_descent(
         // applied by shard. Applying per group bounds the update lists (they held a whole
         // round's, gigabytes at 1M points) and lets later groups prune with tighter thresholds.
         let mut changed = 0usize;
-        for g0 in (0..n).step_by(JOIN_GROUP) {
+        let group = opts.join_group.max(1);
+        for g0 in (0..n).step_by(group) {
             let thr = heaps.thresholds();
-            let g1 = (g0 + JOIN_GROUP).min(n);
+            let g1 = (g0 + group).min(n);
             let blocks: Vec<Vec<Vec<Update>>> = (g0..g1)
                 .into_par_iter()
                 .chunks(2048)
@@ -653,14 +658,22 @@ mod tests {
         let data = clustered(n, dim, 2);
         let p = Points::new(&data, dim).unwrap();
         let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
-        let approx = nn_descent(p, k, &DescentOptions::for_n(n, k, 0), &|_| {}).unwrap();
         let all: Vec<usize> = (0..n).collect();
-        let r = recall(&approx, &truth, &all);
-        assert!(r >= 0.95, "recall {r}");
-        for i in 0..n {
-            assert_eq!(approx.row(i)[0], i as u32);
-            let d = approx.row_distances(i);
-            assert!(d.windows(2).all(|w| w[0] <= w[1]));
+        // One group of joins per round (the default at this size), and rounds split into groups
+        // of 700 points as at a million.
+        for group in [JOIN_GROUP, 700] {
+            let opts = DescentOptions {
+                join_group: group,
+                ..DescentOptions::for_n(n, k, 0)
+            };
+            let approx = nn_descent(p, k, &opts, &|_| {}).unwrap();
+            let r = recall(&approx, &truth, &all);
+            assert!(r >= 0.95, "recall {r} with join groups of {group}");
+            for i in 0..n {
+                assert_eq!(approx.row(i)[0], i as u32);
+                let d = approx.row_distances(i);
+                assert!(d.windows(2).all(|w| w[0] <= w[1]));
+            }
         }
     }
 }
