@@ -64,9 +64,7 @@ impl KnnMethod {
     /// The method `auto` resolves to for `n` points on `backend`.
     pub fn resolve(self, n: usize, backend: &dyn Backend) -> KnnMethod {
         match self {
-            KnnMethod::Auto if n <= EXACT_MAX_CPU || !backend.name().starts_with("cpu") => {
-                KnnMethod::Exact
-            }
+            KnnMethod::Auto if n <= EXACT_MAX_CPU || !on_cpu(backend) => KnnMethod::Exact,
             KnnMethod::Auto => KnnMethod::Approx,
             m => m,
         }
@@ -81,6 +79,12 @@ fn check_k(n: usize, k: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Whether `backend` is the CPU one (exact search is cheap on a GPU at any size, and wants
+/// larger calls there).
+fn on_cpu(backend: &dyn Backend) -> bool {
+    backend.name().starts_with("cpu")
 }
 
 /// Queries per backend call of the exact search on the CPU (bounds the progress step, not
@@ -99,7 +103,7 @@ pub fn exact(
     check_k(n, k)?;
     let mut indices = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
-    let per_call = if backend.name().starts_with("cpu") {
+    let per_call = if on_cpu(backend) {
         EXACT_QUERIES_PER_CALL
     } else {
         n.div_ceil(8).max(EXACT_QUERIES_PER_CALL)

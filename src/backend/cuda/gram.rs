@@ -151,19 +151,10 @@ impl GramAccumulator for CudaGramAccumulator<'_> {
         }
         crate::backend::check_columns(chunk, "gram")?;
         let dim = self.dim;
-        let shards = self.backend.shards(chunk.n_rows());
-        let workers = &self.backend.workers;
-        let jobs: Vec<_> = self.grams.iter_mut().zip(workers).zip(shards).collect();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .into_iter()
-                .filter(|(_, rows)| !rows.is_empty())
-                .map(|((g, w), rows)| s.spawn(move || g.add(w, chunk, rows, dim)))
-                .collect();
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().expect("gram worker panicked"))
-        })?;
+        self.backend
+            .on_shards_with(&mut self.grams, chunk.n_rows(), |w, g, rows| {
+                g.add(w, chunk, rows, dim)
+            })?;
         self.n_rows += chunk.n_rows() as u64;
         Ok(())
     }

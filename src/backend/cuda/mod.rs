@@ -209,23 +209,37 @@ impl CudaBackend {
         n: usize,
         f: impl Fn(&Worker, Range<usize>) -> Result<T> + Sync,
     ) -> Result<Vec<(Range<usize>, T)>> {
+        let mut none = vec![(); self.workers.len()];
+        self.on_shards_with(&mut none, n, |w, _, r| f(w, r))
+    }
+
+    /// [`CudaBackend::on_shards`] with a state per worker (`states[i]` is worker i's), which `f`
+    /// may update: the device-resident accumulators.
+    fn on_shards_with<S: Send, T: Send>(
+        &self,
+        states: &mut [S],
+        n: usize,
+        f: impl Fn(&Worker, &mut S, Range<usize>) -> Result<T> + Sync,
+    ) -> Result<Vec<(Range<usize>, T)>> {
+        assert_eq!(states.len(), self.workers.len(), "one state per worker");
         let jobs: Vec<_> = self
             .workers
             .iter()
+            .zip(states.iter_mut())
             .zip(self.shards(n))
             .filter(|(_, r)| !r.is_empty())
             .collect();
         if jobs.len() <= 1 {
             return jobs
                 .into_iter()
-                .map(|(w, r)| f(w, r.clone()).map(|t| (r, t)))
+                .map(|((w, st), r)| f(w, st, r.clone()).map(|t| (r, t)))
                 .collect();
         }
         let f = &f;
         std::thread::scope(|s| {
             let handles: Vec<_> = jobs
                 .into_iter()
-                .map(|(w, r)| s.spawn(move || f(w, r.clone()).map(|t| (r, t))))
+                .map(|((w, st), r)| s.spawn(move || f(w, st, r.clone()).map(|t| (r, t))))
                 .collect();
             handles
                 .into_iter()

@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use cudarc::driver::CudaSlice;
+
 use super::worker::{launch, Worker, NULL};
 use crate::backend::{GeneSubset, GeneSums, Projection, ValueMap};
 use crate::error::Result;
@@ -73,7 +75,8 @@ pub(super) fn gene_moments(
     let (sum, sumsq, nnz) = (w.zeros::<f64>(d)?, w.zeros::<f64>(d)?, w.zeros::<u64>(d)?);
     // Per-row argument (f64 scale or f32 divisor) and per-column clip, as device buffers; the
     // unused ones are one zero element.
-    let (code, scale, div, clip) = match map {
+    let (code, scale, div, clip): (i32, CudaSlice<f64>, CudaSlice<f32>, CudaSlice<f64>) = match map
+    {
         ValueMap::Raw => (MAP_RAW, w.zeros(1)?, w.zeros(1)?, w.zeros(1)?),
         ValueMap::Scaled(s) => (
             MAP_SCALED,
@@ -89,11 +92,6 @@ pub(super) fn gene_moments(
         ),
         ValueMap::Clipped(c) => (MAP_CLIPPED, w.zeros(1)?, w.zeros(1)?, w.upload(c)?),
     };
-    let (scale, div, clip): (
-        cudarc::driver::CudaSlice<f64>,
-        cudarc::driver::CudaSlice<f32>,
-        cudarc::driver::CudaSlice<f64>,
-    ) = (scale, div, clip);
     let cfg = Worker::row_launch(csr.n_rows);
     macro_rules! go {
         ($mask:expr, $row_arg:expr) => {
