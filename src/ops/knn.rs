@@ -6,10 +6,10 @@
 
 use rayon::prelude::*;
 
-use crate::backend::cpu::splitmix64;
-use crate::backend::points::sq_dist_f32;
+use crate::backend::cpu::{prefetch, splitmix64};
 use crate::backend::{Backend, Points};
 use crate::error::{Error, Result};
+use crate::ops::pairs::{prefetch_rows, PairBlock};
 
 /// The k nearest neighbours of every point, row-major n x k.
 #[derive(Clone, Debug, PartialEq)]
@@ -204,16 +204,6 @@ impl Heaps {
         }
     }
 
-    /// Splits the heaps into per-point views.
-    fn rows_mut(&mut self) -> impl IndexedParallelIterator<Item = HeapRow<'_>> {
-        let m = self.m;
-        self.d
-            .par_chunks_mut(m)
-            .zip(self.i.par_chunks_mut(m))
-            .zip(self.new.par_chunks_mut(m))
-            .map(|((d, i), new)| HeapRow { d, i, new })
-    }
-
     /// Largest kept squared distance of each point.
     fn thresholds(&self) -> Vec<f32> {
         self.d.par_chunks(self.m).map(|d| d[0]).collect()
@@ -283,6 +273,13 @@ impl SharedHeaps {
         }
     }
 
+    /// Starts fetching the first cache lines of point `p`'s row (any `p`: a hint never faults).
+    fn prefetch(&self, p: usize) {
+        let o = p.wrapping_mul(self.m);
+        prefetch(self.d.wrapping_add(o));
+        prefetch(self.i.wrapping_add(o));
+    }
+
     /// # Safety
     /// No other live `HeapRow` of point `p` may exist, and `p` must be in range.
     #[allow(clippy::mut_from_ref)]
@@ -294,6 +291,24 @@ impl SharedHeaps {
             new: std::slice::from_raw_parts_mut(self.new.add(o), self.m),
         }
     }
+}
+
+/// Dot product in f32 with eight partial sums (vectorizes).
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for t in 0..8 {
+            acc[t] += x[t] * y[t];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Splits `ids` recursively by random hyperplanes into leaves of at most `leaf` points.
@@ -324,30 +339,21 @@ fn rp_leaves(
         .zip(xa.iter().zip(xb))
         .map(|(w, (p, q))| w * (p + q) / 2.0)
         .sum::<f32>();
-    let mut lo = 0;
-    let mut hi = ids.len();
-    // Partition: left side (margin ≤ 0, ties broken by a hash) first.
+    // Stable partition, left side (margin < 0, ties broken by a hash) first: ids stay
+    // ascending within every node, so each level reads the points in memory order.
     let side = |p: u32| -> bool {
-        let m: f32 = normal
-            .iter()
-            .zip(points.row(p as usize))
-            .map(|(w, x)| w * x)
-            .sum::<f32>()
-            + offset_h;
+        let m = dot_f32(&normal, points.row(p as usize)) + offset_h;
         if m.abs() < 1e-12 {
             splitmix64(seed ^ p as u64) & 1 == 0
         } else {
             m < 0.0
         }
     };
-    while lo < hi {
-        if side(ids[lo]) {
-            lo += 1;
-        } else {
-            hi -= 1;
-            ids.swap(lo, hi);
-        }
-    }
+    let (left, right): (Vec<u32>, Vec<u32>) = ids.iter().partition(|&&p| side(p));
+    let mut lo = left.len();
+    ids[..lo].copy_from_slice(&left);
+    ids[lo..].copy_from_slice(&right);
+    drop((left, right));
     if lo == 0 || lo == ids.len() {
         // Degenerate hyperplane (duplicates): split in the middle.
         lo = ids.len() / 2;
@@ -388,63 +394,111 @@ impl Lists {
     }
 }
 
-/// Keeps at most `cap` entries of each list, chosen by a hash priority (deterministic).
-fn cap_lists(lists: Lists, cap: usize, seed: u64) -> Lists {
-    let n = lists.ptr.len() - 1;
-    let rows: Vec<Vec<u32>> = (0..n)
+/// Join candidates of every point, as CSR: its heap entries that `pick` selects (by flat heap
+/// slot) plus every point whose selected entries include it, without repeats, at most `cap`
+/// chosen by a hash priority (deterministic); only for points with `want[p]` (others: empty).
+///
+/// Built in parallel over contiguous ranges of points, each task scanning every heap entry for
+/// those that touch its range: its writes stay within its range, and no task waits for another.
+fn candidates(
+    heap_ids: &[u32],
+    m: usize,
+    pick: impl Fn(usize) -> bool + Sync,
+    want: Option<&[bool]>,
+    cap: usize,
+    seed: u64,
+) -> Lists {
+    let n = heap_ids.len() / m.max(1);
+    let wanted = |p: usize| want.is_none_or(|w| w[p]);
+    let tasks = rayon::current_num_threads().max(1);
+    let parts: Vec<(Vec<usize>, Vec<u32>)> = (0..tasks)
         .into_par_iter()
-        .map(|p| {
-            let mut r: Vec<u32> = lists.row(p).to_vec();
-            r.sort_unstable();
-            r.dedup();
-            if r.len() > cap {
-                r.sort_by_key(|&q| splitmix64(seed ^ ((p as u64) << 32) ^ q as u64));
-                r.truncate(cap);
+        .map(|t| {
+            let (lo, hi) = (t * n / tasks, (t + 1) * n / tasks);
+            // Each selected edge p → q, for the ends in this range (visits p's then q's list).
+            let for_edges = |mut f: &mut dyn FnMut(usize, u32)| {
+                for (e, &q) in heap_ids.iter().enumerate() {
+                    if q == u32::MAX || !pick(e) {
+                        continue;
+                    }
+                    let p = e / m;
+                    if (lo..hi).contains(&p) && wanted(p) {
+                        f(p, q);
+                    }
+                    let qi = q as usize;
+                    if (lo..hi).contains(&qi) && wanted(qi) {
+                        f(qi, p as u32);
+                    }
+                }
+                let _ = &mut f;
+            };
+            let mut ptr = vec![0usize; hi - lo + 1];
+            for_edges(&mut |p, _| ptr[p - lo + 1] += 1);
+            for r in 0..hi - lo {
+                ptr[r + 1] += ptr[r];
             }
-            r
+            let mut fill = ptr.clone();
+            let mut ids = vec![0u32; ptr[hi - lo]];
+            for_edges(&mut |p, q| {
+                ids[fill[p - lo]] = q;
+                fill[p - lo] += 1;
+            });
+            // Deduplicate and cap each list in place, compacting as we go.
+            let mut out_ptr = Vec::with_capacity(hi - lo + 1);
+            out_ptr.push(0);
+            let mut w = 0;
+            for r in 0..hi - lo {
+                let row = &mut ids[ptr[r]..ptr[r + 1]];
+                row.sort_unstable();
+                let mut len = dedup_sorted(row);
+                if len > cap {
+                    let p = (lo + r) as u64;
+                    row[..len].sort_by_key(|&q| splitmix64(seed ^ (p << 32) ^ q as u64));
+                    len = cap;
+                }
+                ids.copy_within(ptr[r]..ptr[r] + len, w);
+                w += len;
+                out_ptr.push(w);
+            }
+            ids.truncate(w);
+            (out_ptr, ids)
         })
         .collect();
     let mut ptr = Vec::with_capacity(n + 1);
     ptr.push(0);
-    let mut ids = Vec::with_capacity(rows.iter().map(Vec::len).sum());
-    for r in rows {
-        ids.extend_from_slice(&r);
-        ptr.push(ids.len());
+    let mut ids = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    for (part_ptr, part_ids) in parts {
+        let base = ids.len();
+        ptr.extend(part_ptr[1..].iter().map(|&x| x + base));
+        ids.extend_from_slice(&part_ids);
     }
     Lists { ptr, ids }
 }
 
-/// Forward lists plus reverse edges (j gets i for every i → j), as CSR.
-fn with_reverse(fwd: &[Vec<u32>]) -> Lists {
-    let n = fwd.len();
-    let mut count = vec![0usize; n + 1];
-    for (i, f) in fwd.iter().enumerate() {
-        count[i] += f.len();
-        for &j in f {
-            count[j as usize] += 1;
+/// Removes repeats from a sorted slice, keeping the distinct values first; returns their count.
+fn dedup_sorted(row: &mut [u32]) -> usize {
+    let mut len = 0;
+    for r in 0..row.len() {
+        if len == 0 || row[r] != row[len - 1] {
+            row[len] = row[r];
+            len += 1;
         }
     }
-    let mut ptr = vec![0usize; n + 1];
-    for p in 0..n {
-        ptr[p + 1] = ptr[p] + count[p];
-    }
-    let mut fill = ptr.clone();
-    let mut ids = vec![0u32; ptr[n]];
-    for (i, f) in fwd.iter().enumerate() {
-        for &j in f {
-            ids[fill[i]] = j;
-            fill[i] += 1;
-            ids[fill[j as usize]] = i as u32;
-            fill[j as usize] += 1;
-        }
-    }
-    Lists { ptr, ids }
+    len
 }
+
+/// Updates between an update's heap-row prefetch and its application.
+const APPLY_AHEAD: usize = 8;
 
 /// One proposed neighbour: (point, candidate, squared distance).
 type Update = (u32, u32, f32);
 
 /// Approximate kNN by NN-descent; `progress(round)` after each local-join round.
+///
+/// The search runs on a copy of the points in the leaf order of one random-projection tree:
+/// neighbours (and neighbours of neighbours, the join candidates) then sit close together in
+/// memory, so the random reads of the joins mostly hit cache. Results come back in the caller's
+/// order and indices.
 pub fn nn_descent(
     points: Points<'_>,
     k: usize,
@@ -453,6 +507,47 @@ pub fn nn_descent(
 ) -> Result<Knn> {
     let n = points.len();
     check_k(n, k)?;
+    let dim = points.dim();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    rp_leaves(
+        points,
+        &mut order,
+        opts.leaf_size.max(2),
+        splitmix64(opts.seed ^ 0x0DE7),
+        &mut Vec::new(),
+        0,
+    );
+    let mut local = vec![0f32; n * dim];
+    local
+        .par_chunks_mut(dim.max(1))
+        .zip(order.par_iter())
+        .for_each(|(row, &p)| row.copy_from_slice(points.row(p as usize)));
+    let found = descend(Points::new(&local, dim)?, k, opts, progress)?;
+    drop(local);
+    let mut indices = vec![0u32; n * k];
+    let mut distances = vec![0f32; n * k];
+    for (pos, &p) in order.iter().enumerate() {
+        let at = p as usize * k;
+        for (s, &j) in found.row(pos).iter().enumerate() {
+            indices[at + s] = order[j as usize];
+        }
+        distances[at..at + k].copy_from_slice(found.row_distances(pos));
+    }
+    Ok(Knn {
+        k,
+        indices,
+        distances,
+    })
+}
+
+/// NN-descent proper, on points in a locality-friendly order.
+fn descend(
+    points: Points<'_>,
+    k: usize,
+    opts: &DescentOptions,
+    progress: &dyn Fn(usize),
+) -> Result<Knn> {
+    let n = points.len();
     // Heaps wider than k − 1 keep second-tier neighbours as join candidates: recall in high
     // intrinsic dimension rises far more than the extra distances cost.
     let m = opts.heap_neighbors.max(k).min(n) - 1;
@@ -471,22 +566,21 @@ pub fn nn_descent(
             0,
         );
         let shared = SharedHeaps::new(&mut heaps);
-        leaves.par_iter().for_each(|&(s, e)| {
-            let leaf = &ids[s..e];
-            for (x, &p) in leaf.iter().enumerate() {
-                // SAFETY: the leaves of one tree partition the points, and only this task
-                // touches the points of its leaf.
-                let mut row = unsafe { shared.row(p as usize) };
-                for (y, &q) in leaf.iter().enumerate() {
-                    if x != y {
-                        row.push(
-                            sq_dist_f32(points.row(p as usize), points.row(q as usize)),
-                            q,
-                        );
-                    }
-                }
-            }
-        });
+        leaves
+            .par_iter()
+            .for_each_init(PairBlock::default, |block, &(s, e)| {
+                let leaf = &ids[s..e];
+                // SAFETY (both `row` calls): the leaves of one tree partition the points, and only
+                // this task touches the points of its leaf.
+                block.load(points, leaf.iter().copied(), |p| unsafe {
+                    shared.row(p as usize).d[0]
+                });
+                block.for_close_pairs(leaf.len(), |x, y, d| {
+                    let (p, q) = (leaf[x], leaf[y]);
+                    unsafe { shared.row(p as usize) }.push(d, q);
+                    unsafe { shared.row(q as usize) }.push(d, p);
+                });
+            });
     }
 
     let shards = (rayon::current_num_threads() * 8).max(1);
@@ -494,29 +588,24 @@ pub fn nn_descent(
     let max_cand = opts.max_candidates.max(m);
     for round in 0..opts.max_iters {
         // Candidates: new and old neighbours of each point, plus the reverse edges, capped.
-        let (new_fwd, old_fwd): (Vec<Vec<u32>>, Vec<Vec<u32>>) = heaps
-            .rows_mut()
-            .map(|row| {
-                let mut new = Vec::new();
-                let mut old = Vec::new();
-                for s in 0..row.i.len() {
-                    if row.i[s] == u32::MAX {
-                        continue;
-                    }
-                    if row.new[s] {
-                        new.push(row.i[s]);
-                        row.new[s] = false;
-                    } else {
-                        old.push(row.i[s]);
-                    }
-                }
-                (new, old)
-            })
-            .unzip();
+        // Old candidates only matter to points with new ones (joins pair a new candidate with
+        // the rest).
         let seed = splitmix64(opts.seed ^ 0xD1B5 ^ round as u64);
-        let new_c = cap_lists(with_reverse(&new_fwd), max_cand, seed);
-        let old_c = cap_lists(with_reverse(&old_fwd), max_cand, seed ^ 0x0F);
-        drop((new_fwd, old_fwd));
+        let was_new = std::mem::replace(&mut heaps.new, vec![false; n * m]);
+        let new_c = candidates(&heaps.i, m, |e| was_new[e], None, max_cand, seed);
+        let want: Vec<bool> = (0..n)
+            .into_par_iter()
+            .map(|p| new_c.ptr[p + 1] > new_c.ptr[p])
+            .collect();
+        let old_c = candidates(
+            &heaps.i,
+            m,
+            |e| !was_new[e],
+            Some(&want),
+            max_cand,
+            seed ^ 0x0F,
+        );
+        drop((was_new, want));
         // Local joins, a group of points at a time: distances among each point's candidates,
         // proposed to both ends when they beat the end's current farthest neighbour, then
         // applied by shard. Applying per group bounds the update lists (they held a whole
@@ -531,24 +620,36 @@ pub fn nn_descent(
                 .chunks(2048)
                 .map(|pts| {
                     let mut out: Vec<Vec<Update>> = vec![Vec::new(); shards];
-                    for p in pts {
-                        let new = new_c.row(p);
-                        let old = old_c.row(p);
-                        for (x, &a) in new.iter().enumerate() {
-                            let xa = points.row(a as usize);
-                            for &b in new[x + 1..].iter().chain(old.iter()) {
-                                if a == b {
-                                    continue;
-                                }
-                                let d = sq_dist_f32(xa, points.row(b as usize));
-                                if d < thr[a as usize] {
-                                    out[shard_of(a)].push((a, b, d));
-                                }
-                                if d < thr[b as usize] {
-                                    out[shard_of(b)].push((b, a, d));
-                                }
+                    let mut block = PairBlock::default();
+                    let mut cand = Vec::new();
+                    for (at, &p) in pts.iter().enumerate() {
+                        if let Some(&next) = pts.get(at + 1) {
+                            if !new_c.row(next).is_empty() {
+                                prefetch_rows(points, new_c.row(next));
+                                prefetch_rows(points, old_c.row(next));
                             }
                         }
+                        let new = new_c.row(p);
+                        if new.is_empty() {
+                            // Joins pair a new candidate with the others: none, no pairs.
+                            continue;
+                        }
+                        cand.clear();
+                        cand.extend_from_slice(new);
+                        cand.extend_from_slice(old_c.row(p));
+                        block.load(points, cand.iter().copied(), |c| thr[c as usize]);
+                        block.for_close_pairs(new.len(), |x, y, d| {
+                            let (a, b) = (cand[x], cand[y]);
+                            if a == b {
+                                return;
+                            }
+                            if d < thr[a as usize] {
+                                out[shard_of(a)].push((a, b, d));
+                            }
+                            if d < thr[b as usize] {
+                                out[shard_of(b)].push((b, a, d));
+                            }
+                        });
                     }
                     out
                 })
@@ -559,7 +660,11 @@ pub fn nn_descent(
                 .map(|s| {
                     let mut c = 0;
                     for b in &blocks {
-                        for &(p, q, d) in &b[s] {
+                        let ups = &b[s];
+                        for (t, &(p, q, d)) in ups.iter().enumerate() {
+                            if let Some(&(ahead, _, _)) = ups.get(t + APPLY_AHEAD) {
+                                shared.prefetch(ahead as usize);
+                            }
                             // SAFETY: shard s owns the points p with shard_of(p) == s, and only
                             // this task applies shard s's updates.
                             let mut row = unsafe { shared.row(p as usize) };

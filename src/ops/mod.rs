@@ -8,6 +8,7 @@ pub mod hvg;
 pub mod knn;
 pub mod loess;
 pub mod normalize;
+pub mod pairs;
 pub mod pca;
 pub mod preprocess;
 pub mod quality;

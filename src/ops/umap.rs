@@ -4,6 +4,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 
 use super::fuzzy::Graph;
 use super::spectral::{components, laplacian_eigenvectors, SpectralReport};
@@ -178,6 +179,85 @@ pub fn edge_list(g: &Graph, n_epochs: usize) -> EdgeList {
     e
 }
 
+/// The points ordered along a Z-order (Morton) curve of their first two coordinates (ties by
+/// index): points close in the plane come close in the order.
+fn z_order(embedding: &[f32], dim: usize) -> Vec<u32> {
+    let n = embedding.len() / dim;
+    let axes = dim.min(2);
+    let mut range = [(f32::INFINITY, f32::NEG_INFINITY); 2];
+    for row in embedding.chunks_exact(dim) {
+        for (r, &v) in range.iter_mut().zip(&row[..axes]) {
+            *r = (r.0.min(v), r.1.max(v));
+        }
+    }
+    // Spreads the 16 bits of v to the even bits of a u32.
+    let spread = |v: u32| {
+        let mut x = v & 0xFFFF;
+        x = (x | (x << 8)) & 0x00FF_00FF;
+        x = (x | (x << 4)) & 0x0F0F_0F0F;
+        x = (x | (x << 2)) & 0x3333_3333;
+        (x | (x << 1)) & 0x5555_5555
+    };
+    let mut keyed: Vec<(u32, u32)> = embedding
+        .par_chunks_exact(dim)
+        .enumerate()
+        .map(|(i, row)| {
+            let mut code = 0u32;
+            for (a, (&v, &(lo, hi))) in row[..axes].iter().zip(&range).enumerate() {
+                let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+                code |= spread((t * 65535.0) as u32) << a;
+            }
+            (code, i as u32)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    debug_assert_eq!(keyed.len(), n);
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The layout problem with point `order[pos]` renumbered `pos`: the embedding's rows moved, and
+/// the edges renamed and regrouped by their new head (each head's edges in their old order).
+fn renumbered(
+    embedding: &[f32],
+    dim: usize,
+    edges: &EdgeList,
+    order: &[u32],
+) -> (Vec<f32>, EdgeList) {
+    let n = order.len();
+    let mut rank = vec![0u32; n];
+    for (pos, &p) in order.iter().enumerate() {
+        rank[p as usize] = pos as u32;
+    }
+    let mut start = vec![0usize; n + 1];
+    for &h in &edges.head {
+        start[h as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    debug_assert!(
+        edges.head.windows(2).all(|w| w[0] <= w[1]),
+        "edges grouped by head"
+    );
+    let m = edges.head.len();
+    let mut out = EdgeList {
+        head: Vec::with_capacity(m),
+        tail: Vec::with_capacity(m),
+        epochs_per_sample: Vec::with_capacity(m),
+    };
+    let mut local = vec![0f32; embedding.len()];
+    for (pos, &p) in order.iter().enumerate() {
+        let p = p as usize;
+        local[pos * dim..(pos + 1) * dim].copy_from_slice(&embedding[p * dim..(p + 1) * dim]);
+        for e in start[p]..start[p + 1] {
+            out.head.push(pos as u32);
+            out.tail.push(rank[edges.tail[e] as usize]);
+            out.epochs_per_sample.push(edges.epochs_per_sample[e]);
+        }
+    }
+    (local, out)
+}
+
 /// The graph restricted to `edges` (what the initialization sees).
 fn pruned(g: &Graph, edges: &EdgeList, w_max: f32) -> Graph {
     let mut indptr = vec![0usize; g.n + 1];
@@ -350,7 +430,18 @@ pub fn umap(
         seed: opts.seed,
     };
     let t1 = std::time::Instant::now();
-    backend.optimize_layout(&mut embedding, dim, &edges, &params, on_epoch)?;
+    // The SGD runs on the points renumbered in a Z-order of their starting positions: graph
+    // neighbours then sit close in memory, so the tails each thread writes mostly lie in its own
+    // stretch of the embedding instead of in cache lines the other threads are reading.
+    let order = z_order(&embedding, dim);
+    let (mut local, local_edges) = renumbered(&embedding, dim, &edges, &order);
+    drop(edges);
+    backend.optimize_layout(&mut local, dim, &local_edges, &params, on_epoch)?;
+    for (pos, &p) in order.iter().enumerate() {
+        let p = p as usize;
+        embedding[p * dim..(p + 1) * dim].copy_from_slice(&local[pos * dim..(pos + 1) * dim]);
+    }
+    let edges = local_edges;
     let seconds = ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64());
     Ok(Umap {
         embedding,
@@ -367,6 +458,56 @@ pub fn umap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renumbering_keeps_the_problem_and_groups_near_points() {
+        // 4 × 50 points on two well-separated lines per axis: a Z-order keeps each 2 × 2 cell
+        // of the plane (one quadrant of 50 points) contiguous.
+        let dim = 2;
+        let mut emb = Vec::new();
+        for i in 0..200 {
+            let (qx, qy) = ((i % 2) as f32 * 100.0, ((i / 2) % 2) as f32 * 100.0);
+            emb.extend([qx + (i % 7) as f32 * 0.1, qy + (i % 5) as f32 * 0.1]);
+        }
+        let order = z_order(&emb, dim);
+        let mut seen = order.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..200).collect::<Vec<u32>>(), "a permutation");
+        let quadrant = |p: u32| (p % 2, (p / 2) % 2);
+        for run in order.chunks(50) {
+            assert!(
+                run.iter().all(|&p| quadrant(p) == quadrant(run[0])),
+                "{run:?}"
+            );
+        }
+        // Edges grouped by head (as `edge_list` makes them), renumbered and back again.
+        let edges = EdgeList {
+            head: vec![0, 0, 3, 7, 7, 7, 150],
+            tail: vec![5, 199, 1, 2, 8, 0, 3],
+            epochs_per_sample: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+        };
+        let (local, moved) = renumbered(&emb, dim, &edges, &order);
+        assert!(
+            moved.head.windows(2).all(|w| w[0] <= w[1]),
+            "grouped by new head"
+        );
+        let mut back: Vec<(u32, u32, f32)> = (0..moved.head.len())
+            .map(|e| {
+                let (h, t) = (moved.head[e] as usize, moved.tail[e] as usize);
+                assert_eq!(
+                    local[h * dim..h * dim + dim],
+                    emb[order[h] as usize * dim..][..dim]
+                );
+                (order[h], order[t], moved.epochs_per_sample[e])
+            })
+            .collect();
+        back.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut want: Vec<(u32, u32, f32)> = (0..edges.head.len())
+            .map(|e| (edges.head[e], edges.tail[e], edges.epochs_per_sample[e]))
+            .collect();
+        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(back, want);
+    }
 
     #[test]
     fn ab_fit_matches_umap_learn() {

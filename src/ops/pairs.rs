@@ -1,0 +1,201 @@
+//! Squared Euclidean distances among the points of one small set: NN-descent's join candidates
+//! of a point, or the points of a random-projection-tree leaf.
+//!
+//! The set is gathered once into a coordinate-major block (one coordinate of every member per
+//! line, padded to 8 members), and distances are computed for 4 members against 8 at a time,
+//! 8 lanes wide. Each member is read from the point matrix once per set instead of once per
+//! pair, and the inner loop is vector arithmetic with no gathers. The body is compiled twice:
+//! generic (SSE2: two 4-lane halves) and with AVX2 (one 8-lane register), chosen at run time.
+//! Both do the same operations in the same order per lane (no FMA), so they give identical bits.
+
+use crate::backend::cpu::prefetch;
+use crate::backend::Points;
+
+/// Members per column tile (the vector width).
+const LANES: usize = 8;
+/// Members per row tile.
+const ROWS: usize = 4;
+
+/// A set of points held coordinate-major for pairwise distances (reusable scratch).
+#[derive(Default)]
+pub struct PairBlock {
+    /// `dim` lines of `cols` values: line d holds coordinate d of every member.
+    t: Vec<f32>,
+    /// Members, padded up to a multiple of [`LANES`] with zeros.
+    cols: usize,
+    /// Per member: the squared distance a pair must be below to be reported (padding: −∞).
+    limit: Vec<f32>,
+    /// Members loaded.
+    len: usize,
+}
+
+impl PairBlock {
+    /// Members loaded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no member is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Loads the points `ids` (in order) of `points` as the members, each with the squared
+    /// distance below which its pairs are reported (`limit(id)`; +∞ reports every pair).
+    pub fn load(
+        &mut self,
+        points: Points<'_>,
+        ids: impl ExactSizeIterator<Item = u32>,
+        limit: impl Fn(u32) -> f32,
+    ) {
+        let (len, dim) = (ids.len(), points.dim());
+        let cols = len.div_ceil(LANES) * LANES;
+        self.t.clear();
+        self.t.resize(dim * cols, 0.0);
+        self.limit.clear();
+        self.limit.resize(cols, f32::NEG_INFINITY);
+        for (j, id) in ids.enumerate() {
+            for (d, &x) in points.row(id as usize).iter().enumerate() {
+                self.t[d * cols + j] = x;
+            }
+            self.limit[j] = limit(id);
+        }
+        (self.cols, self.len) = (cols, len);
+    }
+
+    /// Calls `f(i, j, d²)` for every pair of members `i < j` with `i < rows` (the first `rows`
+    /// members against every later member; `rows` = all members: every pair once) whose squared
+    /// distance is below the limit of `i` or of `j`.
+    pub fn for_close_pairs(&self, rows: usize, f: impl FnMut(usize, usize, f32)) {
+        let rows = rows.min(self.len);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports the feature the function was compiled for.
+            return unsafe { pairs_avx2(self, rows, f) };
+        }
+        pairs(self, rows, f)
+    }
+}
+
+/// Asks the CPU to start loading the rows `ids` of `points` into cache (the rows of a later
+/// [`PairBlock::load`]: their memory latency then overlaps the work in between).
+pub fn prefetch_rows(points: Points<'_>, ids: &[u32]) {
+    for &id in ids {
+        let row = points.row(id as usize);
+        for line in (0..row.len()).step_by(16) {
+            prefetch(&row[line]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pairs_avx2(b: &PairBlock, rows: usize, f: impl FnMut(usize, usize, f32)) {
+    pairs(b, rows, f)
+}
+
+#[inline(always)]
+fn pairs(b: &PairBlock, rows: usize, mut f: impl FnMut(usize, usize, f32)) {
+    let (t, cols, len) = (&b.t[..], b.cols, b.len);
+    if rows == 0 {
+        return;
+    }
+    for i0 in (0..rows).step_by(ROWS) {
+        // i0 + ROWS ≤ cols: both are multiples of ROWS and i0 < cols. Rows past `rows` read
+        // padding or later members, and are masked below.
+        let lim_i: &[f32; ROWS] = b.limit[i0..i0 + ROWS].try_into().unwrap();
+        // Columns from the tile holding i0 + 1: the earlier ones pair with no row here.
+        for j0 in ((i0 + 1) / LANES * LANES..len).step_by(LANES) {
+            let mut acc = [[0f32; LANES]; ROWS];
+            for line in t.chunks_exact(cols) {
+                let y: &[f32; LANES] = line[j0..j0 + LANES].try_into().unwrap();
+                let x: &[f32; ROWS] = line[i0..i0 + ROWS].try_into().unwrap();
+                for (a, &x) in acc.iter_mut().zip(x) {
+                    for l in 0..LANES {
+                        let d = x - y[l];
+                        a[l] += d * d;
+                    }
+                }
+            }
+            let lim_j: &[f32; LANES] = b.limit[j0..j0 + LANES].try_into().unwrap();
+            for (r, a) in acc.iter().enumerate() {
+                // The lanes close to either end, as a bit mask.
+                let mut close = 0u32;
+                for l in 0..LANES {
+                    close |= (((a[l] < lim_i[r]) | (a[l] < lim_j[l])) as u32) << l;
+                }
+                let i = i0 + r;
+                if close == 0 || i >= rows {
+                    continue;
+                }
+                for (l, &d) in a.iter().enumerate() {
+                    let j = j0 + l;
+                    if close & (1 << l) != 0 && j > i && j < len {
+                        f(i, j, d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::points::sq_dist_f64;
+
+    #[test]
+    fn every_pair_once_with_the_distance() {
+        let dim = 13;
+        let data: Vec<f32> = (0..40 * dim)
+            .map(|v| ((v * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let p = Points::new(&data, dim).unwrap();
+        let ids: Vec<u32> = vec![5, 3, 39, 0, 17, 17, 22, 8, 1, 30, 11];
+        let mut b = PairBlock::default();
+        // Limits: none, then one per point that keeps some pairs and drops others.
+        let some = |id: u32| (id % 7) as f32 * 9.0;
+        for limited in [false, true] {
+            let limit = |id: u32| if limited { some(id) } else { f32::INFINITY };
+            b.load(p, ids.iter().copied(), limit);
+            assert_eq!(b.len(), ids.len());
+            for rows in [0, 1, 3, 4, 5, ids.len(), 99] {
+                let mut seen = vec![0u32; ids.len() * ids.len()];
+                b.for_close_pairs(rows, |i, j, d| {
+                    seen[i * ids.len() + j] += 1;
+                    let want = sq_dist_f64(p.row(ids[i] as usize), p.row(ids[j] as usize));
+                    assert!((d as f64 - want).abs() <= 1e-5 * (1.0 + want), "{i} {j}");
+                    assert!(d < limit(ids[i]) || d < limit(ids[j]), "{i} {j}: not close");
+                });
+                let mut dropped = 0;
+                for i in 0..ids.len() {
+                    for j in 0..ids.len() {
+                        let d = sq_dist_f64(p.row(ids[i] as usize), p.row(ids[j] as usize));
+                        let lim = limit(ids[i]).max(limit(ids[j])) as f64;
+                        let pair = i < rows.min(ids.len()) && j > i;
+                        if pair && d >= lim + 1e-4 {
+                            dropped += 1;
+                        }
+                        let want = (pair && d < lim - 1e-4) as u32;
+                        if !(pair && (d - lim).abs() <= 1e-4) {
+                            assert_eq!(seen[i * ids.len() + j], want, "rows {rows}: ({i}, {j})");
+                        }
+                    }
+                }
+                if !limited {
+                    assert_eq!(dropped, 0);
+                } else if rows == ids.len() {
+                    // The limits are a real filter here: some pairs kept, some dropped.
+                    let kept: u32 = seen.iter().sum();
+                    assert!(dropped > 0 && kept > 0, "{dropped} dropped, {kept} kept");
+                }
+            }
+        }
+        // The generic body gives the same bits as the dispatched one.
+        b.load(p, ids.iter().copied(), |_| f32::INFINITY);
+        let (mut a, mut c) = (Vec::new(), Vec::new());
+        b.for_close_pairs(ids.len(), |i, j, d| a.push((i, j, d.to_bits())));
+        pairs(&b, ids.len(), |i, j, d| c.push((i, j, d.to_bits())));
+        assert_eq!(a, c);
+    }
+}
