@@ -22,7 +22,7 @@ pub enum Join {
     Outer,
 }
 
-/// Options of [`concat`].
+/// Options of [`concat()`].
 #[derive(Clone, Debug)]
 pub struct ConcatOptions {
     /// obs column that records each cell's source.
@@ -39,7 +39,7 @@ pub struct ConcatOptions {
     pub force: bool,
 }
 
-/// What [`concat`] wrote.
+/// What [`concat()`] wrote.
 #[derive(Clone, Debug)]
 pub struct ConcatSummary {
     /// Output path.

@@ -142,7 +142,7 @@ impl ColumnValues {
         }
     }
 
-    /// Row `i` as text ("NaN"/"<NA>" for missing values), as pandas would print it.
+    /// Row `i` as text ("NaN"/"`<NA>`" for missing values), as pandas would print it.
     pub fn display(&self, i: usize) -> String {
         match self {
             ColumnValues::Array(v) => v.display(i),

@@ -3,6 +3,9 @@
 //! Coordinates live in `AtomicU32`s read and written with relaxed ordering: plain loads and
 //! stores on x86, and no data race in Rust's sense.
 //!
+//! Each task keeps [`WALKS`] edges in flight, taking their samples in turn (each edge's own
+//! samples in umap-learn's order), and prefetches every negative sample's point one sample ahead.
+//!
 //! The loop is compiled once per layout dimension (1..=8), so the 2-D case runs with its
 //! coordinates in registers. d²ᵇ is libm's `powf`, as umap-learn's `pow(dist_squared, b)`: one
 //! correctly rounded call where `exp(b·ln d²)` made two (no slower on this machine, within its

@@ -1,7 +1,7 @@
 //! The CUDA backend: PTX compiled from `kernels/*.cu` by `build.rs`, loaded through cudarc with
 //! dynamic loading, so a binary built without CUDA still runs (on the CPU) everywhere.
 //!
-//! A [`CudaBackend`] holds one [`worker::Worker`] per entry of `--devices` (a device ordinal may
+//! A [`CudaBackend`] holds one `worker::Worker` per entry of `--devices` (a device ordinal may
 //! repeat: two workers then share that GPU on two streams). Chunk kernels split the chunk's rows
 //! into one contiguous shard per worker and run the shards concurrently; row results are stitched
 //! and column results (moments, gram) reduced in f64 on the host. Gram accumulation stays in
