@@ -416,7 +416,7 @@ fn candidates(
         .map(|t| {
             let (lo, hi) = (t * n / tasks, (t + 1) * n / tasks);
             // Each selected edge p → q, for the ends in this range (visits p's then q's list).
-            let for_edges = |mut f: &mut dyn FnMut(usize, u32)| {
+            let for_edges = |f: &mut dyn FnMut(usize, u32)| {
                 for (e, &q) in heap_ids.iter().enumerate() {
                     if q == u32::MAX || !pick(e) {
                         continue;
@@ -430,7 +430,6 @@ fn candidates(
                         f(qi, p as u32);
                     }
                 }
-                let _ = &mut f;
             };
             let mut ptr = vec![0usize; hi - lo + 1];
             for_edges(&mut |p, _| ptr[p - lo + 1] += 1);
@@ -570,8 +569,9 @@ fn descend(
             .par_iter()
             .for_each_init(PairBlock::default, |block, &(s, e)| {
                 let leaf = &ids[s..e];
-                // SAFETY (both `row` calls): the leaves of one tree partition the points, and only
-                // this task touches the points of its leaf.
+                // SAFETY (every `row` call below): the leaves of one tree partition the points,
+                // only this task touches the points of its leaf, and each row view is dropped
+                // before the next is made.
                 block.load(points, leaf.iter().copied(), |p| unsafe {
                     shared.row(p as usize).d[0]
                 });
