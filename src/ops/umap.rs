@@ -228,13 +228,7 @@ fn renumbered(
     for (pos, &p) in order.iter().enumerate() {
         rank[p as usize] = pos as u32;
     }
-    let mut start = vec![0usize; n + 1];
-    for &h in &edges.head {
-        start[h as usize + 1] += 1;
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
+    let start = head_offsets(edges, n);
     debug_assert!(
         edges.head.windows(2).all(|w| w[0] <= w[1]),
         "edges grouped by head"
@@ -258,18 +252,24 @@ fn renumbered(
     (local, out)
 }
 
+/// Where each head's edges start in `edges` (grouped by head, as `edge_list` makes them), for
+/// the `n` points: a CSR row pointer.
+fn head_offsets(edges: &EdgeList, n: usize) -> Vec<usize> {
+    let mut start = vec![0usize; n + 1];
+    for &h in &edges.head {
+        start[h as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    start
+}
+
 /// The graph restricted to `edges` (what the initialization sees).
 fn pruned(g: &Graph, edges: &EdgeList, w_max: f32) -> Graph {
-    let mut indptr = vec![0usize; g.n + 1];
-    for &h in &edges.head {
-        indptr[h as usize + 1] += 1;
-    }
-    for i in 0..g.n {
-        indptr[i + 1] += indptr[i];
-    }
     Graph {
         n: g.n,
-        indptr,
+        indptr: head_offsets(edges, g.n),
         indices: edges.tail.clone(),
         data: edges.epochs_per_sample.iter().map(|e| w_max / e).collect(),
     }
