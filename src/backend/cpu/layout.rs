@@ -3,14 +3,19 @@
 //! Coordinates live in `AtomicU32`s read and written with relaxed ordering: plain loads and
 //! stores on x86, and no data race in Rust's sense.
 //!
-//! Each task keeps [`WALKS`] edges in flight, taking their samples in turn (each edge's own
-//! samples in umap-learn's order), and prefetches every negative sample's point one sample ahead.
+//! Each task walks its edges in [`LANES`] lanes that move in lockstep, one sample each per
+//! step (each edge's own samples in umap-learn's order), and prefetches what the lanes will
+//! read: the edge arrays a few edges ahead, tail points, and every negative sample's point two
+//! samples ahead. A step's arithmetic ([`LaneMath`]) is done for all lanes at once:
 //!
-//! The loop is compiled once per layout dimension (1..=8), so the 2-D case runs with its
-//! coordinates in registers. d²ᵇ is libm's `powf`, as umap-learn's `pow(dist_squared, b)`: one
-//! correctly rounded call where `exp(b·ln d²)` made two (no slower on this machine, within its
-//! noise), and faster than a hand-written polynomial (each negative sample depends on the last,
-//! so latency counts, and glibc's table-driven code has the shorter chain).
+//! - [`Portable`]: one lane at a time, in any dimension, `d²ᵇ` by libm's `powf` as umap-learn's
+//!   `pow(dist_squared, b)`;
+//! - `avx2` (x86-64 CPUs with AVX2 and FMA, 2-D layouts): eight lanes to a register, `d²ᵇ` by
+//!   vectorized polynomials, within a few parts in 10⁷ of `powf`. 2.5x faster than the scalar
+//!   walks it replaced on the 200k-cell benchmark.
+//!
+//! The loop is compiled once per layout dimension (1..=8), so the coordinates of the common
+//! cases stay in registers.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -18,6 +23,9 @@ use rayon::prelude::*;
 
 use crate::backend::points::{check_layout_args, EdgeClocks, EdgeList, LayoutParams};
 use crate::error::Result;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 /// Edges per rayon task.
 const EDGES_PER_TASK: usize = 8192;
@@ -63,155 +71,252 @@ impl Shared<'_> {
     }
 }
 
-/// Independent edges each thread carries at once. Each edge's samples form a dependency chain
-/// (every negative sample moves the head, which the next one reads), with a `powf` in every
-/// link: interleaving the chains of a few edges lets the CPU overlap them.
-const WALKS: usize = 4;
+/// Edges each task carries at once, in lockstep. Each edge's samples form a dependency chain
+/// (every negative sample moves the head, which the next one reads); carrying several chains
+/// side by side lets the CPU overlap their memory reads and, with [`avx2`], do their arithmetic
+/// in the lanes of one vector register.
+pub(crate) const LANES: usize = 16;
+
+/// How far ahead (in edges) each lane prefetches its run of the edge arrays.
+const EDGES_AHEAD: usize = 32;
+
+/// How far ahead (in edges) each lane prefetches the embedding row of a tail.
+const TAILS_AHEAD: usize = 4;
+
+/// Per-lane coordinates, `[dimension][lane]`.
+pub(crate) type Coords<const D: usize> = [[f32; LANES]; D];
+
+/// The constants of one step's arithmetic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    pub a: f32,
+    pub b: f32,
+    pub gamma: f32,
+    /// This epoch's learning rate.
+    pub alpha: f32,
+}
+
+/// The arithmetic of one lockstep step, every lane at once: each lane's `cur` moves relative to
+/// its `other` point, attracted to it where `attract` is set (a positive sample; `other` is the
+/// edge's tail, which moves by the returned step's negative) and repelled from it elsewhere (a
+/// negative sample). Lanes whose points coincide (idle lanes carry `other = cur`) stay.
+pub(crate) trait LaneMath {
+    /// Moves `cur` and returns each lane's step (the clipped gradient times α).
+    fn step<const D: usize>(
+        cur: &mut Coords<D>,
+        other: &Coords<D>,
+        attract: &[bool; LANES],
+        s: &Step,
+    ) -> Coords<D>;
+}
+
+/// Lane arithmetic one lane at a time, `d²ᵇ` by libm's `powf` as umap-learn's
+/// `pow(dist_squared, b)`. Runs on any CPU and in any dimension.
+pub(crate) struct Portable;
+
+impl LaneMath for Portable {
+    #[inline(always)]
+    fn step<const D: usize>(
+        cur: &mut Coords<D>,
+        other: &Coords<D>,
+        attract: &[bool; LANES],
+        s: &Step,
+    ) -> Coords<D> {
+        let mut step = [[0f32; LANES]; D];
+        for l in 0..LANES {
+            let mut d2 = 0f32;
+            for d in 0..D {
+                let diff = cur[d][l] - other[d][l];
+                d2 += diff * diff;
+            }
+            if d2 > 0.0 {
+                let pb = d2.powf(s.b);
+                let coeff = if attract[l] {
+                    -2.0 * s.a * s.b * (pb / d2) / (s.a * pb + 1.0)
+                } else {
+                    2.0 * s.gamma * s.b / ((0.001 + d2) * (s.a * pb + 1.0))
+                };
+                for d in 0..D {
+                    step[d][l] = clip(coeff * (cur[d][l] - other[d][l])) * s.alpha;
+                    cur[d][l] += step[d][l];
+                }
+            }
+        }
+        step
+    }
+}
 
 /// The constants of one epoch.
 struct Epoch<'a> {
     emb: &'a Shared<'a>,
     edges: &'a EdgeList,
-    params: &'a LayoutParams,
+    negative_sample_rate: f32,
+    step: Step,
     n: usize,
     e: f32,
-    alpha: f32,
     seed: u64,
 }
 
-/// One edge in progress: its head's working position and the negative samples left.
-struct Walk<const D: usize> {
-    /// Head's first coordinate in the embedding.
-    j: usize,
-    cur: [f32; D],
-    state: u64,
-    left: usize,
-}
-
 impl Epoch<'_> {
-    /// The positive sample of edge `i` (head and tail attract); returns the walk of its
-    /// negative samples and the epoch clocks' new values.
-    #[inline(always)]
-    fn attract<const D: usize>(&self, i: usize, ns: &mut f32, nn: &mut f32) -> Walk<D> {
-        let (a, b) = (self.params.a, self.params.b);
-        let emb = self.emb;
-        let j = self.edges.head[i] as usize * D;
-        let k = self.edges.tail[i] as usize * D;
-        let mut cur = [0f32; D];
-        let mut grad = [0f32; D];
-        let mut d2 = 0f32;
-        for d in 0..D {
-            cur[d] = emb.get(j + d);
-            let diff = cur[d] - emb.get(k + d);
-            grad[d] = diff;
-            d2 += diff * diff;
-        }
-        let coeff = if d2 > 0.0 {
-            let pb = d2.powf(b);
-            -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-        } else {
-            0.0
-        };
-        for d in 0..D {
-            let g = clip(coeff * grad[d]) * self.alpha;
-            cur[d] += g;
-            emb.set(j + d, cur[d]);
-            emb.set(k + d, emb.get(k + d) - g);
-        }
-        let eps = self.edges.epochs_per_sample[i];
-        *ns += eps;
-        let eps_neg = eps / self.params.negative_sample_rate;
-        let left = ((self.e - *nn) / eps_neg).max(0.0) as usize;
-        *nn += left as f32 * eps_neg;
-        let state = splitmix64(self.seed ^ i as u64);
-        if left > 0 {
-            prefetch(&self.emb.0[self.sample::<D>(splitmix64(state))]);
-        }
-        Walk {
-            j,
-            cur,
-            state,
-            left,
-        }
-    }
-
     /// First coordinate of the negative sample drawn by `state`.
     #[inline(always)]
     fn sample<const D: usize>(&self, state: u64) -> usize {
         (((state >> 32) * self.n as u64) >> 32) as usize * D
     }
 
-    /// One negative sample of `w`: the head is pushed away from a random point.
+    /// One epoch over the edges `base..base + next_s.len()` in `D` dimensions. The block is cut
+    /// into [`LANES`] runs; each lane walks one run, an edge at a time: its positive sample
+    /// (head and tail attract, both written back), then its negative samples (the head, held
+    /// in the lane, is pushed from random points), then the head is written back. The lanes
+    /// move in lockstep, one sample each per step; each edge's own samples keep umap-learn's
+    /// order.
     #[inline(always)]
-    fn repel<const D: usize>(&self, w: &mut Walk<D>) {
-        let (a, b, gamma) = (self.params.a, self.params.b, self.params.gamma);
-        w.state = splitmix64(w.state);
-        w.left -= 1;
-        let k = self.sample::<D>(w.state);
-        if w.left > 0 {
-            // The next sample's point is known now: start fetching it (the embedding outgrows
-            // the core's cache at a million points).
-            prefetch(&self.emb.0[self.sample::<D>(splitmix64(w.state))]);
-        }
-        let mut grad = [0f32; D];
-        let mut d2 = 0f32;
-        for (d, (g, &c)) in grad.iter_mut().zip(&w.cur).enumerate() {
-            *g = c - self.emb.get(k + d);
-            d2 += *g * *g;
-        }
-        if d2 > 0.0 {
-            let pb = d2.powf(b);
-            let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pb + 1.0));
-            for (c, &g) in w.cur.iter_mut().zip(&grad) {
-                *c += clip(coeff * g) * self.alpha;
-            }
-        }
-    }
-
-    /// Writes the head's final position.
-    #[inline(always)]
-    fn finish<const D: usize>(&self, w: &Walk<D>) {
-        for (d, &c) in w.cur.iter().enumerate() {
-            self.emb.set(w.j + d, c);
-        }
-    }
-
-    /// One epoch over the edges `base..base + next_s.len()` in `D` dimensions: the block is cut
-    /// into [`WALKS`] runs, and one edge of each run is in progress at a time, their samples
-    /// taken in turn. Each edge's own samples keep umap-learn's order.
-    #[inline(always)]
-    fn block<const D: usize>(&self, base: usize, next_s: &mut [f32], next_n: &mut [f32]) {
-        let e = self.e;
+    fn block<const D: usize, M: LaneMath>(
+        &self,
+        base: usize,
+        next_s: &mut [f32],
+        next_n: &mut [f32],
+    ) {
+        const IDLE: usize = usize::MAX;
+        let (emb, e) = (self.emb, self.e);
         let len = next_s.len();
-        let mut runs: [(usize, usize); WALKS] =
-            std::array::from_fn(|r| (r * len / WALKS, (r + 1) * len / WALKS));
-        let mut walks: [Option<Walk<D>>; WALKS] = std::array::from_fn(|_| None);
+        let mut lo: [usize; LANES] = std::array::from_fn(|l| l * len / LANES);
+        let hi: [usize; LANES] = std::array::from_fn(|l| (l + 1) * len / LANES);
+        // Each lane's edge (head and tail first coordinates) while it has one, the head's
+        // position, the random states of its next two negative samples and the negative
+        // samples left.
+        let (mut head, mut tail) = ([IDLE; LANES], [0usize; LANES]);
+        let mut cur = [[0f32; LANES]; D];
+        let (mut state, mut after) = ([0u64; LANES], [0u64; LANES]);
+        let mut left = [0usize; LANES];
         loop {
+            let mut other = [[0f32; LANES]; D];
+            let mut attract = [false; LANES];
             let mut busy = false;
-            for (run, walk) in runs.iter_mut().zip(walks.iter_mut()) {
-                if let Some(w) = walk {
-                    if w.left > 0 {
-                        self.repel(w);
-                        busy = true;
-                        continue;
-                    }
-                    self.finish(w);
-                    *walk = None;
-                }
-                // The run's next due edge.
-                while run.0 < run.1 && next_s[run.0] > e {
-                    run.0 += 1;
-                }
-                if run.0 < run.1 {
-                    let o = run.0;
-                    run.0 += 1;
-                    *walk = Some(self.attract(base + o, &mut next_s[o], &mut next_n[o]));
+            for l in 0..LANES {
+                if left[l] > 0 {
+                    // A negative sample.
                     busy = true;
+                    let k = self.sample::<D>(state[l]);
+                    for (d, o) in other.iter_mut().enumerate() {
+                        o[l] = emb.get(k + d);
+                    }
+                    left[l] -= 1;
+                    state[l] = after[l];
+                    after[l] = splitmix64(after[l]);
+                    if left[l] > 1 {
+                        // The point two samples on is known now: start fetching it (the
+                        // embedding outgrows the core's cache at a million points).
+                        prefetch(&emb.0[self.sample::<D>(after[l])]);
+                    }
+                    continue;
+                }
+                if head[l] != IDLE {
+                    for (d, c) in cur.iter().enumerate() {
+                        emb.set(head[l] + d, c[l]);
+                    }
+                    head[l] = IDLE;
+                }
+                while lo[l] < hi[l] && next_s[lo[l]] > e {
+                    lo[l] += 1;
+                }
+                if lo[l] == hi[l] {
+                    // Idle: the lane repels from itself, which moves nothing.
+                    for (o, c) in other.iter_mut().zip(&cur) {
+                        o[l] = c[l];
+                    }
+                    continue;
+                }
+                // The run's next due edge: its positive sample.
+                busy = true;
+                let o = lo[l];
+                lo[l] += 1;
+                let i = base + o;
+                // Each lane streams its run of the edge arrays: fetch a few edges ahead (eight
+                // runs are more streams than the hardware prefetcher follows), and the tail
+                // point of an edge a little ahead (its index is cached by now).
+                let ahead = o + EDGES_AHEAD;
+                prefetch(next_s.as_ptr().wrapping_add(ahead));
+                prefetch(next_n.as_ptr().wrapping_add(ahead));
+                prefetch(self.edges.head.as_ptr().wrapping_add(base + ahead));
+                prefetch(self.edges.tail.as_ptr().wrapping_add(base + ahead));
+                prefetch(
+                    self.edges
+                        .epochs_per_sample
+                        .as_ptr()
+                        .wrapping_add(base + ahead),
+                );
+                if let Some(&k) = self.edges.tail.get(i + TAILS_AHEAD) {
+                    prefetch(&emb.0[k as usize * D]);
+                }
+                head[l] = self.edges.head[i] as usize * D;
+                tail[l] = self.edges.tail[i] as usize * D;
+                for d in 0..D {
+                    cur[d][l] = emb.get(head[l] + d);
+                    other[d][l] = emb.get(tail[l] + d);
+                }
+                attract[l] = true;
+                let eps = self.edges.epochs_per_sample[i];
+                next_s[o] += eps;
+                let eps_neg = eps / self.negative_sample_rate;
+                left[l] = ((e - next_n[o]) / eps_neg).max(0.0) as usize;
+                next_n[o] += left[l] as f32 * eps_neg;
+                state[l] = splitmix64(splitmix64(self.seed ^ i as u64));
+                after[l] = splitmix64(state[l]);
+                if left[l] > 0 {
+                    prefetch(&emb.0[self.sample::<D>(state[l])]);
+                }
+                if left[l] > 1 {
+                    prefetch(&emb.0[self.sample::<D>(after[l])]);
                 }
             }
             if !busy {
                 break;
             }
+            let step = M::step(&mut cur, &other, &attract, &self.step);
+            // Positive samples move both ends at once, as umap-learn's `move_other`.
+            for l in 0..LANES {
+                if attract[l] {
+                    for d in 0..D {
+                        emb.set(head[l] + d, cur[d][l]);
+                        emb.set(tail[l] + d, emb.get(tail[l] + d) - step[d][l]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Epoch::block`] in `dim` dimensions, with the AVX2 arithmetic when `simd` says the CPU
+    /// has it and the layout is 2-D.
+    fn run_block(
+        &self,
+        dim: usize,
+        simd: bool,
+        base: usize,
+        next_s: &mut [f32],
+        next_n: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if simd && dim == 2 {
+            // SAFETY: `simd` is true only when the CPU reported AVX2 and FMA.
+            unsafe { avx2::block2(self, base, next_s, next_n) };
+            return;
+        }
+        let _ = simd;
+        macro_rules! run {
+            ($d:literal) => {
+                self.block::<$d, Portable>(base, next_s, next_n)
+            };
+        }
+        match dim {
+            1 => run!(1),
+            2 => run!(2),
+            3 => run!(3),
+            4 => run!(4),
+            5 => run!(5),
+            6 => run!(6),
+            7 => run!(7),
+            _ => run!(8),
         }
     }
 }
@@ -226,11 +331,33 @@ pub(super) fn optimize_layout(
     params: &LayoutParams,
     on_epoch: &(dyn Fn(usize) + Sync),
 ) -> Result<()> {
+    optimize_layout_with(embedding, dim, edges, params, on_epoch, simd_available())
+}
+
+/// Whether this CPU runs the AVX2 lane arithmetic.
+pub(crate) fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return avx2::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`optimize_layout`] with the lane arithmetic chosen by the caller: AVX2 in 2-D when `simd`
+/// (which must only be true where [`simd_available`] is), else [`Portable`].
+pub(crate) fn optimize_layout_with(
+    embedding: &mut [f32],
+    dim: usize,
+    edges: &EdgeList,
+    params: &LayoutParams,
+    on_epoch: &(dyn Fn(usize) + Sync),
+    simd: bool,
+) -> Result<()> {
     let n = check_layout_args(embedding.len(), dim, edges)?;
     let m = edges.head.len();
     if n == 0 || m == 0 {
         return Ok(());
     }
+    let simd = simd && simd_available();
     // SAFETY: AtomicU32 has the size and alignment of f32, and the exclusive borrow of
     // `embedding` is held (through `emb`) for as long as the atomic view is used.
     let emb: &[AtomicU32] = unsafe {
@@ -239,16 +366,19 @@ pub(super) fn optimize_layout(
     let emb = Shared(emb);
     let mut clocks = EdgeClocks::new(edges, params.negative_sample_rate);
     for epoch_no in 0..params.n_epochs {
-        let alpha = 1.0 - epoch_no as f32 / params.n_epochs as f32;
-        let e = epoch_no as f32;
         let seed = splitmix64(params.seed ^ (epoch_no as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
         let epoch = Epoch {
             emb: &emb,
             edges,
-            params,
+            negative_sample_rate: params.negative_sample_rate,
+            step: Step {
+                a: params.a,
+                b: params.b,
+                gamma: params.gamma,
+                alpha: 1.0 - epoch_no as f32 / params.n_epochs as f32,
+            },
             n,
-            e,
-            alpha,
+            e: epoch_no as f32,
             seed,
         };
         clocks
@@ -257,24 +387,73 @@ pub(super) fn optimize_layout(
             .zip(clocks.next_negative.par_chunks_mut(EDGES_PER_TASK))
             .enumerate()
             .for_each(|(t, (next_s, next_n))| {
-                let base = t * EDGES_PER_TASK;
-                macro_rules! run {
-                    ($d:literal) => {
-                        epoch.block::<$d>(base, next_s, next_n)
-                    };
-                }
-                match dim {
-                    1 => run!(1),
-                    2 => run!(2),
-                    3 => run!(3),
-                    4 => run!(4),
-                    5 => run!(5),
-                    6 => run!(6),
-                    7 => run!(7),
-                    _ => run!(8),
-                }
+                epoch.run_block(dim, simd, t * EDGES_PER_TASK, next_s, next_n)
             });
         on_epoch(epoch_no);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+    /// A random graph of `n` points with 10 edges each (sorted by head, as `ops::umap` sends
+    /// them) and a random start.
+    fn problem(n: usize, seed: u64) -> (Vec<f32>, EdgeList) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut edges = EdgeList::default();
+        for j in 0..n as u32 {
+            for _ in 0..10 {
+                let k = rng.random_range(0..n as u32);
+                if k != j {
+                    edges.head.push(j);
+                    edges.tail.push(k);
+                    edges.epochs_per_sample.push(rng.random_range(1.0f32..4.0));
+                }
+            }
+        }
+        let start = (0..2 * n).map(|_| rng.random_range(-10.0..10.0)).collect();
+        (start, edges)
+    }
+
+    #[test]
+    fn simd_lanes_follow_the_portable_lanes() {
+        if !simd_available() {
+            eprintln!("skipping: this CPU has no SIMD lane arithmetic (AVX2 + FMA)");
+            return;
+        }
+        let params = LayoutParams {
+            a: 0.583,
+            b: 1.334,
+            gamma: 1.0,
+            negative_sample_rate: 5.0,
+            n_epochs: 3,
+            seed: 5,
+        };
+        let (start, edges) = problem(3_000, 1);
+        // One thread: the same lanes meet the same points in the same order on both paths, so
+        // they differ only by the rounding of d²ᵇ (and FMA).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let run = |simd: bool| {
+            let mut emb = start.clone();
+            pool.install(|| optimize_layout_with(&mut emb, 2, &edges, &params, &|_| {}, simd))
+                .unwrap();
+            emb
+        };
+        let (portable, simd) = (run(false), run(true));
+        let moved = portable.iter().zip(&start).filter(|(a, b)| a != b).count();
+        assert!(moved > 5_000, "only {moved} coordinates moved");
+        let worst = portable
+            .iter()
+            .zip(&simd)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        eprintln!("largest coordinate difference {worst}");
+        assert!(worst < 1e-3, "largest coordinate difference {worst}");
+    }
 }
