@@ -73,9 +73,9 @@ impl Shared<'_> {
 
 /// Edges each task carries at once, in lockstep. Each edge's samples form a dependency chain
 /// (every negative sample moves the head, which the next one reads); carrying several chains
-/// side by side lets the CPU overlap their memory reads and, with [`avx2`], do their arithmetic
-/// in the lanes of one vector register.
-pub(crate) const LANES: usize = 16;
+/// side by side lets the CPU overlap their memory reads and do their arithmetic in the lanes of
+/// vector registers.
+const LANES: usize = 16;
 
 /// How far ahead (in edges) each lane prefetches its run of the edge arrays.
 const EDGES_AHEAD: usize = 32;
@@ -84,23 +84,26 @@ const EDGES_AHEAD: usize = 32;
 const TAILS_AHEAD: usize = 4;
 
 /// Per-lane coordinates, `[dimension][lane]`.
-pub(crate) type Coords<const D: usize> = [[f32; LANES]; D];
+type Coords<const D: usize> = [[f32; LANES]; D];
 
 /// The constants of one step's arithmetic.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Step {
-    pub a: f32,
-    pub b: f32,
-    pub gamma: f32,
+struct Step {
+    /// Curve parameter a.
+    a: f32,
+    /// Curve parameter b.
+    b: f32,
+    /// Repulsion weight γ.
+    gamma: f32,
     /// This epoch's learning rate.
-    pub alpha: f32,
+    alpha: f32,
 }
 
 /// The arithmetic of one lockstep step, every lane at once: each lane's `cur` moves relative to
 /// its `other` point, attracted to it where `attract` is set (a positive sample; `other` is the
 /// edge's tail, which moves by the returned step's negative) and repelled from it elsewhere (a
 /// negative sample). Lanes whose points coincide (idle lanes carry `other = cur`) stay.
-pub(crate) trait LaneMath {
+trait LaneMath {
     /// Moves `cur` and returns each lane's step (the clipped gradient times α).
     fn step<const D: usize>(
         cur: &mut Coords<D>,
@@ -112,7 +115,7 @@ pub(crate) trait LaneMath {
 
 /// Lane arithmetic one lane at a time, `d²ᵇ` by libm's `powf` as umap-learn's
 /// `pow(dist_squared, b)`. Runs on any CPU and in any dimension.
-pub(crate) struct Portable;
+struct Portable;
 
 impl LaneMath for Portable {
     #[inline(always)]
@@ -335,7 +338,7 @@ pub(super) fn optimize_layout(
 }
 
 /// Whether this CPU runs the AVX2 lane arithmetic.
-pub(crate) fn simd_available() -> bool {
+fn simd_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     return avx2::available();
     #[cfg(not(target_arch = "x86_64"))]
@@ -344,7 +347,7 @@ pub(crate) fn simd_available() -> bool {
 
 /// [`optimize_layout`] with the lane arithmetic chosen by the caller: AVX2 in 2-D when `simd`
 /// (which must only be true where [`simd_available`] is), else [`Portable`].
-pub(crate) fn optimize_layout_with(
+fn optimize_layout_with(
     embedding: &mut [f32],
     dim: usize,
     edges: &EdgeList,
