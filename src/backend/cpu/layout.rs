@@ -422,6 +422,44 @@ mod tests {
     }
 
     #[test]
+    fn one_edge_runs_alike_with_and_without_simd() {
+        // The CUDA parity test's single edge (tests/cuda.rs): the device's `powf` is libm-like,
+        // so the SIMD polynomials must stay as close to the portable lanes as it allows.
+        if !simd_available() {
+            eprintln!("skipping: this CPU has no SIMD lane arithmetic (AVX2 + FMA)");
+            return;
+        }
+        let params = LayoutParams {
+            a: 1.577,
+            b: 0.895,
+            gamma: 1.0,
+            negative_sample_rate: 5.0,
+            n_epochs: 50,
+            seed: 11,
+        };
+        let mut rng = SmallRng::seed_from_u64(3);
+        let start: Vec<f32> = (0..40 * 2).map(|_| rng.random_range(-10.0..10.0)).collect();
+        let one = EdgeList {
+            head: vec![3],
+            tail: vec![17],
+            epochs_per_sample: vec![1.0],
+        };
+        let run = |simd: bool| {
+            let mut emb = start.clone();
+            optimize_layout_with(&mut emb, 2, &one, &params, &|_| {}, simd).unwrap();
+            emb
+        };
+        let (portable, simd) = (run(false), run(true));
+        assert_ne!(portable, start, "nothing moved");
+        for (i, (a, b)) in simd.iter().zip(&portable).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 + 1e-5 * b.abs(),
+                "coordinate {i}: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
     fn simd_lanes_follow_the_portable_lanes() {
         if !simd_available() {
             eprintln!("skipping: this CPU has no SIMD lane arithmetic (AVX2 + FMA)");

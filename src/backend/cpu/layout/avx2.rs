@@ -1,8 +1,8 @@
-//! The 2-D lane arithmetic in AVX2 + FMA: the eight lanes of an epoch block are the eight
-//! `f32`s of one register, and `d²ᵇ` is `exp(b · ln d²)` by Cephes' single-precision
-//! polynomials (ln to about 1 ulp, exp to about 1 ulp), vectorized, in place of eight libm
-//! `powf` calls. The result differs from `powf` by a few parts in 10⁷ relative (the SGD adds
-//! noise of order 1 to every step; `tests` bounds the error).
+//! The 2-D lane arithmetic in AVX2 + FMA: an epoch block's lanes go eight to a register (eight
+//! `f32`s), and `d²ᵇ` is `exp(b · ln d²)` by Cephes' single-precision polynomials (ln to about
+//! 1 ulp, exp to about 1 ulp), vectorized, in place of a libm `powf` call per lane. The result
+//! differs from `powf` by a few parts in 10⁷ relative (the SGD adds noise of order 1 to every
+//! step; `tests` bounds the error).
 
 use std::arch::x86_64::*;
 
