@@ -235,9 +235,9 @@ impl Epoch<'_> {
                 let o = lo[l];
                 lo[l] += 1;
                 let i = base + o;
-                // Each lane streams its run of the edge arrays: fetch a few edges ahead (eight
-                // runs are more streams than the hardware prefetcher follows), and the tail
-                // point of an edge a little ahead (its index is cached by now).
+                // Each lane streams its run of the edge arrays: fetch a few edges ahead (the
+                // lanes' runs are more streams than the hardware prefetcher follows), and the
+                // tail point of an edge a little ahead (its index is cached by now).
                 let ahead = o + EDGES_AHEAD;
                 prefetch(next_s.as_ptr().wrapping_add(ahead));
                 prefetch(next_n.as_ptr().wrapping_add(ahead));
@@ -421,14 +421,36 @@ mod tests {
         (start, edges)
     }
 
+    /// The layout from `start` by the portable lanes and by the SIMD lanes, each on one thread:
+    /// the same lanes then meet the same points in the same order on both paths, so they differ
+    /// only by the rounding of d²ᵇ (and FMA). None, with a message, where the CPU has no SIMD
+    /// lanes.
+    fn both_paths(
+        start: &[f32],
+        edges: &EdgeList,
+        params: &LayoutParams,
+    ) -> Option<(Vec<f32>, Vec<f32>)> {
+        if !simd_available() {
+            eprintln!("skipping: this CPU has no SIMD lane arithmetic (AVX2 + FMA)");
+            return None;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let run = |simd: bool| {
+            let mut emb = start.to_vec();
+            pool.install(|| optimize_layout_with(&mut emb, 2, edges, params, &|_| {}, simd))
+                .unwrap();
+            emb
+        };
+        Some((run(false), run(true)))
+    }
+
     #[test]
     fn one_edge_runs_alike_with_and_without_simd() {
         // The CUDA parity test's single edge (tests/cuda.rs): the device's `powf` is libm-like,
         // so the SIMD polynomials must stay as close to the portable lanes as it allows.
-        if !simd_available() {
-            eprintln!("skipping: this CPU has no SIMD lane arithmetic (AVX2 + FMA)");
-            return;
-        }
         let params = LayoutParams {
             a: 1.577,
             b: 0.895,
@@ -444,12 +466,9 @@ mod tests {
             tail: vec![17],
             epochs_per_sample: vec![1.0],
         };
-        let run = |simd: bool| {
-            let mut emb = start.clone();
-            optimize_layout_with(&mut emb, 2, &one, &params, &|_| {}, simd).unwrap();
-            emb
+        let Some((portable, simd)) = both_paths(&start, &one, &params) else {
+            return;
         };
-        let (portable, simd) = (run(false), run(true));
         assert_ne!(portable, start, "nothing moved");
         for (i, (a, b)) in simd.iter().zip(&portable).enumerate() {
             assert!(
@@ -461,10 +480,6 @@ mod tests {
 
     #[test]
     fn simd_lanes_follow_the_portable_lanes() {
-        if !simd_available() {
-            eprintln!("skipping: this CPU has no SIMD lane arithmetic (AVX2 + FMA)");
-            return;
-        }
         let params = LayoutParams {
             a: 0.583,
             b: 1.334,
@@ -474,19 +489,9 @@ mod tests {
             seed: 5,
         };
         let (start, edges) = problem(3_000, 1);
-        // One thread: the same lanes meet the same points in the same order on both paths, so
-        // they differ only by the rounding of d²ᵇ (and FMA).
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let run = |simd: bool| {
-            let mut emb = start.clone();
-            pool.install(|| optimize_layout_with(&mut emb, 2, &edges, &params, &|_| {}, simd))
-                .unwrap();
-            emb
+        let Some((portable, simd)) = both_paths(&start, &edges, &params) else {
+            return;
         };
-        let (portable, simd) = (run(false), run(true));
         let moved = portable.iter().zip(&start).filter(|(a, b)| a != b).count();
         assert!(moved > 5_000, "only {moved} coordinates moved");
         let worst = portable
