@@ -12,7 +12,7 @@ pub struct Points<'a> {
 impl<'a> Points<'a> {
     /// Wraps row-major `data` of `dim` columns.
     pub fn new(data: &'a [f32], dim: usize) -> Result<Self> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(Error::InvalidArgument(format!(
                 "{} coordinates do not make rows of {dim}",
                 data.len()
@@ -183,7 +183,7 @@ pub(crate) fn check_layout_args(
     dim: usize,
     edges: &EdgeList,
 ) -> Result<usize> {
-    if dim == 0 || dim > crate::backend::MAX_LAYOUT_DIM || embedding_len % dim != 0 {
+    if dim == 0 || dim > crate::backend::MAX_LAYOUT_DIM || !embedding_len.is_multiple_of(dim) {
         return Err(Error::InvalidArgument(format!(
             "layout: {embedding_len} coordinates in {dim} dimensions (1..={} dimensions, whole rows)",
             crate::backend::MAX_LAYOUT_DIM

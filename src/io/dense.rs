@@ -44,7 +44,7 @@ impl DenseRowWriter {
         if self.n_cols == 0 || values.is_empty() {
             return Ok(());
         }
-        if values.len() % self.n_cols != 0
+        if !values.len().is_multiple_of(self.n_cols)
             || self.written + values.len() / self.n_cols > self.n_rows
         {
             return Err(Error::InvalidArgument(format!(

@@ -103,7 +103,9 @@ impl ZarrRowWriter {
         }
         let rows = (values.len() / self.n_cols) as u64;
         let held = (self.pending.len() / self.n_cols) as u64;
-        if values.len() % self.n_cols != 0 || self.rows_stored() + held + rows > self.n_rows {
+        if !values.len().is_multiple_of(self.n_cols)
+            || self.rows_stored() + held + rows > self.n_rows
+        {
             return Err(zarr_err(
                 &self.tmp,
                 format!(

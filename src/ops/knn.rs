@@ -219,7 +219,7 @@ struct HeapRow<'a> {
 impl HeapRow<'_> {
     /// Inserts (d, j) as new when closer than the farthest kept and not present; true if kept.
     fn push(&mut self, d: f32, j: u32) -> bool {
-        if d >= self.d[0] || self.i.contains(&j) {
+        if d >= self.d[0] || holds(self.i, j) {
             return false;
         }
         let m = self.d.len();
@@ -248,6 +248,20 @@ impl HeapRow<'_> {
         self.new[pos] = true;
         true
     }
+}
+
+/// Whether `ids` holds `j`: compares every entry without an early exit, eight at a time, so
+/// the loop vectorizes (`contains` stops at the first hit and stays scalar).
+fn holds(ids: &[u32], j: u32) -> bool {
+    let chunks = ids.chunks_exact(8);
+    let tail = chunks.remainder().contains(&j);
+    let mut hit = [false; 8];
+    for c in chunks {
+        for t in 0..8 {
+            hit[t] |= c[t] == j;
+        }
+    }
+    tail || hit.iter().any(|&h| h)
 }
 
 /// Raw access to per-point heap rows from several threads at once; sound only while the threads
@@ -625,8 +639,10 @@ fn descend(
                     for (at, &p) in pts.iter().enumerate() {
                         if let Some(&next) = pts.get(at + 1) {
                             if !new_c.row(next).is_empty() {
-                                prefetch_rows(points, new_c.row(next));
-                                prefetch_rows(points, old_c.row(next));
+                                for ids in [new_c.row(next), old_c.row(next)] {
+                                    prefetch_rows(points, ids);
+                                    ids.iter().for_each(|&c| prefetch(&thr[c as usize]));
+                                }
                             }
                         }
                         let new = new_c.row(p);

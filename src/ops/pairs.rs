@@ -2,26 +2,32 @@
 //! of a point, or the points of a random-projection-tree leaf.
 //!
 //! The set is gathered once into a coordinate-major block (one coordinate of every member per
-//! line, padded to 8 members), and distances are computed for 4 members against 8 at a time,
-//! 8 lanes wide. Each member is read from the point matrix once per set instead of once per
-//! pair, and the inner loop is vector arithmetic with no gathers. The body is compiled twice:
-//! generic (SSE2: two 4-lane halves) and with AVX2 (one 8-lane register), chosen at run time.
-//! Both do the same operations in the same order per lane (no FMA), so they give identical bits.
+//! line, padded to 16 members), and distances are computed for a few members against 8 or 16
+//! at a time. Each member is read from the point matrix once per set instead of once per pair,
+//! and the inner loop is vector arithmetic with no gathers. Three bodies, chosen at run time:
+//! - AVX-512: 4 members against 16, one register per member, fused multiply-add;
+//! - AVX2: 4 members against 8, one 8-lane register per member;
+//! - generic (SSE2): the AVX2 body compiled without it (two 4-lane halves).
+//!
+//! The AVX2 and generic bodies do the same operations in the same order per lane (no FMA), so
+//! they give identical bits; the AVX-512 body rounds once less per coordinate.
 
 use crate::backend::cpu::prefetch;
 use crate::backend::Points;
 
-/// Members per column tile (the vector width).
+/// Members per column tile of the AVX2 and generic bodies (the vector width).
 const LANES: usize = 8;
 /// Members per row tile.
 const ROWS: usize = 4;
+/// Members per column tile of the AVX-512 body; members are padded to a multiple of it.
+const PAD: usize = 16;
 
 /// A set of points held coordinate-major for pairwise distances (reusable scratch).
 #[derive(Default)]
 pub struct PairBlock {
     /// `dim` lines of `cols` values: line d holds coordinate d of every member.
     t: Vec<f32>,
-    /// Members, padded up to a multiple of [`LANES`] with zeros.
+    /// Members, padded up to a multiple of [`PAD`] with zeros.
     cols: usize,
     /// Per member: the squared distance a pair must be below to be reported (padding: −∞).
     limit: Vec<f32>,
@@ -49,16 +55,17 @@ impl PairBlock {
         limit: impl Fn(u32) -> f32,
     ) {
         let (len, dim) = (ids.len(), points.dim());
-        let cols = len.div_ceil(LANES) * LANES;
+        let cols = len.div_ceil(PAD) * PAD;
         self.t.clear();
         self.t.resize(dim * cols, 0.0);
         self.limit.clear();
         self.limit.resize(cols, f32::NEG_INFINITY);
-        for (j, id) in ids.enumerate() {
-            for (d, &x) in points.row(id as usize).iter().enumerate() {
-                self.t[d * cols + j] = x;
+        for ((j, id), lim) in ids.enumerate().zip(&mut self.limit) {
+            // j < len ≤ cols: every line has a slot j.
+            for (line, &x) in self.t.chunks_exact_mut(cols).zip(points.row(id as usize)) {
+                line[j] = x;
             }
-            self.limit[j] = limit(id);
+            *lim = limit(id);
         }
         (self.cols, self.len) = (cols, len);
     }
@@ -68,6 +75,11 @@ impl PairBlock {
     /// distance is below the limit of `i` or of `j`.
     pub fn for_close_pairs(&self, rows: usize, f: impl FnMut(usize, usize, f32)) {
         let rows = rows.min(self.len);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the feature the function was compiled for.
+            return unsafe { avx512::pairs(self, rows, f) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports the feature the function was compiled for.
@@ -139,6 +151,67 @@ fn pairs(b: &PairBlock, rows: usize, mut f: impl FnMut(usize, usize, f32)) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{PairBlock, PAD, ROWS};
+    use std::arch::x86_64::*;
+
+    /// Bit mask of the lanes `l` of the column tile at `j0` with `lo ≤ j0 + l < hi`.
+    fn lanes_between(j0: usize, lo: usize, hi: usize) -> u16 {
+        let from = lo.saturating_sub(j0).min(PAD);
+        let to = hi.saturating_sub(j0).min(PAD);
+        let below = |b: usize| ((1u32 << b) - 1) as u16;
+        below(to) & !below(from)
+    }
+
+    /// [`super::pairs`] with 16-lane column tiles and fused multiply-add.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn pairs(b: &PairBlock, rows: usize, mut f: impl FnMut(usize, usize, f32)) {
+        let (t, cols, len) = (&b.t[..], b.cols, b.len);
+        let dim = t.len() / cols.max(1);
+        for i0 in (0..rows).step_by(ROWS) {
+            // i0 + ROWS ≤ cols: cols is a multiple of PAD (of ROWS) and i0 < rows ≤ cols.
+            let lim_i: &[f32; ROWS] = b.limit[i0..i0 + ROWS].try_into().unwrap();
+            for j0 in ((i0 + 1) / PAD * PAD..len).step_by(PAD) {
+                let mut acc = [_mm512_setzero_ps(); ROWS];
+                for d in 0..dim {
+                    let line = &t[d * cols..(d + 1) * cols];
+                    let y: &[f32; PAD] = line[j0..j0 + PAD].try_into().unwrap();
+                    // SAFETY: `y` is 16 readable floats.
+                    let y = unsafe { _mm512_loadu_ps(y.as_ptr()) };
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        let diff = _mm512_sub_ps(_mm512_set1_ps(line[i0 + r]), y);
+                        *a = _mm512_fmadd_ps(diff, diff, *a);
+                    }
+                }
+                let lim_j: &[f32; PAD] = b.limit[j0..j0 + PAD].try_into().unwrap();
+                // SAFETY: `lim_j` is 16 readable floats.
+                let lim_j = unsafe { _mm512_loadu_ps(lim_j.as_ptr()) };
+                for (r, a) in acc.iter().enumerate() {
+                    let i = i0 + r;
+                    if i >= rows {
+                        break;
+                    }
+                    let close = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(*a, _mm512_set1_ps(lim_i[r]))
+                        | _mm512_cmp_ps_mask::<_CMP_LT_OQ>(*a, lim_j);
+                    let mut hit = close & lanes_between(j0, i + 1, len);
+                    if hit == 0 {
+                        continue;
+                    }
+                    let mut d = [0f32; PAD];
+                    // SAFETY: `d` is 16 writable floats.
+                    unsafe { _mm512_storeu_ps(d.as_mut_ptr(), *a) };
+                    while hit != 0 {
+                        let l = hit.trailing_zeros() as usize;
+                        f(i, j0 + l, d[l]);
+                        hit &= hit - 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,11 +264,76 @@ mod tests {
                 }
             }
         }
-        // The generic body gives the same bits as the dispatched one.
+        // The generic body gives the same bits as the AVX2 one, and the same pairs as the
+        // dispatched one.
         b.load(p, ids.iter().copied(), |_| f32::INFINITY);
         let (mut a, mut c) = (Vec::new(), Vec::new());
-        b.for_close_pairs(ids.len(), |i, j, d| a.push((i, j, d.to_bits())));
+        b.for_close_pairs(ids.len(), |i, j, _| a.push((i, j)));
         pairs(&b, ids.len(), |i, j, d| c.push((i, j, d.to_bits())));
-        assert_eq!(a, c);
+        let mut c_pairs: Vec<_> = c.iter().map(|&(i, j, _)| (i, j)).collect();
+        a.sort_unstable();
+        c_pairs.sort_unstable();
+        assert_eq!(a, c_pairs);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut v = Vec::new();
+            // SAFETY: the CPU supports AVX2.
+            unsafe { pairs_avx2(&b, ids.len(), |i, j, d| v.push((i, j, d.to_bits()))) };
+            assert_eq!(v, c);
+        }
+    }
+
+    /// The AVX-512 body reports what the generic one does on sets of every size around its
+    /// 16-member tiles, with distances within a rounding.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn wide_tiles_match_the_generic_body() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let dim = 50;
+        let data: Vec<f32> = (0..120 * dim)
+            .map(|v| ((v * 53 % 211) as f32 - 105.0) / 13.0)
+            .collect();
+        let p = Points::new(&data, dim).unwrap();
+        let mut b = PairBlock::default();
+        let (mut kept, mut all) = (0, 0);
+        for len in [1, 2, 5, 15, 16, 17, 31, 33, 64, 90, 120] {
+            let ids: Vec<u32> = (0..len as u32).map(|i| (i * 7) % 120).collect();
+            // Limits that keep some of the pairs and drop others.
+            b.load(p, ids.iter().copied(), |id| {
+                1900.0 + (id % 5) as f32 * 100.0
+            });
+            for rows in [1, 3, 4, 7, len / 2, len] {
+                let (mut wide, mut base) = (Vec::new(), Vec::new());
+                unsafe { avx512::pairs(&b, rows, |i, j, d| wide.push((i, j, d))) };
+                pairs(&b, rows, |i, j, d| base.push((i, j, d)));
+                let near = |d: f32, i: usize, j: usize| {
+                    let lim = b.limit[i].max(b.limit[j]);
+                    (d - lim).abs() <= 1e-3 * lim
+                };
+                let key = |v: &Vec<(usize, usize, f32)>| -> Vec<(usize, usize)> {
+                    let mut k: Vec<_> = v
+                        .iter()
+                        .filter(|&&(i, j, d)| !near(d, i, j))
+                        .map(|&(i, j, _)| (i, j))
+                        .collect();
+                    k.sort_unstable();
+                    k
+                };
+                assert_eq!(key(&wide), key(&base), "len {len} rows {rows}");
+                kept += base.len();
+                all += (0..rows.min(len)).map(|i| len - 1 - i).sum::<usize>();
+                for w in &wide {
+                    let want = sq_dist_f64(p.row(ids[w.0] as usize), p.row(ids[w.1] as usize));
+                    assert!((w.2 as f64 - want).abs() <= 1e-5 * want.max(1.0), "{w:?}");
+                }
+            }
+        }
+        assert!(
+            kept > all / 5 && kept < all * 4 / 5,
+            "{kept} of {all} pairs kept"
+        );
     }
 }
