@@ -175,6 +175,30 @@ struct EdgeStart {
     left: usize,
 }
 
+/// Position of the first clock in `next_s` at or before epoch `e` (`next_s.len()` if none):
+/// compares 16 clocks at a time without branches (vectorizes), as runs of not-yet-due edges are
+/// common and a branch per edge mispredicts.
+#[inline(always)]
+fn first_due(next_s: &[f32], e: f32) -> usize {
+    let mut chunks = next_s.chunks_exact(16);
+    let mut at = 0;
+    for c in chunks.by_ref() {
+        let mut due = 0u32;
+        for (t, &v) in c.iter().enumerate() {
+            due |= ((v <= e) as u32) << t;
+        }
+        if due != 0 {
+            return at + due.trailing_zeros() as usize;
+        }
+        at += 16;
+    }
+    at + chunks
+        .remainder()
+        .iter()
+        .position(|&v| v <= e)
+        .unwrap_or(chunks.remainder().len())
+}
+
 /// Marks a lane with no edge.
 const IDLE: usize = usize::MAX;
 
@@ -200,9 +224,7 @@ impl Epoch<'_> {
         hi: usize,
     ) -> Option<EdgeStart> {
         let (emb, e) = (self.emb, self.e);
-        while *lo < hi && next_s[*lo] > e {
-            *lo += 1;
-        }
+        *lo += first_due(&next_s[*lo..hi], e);
         if *lo == hi {
             return None;
         }
