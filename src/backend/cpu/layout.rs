@@ -549,6 +549,22 @@ mod tests {
     }
 
     #[test]
+    fn first_due_finds_the_first_clock_at_or_before_the_epoch() {
+        let mut rng = SmallRng::seed_from_u64(9);
+        for len in 0..70 {
+            for _ in 0..20 {
+                // Half-epoch clocks, so some fall due exactly at the epoch.
+                let clocks: Vec<f32> = (0..len)
+                    .map(|_| rng.random_range(0..80) as f32 * 0.5)
+                    .collect();
+                let e = rng.random_range(0..5) as f32;
+                let want = clocks.iter().position(|&c| c <= e).unwrap_or(len);
+                assert_eq!(first_due(&clocks, e), want, "{clocks:?} at {e}");
+            }
+        }
+    }
+
+    #[test]
     fn one_edge_runs_alike_with_and_without_simd() {
         // The CUDA parity test's single edge (tests/cuda.rs): the device's `powf` is libm-like,
         // so the SIMD polynomials must stay as close to the portable lanes as it allows.
