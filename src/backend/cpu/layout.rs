@@ -172,7 +172,40 @@ struct EdgeStart {
     tail: usize,
     state: u64,
     after: u64,
-    left: usize,
+    left: u32,
+}
+
+/// The lanes of one epoch block, each field per lane: its run of the block (`lo..hi`, `lo`
+/// the next edge to look at), its edge (head and tail first coordinates; `head` is [`IDLE`]
+/// between edges), the head's position, the point this step moves it against, the random
+/// states of its next two negative samples and the negative samples left.
+struct Lanes<const D: usize> {
+    lo: [usize; LANES],
+    hi: [usize; LANES],
+    head: [usize; LANES],
+    tail: [usize; LANES],
+    cur: Coords<D>,
+    other: Coords<D>,
+    state: [u64; LANES],
+    after: [u64; LANES],
+    left: [u32; LANES],
+}
+
+impl<const D: usize> Lanes<D> {
+    /// Lanes over a block of `len` edges cut into [`LANES`] runs, none holding an edge.
+    fn new(len: usize) -> Self {
+        Lanes {
+            lo: std::array::from_fn(|l| l * len / LANES),
+            hi: std::array::from_fn(|l| (l + 1) * len / LANES),
+            head: [IDLE; LANES],
+            tail: [0; LANES],
+            cur: [[0.0; LANES]; D],
+            other: [[0.0; LANES]; D],
+            state: [0; LANES],
+            after: [0; LANES],
+            left: [0; LANES],
+        }
+    }
 }
 
 /// Position of the first clock in `next_s` at or before epoch `e` (`next_s.len()` if none):
@@ -248,7 +281,7 @@ impl Epoch<'_> {
         let eps = self.edges.epochs_per_sample[i];
         next_s[o] += eps;
         let eps_neg = eps / self.negative_sample_rate;
-        let left = ((e - next_n[o]) / eps_neg).max(0.0) as usize;
+        let left = ((e - next_n[o]) / eps_neg).max(0.0) as u32;
         next_n[o] += left as f32 * eps_neg;
         let state = splitmix64(splitmix64(self.seed ^ i as u64));
         let after = splitmix64(state);
@@ -267,6 +300,53 @@ impl Epoch<'_> {
         })
     }
 
+    /// Lane `l` between edges: writes its head back, then takes its run's next due edge (its
+    /// head's position into `cur`, its tail's into `other`; true) or, at the run's end, idles
+    /// (repelling from itself, which moves nothing; false).
+    #[inline(always)]
+    fn next_edge<const D: usize>(
+        &self,
+        lanes: &mut Lanes<D>,
+        l: usize,
+        base: usize,
+        next_s: &mut [f32],
+        next_n: &mut [f32],
+    ) -> bool {
+        let emb = self.emb;
+        if lanes.head[l] != IDLE {
+            for (d, c) in lanes.cur.iter().enumerate() {
+                emb.set(lanes.head[l] + d, c[l]);
+            }
+            lanes.head[l] = IDLE;
+        }
+        let run = (&mut lanes.lo[l], lanes.hi[l]);
+        let Some(edge) = self.start_edge::<D>(base, next_s, next_n, run.0, run.1) else {
+            for (o, c) in lanes.other.iter_mut().zip(&lanes.cur) {
+                o[l] = c[l];
+            }
+            return false;
+        };
+        (lanes.head[l], lanes.tail[l]) = (edge.head, edge.tail);
+        for d in 0..D {
+            lanes.cur[d][l] = emb.get(edge.head + d);
+            lanes.other[d][l] = emb.get(edge.tail + d);
+        }
+        (lanes.state[l], lanes.after[l]) = (edge.state, edge.after);
+        lanes.left[l] = edge.left;
+        true
+    }
+
+    /// Ends lane `l`'s positive sample: its head (moved already) is written back and its tail
+    /// moves by the step's negative, as umap-learn's `move_other`.
+    #[inline(always)]
+    fn move_both_ends<const D: usize>(&self, lanes: &Lanes<D>, l: usize, step: &Coords<D>) {
+        let (emb, head, tail) = (self.emb, lanes.head[l], lanes.tail[l]);
+        for (d, (c, g)) in lanes.cur.iter().zip(step).enumerate() {
+            emb.set(head + d, c[l]);
+            emb.set(tail + d, emb.get(tail + d) - g[l]);
+        }
+    }
+
     /// One epoch over the edges `base..base + next_s.len()` in `D` dimensions. The block is cut
     /// into [`LANES`] runs; each lane walks one run, an edge at a time: its positive sample
     /// (head and tail attract, both written back), then its negative samples (the head, held
@@ -282,72 +362,36 @@ impl Epoch<'_> {
         next_n: &mut [f32],
     ) {
         let emb = self.emb;
-        let len = next_s.len();
-        let mut lo: [usize; LANES] = std::array::from_fn(|l| l * len / LANES);
-        let hi: [usize; LANES] = std::array::from_fn(|l| (l + 1) * len / LANES);
-        // Each lane's edge (head and tail first coordinates) while it has one, the head's
-        // position, the random states of its next two negative samples and the negative
-        // samples left.
-        let (mut head, mut tail) = ([IDLE; LANES], [0usize; LANES]);
-        let mut cur = [[0f32; LANES]; D];
-        let (mut state, mut after) = ([0u64; LANES], [0u64; LANES]);
-        let mut left = [0usize; LANES];
+        let mut lanes = Lanes::<D>::new(next_s.len());
         loop {
-            let mut other = [[0f32; LANES]; D];
             let mut attract = [false; LANES];
-            let negative: [bool; LANES] = std::array::from_fn(|l| left[l] > 0);
+            let negative: [bool; LANES] = std::array::from_fn(|l| lanes.left[l] > 0);
             let mut busy = false;
             for l in (0..LANES).filter(|&l| negative[l]) {
                 busy = true;
-                let k = self.sample::<D>(state[l]);
-                for (d, o) in other.iter_mut().enumerate() {
+                let k = self.sample::<D>(lanes.state[l]);
+                for (d, o) in lanes.other.iter_mut().enumerate() {
                     o[l] = emb.get(k + d);
                 }
-                left[l] -= 1;
-                state[l] = after[l];
-                after[l] = splitmix64(after[l]);
-                if left[l] > 1 {
+                lanes.left[l] -= 1;
+                lanes.state[l] = lanes.after[l];
+                lanes.after[l] = splitmix64(lanes.after[l]);
+                if lanes.left[l] > 1 {
                     // The point two samples on is known now: start fetching it (the
                     // embedding outgrows the core's cache at a million points).
-                    prefetch(&emb.0[self.sample::<D>(after[l])]);
+                    prefetch(&emb.0[self.sample::<D>(lanes.after[l])]);
                 }
             }
             for l in (0..LANES).filter(|&l| !negative[l]) {
-                if head[l] != IDLE {
-                    for (d, c) in cur.iter().enumerate() {
-                        emb.set(head[l] + d, c[l]);
-                    }
-                    head[l] = IDLE;
-                }
-                let Some(edge) = self.start_edge::<D>(base, next_s, next_n, &mut lo[l], hi[l])
-                else {
-                    // Idle: the lane repels from itself, which moves nothing.
-                    for (o, c) in other.iter_mut().zip(&cur) {
-                        o[l] = c[l];
-                    }
-                    continue;
-                };
-                busy = true;
-                (head[l], tail[l]) = (edge.head, edge.tail);
-                for d in 0..D {
-                    cur[d][l] = emb.get(head[l] + d);
-                    other[d][l] = emb.get(tail[l] + d);
-                }
-                attract[l] = true;
-                (state[l], after[l], left[l]) = (edge.state, edge.after, edge.left);
+                attract[l] = self.next_edge(&mut lanes, l, base, next_s, next_n);
+                busy |= attract[l];
             }
             if !busy {
                 break;
             }
-            let step = M::step(&mut cur, &other, &attract, &self.step);
-            // Positive samples move both ends at once, as umap-learn's `move_other`.
-            for l in 0..LANES {
-                if attract[l] {
-                    for d in 0..D {
-                        emb.set(head[l] + d, cur[d][l]);
-                        emb.set(tail[l] + d, emb.get(tail[l] + d) - step[d][l]);
-                    }
-                }
+            let step = M::step(&mut lanes.cur, &lanes.other, &attract, &self.step);
+            for l in (0..LANES).filter(|&l| attract[l]) {
+                self.move_both_ends(&lanes, l, &step);
             }
         }
     }

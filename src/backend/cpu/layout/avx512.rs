@@ -10,7 +10,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{avx2, prefetch, Epoch, Step, IDLE, LANES};
+use super::{avx2, prefetch, Epoch, Lanes, Step, LANES};
 
 /// Whether this CPU has AVX-512 F and DQ, and the AVX2 lanes' features.
 pub(super) fn available() -> bool {
@@ -145,45 +145,39 @@ pub(super) unsafe fn block2(
     next_n: &mut [f32],
 ) {
     let emb = epoch.emb;
-    let len = next_s.len();
-    let mut lo: [usize; LANES] = std::array::from_fn(|l| l * len / LANES);
-    let hi: [usize; LANES] = std::array::from_fn(|l| (l + 1) * len / LANES);
-    // Per lane, as in `Epoch::block`; `sample` and `ahead`: the points of this step's negative
-    // sample and of the one two samples on (first coordinates).
-    let (mut head, mut tail) = ([IDLE; LANES], [0usize; LANES]);
-    let (mut cur, mut other) = ([[0f32; LANES]; 2], [[0f32; LANES]; 2]);
-    let (mut state, mut after) = ([0u64; LANES], [0u64; LANES]);
+    let mut lanes = Lanes::<2>::new(next_s.len());
+    // Per lane: the points of this step's negative sample and of the one two samples on
+    // (first coordinates).
     let (mut sample, mut ahead) = ([0u64; LANES], [0u64; LANES]);
-    let mut left = [0u32; LANES];
     let n = _mm512_set1_epi64(epoch.n as i64);
     let one = _mm512_set1_epi32(1);
     loop {
         // SAFETY: `left` holds 16 u32s; the load is unaligned.
-        let count = unsafe { _mm512_loadu_si512(left.as_ptr().cast()) };
+        let count = unsafe { _mm512_loadu_si512(lanes.left.as_ptr().cast()) };
         let negative = _mm512_cmpgt_epu32_mask(count, _mm512_setzero_si512());
         let mut busy = negative != 0;
         let mut attract = 0u16;
         if negative != 0 {
             let count = _mm512_mask_sub_epi32(count, negative, count, one);
             // SAFETY: as the load above.
-            unsafe { _mm512_storeu_si512(left.as_mut_ptr().cast(), count) };
+            unsafe { _mm512_storeu_si512(lanes.left.as_mut_ptr().cast(), count) };
             let far = _mm512_mask_cmpgt_epu32_mask(negative, count, one);
             for h in [0, 8] {
                 let m = (negative >> h) as u8;
                 if m == 0 {
                     continue;
                 }
-                let (s, a) = (load8(&state[h..]), load8(&after[h..]));
+                let (s, a) = (load8(&lanes.state[h..]), load8(&lanes.after[h..]));
                 let a2 = splitmix8(a);
                 store8(&mut sample[h..], samples8(s, n));
                 store8(&mut ahead[h..], samples8(a2, n));
-                store8(&mut state[h..], _mm512_mask_mov_epi64(s, m, a));
-                store8(&mut after[h..], _mm512_mask_mov_epi64(a, m, a2));
+                store8(&mut lanes.state[h..], _mm512_mask_mov_epi64(s, m, a));
+                store8(&mut lanes.after[h..], _mm512_mask_mov_epi64(a, m, a2));
             }
             for l in bits(negative) {
                 let k = sample[l] as usize;
-                other[0][l] = emb.get(k);
-                other[1][l] = emb.get(k + 1);
+                lanes.other[0][l] = emb.get(k);
+                lanes.other[1][l] = emb.get(k + 1);
             }
             for l in bits(far) {
                 // The point two samples on (see `Epoch::block`).
@@ -191,28 +185,15 @@ pub(super) unsafe fn block2(
             }
         }
         for l in bits(!negative) {
-            if head[l] != IDLE {
-                emb.set(head[l], cur[0][l]);
-                emb.set(head[l] + 1, cur[1][l]);
-                head[l] = IDLE;
+            if epoch.next_edge(&mut lanes, l, base, next_s, next_n) {
+                attract |= 1 << l;
+                busy = true;
             }
-            let Some(edge) = epoch.start_edge::<2>(base, next_s, next_n, &mut lo[l], hi[l]) else {
-                (other[0][l], other[1][l]) = (cur[0][l], cur[1][l]);
-                continue;
-            };
-            busy = true;
-            (head[l], tail[l]) = (edge.head, edge.tail);
-            cur[0][l] = emb.get(head[l]);
-            cur[1][l] = emb.get(head[l] + 1);
-            other[0][l] = emb.get(tail[l]);
-            other[1][l] = emb.get(tail[l] + 1);
-            attract |= 1 << l;
-            (state[l], after[l]) = (edge.state, edge.after);
-            left[l] = edge.left.min(u32::MAX as usize) as u32;
         }
         if !busy {
             break;
         }
+        let (cur, other) = (&mut lanes.cur, &lanes.other);
         let (cx, cy) = (load16(&cur[0]), load16(&cur[1]));
         let (gx, gy) = step16(
             (cx, cy),
@@ -223,15 +204,11 @@ pub(super) unsafe fn block2(
         store16(&mut cur[0], _mm512_add_ps(cx, gx));
         store16(&mut cur[1], _mm512_add_ps(cy, gy));
         if attract != 0 {
-            // Positive samples move both ends at once, as umap-learn's `move_other`.
             let mut step = [[0f32; LANES]; 2];
             store16(&mut step[0], gx);
             store16(&mut step[1], gy);
             for l in bits(attract) {
-                emb.set(head[l], cur[0][l]);
-                emb.set(head[l] + 1, cur[1][l]);
-                emb.set(tail[l], emb.get(tail[l]) - step[0][l]);
-                emb.set(tail[l] + 1, emb.get(tail[l] + 1) - step[1][l]);
+                epoch.move_both_ends(&lanes, l, &step);
             }
         }
     }
