@@ -154,6 +154,7 @@ fn pairs(b: &PairBlock, rows: usize, mut f: impl FnMut(usize, usize, f32)) {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{PairBlock, PAD, ROWS};
+    use crate::backend::cpu::set_bits;
     use std::arch::x86_64::*;
 
     /// Bit mask of the lanes `l` of the column tile at `j0` with `lo ≤ j0 + l < hi`.
@@ -194,17 +195,15 @@ mod avx512 {
                     }
                     let close = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(*a, _mm512_set1_ps(lim_i[r]))
                         | _mm512_cmp_ps_mask::<_CMP_LT_OQ>(*a, lim_j);
-                    let mut hit = close & lanes_between(j0, i + 1, len);
+                    let hit = close & lanes_between(j0, i + 1, len);
                     if hit == 0 {
                         continue;
                     }
                     let mut d = [0f32; PAD];
                     // SAFETY: `d` is 16 writable floats.
                     unsafe { _mm512_storeu_ps(d.as_mut_ptr(), *a) };
-                    while hit != 0 {
-                        let l = hit.trailing_zeros() as usize;
+                    for l in set_bits(hit) {
                         f(i, j0 + l, d[l]);
-                        hit &= hit - 1;
                     }
                 }
             }

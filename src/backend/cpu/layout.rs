@@ -58,6 +58,18 @@ pub(crate) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Indices of the set bits of `m`, lowest first (the lanes a SIMD comparison's mask selects).
+#[inline]
+pub(crate) fn set_bits(mut m: u16) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let l = m.trailing_zeros() as usize;
+            m &= m - 1;
+            l
+        })
+    })
+}
+
 #[inline]
 fn clip(v: f32) -> f32 {
     v.clamp(-4.0, 4.0)

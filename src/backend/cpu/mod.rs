@@ -3,7 +3,7 @@
 mod gram;
 mod knn;
 mod layout;
-pub(crate) use layout::{prefetch, splitmix64};
+pub(crate) use layout::{prefetch, set_bits, splitmix64};
 mod project;
 
 use std::ops::Range;

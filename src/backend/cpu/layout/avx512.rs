@@ -10,7 +10,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{avx2, prefetch, Epoch, Lanes, Step, LANES};
+use super::{avx2, prefetch, set_bits as bits, Epoch, Lanes, Step, LANES};
 
 /// Whether this CPU has AVX-512 F and DQ, and the AVX2 lanes' features.
 pub(super) fn available() -> bool {
@@ -75,18 +75,6 @@ fn load16(v: &[f32; LANES]) -> __m512 {
 fn store16(v: &mut [f32; LANES], x: __m512) {
     // SAFETY: `v` holds 16 f32s; the store is unaligned.
     unsafe { _mm512_storeu_ps(v.as_mut_ptr(), x) }
-}
-
-/// Indices of the set bits of `m`, lowest first.
-#[inline]
-fn bits(mut m: u16) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (m != 0).then(|| {
-            let l = m.trailing_zeros() as usize;
-            m &= m - 1;
-            l
-        })
-    })
 }
 
 /// `x^b` in 16 lanes: [`avx2::pow`] on each half.
