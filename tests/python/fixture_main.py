@@ -4,6 +4,7 @@ regenerate them in a temporary directory and compare values with the committed o
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,17 +37,36 @@ def run(
     return 1 if problems else 0
 
 
-def paired_files(a: Path, b: Path) -> tuple[list[str], list[tuple[Path, ad.AnnData, ad.AnnData]]]:
+def paired_files(
+    a: Path, b: Path, measured: dict[str, float] | None = None
+) -> tuple[list[str], list[tuple[Path, ad.AnnData, ad.AnnData]]]:
     """The checks every fixture tree shares: the same .h5ad files and scenarios.json, and per file
     the same shape and obs names. Returns the problems found and the (name, a's, b's) pairs left
-    to compare by value."""
+    to compare by value.
+
+    `measured` names scenarios.json keys that hold numbers measured by a stochastic reference
+    (each scenario's), with the tolerance they must agree to; every other entry must be equal."""
     files_a = sorted(p.relative_to(a) for p in a.rglob("*.h5ad"))
     files_b = sorted(p.relative_to(b) for p in b.rglob("*.h5ad"))
     if files_a != files_b:
         return [f"file lists differ: {files_a} vs {files_b}"], []
     problems, pairs = [], []
-    if (a / "scenarios.json").read_text() != (b / "scenarios.json").read_text():
-        problems.append("scenarios.json differs")
+    meta_a = json.loads((a / "scenarios.json").read_text())
+    meta_b = json.loads((b / "scenarios.json").read_text())
+    measured = measured or {}
+    for name in sorted(set(meta_a) | set(meta_b)):
+        sa, sb = meta_a.get(name), meta_b.get(name)
+        if not (isinstance(sa, dict) and isinstance(sb, dict)):
+            if sa != sb:
+                problems.append(f"scenarios.json: {name} differs")
+            continue
+        for key in sorted(set(sa) | set(sb)):
+            x, y = sa.get(key), sb.get(key)
+            if key in measured and x is not None and y is not None:
+                if abs(x - y) > measured[key]:
+                    problems.append(f"scenarios.json: {name}.{key} {x} vs {y}")
+            elif x != y:
+                problems.append(f"scenarios.json: {name}.{key} {x!r} vs {y!r}")
     for rel in files_a:
         x, y = ad.read_h5ad(a / rel), ad.read_h5ad(b / rel)
         if x.shape != y.shape or not (x.obs_names == y.obs_names).all():

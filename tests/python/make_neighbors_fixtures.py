@@ -13,10 +13,17 @@ as `obsm['X_pca']` (float32) with `obs['cell_line']` and `obs['plate']`. For eve
   uns['neighbors'];
 - `<scenario>_umap.h5ad`: after `sc.tl.umap(adata, random_state=0)` on that graph:
   obsm['X_umap'] and uns['quality'] = sklearn's trustworthiness(X_pca, X_umap, k=15) and the
-  cell-line silhouette of X_umap, the numbers scoop's layout is judged against.
+  cell-line silhouette of X_umap (scoop's measures are tested against these).
 
-`--check` compares graphs by value (1e-6) and the UMAP by its quality numbers (0.01): umap-learn's
-exact coordinates depend on numba and platform.
+`scenarios.json` holds, per scenario, umap-learn's quality as the numbers scoop's layout is judged
+against: trustworthiness and silhouette averaged over `sc.tl.umap(random_state=s)` for s in
+0..4. One layout is a poor reference: on the `lines` scenario the silhouette of single seeds
+spans 0.813-0.851 (few_neighbors: 0.777-0.850), and the same seed gives 0.8305 on an AMD EPYC
+and 0.8134 on an Intel Xeon (umap-learn's numba code rounds differently per CPU).
+
+`--check` compares graphs by value (1e-6), and umap-learn's mean quality to 0.01
+(trustworthiness) and 0.03 (silhouette); the stored layout itself is not compared, since its
+coordinates depend on numba and the CPU.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ SCENARIOS = {
     "lines": (31, 1500, 30, 6, 15),
     "few_neighbors": (32, 400, 12, 3, 6),
 }
+
+# umap-learn layouts per scenario whose mean quality is the reference.
+UMAP_SEEDS = 5
 
 
 def make_input(seed: int, n: int, dims: int, n_lines: int) -> ad.AnnData:
@@ -71,25 +81,36 @@ def generate(out: Path) -> None:
         a.write_h5ad(out / f"{name}_input.h5ad")
         sc.pp.neighbors(a, n_neighbors=k, use_rep="X_pca", random_state=0)
         a.write_h5ad(out / f"{name}_neighbors.h5ad")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sc.tl.umap(a, random_state=0)
-        emb = a.obsm["X_umap"]
-        tw = float(trustworthiness(a.obsm["X_pca"], emb, n_neighbors=15))
-        sil = float(silhouette_score(emb, a.obs["cell_line"].cat.codes.to_numpy()))
+        lines = a.obs["cell_line"].cat.codes.to_numpy()
+        quality = []
+        for seed_umap in reversed(range(UMAP_SEEDS)):  # random_state=0 last: its layout is kept
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sc.tl.umap(a, random_state=seed_umap)
+            emb = a.obsm["X_umap"]
+            tw = float(trustworthiness(a.obsm["X_pca"], emb, n_neighbors=15))
+            sil = float(silhouette_score(emb, lines))
+            quality.append((tw, sil))
+        tw_mean, sil_mean = np.mean(quality, axis=0)
         # The graph is in <name>_neighbors.h5ad already: keep this file to the layout.
         u = ad.AnnData(obs=a.obs, obsm={"X_pca": a.obsm["X_pca"], "X_umap": emb})
         u.uns["umap"] = a.uns["umap"]
         u.uns["quality"] = {"trustworthiness": tw, "silhouette": sil}
         u.write_h5ad(out / f"{name}_umap.h5ad")
         meta[name] = dict(seed=seed, cells=n, dims=dims, cell_lines=n_lines, n_neighbors=k,
-                          umap_learn_trustworthiness=round(tw, 4), umap_learn_silhouette=round(sil, 4))
-        print(f"{name}: trustworthiness {tw:.4f}, silhouette {sil:.4f}")
+                          umap_learn_trustworthiness=round(float(tw_mean), 4),
+                          umap_learn_silhouette=round(float(sil_mean), 4))
+        print(f"{name}: umap-learn over {UMAP_SEEDS} seeds: trustworthiness {tw_mean:.4f} "
+              f"({min(q[0] for q in quality):.4f}-{max(q[0] for q in quality):.4f}), "
+              f"silhouette {sil_mean:.4f} ({min(q[1] for q in quality):.4f}-"
+              f"{max(q[1] for q in quality):.4f})")
     (out / "scenarios.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def compare(a: Path, b: Path) -> list[str]:
-    problems, pairs = paired_files(a, b)
+    problems, pairs = paired_files(
+        a, b, measured={"umap_learn_trustworthiness": 0.01, "umap_learn_silhouette": 0.03}
+    )
     for rel, x, y in pairs:
         for key in x.obsp:
             d = abs(x.obsp[key] - y.obsp[key]).max() if key in y.obsp else np.inf
@@ -97,10 +118,6 @@ def compare(a: Path, b: Path) -> list[str]:
                 problems.append(f"{rel}: obsp[{key}] differs by {d}")
         if "X_pca" in x.obsm and not np.array_equal(x.obsm["X_pca"], y.obsm["X_pca"]):
             problems.append(f"{rel}: X_pca differs")
-        if "quality" in x.uns:
-            for q in ("trustworthiness", "silhouette"):
-                if abs(x.uns["quality"][q] - y.uns["quality"][q]) > 0.01:
-                    problems.append(f"{rel}: {q} {x.uns['quality'][q]} vs {y.uns['quality'][q]}")
     return problems
 
 
