@@ -1,8 +1,11 @@
-//! The 2-D lanes in AVX-512: all 16 lanes of an epoch block in one register, and the negative
-//! samples' bookkeeping vectorized as well: which lanes draw a negative sample this step (a
-//! mask), their random streams (splitmix64, eight 64-bit states to a register), sample indices
-//! and counts. Scalar code is left with what differs per lane: reading the sampled points
-//! (relaxed atomic loads, as everywhere in the layout), and the lanes between edges.
+//! The 2-D lanes in AVX-512: all 16 lanes of an epoch block in registers, from one step to the
+//! next. Positions, the negative samples' random streams (splitmix64, eight 64-bit states to a
+//! register) and counts never pass through memory: a scalar read of a lane is a register
+//! permute and a scalar write a masked move, since a scalar load right after a vector store (or
+//! the reverse) is not store-forwarded on Intel cores and waits for the store to reach the
+//! cache (a fifth of the samples of the previous, memory-held lanes on a Xeon). The negative
+//! samples' points are gathered. Scalar code is left with what differs per lane: the lanes
+//! between edges, and the writes of heads and tails.
 //!
 //! The arithmetic is the AVX2 lanes' operation for operation (`d²ᵇ` by [`super::avx2::pow`] on
 //! each half), and a step reads and writes the embedding in the order [`Epoch::block`] does,
@@ -10,7 +13,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{avx2, prefetch, set_bits as bits, Epoch, Lanes, Step, LANES};
+use super::{avx2, prefetch, set_bits as bits, Epoch, Step, LANES};
 
 /// Whether this CPU has AVX-512 F and DQ, and the AVX2 lanes' features.
 pub(super) fn available() -> bool {
@@ -34,22 +37,12 @@ fn splitmix8(z: __m512i) -> __m512i {
     _mm512_xor_si512(z, _mm512_srli_epi64::<31>(z))
 }
 
-/// First coordinates (2-D) of the negative samples that eight states draw, as
-/// [`Epoch::sample`]: `((state >> 32) · n) >> 32`, times 2.
+/// The points (indices) of the negative samples that eight states draw, as [`Epoch::sample`]:
+/// `((state >> 32) · n) >> 32`.
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn samples8(state: __m512i, n: __m512i) -> __m512i {
-    let k = _mm512_srli_epi64::<32>(_mm512_mul_epu32(_mm512_srli_epi64::<32>(state), n));
-    _mm512_slli_epi64::<1>(k)
-}
-
-/// Loads eight `u64`s.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn load8(v: &[u64]) -> __m512i {
-    let v: &[u64; 8] = v[..8].try_into().unwrap();
-    // SAFETY: `v` holds 8 u64s; the load is unaligned.
-    unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
+    _mm512_srli_epi64::<32>(_mm512_mul_epu32(_mm512_srli_epi64::<32>(state), n))
 }
 
 /// Stores eight `u64`s.
@@ -59,22 +52,6 @@ fn store8(v: &mut [u64], x: __m512i) {
     let v: &mut [u64; 8] = (&mut v[..8]).try_into().unwrap();
     // SAFETY: `v` holds 8 u64s; the store is unaligned.
     unsafe { _mm512_storeu_si512(v.as_mut_ptr().cast(), x) }
-}
-
-/// Loads the 16 lanes of `v`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn load16(v: &[f32; LANES]) -> __m512 {
-    // SAFETY: `v` holds 16 f32s; the load is unaligned.
-    unsafe { _mm512_loadu_ps(v.as_ptr()) }
-}
-
-/// Stores `x` to the 16 lanes of `v`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn store16(v: &mut [f32; LANES], x: __m512) {
-    // SAFETY: `v` holds 16 f32s; the store is unaligned.
-    unsafe { _mm512_storeu_ps(v.as_mut_ptr(), x) }
 }
 
 /// `x^b` in 16 lanes: [`avx2::pow`] on each half.
@@ -120,8 +97,64 @@ fn step16(
     (gx, gy)
 }
 
-/// [`Epoch::block`] in 2-D with the negative samples' bookkeeping and the arithmetic in
-/// AVX-512: the same lanes, steps and embedding reads and writes in the same order.
+/// Lane `l` of `v`, read from the register (a scalar load right after a vector store is not
+/// store-forwarded on Intel cores: it waits for the store to reach the cache).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn lane(v: __m512, l: usize) -> f32 {
+    _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32(l as i32), v))
+}
+
+/// `v` with lane `l` set to `x`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn with_lane(v: __m512, l: usize, x: f32) -> __m512 {
+    _mm512_mask_mov_ps(v, 1 << l, _mm512_set1_ps(x))
+}
+
+/// The 64-bit lane `l` (of 16, over two registers) set to `x`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn with_lane64(v: [__m512i; 2], l: usize, x: u64) -> [__m512i; 2] {
+    let mut v = v;
+    v[l / 8] = _mm512_mask_mov_epi64(v[l / 8], 1 << (l % 8), _mm512_set1_epi64(x as i64));
+    v
+}
+
+/// The 2-D points `idx` (point indices) of the embedding at `base`, one 64-bit (x, y) pair per
+/// lane of `mask` (0 in the others).
+///
+/// # Safety
+/// Every index of `mask` must be a point of the embedding.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_points(base: *const f32, idx: __m512i, mask: u8) -> __m512i {
+    let mut out = _mm512_setzero_si512();
+    if mask == 0 {
+        return out;
+    }
+    // An asm gather, not the intrinsic: each element is a hardware load of aligned 32-bit
+    // halves, as the relaxed atomic loads of the rest of the layout are, while other threads
+    // store to the embedding; the intrinsic would be a plain (racing) read in Rust's model.
+    // SAFETY: the caller guarantees the addresses; the mask register is consumed (cleared).
+    unsafe {
+        std::arch::asm!(
+            "vpgatherqq {out}{{{k}}}, [{base} + {idx}*8]",
+            out = inout(zmm_reg) out,
+            k = inout(kreg) mask => _,
+            base = in(reg) base,
+            idx = in(zmm_reg) idx,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+    out
+}
+
+/// [`Epoch::block`] in 2-D with the lanes held in registers: positions, negative-sample
+/// states and counts never pass through memory between steps (every scalar read of a lane is a
+/// register permute, every scalar write a masked move), the negative samples' points are
+/// gathered, and the arithmetic is AVX-512. The same lanes, steps and embedding reads and
+/// writes in the same order as [`Epoch::block`].
 ///
 /// # Safety
 /// The CPU must have AVX-512 F and DQ, AVX2 and FMA ([`available`]).
@@ -133,71 +166,101 @@ pub(super) unsafe fn block2(
     next_n: &mut [f32],
 ) {
     let emb = epoch.emb;
-    let mut lanes = Lanes::<2>::new(next_s.len());
-    // Per lane: the points of this step's negative sample and of the one two samples on
-    // (first coordinates).
-    let (mut sample, mut ahead) = ([0u64; LANES], [0u64; LANES]);
+    let points = emb.0.as_ptr().cast::<f32>();
+    let len = next_s.len();
+    // Per lane, scalar: its run `lo..hi` of the block and its edge's head and tail (first
+    // coordinates; `head` is IDLE between edges).
+    let mut lo: [usize; LANES] = std::array::from_fn(|l| l * len / LANES);
+    let hi: [usize; LANES] = std::array::from_fn(|l| (l + 1) * len / LANES);
+    let (mut head, mut tail) = ([super::IDLE; LANES], [0usize; LANES]);
+    // Per lane, in registers: the head's position, the point it moves against, the random
+    // states of its next two negative samples and the negative samples left.
+    let (mut cx, mut cy) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let (mut ox, mut oy) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let mut state = [_mm512_setzero_si512(); 2];
+    let mut after = [_mm512_setzero_si512(); 2];
+    let mut left = _mm512_setzero_si512();
+    // Per lane: the point three samples on, prefetched next step; it is read a step after its
+    // store, which a load right after would wait for.
+    let mut ahead = [0u64; LANES];
     let n = _mm512_set1_epi64(epoch.n as i64);
     let one = _mm512_set1_epi32(1);
+    // x and y of 16 gathered (x, y) pairs: the even and the odd f32s of two registers.
+    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odds = _mm512_add_epi32(evens, one);
     loop {
-        // SAFETY: `left` holds 16 u32s; the load is unaligned.
-        let count = unsafe { _mm512_loadu_si512(lanes.left.as_ptr().cast()) };
-        let negative = _mm512_cmpgt_epu32_mask(count, _mm512_setzero_si512());
+        let negative = _mm512_cmpgt_epu32_mask(left, _mm512_setzero_si512());
         let mut busy = negative != 0;
         let mut attract = 0u16;
         if negative != 0 {
-            let count = _mm512_mask_sub_epi32(count, negative, count, one);
-            // SAFETY: as the load above.
-            unsafe { _mm512_storeu_si512(lanes.left.as_mut_ptr().cast(), count) };
-            let far = _mm512_mask_cmpgt_epu32_mask(negative, count, one);
-            for h in [0, 8] {
-                let m = (negative >> h) as u8;
+            left = _mm512_mask_sub_epi32(left, negative, left, one);
+            let far = _mm512_mask_cmpgt_epu32_mask(negative, left, one);
+            let mut pairs = [_mm512_setzero_si512(); 2];
+            for h in 0..2 {
+                let m = (negative >> (8 * h)) as u8;
+                // SAFETY: a sample is a point below n (`Epoch::sample`).
+                pairs[h] = unsafe { gather_points(points, samples8(state[h], n), m) };
+            }
+            let (px, py) = (_mm512_castsi512_ps(pairs[0]), _mm512_castsi512_ps(pairs[1]));
+            ox = _mm512_mask_mov_ps(ox, negative, _mm512_permutex2var_ps(px, evens, py));
+            oy = _mm512_mask_mov_ps(oy, negative, _mm512_permutex2var_ps(px, odds, py));
+            for l in bits(far) {
+                // The point two samples on (see `Epoch::block`), found a step ago: stale where
+                // the lane has taken an edge since, a wasted hint then.
+                prefetch(points.wrapping_add(2 * ahead[l] as usize));
+            }
+            for h in 0..2 {
+                let m = (negative >> (8 * h)) as u8;
                 if m == 0 {
                     continue;
                 }
-                let (s, a) = (load8(&lanes.state[h..]), load8(&lanes.after[h..]));
+                let (s, a) = (state[h], after[h]);
                 let a2 = splitmix8(a);
-                store8(&mut sample[h..], samples8(s, n));
-                store8(&mut ahead[h..], samples8(a2, n));
-                store8(&mut lanes.state[h..], _mm512_mask_mov_epi64(s, m, a));
-                store8(&mut lanes.after[h..], _mm512_mask_mov_epi64(a, m, a2));
-            }
-            for l in bits(negative) {
-                let k = sample[l] as usize;
-                lanes.other[0][l] = emb.get(k);
-                lanes.other[1][l] = emb.get(k + 1);
-            }
-            for l in bits(far) {
-                // The point two samples on (see `Epoch::block`).
-                prefetch(&emb.0[ahead[l] as usize]);
+                store8(&mut ahead[8 * h..], samples8(splitmix8(a2), n));
+                state[h] = _mm512_mask_mov_epi64(s, m, a);
+                after[h] = _mm512_mask_mov_epi64(a, m, a2);
             }
         }
+        let mut idle = 0u16;
         for l in bits(!negative) {
-            if epoch.next_edge(&mut lanes, l, base, next_s, next_n) {
-                attract |= 1 << l;
-                busy = true;
+            // Between edges: write the head back, take the run's next due edge.
+            if head[l] != super::IDLE {
+                emb.set(head[l], lane(cx, l));
+                emb.set(head[l] + 1, lane(cy, l));
+                head[l] = super::IDLE;
+            }
+            match epoch.start_edge::<2>(base, next_s, next_n, &mut lo[l], hi[l]) {
+                Some(edge) => {
+                    (head[l], tail[l]) = (edge.head, edge.tail);
+                    cx = with_lane(cx, l, emb.get(edge.head));
+                    cy = with_lane(cy, l, emb.get(edge.head + 1));
+                    ox = with_lane(ox, l, emb.get(edge.tail));
+                    oy = with_lane(oy, l, emb.get(edge.tail + 1));
+                    state = with_lane64(state, l, edge.state);
+                    after = with_lane64(after, l, edge.after);
+                    left = _mm512_mask_mov_epi32(left, 1 << l, _mm512_set1_epi32(edge.left as i32));
+                    attract |= 1 << l;
+                    busy = true;
+                }
+                // At the run's end: repel from itself, which moves nothing.
+                None => idle |= 1 << l,
             }
         }
         if !busy {
             break;
         }
-        let (cur, other) = (&mut lanes.cur, &lanes.other);
-        let (cx, cy) = (load16(&cur[0]), load16(&cur[1]));
-        let (gx, gy) = step16(
-            (cx, cy),
-            (load16(&other[0]), load16(&other[1])),
-            attract,
-            &epoch.step,
-        );
-        store16(&mut cur[0], _mm512_add_ps(cx, gx));
-        store16(&mut cur[1], _mm512_add_ps(cy, gy));
-        if attract != 0 {
-            let mut step = [[0f32; LANES]; 2];
-            store16(&mut step[0], gx);
-            store16(&mut step[1], gy);
-            for l in bits(attract) {
-                epoch.move_both_ends(&lanes, l, &step);
-            }
+        ox = _mm512_mask_mov_ps(ox, idle, cx);
+        oy = _mm512_mask_mov_ps(oy, idle, cy);
+        let (gx, gy) = step16((cx, cy), (ox, oy), attract, &epoch.step);
+        cx = _mm512_add_ps(cx, gx);
+        cy = _mm512_add_ps(cy, gy);
+        for l in bits(attract) {
+            // Both ends move, as `Epoch::move_both_ends`.
+            let (h, t) = (head[l], tail[l]);
+            emb.set(h, lane(cx, l));
+            emb.set(h + 1, lane(cy, l));
+            emb.set(t, emb.get(t) - lane(gx, l));
+            emb.set(t + 1, emb.get(t + 1) - lane(gy, l));
         }
     }
 }
