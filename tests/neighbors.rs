@@ -228,7 +228,8 @@ fn quality_measures_equal_sklearns() {
 #[test]
 fn umap_on_scanpys_graph_is_as_good_as_umap_learns() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["lines", "few_neighbors"] {
+    // islands: 8 lines far apart, a graph of 8 components (umap's multi-component layout).
+    for name in ["lines", "few_neighbors", "islands"] {
         let out = dir.path().join(format!("{name}_umap.h5ad"));
         let input = fixture(&format!("{name}_neighbors.h5ad"));
         let o = common::scoop(&[
@@ -236,11 +237,18 @@ fn umap_on_scanpys_graph_is_as_good_as_umap_learns() {
             input.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-            "-q",
             "--backend",
             "cpu",
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let said = String::from_utf8_lossy(&o.stdout);
+        if name == "islands" {
+            // Placed by umap's component layout of their centroids in X_pca (scanpy's use_rep).
+            assert!(
+                said.contains("8 components placed by their centroids"),
+                "{said}"
+            );
+        }
         let (pca, d) = obsm(&input, "X_pca");
         let (emb, dim) = obsm(&out, "X_umap");
         assert_eq!((emb.len(), dim), (pca.len() / d * 2, 2));

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::GlobalArgs;
-use crate::ops::umap::{Init, UmapOptions};
+use crate::ops::umap::{Init, Placement, UmapOptions};
 use crate::workflow::umap::{run_umap, UmapRunOptions};
 
 /// `auto` or a number of epochs.
@@ -71,9 +71,19 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         backend.as_ref(),
     )?;
     let init = match &s.init {
-        Init::Spectral { components, worst } => format!(
-            "spectral init ({components} component{}{})",
+        Init::Spectral {
+            components,
+            placement,
+            worst,
+        } => format!(
+            "spectral init ({components} component{}{}{})",
             if *components == 1 { "" } else { "s" },
+            match placement {
+                Placement::Single => "",
+                Placement::UnitVectors => " placed at ±unit vectors",
+                Placement::Centroids => " placed by their centroids",
+                Placement::Random => " placed at random (no X_pca)",
+            },
             worst
                 .as_ref()
                 .map(|w| format!(", {} restarts, residual {:.1e}", w.restarts, w.residual))

@@ -2,10 +2,12 @@
 //! scanpy's `tl.umap` calls): the a/b curve fit, edge pruning and sampling rates, spectral
 //! initialization (per component), then the backend's SGD epochs.
 
+use faer::Mat;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
+use super::eigen::{top_eigen, EigenSolver};
 use super::fuzzy::Graph;
 use super::spectral::{components, laplacian_eigenvectors, SpectralReport};
 use crate::backend::{Backend, EdgeList, LayoutParams};
@@ -132,11 +134,26 @@ pub enum Init {
     Spectral {
         /// Connected components of the pruned graph.
         components: usize,
+        /// How the components were placed relative to each other.
+        placement: Placement,
         /// Largest residual and most restarts over the components solved.
         worst: Option<SpectralReport>,
     },
     /// Uniform random in [−10, 10] (the spectral solve failed; the reason).
     Random(String),
+}
+
+/// How umap's `multi_component_layout` placed a graph's components ([`meta_embedding`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// One component: nothing to place.
+    Single,
+    /// Up to 2·dim components: at ±unit vectors.
+    UnitVectors,
+    /// By a spectral embedding of their centroids in the source data.
+    Centroids,
+    /// At random (more than 2·dim components and no source data).
+    Random,
 }
 
 /// A finished layout.
@@ -275,15 +292,102 @@ fn pruned(g: &Graph, edges: &EdgeList, w_max: f32) -> Graph {
     }
 }
 
-/// Spectral initialization with umap's scaling: each component's eigenvectors scaled into its
-/// place (components on a grid, largest first), the whole scaled to max |y| = 10, N(0, 1e-4)
-/// noise added.
-fn spectral_init(g: &Graph, dim: usize, rng: &mut rand::rngs::StdRng) -> Result<(Vec<f64>, Init)> {
-    let n = g.n;
+/// The data a graph was built on (scanpy's representation, `X_pca`), as row-major f32 rows and
+/// their width; `Ok(None)` where there is none. Read only when a layout needs component
+/// centroids.
+pub type SourceData<'a> = &'a dyn Fn() -> Result<Option<(Vec<f32>, usize)>>;
+
+/// Spectral initialization as umap's `spectral_layout`: the Laplacian eigenvectors of a
+/// connected graph; for several components, umap's `multi_component_layout`: each component
+/// placed at its point of a meta-embedding ([`meta_embedding`]), within half the distance to
+/// the nearest other one, as its own spectral layout scaled to that range (uniform random there
+/// when it has fewer than 2·dim points or at most dim + 1).
+///
+/// Where the eigen solves fail, the start is uniform in [−10, 10] ([`Init::Random`], with the
+/// reason); errors reading the source data are returned.
+fn spectral_init(
+    g: &Graph,
+    dim: usize,
+    source: SourceData<'_>,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<(Vec<f64>, Init)> {
     let (label, n_comp) = components(g);
+    let centroids = if n_comp > 2 * dim {
+        component_centroids(&label, n_comp, source)?
+    } else {
+        None
+    };
+    Ok(
+        match place_components(g, &label, n_comp, centroids.as_ref(), dim, rng) {
+            Ok(r) => r,
+            Err(e) => {
+                let y = (0..g.n * dim)
+                    .map(|_| rng.random_range(-10.0..10.0))
+                    .collect();
+                (y, Init::Random(e.to_string()))
+            }
+        },
+    )
+}
+
+/// The centroids of the components (row-major, with their width) in the source data, or None
+/// where there is none.
+fn component_centroids(
+    label: &[u32],
+    n_comp: usize,
+    source: SourceData<'_>,
+) -> Result<Option<(Vec<f64>, usize)>> {
+    let Some((data, width)) = source()? else {
+        return Ok(None);
+    };
+    if width == 0 || data.len() != label.len() * width {
+        return Err(Error::InvalidArgument(format!(
+            "the source data has {} values, not {} rows of {width}",
+            data.len(),
+            label.len()
+        )));
+    }
+    let mut centroids = vec![0f64; n_comp * width];
+    let mut sizes = vec![0usize; n_comp];
+    for (row, &c) in data.chunks_exact(width).zip(label) {
+        sizes[c as usize] += 1;
+        for (s, &v) in centroids[c as usize * width..][..width].iter_mut().zip(row) {
+            *s += v as f64;
+        }
+    }
+    for (c, &size) in sizes.iter().enumerate() {
+        centroids[c * width..][..width]
+            .iter_mut()
+            .for_each(|s| *s /= size as f64);
+    }
+    Ok(Some((centroids, width)))
+}
+
+/// [`spectral_init`]'s layout of the components `label` (`centroids` in the source data where
+/// there are more than 2·dim components and source data).
+fn place_components(
+    g: &Graph,
+    label: &[u32],
+    n_comp: usize,
+    centroids: Option<&(Vec<f64>, usize)>,
+    dim: usize,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<(Vec<f64>, Init)> {
+    let n = g.n;
+    if n_comp == 1 {
+        let (vecs, report) = laplacian_eigenvectors(g, dim, rng.random());
+        check_vectors(&vecs, dim, n)?;
+        let y = (0..n * dim).map(|t| vecs[t % dim][t / dim]).collect();
+        let init = Init::Spectral {
+            components: 1,
+            placement: Placement::Single,
+            worst: Some(report),
+        };
+        return Ok((y, init));
+    }
+    let meta = meta_embedding(n_comp, dim, centroids, rng)?;
     let mut y = vec![0f64; n * dim];
     let mut worst: Option<SpectralReport> = None;
-    let grid = (n_comp as f64).sqrt().ceil() as usize;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_comp];
     // Each vertex's position inside its component (components partition the vertices).
     let mut local = vec![0u32; n];
@@ -292,16 +396,22 @@ fn spectral_init(g: &Graph, dim: usize, rng: &mut rand::rngs::StdRng) -> Result<
         members[c as usize].push(i);
     }
     for (c, ids) in members.iter().enumerate() {
-        let centre: Vec<f64> = (0..dim)
-            .map(|d| match d {
-                0 => (c % grid) as f64,
-                1 => (c / grid) as f64,
-                _ => 0.0,
+        let centre = &meta[c * dim..(c + 1) * dim];
+        // Half the distance to the nearest other component (1 where all coincide).
+        let range = (0..n_comp)
+            .map(|o| {
+                let other = &meta[o * dim..(o + 1) * dim];
+                centre
+                    .iter()
+                    .zip(other)
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
             })
-            .collect();
-        // A single component fills the layout; several share a grid of unit cells.
-        let range = if n_comp == 1 { 1.0 } else { 0.4 };
-        if ids.len() <= 2 * dim + 1 {
+            .filter(|&d| d > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let range = if range.is_finite() { range / 2.0 } else { 1.0 };
+        if ids.len() < 2 * dim || ids.len() <= dim + 1 {
             for &i in ids {
                 for d in 0..dim {
                     y[i * dim + d] = centre[d] + rng.random_range(-range..range);
@@ -311,12 +421,7 @@ fn spectral_init(g: &Graph, dim: usize, rng: &mut rand::rngs::StdRng) -> Result<
         }
         let sub = subgraph(g, ids, &local);
         let (vecs, report) = laplacian_eigenvectors(&sub, dim, rng.random());
-        if vecs.len() < dim || vecs.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidArgument(format!(
-                "spectral initialization of a component of {} cells produced no usable vectors",
-                ids.len()
-            )));
-        }
+        check_vectors(&vecs, dim, ids.len())?;
         let max = vecs
             .iter()
             .flatten()
@@ -331,13 +436,114 @@ fn spectral_init(g: &Graph, dim: usize, rng: &mut rand::rngs::StdRng) -> Result<
             worst = Some(report);
         }
     }
+    let placement = match centroids {
+        _ if n_comp <= 2 * dim => Placement::UnitVectors,
+        Some(_) => Placement::Centroids,
+        None => Placement::Random,
+    };
     Ok((
         y,
         Init::Spectral {
             components: n_comp,
+            placement,
             worst,
         },
     ))
+}
+
+/// An error unless the eigen solve gave `dim` finite vectors (for a component of `size` cells).
+fn check_vectors(vecs: &[Vec<f64>], dim: usize, size: usize) -> Result<()> {
+    if vecs.len() < dim || vecs.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "spectral initialization of a component of {size} cells produced no usable vectors"
+        )));
+    }
+    Ok(())
+}
+
+/// Where umap's `multi_component_layout` puts each of `n_comp` components (row-major,
+/// `n_comp` x `dim`). Up to 2·dim components: ±unit vectors (e₁, e₂, …, −e₁, −e₂, …). More:
+/// umap's `component_layout`, a spectral embedding (scikit-learn's `SpectralEmbedding` with a
+/// precomputed affinity) of the components' `centroids` in the source data, affinity
+/// exp(−d²) between centroids, divided by its largest entry; uniform in [0, 10) where there
+/// is no source data.
+fn meta_embedding(
+    n_comp: usize,
+    dim: usize,
+    centroids: Option<&(Vec<f64>, usize)>,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<Vec<f64>> {
+    if n_comp <= 2 * dim {
+        let k = n_comp.div_ceil(2);
+        return Ok((0..n_comp * dim)
+            .map(|t| {
+                let (c, d) = (t / dim, t % dim);
+                let sign = if c < k { 1.0 } else { -1.0 };
+                if c % k == d {
+                    sign
+                } else {
+                    0.0
+                }
+            })
+            .collect());
+    }
+    match centroids {
+        Some((points, width)) => centroid_embedding(points, *width, dim),
+        None => Ok((0..n_comp * dim)
+            .map(|_| rng.random_range(0.0..10.0))
+            .collect()),
+    }
+}
+
+/// scikit-learn's `SpectralEmbedding(n_components=dim, affinity='precomputed')` of the affinity
+/// exp(−d²) between `points` (row-major, `width` columns), then divided by its largest entry (as
+/// umap's `component_layout`): the eigenvectors of the normalized Laplacian (diagonal ignored,
+/// as scipy's `laplacian`) with the 2nd to (dim+1)-th smallest eigenvalues, each divided by
+/// √degree (1 for an isolated point) and signed so its largest |entry| is positive.
+fn centroid_embedding(points: &[f64], width: usize, dim: usize) -> Result<Vec<f64>> {
+    let m = points.len() / width;
+    let row = |i: usize| &points[i * width..(i + 1) * width];
+    let affinity = Mat::<f64>::from_fn(m, m, |i, j| {
+        if i == j {
+            return 0.0;
+        }
+        let d2: f64 = row(i)
+            .iter()
+            .zip(row(j))
+            .map(|(a, b)| (a - b).powi(2))
+            .sum();
+        (-d2).exp()
+    });
+    let w: Vec<f64> = (0..m)
+        .map(|i| {
+            let deg: f64 = (0..m).map(|j| affinity[(i, j)]).sum();
+            if deg > 0.0 {
+                deg.sqrt()
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    // L = I − D^(−½) A D^(−½): its smallest eigenvectors are the largest of D^(−½) A D^(−½).
+    let scaled = Mat::<f64>::from_fn(m, m, |i, j| affinity[(i, j)] / (w[i] * w[j]));
+    let want = (dim + 1).min(m);
+    let eig = top_eigen(scaled.as_ref(), want, EigenSolver::Full)?;
+    let mut out = vec![0f64; m * dim];
+    for d in 0..dim.min(want.saturating_sub(1)) {
+        let v: Vec<f64> = (0..m).map(|i| eig.vectors[(i, d + 1)] / w[i]).collect();
+        let big = v
+            .iter()
+            .fold(0f64, |b, &x| if x.abs() > b.abs() { x } else { b });
+        let sign = if big < 0.0 { -1.0 } else { 1.0 };
+        for (i, x) in v.iter().enumerate() {
+            out[i * dim + d] = sign * x;
+        }
+    }
+    let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max > 0.0 {
+        out.iter_mut().for_each(|x| *x /= max);
+    }
+    Ok(out)
 }
 
 /// The component `ids` of `g`; `local[v]` is v's position in its component's `ids`.
@@ -364,9 +570,12 @@ fn subgraph(g: &Graph, ids: &[usize], local: &[u32]) -> Graph {
     }
 }
 
-/// Lays out the graph `g` (scanpy's `connectivities`); `on_epoch(e)` after each epoch.
+/// Lays out the graph `g` (scanpy's `connectivities`); `source` gives the data the graph was
+/// built on when its components need placing (see [`SourceData`]); `on_epoch(e)` after each
+/// epoch.
 pub fn umap(
     g: &Graph,
+    source: SourceData<'_>,
     opts: &UmapOptions,
     backend: &dyn Backend,
     on_epoch: &(dyn Fn(usize) + Sync),
@@ -394,15 +603,7 @@ pub fn umap(
     let w_max = g.data.iter().copied().fold(0f32, f32::max);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let t0 = std::time::Instant::now();
-    let (y, init) = match spectral_init(&pruned(g, &edges, w_max), dim, &mut rng) {
-        Ok(r) => r,
-        Err(e) => {
-            let y = (0..n * dim)
-                .map(|_| rng.random_range(-10.0..10.0))
-                .collect();
-            (y, Init::Random(e.to_string()))
-        }
-    };
+    let (y, init) = spectral_init(&pruned(g, &edges, w_max), dim, source, &mut rng)?;
     // umap: scale to max |y| = 10, add N(0, 1e-4) noise, then each column to [0, 10].
     let expansion = 10.0 / y.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);
     let noise = Normal::new(0.0, 1e-4).expect("valid normal");
@@ -507,6 +708,58 @@ mod tests {
             .collect();
         want.sort_by(|a, b| a.partial_cmp(b).unwrap());
         assert_eq!(back, want);
+    }
+
+    #[test]
+    fn components_go_where_umaps_component_layout_puts_them() {
+        // umap-learn's `component_layout` of 9 components' points
+        // (tests/python/make_neighbors_fixtures.py).
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/neighbors/component_layout.json"
+        );
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let floats = |key: &str| -> Vec<f64> {
+            case[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
+        let (width, dim) = (
+            case["width"].as_u64().unwrap() as usize,
+            case["dim"].as_u64().unwrap() as usize,
+        );
+        let data: Vec<f32> = floats("data").iter().map(|&v| v as f32).collect();
+        let label: Vec<u32> = floats("labels").iter().map(|&v| v as u32).collect();
+        let want = floats("layout");
+        let n_comp = want.len() / dim;
+        let source = || Ok(Some((data.clone(), width)));
+        let centroids = component_centroids(&label, n_comp, &source)
+            .unwrap()
+            .unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let got = meta_embedding(n_comp, dim, Some(&centroids), &mut rng).unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() < 1e-6, "entry {i}: {g} vs umap-learn's {w}");
+        }
+    }
+
+    #[test]
+    fn few_components_sit_on_unit_vectors_and_no_data_means_random() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        // umap: k = ⌈n/2⌉ rows of [I_k 0], then their negatives, the first n_comp kept.
+        let three = meta_embedding(3, 2, None, &mut rng).unwrap();
+        assert_eq!(three, vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0]);
+        let two = meta_embedding(2, 3, None, &mut rng).unwrap();
+        assert_eq!(two, vec![1.0, 0.0, 0.0, -1.0, 0.0, 0.0]);
+        // More than 2·dim components without source data: uniform in [0, 10).
+        let many = meta_embedding(7, 2, None, &mut rng).unwrap();
+        assert_eq!(many.len(), 14);
+        assert!(many.iter().all(|v| (0.0..10.0).contains(v)));
+        assert!(many.windows(2).any(|w| w[0] != w[1]));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::io::{
 use crate::ops::fuzzy::Graph;
 use crate::ops::umap::{default_epochs, umap, Init, UmapOptions};
 use crate::progress::Progress;
+use crate::workflow::neighbors::read_representation;
 use crate::workflow::refuse_input_as_output;
 
 /// Everything `scoop umap` needs.
@@ -122,6 +123,32 @@ fn graph_key(reader: &H5adReader, neighbors_key: &str) -> Result<String> {
     Ok("connectivities".to_string())
 }
 
+/// The representation the graph was built on, as scanpy's `tl.umap` chooses it for umap's
+/// component layout: `obsm/<use_rep>` of `uns/<neighbors_key>/params` (its first `n_pcs`
+/// columns when the params name them), `obsm/X_pca` when they name no representation; None
+/// where that is `X` or there is no `X_pca` (umap then places components at random).
+fn source_data(reader: &H5adReader, neighbors_key: &str) -> Result<Option<(Vec<f32>, usize)>> {
+    let params = if reader.keys("uns")?.iter().any(|k| k == neighbors_key) {
+        reader.element("uns", neighbors_key)?.get("params").cloned()
+    } else {
+        None
+    };
+    let param = |key: &str| params.as_ref().and_then(|p| p.get(key));
+    let use_rep = match param("use_rep") {
+        Some(Element::String(rep)) => rep.clone(),
+        _ => "X_pca".to_string(),
+    };
+    let n_pcs = match param("n_pcs") {
+        Some(Element::Scalar(v)) => v.to_f64().first().map(|&p| p as usize),
+        _ => None,
+    };
+    let missing_pca = use_rep == "X_pca" && !reader.keys("obsm")?.iter().any(|k| k == "X_pca");
+    if use_rep == "X" || missing_pca {
+        return Ok(None);
+    }
+    read_representation(reader, &use_rep, n_pcs).map(Some)
+}
+
 /// Runs `umap` as the options say.
 pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSummary> {
     let reader = H5adReader::open(&opts.input)?;
@@ -133,7 +160,8 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
     let t = Instant::now();
     let epochs = opts.umap.n_epochs.unwrap_or_else(|| default_epochs(n));
     let bar = Progress::new("umap epochs", epochs as u64, opts.quiet);
-    let u = umap(&g, &opts.umap, backend, &|_| bar.inc(1))?;
+    let source = || source_data(&reader, &opts.neighbors_key);
+    let u = umap(&g, &source, &opts.umap, backend, &|_| bar.inc(1))?;
     bar.finish();
     drop(g);
     let layout_seconds = t.elapsed().as_secs_f64();

@@ -11,6 +11,8 @@ as `obsm['X_pca']` (float32) with `obs['cell_line']` and `obs['plate']`. For eve
 - `<scenario>_neighbors.h5ad`: after `sc.pp.neighbors(adata, n_neighbors, use_rep='X_pca')`
   (exact path: fewer than 8192 cells), i.e. obsp['distances'], obsp['connectivities'],
   uns['neighbors'];
+- `component_layout.json`: umap's `component_layout` (where `multi_component_layout` puts the
+  components of a disconnected graph) of 9 components' points, with the points and labels;
 - `<scenario>_umap.h5ad`: after `sc.tl.umap(adata, random_state=0)` on that graph:
   obsm['X_umap'] and uns['quality'] = sklearn's trustworthiness(X_pca, X_umap, k=15) and the
   cell-line silhouette of X_umap (scoop's measures are tested against these).
@@ -43,21 +45,23 @@ from sklearn.metrics import silhouette_score
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "neighbors"
 
-# name -> (seed, cells, dims, cell lines, n_neighbors)
+# name -> (seed, cells, dims, cell lines, n_neighbors, separation of the lines' centres)
 SCENARIOS = {
-    "lines": (31, 1500, 30, 6, 15),
-    "few_neighbors": (32, 400, 12, 3, 6),
+    "lines": (31, 1500, 30, 6, 15, 2.0),
+    "few_neighbors": (32, 400, 12, 3, 6, 2.0),
+    # Lines far apart: a graph of 8 components (umap's multi-component layout).
+    "islands": (33, 800, 10, 8, 10, 12.0),
 }
 
 # umap-learn layouts per scenario whose mean quality is the reference.
 UMAP_SEEDS = 5
 
 
-def make_input(seed: int, n: int, dims: int, n_lines: int) -> ad.AnnData:
+def make_input(seed: int, n: int, dims: int, n_lines: int, separation: float) -> ad.AnnData:
     rng = np.random.default_rng(seed)
     line = rng.integers(0, n_lines, n)
     scale = 4.0 / np.sqrt(1.0 + np.arange(dims))
-    centres = rng.normal(0, 1, (n_lines, dims)) * scale * 2.0
+    centres = rng.normal(0, 1, (n_lines, dims)) * scale * separation
     # Per-line spread, so the fuzzy set's sigma differs between neighbourhoods.
     spread = 0.6 + 0.4 * rng.random(n_lines)
     x = centres[line] + rng.normal(0, 1, (n, dims)) * scale * spread[line, None]
@@ -76,8 +80,8 @@ def make_input(seed: int, n: int, dims: int, n_lines: int) -> ad.AnnData:
 def generate(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {}
-    for name, (seed, n, dims, n_lines, k) in SCENARIOS.items():
-        a = make_input(seed, n, dims, n_lines)
+    for name, (seed, n, dims, n_lines, k, separation) in SCENARIOS.items():
+        a = make_input(seed, n, dims, n_lines, separation)
         a.write_h5ad(out / f"{name}_input.h5ad")
         sc.pp.neighbors(a, n_neighbors=k, use_rep="X_pca", random_state=0)
         a.write_h5ad(out / f"{name}_neighbors.h5ad")
@@ -98,6 +102,7 @@ def generate(out: Path) -> None:
         u.uns["quality"] = {"trustworthiness": tw, "silhouette": sil}
         u.write_h5ad(out / f"{name}_umap.h5ad")
         meta[name] = dict(seed=seed, cells=n, dims=dims, cell_lines=n_lines, n_neighbors=k,
+                          separation=separation,
                           umap_learn_trustworthiness=round(float(tw_mean), 4),
                           umap_learn_silhouette=round(float(sil_mean), 4))
         print(f"{name}: umap-learn over {UMAP_SEEDS} seeds: trustworthiness {tw_mean:.4f} "
@@ -105,12 +110,39 @@ def generate(out: Path) -> None:
               f"silhouette {sil_mean:.4f} ({min(q[1] for q in quality):.4f}-"
               f"{max(q[1] for q in quality):.4f})")
     (out / "scenarios.json").write_text(json.dumps(meta, indent=1) + "\n")
+    (out / "component_layout.json").write_text(json.dumps(component_layout_case()) + "\n")
+
+
+def component_layout_case() -> dict:
+    """umap's placement of a disconnected graph's components (`component_layout`, used when
+    there are more than 2·dim of them): 9 components of 12 points in 6 dimensions, centroids a
+    unit or so apart (umap's affinity between centroids is exp(-d²)), and the 9 x 2 layout."""
+    from umap.spectral import component_layout
+
+    rng = np.random.default_rng(41)
+    n_comp, size, width = 9, 12, 6
+    centres = np.cumsum(rng.normal(0.0, 0.6, (n_comp, width)), axis=0)
+    labels = np.repeat(np.arange(n_comp), size)
+    data = centres[labels] + rng.normal(0.0, 0.3, (n_comp * size, width))
+    data = data.astype(np.float32)
+    layout = component_layout(data, n_comp, labels, 2, np.random.RandomState(0))
+    return {"width": width, "dim": 2, "labels": labels.tolist(),
+            "data": [float(v) for v in data.ravel()], "layout": layout.ravel().tolist()}
 
 
 def compare(a: Path, b: Path) -> list[str]:
-    problems, pairs = paired_files(
+    ca = json.loads((a / "component_layout.json").read_text())
+    cb = json.loads((b / "component_layout.json").read_text())
+    if ca["data"] != cb["data"] or ca["labels"] != cb["labels"]:
+        problems = ["component_layout.json: inputs differ"]
+    elif not np.allclose(ca["layout"], cb["layout"], rtol=1e-6, atol=1e-9):
+        problems = ["component_layout.json: layout differs"]
+    else:
+        problems = []
+    more, pairs = paired_files(
         a, b, measured={"umap_learn_trustworthiness": 0.01, "umap_learn_silhouette": 0.03}
     )
+    problems += more
     for rel, x, y in pairs:
         for key in x.obsp:
             d = abs(x.obsp[key] - y.obsp[key]).max() if key in y.obsp else np.inf
