@@ -503,7 +503,7 @@ fn meta_embedding(
 fn centroid_embedding(points: &[f64], width: usize, dim: usize) -> Result<Vec<f64>> {
     let m = points.len() / width;
     let row = |i: usize| &points[i * width..(i + 1) * width];
-    let affinity = Mat::<f64>::from_fn(m, m, |i, j| {
+    let mut a = Mat::<f64>::from_fn(m, m, |i, j| {
         if i == j {
             return 0.0;
         }
@@ -515,8 +515,8 @@ fn centroid_embedding(points: &[f64], width: usize, dim: usize) -> Result<Vec<f6
         (-d2).exp()
     });
     let w: Vec<f64> = (0..m)
-        .map(|i| {
-            let deg: f64 = (0..m).map(|j| affinity[(i, j)]).sum();
+        .map(|j| {
+            let deg: f64 = a.col(j).iter().sum();
             if deg > 0.0 {
                 deg.sqrt()
             } else {
@@ -524,10 +524,16 @@ fn centroid_embedding(points: &[f64], width: usize, dim: usize) -> Result<Vec<f6
             }
         })
         .collect();
-    // L = I − D^(−½) A D^(−½): its smallest eigenvectors are the largest of D^(−½) A D^(−½).
-    let scaled = Mat::<f64>::from_fn(m, m, |i, j| affinity[(i, j)] / (w[i] * w[j]));
+    // L = I − D^(−½) A D^(−½): its smallest eigenvectors are the largest of D^(−½) A D^(−½)
+    // (scaled in place: thousands of components, most of them cells the pruning cut off, are
+    // possible).
+    for j in 0..m {
+        for i in 0..m {
+            a[(i, j)] /= w[i] * w[j];
+        }
+    }
     let want = (dim + 1).min(m);
-    let eig = top_eigen(scaled.as_ref(), want, EigenSolver::Full)?;
+    let eig = top_eigen(a.as_ref(), want, EigenSolver::Auto)?;
     let mut out = vec![0f64; m * dim];
     for d in 0..dim.min(want.saturating_sub(1)) {
         let v: Vec<f64> = (0..m).map(|i| eig.vectors[(i, d + 1)] / w[i]).collect();
