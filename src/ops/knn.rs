@@ -408,84 +408,118 @@ impl Lists {
     }
 }
 
-/// Join candidates of every point, as CSR: its heap entries that `pick` selects (by flat heap
-/// slot) plus every point whose selected entries include it, without repeats, at most `cap`
-/// chosen by a hash priority (deterministic); only for points with `want[p]` (others: empty).
+/// The join candidates of one round, new and old, each as CSR over points: a point's heap
+/// entries flagged new (old), plus every point whose new (old) entries include it, without
+/// repeats, at most `cap` chosen by a hash priority (deterministic); old candidates only for
+/// points with new ones (a join pairs a new candidate with the others).
 ///
-/// Built in parallel over contiguous ranges of points, each task scanning every heap entry for
-/// those that touch its range: its writes stay within its range, and no task waits for another.
-fn candidates(
-    heap_ids: &[u32],
-    m: usize,
-    pick: impl Fn(usize) -> bool + Sync,
-    want: Option<&[bool]>,
-    cap: usize,
-    seed: u64,
-) -> Lists {
-    let n = heap_ids.len() / m.max(1);
-    let wanted = |p: usize| want.is_none_or(|w| w[p]);
-    let tasks = rayon::current_num_threads().max(1);
-    let parts: Vec<(Vec<usize>, Vec<u32>)> = (0..tasks)
+/// Two parallel passes, each reading its share of the heaps once: the reverse entries are
+/// appended to buckets by the range of points they go to (sequential writes; placing them at
+/// their points directly was a random write, and an atomic one, per entry), then each range
+/// gathers its buckets, and sorts, deduplicates and caps its points' forward and reverse
+/// entries.
+fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
+    const NEW: u32 = 1 << 31;
+    let m = heaps.m.max(1);
+    let n = heaps.i.len() / m;
+    let ranges = (rayon::current_num_threads() * 8).max(1);
+    let range_of = |q: u32| q as usize * ranges / n;
+    let bounds = |r: usize| (r * n / ranges, (r + 1) * n / ranges);
+    // buckets[source range][destination range]: (destination, source with the new flag).
+    let buckets: Vec<Vec<Vec<(u32, u32)>>> = (0..ranges)
         .into_par_iter()
-        .map(|t| {
-            let (lo, hi) = (t * n / tasks, (t + 1) * n / tasks);
-            // Each selected edge p → q, for the ends in this range (visits p's then q's list).
-            let for_edges = |f: &mut dyn FnMut(usize, u32)| {
-                for (e, &q) in heap_ids.iter().enumerate() {
-                    if q == u32::MAX || !pick(e) {
-                        continue;
-                    }
-                    let p = e / m;
-                    if (lo..hi).contains(&p) && wanted(p) {
-                        f(p, q);
-                    }
-                    let qi = q as usize;
-                    if (lo..hi).contains(&qi) && wanted(qi) {
-                        f(qi, p as u32);
-                    }
+        .map(|r| {
+            let (lo, hi) = bounds(r);
+            let mut out: Vec<Vec<(u32, u32)>> = vec![Vec::new(); ranges];
+            for s in lo * m..hi * m {
+                let q = heaps.i[s];
+                if q != u32::MAX {
+                    let p = (s / m) as u32;
+                    out[range_of(q)].push((q, p | (heaps.new[s] as u32) << 31));
                 }
-            };
-            let mut ptr = vec![0usize; hi - lo + 1];
-            for_edges(&mut |p, _| ptr[p - lo + 1] += 1);
-            for r in 0..hi - lo {
-                ptr[r + 1] += ptr[r];
             }
-            let mut fill = ptr.clone();
-            let mut ids = vec![0u32; ptr[hi - lo]];
-            for_edges(&mut |p, q| {
-                ids[fill[p - lo]] = q;
-                fill[p - lo] += 1;
-            });
-            // Deduplicate and cap each list in place, compacting as we go.
-            let mut out_ptr = Vec::with_capacity(hi - lo + 1);
-            out_ptr.push(0);
-            let mut w = 0;
-            for r in 0..hi - lo {
-                let row = &mut ids[ptr[r]..ptr[r + 1]];
-                row.sort_unstable();
-                let mut len = dedup_sorted(row);
-                if len > cap {
-                    let p = (lo + r) as u64;
-                    row[..len].sort_by_key(|&q| splitmix64(seed ^ (p << 32) ^ q as u64));
-                    len = cap;
-                }
-                ids.copy_within(ptr[r]..ptr[r] + len, w);
-                w += len;
-                out_ptr.push(w);
-            }
-            ids.truncate(w);
-            (out_ptr, ids)
+            out
         })
         .collect();
-    let mut ptr = Vec::with_capacity(n + 1);
-    ptr.push(0);
-    let mut ids = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-    for (part_ptr, part_ids) in parts {
-        let base = ids.len();
-        ptr.extend(part_ptr[1..].iter().map(|&x| x + base));
-        ids.extend_from_slice(&part_ids);
+    let parts: Vec<[(Vec<usize>, Vec<u32>); 2]> = (0..ranges)
+        .into_par_iter()
+        .map(|r| {
+            let (lo, hi) = bounds(r);
+            // This range's reverse entries, grouped by point (a counting sort).
+            let mut start = vec![0usize; hi - lo + 1];
+            for b in &buckets {
+                for &(q, _) in &b[r] {
+                    start[q as usize - lo + 1] += 1;
+                }
+            }
+            for i in 0..hi - lo {
+                start[i + 1] += start[i];
+            }
+            let mut at = start.clone();
+            let mut reverse = vec![0u32; start[hi - lo]];
+            for b in &buckets {
+                for &(q, e) in &b[r] {
+                    reverse[at[q as usize - lo]] = e;
+                    at[q as usize - lo] += 1;
+                }
+            }
+            let mut out: [(Vec<usize>, Vec<u32>); 2] = Default::default();
+            let mut row: Vec<u32> = Vec::new();
+            for p in lo..hi {
+                row.clear();
+                for s in p * m..(p + 1) * m {
+                    if heaps.i[s] != u32::MAX {
+                        row.push(heaps.i[s] | (heaps.new[s] as u32) << 31);
+                    }
+                }
+                row.extend_from_slice(&reverse[start[p - lo]..start[p - lo + 1]]);
+                // New entries sort after old ones (the flag is the top bit).
+                row.sort_unstable();
+                let split = row.partition_point(|&e| e & NEW == 0);
+                let (old, new) = row.split_at_mut(split);
+                let new_len = pick(new, NEW, p, cap, seed);
+                let old_len = if new_len > 0 {
+                    pick(old, 0, p, cap, seed ^ 0x0F)
+                } else {
+                    0
+                };
+                for ((ptr, ids), kept) in out.iter_mut().zip([&new[..new_len], &old[..old_len]]) {
+                    ids.extend(kept.iter().map(|&e| e & !NEW));
+                    ptr.push(ids.len());
+                }
+            }
+            out
+        })
+        .collect();
+    drop(buckets);
+    let mut lists = [(); 2].map(|_| Lists {
+        ptr: Vec::with_capacity(n + 1),
+        ids: Vec::new(),
+    });
+    for l in &mut lists {
+        l.ptr.push(0);
     }
-    Lists { ptr, ids }
+    for part in parts {
+        for (l, (ptr, ids)) in lists.iter_mut().zip(part) {
+            let base = l.ids.len();
+            l.ptr.extend(ptr.iter().map(|&x| x + base));
+            l.ids.extend_from_slice(&ids);
+        }
+    }
+    let [new_c, old_c] = lists;
+    (new_c, old_c)
+}
+
+/// Deduplicates the sorted entries of point `p` (all flagged `flag`), keeps at most `cap` of
+/// them chosen by a hash priority of (seed, p, id), and returns how many are kept (first).
+fn pick(entries: &mut [u32], flag: u32, p: usize, cap: usize, seed: u64) -> usize {
+    let len = dedup_sorted(entries);
+    if len <= cap {
+        return len;
+    }
+    let id = |e: u32| (e & !flag) as u64;
+    entries[..len].sort_by_key(|&e| splitmix64(seed ^ ((p as u64) << 32) ^ id(e)));
+    cap
 }
 
 /// Removes repeats from a sorted slice, keeping the distinct values first; returns their count.
@@ -605,21 +639,8 @@ fn descend(
         // Old candidates only matter to points with new ones (joins pair a new candidate with
         // the rest).
         let seed = splitmix64(opts.seed ^ 0xD1B5 ^ round as u64);
-        let was_new = std::mem::replace(&mut heaps.new, vec![false; n * m]);
-        let new_c = candidates(&heaps.i, m, |e| was_new[e], None, max_cand, seed);
-        let want: Vec<bool> = (0..n)
-            .into_par_iter()
-            .map(|p| new_c.ptr[p + 1] > new_c.ptr[p])
-            .collect();
-        let old_c = candidates(
-            &heaps.i,
-            m,
-            |e| !was_new[e],
-            Some(&want),
-            max_cand,
-            seed ^ 0x0F,
-        );
-        drop((was_new, want));
+        let (new_c, old_c) = candidate_lists(&heaps, max_cand, seed);
+        heaps.new.fill(false);
         // Local joins, a group of points at a time: distances among each point's candidates,
         // proposed to both ends when they beat the end's current farthest neighbour, then
         // applied by shard. Applying per group bounds the update lists (they held a whole
