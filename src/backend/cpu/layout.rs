@@ -33,8 +33,10 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
-/// Edges per rayon task.
-const EDGES_PER_TASK: usize = 8192;
+/// Edges per rayon task. Its 16 lanes' runs end at different steps, the first lanes then idle
+/// till the last is done: 10% of the lane-steps with 8,192 edges a task at 200k cells, 5.6%
+/// with 32,768 (and 4.9% fewer steps).
+const EDGES_PER_TASK: usize = 32768;
 
 /// splitmix64: a stateless hash giving each (seed, epoch, edge) its own random stream, so the
 /// samples drawn do not depend on how edges are split among threads.
