@@ -466,13 +466,22 @@ fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
             let mut out: [(Vec<usize>, Vec<u32>); 2] = Default::default();
             let mut row: Vec<u32> = Vec::new();
             for p in lo..hi {
+                let back = &reverse[start[p - lo]..start[p - lo + 1]];
+                let fresh = heaps.new[p * m..(p + 1) * m].contains(&true);
+                if !fresh && back.iter().all(|&e| e & NEW == 0) {
+                    // No new candidates, so no joins: both lists empty (most points, late on).
+                    for (ptr, ids) in &mut out {
+                        ptr.push(ids.len());
+                    }
+                    continue;
+                }
                 row.clear();
                 for s in p * m..(p + 1) * m {
                     if heaps.i[s] != u32::MAX {
                         row.push(heaps.i[s] | (heaps.new[s] as u32) << 31);
                     }
                 }
-                row.extend_from_slice(&reverse[start[p - lo]..start[p - lo + 1]]);
+                row.extend_from_slice(back);
                 // New entries sort after old ones (the flag is the top bit).
                 row.sort_unstable();
                 let split = row.partition_point(|&e| e & NEW == 0);
