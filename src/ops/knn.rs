@@ -422,9 +422,10 @@ fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
     const NEW: u32 = 1 << 31;
     let m = heaps.m.max(1);
     let n = heaps.i.len() / m;
-    let ranges = (rayon::current_num_threads() * 8).max(1);
-    let range_of = |q: u32| q as usize * ranges / n;
-    let bounds = |r: usize| (r * n / ranges, (r + 1) * n / ranges);
+    let size = n.div_ceil((rayon::current_num_threads() * 8).max(1)).max(1);
+    let ranges = n.div_ceil(size);
+    let range_of = |q: u32| q as usize / size;
+    let bounds = |r: usize| (r * size, ((r + 1) * size).min(n));
     // buckets[source range][destination range]: (destination, source with the new flag).
     let buckets: Vec<Vec<Vec<(u32, u32)>>> = (0..ranges)
         .into_par_iter()
@@ -809,7 +810,8 @@ mod tests {
 
     #[test]
     fn descent_recalls_the_exact_neighbours() {
-        let (n, dim, k) = (6000, 20, 15);
+        // n prime: no task's range of points divides it evenly.
+        let (n, dim, k) = (6007, 20, 15);
         let data = clustered(n, dim, 2);
         let p = Points::new(&data, dim).unwrap();
         let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
