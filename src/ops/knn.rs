@@ -309,20 +309,7 @@ impl SharedHeaps {
 
 /// Dot product in f32 with eight partial sums (vectorizes).
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for t in 0..8 {
-            acc[t] += x[t] * y[t];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    super::dot_lanes::<f32, 8>(a, b)
 }
 
 /// Splits `ids` recursively by random hyperplanes into leaves of at most `leaf` points.

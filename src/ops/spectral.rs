@@ -367,32 +367,14 @@ fn tall_sub_mul(x: faer::MatMut<'_, f64>, w: MatRef<'_, f64>, c: MatRef<'_, f64>
 /// Euclidean norm of a column (no scaling: the spectral vectors are far from f64's limits).
 fn norm_col(m: MatRef<'_, f64>, c: usize) -> f64 {
     let x = col_slice(m, c);
-    x.par_chunks(TALL_ROWS)
-        .map(|x| dot_f64(x, x))
-        .collect::<Vec<f64>>()
-        .iter()
-        .sum::<f64>()
-        .sqrt()
+    dot(x, x).sqrt()
 }
 
-/// Dot product with sixteen partial sums; the same bits with or without AVX2 (no FMA), and
-/// for a given length a fixed summation order.
+/// Dot product with sixteen partial sums ([`super::dot_lanes`]): the same bits with or without
+/// AVX2, and for a given length a fixed summation order.
 #[inline(always)]
 fn dot_body(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0f64; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for t in 0..16 {
-            acc[t] += x[t] * y[t];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
+    super::dot_lanes::<f64, 16>(a, b)
 }
 
 /// `y += s · x`.
@@ -472,11 +454,14 @@ fn dense_eigenvectors(
     }
 }
 
+/// Dot product of two long vectors: [`dot_f64`] over row chunks in parallel, the chunks' sums
+/// added in order (the result does not depend on the thread count).
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.par_iter()
-        .with_min_len(PAR_MIN)
-        .zip(b.par_iter())
-        .map(|(x, y)| x * y)
+    a.par_chunks(TALL_ROWS)
+        .zip(b.par_chunks(TALL_ROWS))
+        .map(|(x, y)| dot_f64(x, y))
+        .collect::<Vec<f64>>()
+        .iter()
         .sum()
 }
 
