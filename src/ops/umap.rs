@@ -143,7 +143,7 @@ pub enum Init {
     Random(String),
 }
 
-/// How umap's `multi_component_layout` placed a graph's components ([`meta_embedding`]).
+/// How umap's `multi_component_layout` placed a graph's components relative to each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// One component: nothing to place.
