@@ -135,29 +135,34 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
         residual: f64::INFINITY,
     };
     let mut best: Vec<Vec<f64>> = Vec::new();
-    let mut v = Mat::<f64>::zeros(n, m_max);
+    // W = [u0 | V]: the trivial vector, then the Krylov basis.
+    let mut w = Mat::<f64>::zeros(n, 1 + m_max);
+    w.as_mut().col_mut(0).copy_from(u0.as_ref().col(0));
     let mut h = Mat::<f64>::zeros(m_max, m_max);
     for restart in 0..SPECTRAL_MAX_RESTARTS {
         // Krylov basis V = orth[X, NX, N²X, …] ⟂ u0, and H = Vᵀ N V filled block by block
         // (N's images of a block are the next block before orthogonalization; they are not kept).
+        // Each block arrives with its coefficients against W so far: for the images of a block,
+        // the product that fills H.
         let mut m = 0;
         let mut block = x.clone();
+        let mut coeffs = tall_t_mul(w.as_ref().subcols(0, 1), block.as_ref());
         while m < m_max {
-            let kept = orthonormal_block(&mut block, u0.as_ref(), v.as_ref().subcols(0, m));
+            let kept = orthonormal_block(&mut block, w.as_ref().subcols(0, 1 + m), &coeffs);
             let kb = kept.min(m_max - m);
             if kb == 0 {
                 break;
             }
-            v.as_mut()
-                .subcols_mut(m, kb)
+            w.as_mut()
+                .subcols_mut(1 + m, kb)
                 .copy_from(block.as_ref().subcols(0, kb));
-            let nb = apply_block(v.as_ref().subcols(m, kb));
-            let hc = tall_t_mul(v.as_ref().subcols(0, m + kb), nb.as_ref());
+            let nb = apply_block(w.as_ref().subcols(1 + m, kb));
+            coeffs = tall_t_mul(w.as_ref().subcols(0, 1 + m + kb), nb.as_ref());
             for c in 0..kb {
                 for r in 0..m + kb {
-                    h[(r, m + c)] = hc[(r, c)];
+                    h[(r, m + c)] = coeffs[(1 + r, c)];
                     if r < m {
-                        h[(m + c, r)] = hc[(r, c)];
+                        h[(m + c, r)] = coeffs[(1 + r, c)];
                     }
                 }
             }
@@ -172,7 +177,7 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
             break;
         };
         let kk = eig.values.len();
-        let ritz = v.as_ref().subcols(0, m) * eig.vectors.as_ref().subrows(0, m);
+        let ritz = w.as_ref().subcols(1, m) * eig.vectors.as_ref().subrows(0, m);
         let nx = apply_block(ritz.as_ref().subcols(0, dim.min(kk)));
         let residual = (0..dim.min(kk))
             .map(|c| {
@@ -245,21 +250,17 @@ fn apply_rows_any(g: &Graph, k: usize, rows: &[f32], inv_sqrt_deg: &[f64], out: 
         });
 }
 
-/// Orthonormalizes the columns of `block` against `u0` and the orthonormal `basis` (classical
-/// Gram–Schmidt twice, as matrix products) and among themselves (modified Gram–Schmidt), moving
-/// the independent ones to the front; returns how many there are.
-fn orthonormal_block(block: &mut Mat<f64>, u0: MatRef<'_, f64>, basis: MatRef<'_, f64>) -> usize {
+/// Orthonormalizes the columns of `block` against the orthonormal `basis` (u0 and the Krylov
+/// vectors so far) by classical Gram–Schmidt twice, given `coeffs` = basisᵀ·block: the first
+/// pass's subtraction and the second pass's coefficients share one sweep over the basis, so
+/// the basis is read twice, not four times. Then among themselves (modified Gram–Schmidt),
+/// moving the independent ones to the front; returns how many there are.
+fn orthonormal_block(block: &mut Mat<f64>, basis: MatRef<'_, f64>, coeffs: &Mat<f64>) -> usize {
     let before: Vec<f64> = (0..block.ncols())
         .map(|c| norm_col(block.as_ref(), c))
         .collect();
-    for _ in 0..2 {
-        let c0 = tall_t_mul(u0, block.as_ref());
-        tall_sub_mul(block.as_mut(), u0, c0.as_ref());
-        if basis.ncols() > 0 {
-            let c = tall_t_mul(basis, block.as_ref());
-            tall_sub_mul(block.as_mut(), basis, c.as_ref());
-        }
-    }
+    let again = tall_sub_t_mul(block.as_mut(), basis, coeffs.as_ref());
+    tall_sub_mul(block.as_mut(), basis, again.as_ref());
     let mut kept = 0;
     for (c, &norm0) in before.iter().enumerate() {
         for k in 0..kept {
@@ -326,8 +327,49 @@ fn tall_t_mul(w: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Mat<f64> {
             part
         })
         .collect();
+    sum_parts(&parts, p, k)
+}
+
+/// `X −= W C`, then `Wᵀ X` of the result, in one sweep over the rows of the tall `W` (n × p) and
+/// `X` (n × k) (each task's rows of `W` are read once for both, from cache the second time).
+fn tall_sub_t_mul(x: faer::MatMut<'_, f64>, w: MatRef<'_, f64>, c: MatRef<'_, f64>) -> Mat<f64> {
+    let (p, k) = (w.ncols(), x.ncols());
+    assert_eq!(
+        (c.nrows(), c.ncols(), w.nrows()),
+        (p, k, x.nrows()),
+        "shapes of a tall product"
+    );
+    let parts: Vec<Vec<f64>> = x
+        .par_row_chunks_mut(TALL_ROWS)
+        .enumerate()
+        .map(|(t, mut xt)| {
+            let r0 = t * TALL_ROWS;
+            let rows = r0..r0 + xt.nrows();
+            let mut part = vec![0f64; p * k];
+            for q in 0..k {
+                let xq = xt
+                    .as_mut()
+                    .col_mut(q)
+                    .try_as_col_major_mut()
+                    .expect("column-major storage")
+                    .as_slice_mut();
+                for j in 0..p {
+                    axpy_f64(-c[(j, q)], &col_slice(w, j)[rows.clone()], xq);
+                }
+                for j in 0..p {
+                    part[j * k + q] = dot_f64(&col_slice(w, j)[rows.clone()], xq);
+                }
+            }
+            part
+        })
+        .collect();
+    sum_parts(&parts, p, k)
+}
+
+/// The p × k sum of row tasks' partial products, in task order.
+fn sum_parts(parts: &[Vec<f64>], p: usize, k: usize) -> Mat<f64> {
     let mut out = Mat::<f64>::zeros(p, k);
-    for part in &parts {
+    for part in parts {
         for j in 0..p {
             for q in 0..k {
                 out[(j, q)] += part[j * k + q];
