@@ -83,6 +83,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
                 Placement::UnitVectors => " placed at ±unit vectors",
                 Placement::Centroids => " placed by their centroids",
                 Placement::Random => " placed at random (no X_pca)",
+                Placement::Grid => " placed on a grid",
             },
             worst
                 .as_ref()

@@ -154,6 +154,8 @@ pub enum Placement {
     Centroids,
     /// At random (more than 2·dim components and no source data).
     Random,
+    /// On a grid (more components than umap's layout takes in reasonable time and memory).
+    Grid,
 }
 
 /// A finished layout.
@@ -312,7 +314,7 @@ fn spectral_init(
     rng: &mut rand::rngs::StdRng,
 ) -> Result<(Vec<f64>, Init)> {
     let (label, n_comp) = components(g);
-    let centroids = if n_comp > 2 * dim {
+    let centroids = if n_comp > 2 * dim && n_comp <= META_MAX {
         component_centroids(&label, n_comp, source)?
     } else {
         None
@@ -385,7 +387,18 @@ fn place_components(
         };
         return Ok((y, init));
     }
-    let meta = meta_embedding(n_comp, dim, centroids, rng)?;
+    let placement = match centroids {
+        _ if n_comp <= 2 * dim => Placement::UnitVectors,
+        _ if n_comp > META_MAX => Placement::Grid,
+        Some(_) => Placement::Centroids,
+        None => Placement::Random,
+    };
+    let meta = meta_embedding(placement, n_comp, dim, centroids, rng)?;
+    let ranges = match placement {
+        // Grid points one apart.
+        Placement::Grid => vec![0.5; n_comp],
+        _ => half_nearest(&meta, dim),
+    };
     let mut y = vec![0f64; n * dim];
     let mut worst: Option<SpectralReport> = None;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_comp];
@@ -396,21 +409,7 @@ fn place_components(
         members[c as usize].push(i);
     }
     for (c, ids) in members.iter().enumerate() {
-        let centre = &meta[c * dim..(c + 1) * dim];
-        // Half the distance to the nearest other component (1 where all coincide).
-        let range = (0..n_comp)
-            .map(|o| {
-                let other = &meta[o * dim..(o + 1) * dim];
-                centre
-                    .iter()
-                    .zip(other)
-                    .map(|(a, b)| (a - b).powi(2))
-                    .sum::<f64>()
-                    .sqrt()
-            })
-            .filter(|&d| d > 0.0)
-            .fold(f64::INFINITY, f64::min);
-        let range = if range.is_finite() { range / 2.0 } else { 1.0 };
+        let (centre, range) = (&meta[c * dim..(c + 1) * dim], ranges[c]);
         if ids.len() < 2 * dim || ids.len() <= dim + 1 {
             for &i in ids {
                 for d in 0..dim {
@@ -436,11 +435,6 @@ fn place_components(
             worst = Some(report);
         }
     }
-    let placement = match centroids {
-        _ if n_comp <= 2 * dim => Placement::UnitVectors,
-        Some(_) => Placement::Centroids,
-        None => Placement::Random,
-    };
     Ok((
         y,
         Init::Spectral {
@@ -461,38 +455,84 @@ fn check_vectors(vecs: &[Vec<f64>], dim: usize, size: usize) -> Result<()> {
     Ok(())
 }
 
+/// Most components that umap's component layout places ([`Placement::Centroids`] and
+/// [`Placement::Random`]): its centroid affinity is a dense `n_comp`² matrix, and each
+/// component's range a distance to every other. Above, a grid (the pruning can leave every cell
+/// a component of its own, with too few epochs for any edge to be sampled).
+const META_MAX: usize = 4096;
+
 /// Where umap's `multi_component_layout` puts each of `n_comp` components (row-major,
-/// `n_comp` x `dim`). Up to 2·dim components: ±unit vectors (e₁, e₂, …, −e₁, −e₂, …). More:
-/// umap's `component_layout`, a spectral embedding (scikit-learn's `SpectralEmbedding` with a
-/// precomputed affinity) of the components' `centroids` in the source data, affinity
-/// exp(−d²) between centroids, divided by its largest entry; uniform in [0, 10) where there
-/// is no source data.
+/// `n_comp` x `dim`), as `placement` says. [`Placement::UnitVectors`] (up to 2·dim components):
+/// ±unit vectors (e₁, e₂, …, −e₁, −e₂, …). [`Placement::Centroids`]: umap's `component_layout`,
+/// a spectral embedding (scikit-learn's `SpectralEmbedding` with a precomputed affinity) of the
+/// components' `centroids` in the source data, affinity exp(−d²) between centroids, divided by
+/// its largest entry. [`Placement::Random`] (no source data): uniform in [0, 10), as umap.
+/// [`Placement::Grid`] (more than [`META_MAX`]): a square grid of unit spacing.
 fn meta_embedding(
+    placement: Placement,
     n_comp: usize,
     dim: usize,
     centroids: Option<&(Vec<f64>, usize)>,
     rng: &mut rand::rngs::StdRng,
 ) -> Result<Vec<f64>> {
-    if n_comp <= 2 * dim {
-        let k = n_comp.div_ceil(2);
-        return Ok((0..n_comp * dim)
-            .map(|t| {
-                let (c, d) = (t / dim, t % dim);
-                let sign = if c < k { 1.0 } else { -1.0 };
-                if c % k == d {
-                    sign
-                } else {
-                    0.0
-                }
-            })
-            .collect());
-    }
-    match centroids {
-        Some((points, width)) => centroid_embedding(points, *width, dim),
-        None => Ok((0..n_comp * dim)
+    Ok(match (placement, centroids) {
+        (Placement::UnitVectors, _) => {
+            let k = n_comp.div_ceil(2);
+            (0..n_comp * dim)
+                .map(|t| {
+                    let (c, d) = (t / dim, t % dim);
+                    let sign = if c < k { 1.0 } else { -1.0 };
+                    if c % k == d {
+                        sign
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        }
+        (Placement::Grid, _) => {
+            let side = (n_comp as f64).sqrt().ceil() as usize;
+            (0..n_comp * dim)
+                .map(|t| match t % dim {
+                    0 => ((t / dim) % side) as f64,
+                    1 => ((t / dim) / side) as f64,
+                    _ => 0.0,
+                })
+                .collect()
+        }
+        (Placement::Centroids, Some((points, width))) => centroid_embedding(points, *width, dim)?,
+        _ => (0..n_comp * dim)
             .map(|_| rng.random_range(0.0..10.0))
-            .collect()),
-    }
+            .collect(),
+    })
+}
+
+/// Half the distance from each of the `dim`-dimensional points `meta` to its nearest other
+/// (1 where all coincide), as umap's `data_range`.
+fn half_nearest(meta: &[f64], dim: usize) -> Vec<f64> {
+    let m = meta.len() / dim;
+    let row = |i: usize| &meta[i * dim..(i + 1) * dim];
+    (0..m)
+        .into_par_iter()
+        .map(|c| {
+            let nearest = (0..m)
+                .map(|o| {
+                    row(c)
+                        .iter()
+                        .zip(row(o))
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .filter(|&d| d > 0.0)
+                .fold(f64::INFINITY, f64::min);
+            if nearest.is_finite() {
+                nearest / 2.0
+            } else {
+                1.0
+            }
+        })
+        .collect()
 }
 
 /// scikit-learn's `SpectralEmbedding(n_components=dim, affinity='precomputed')` of the affinity
@@ -747,7 +787,14 @@ mod tests {
             .unwrap()
             .unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let got = meta_embedding(n_comp, dim, Some(&centroids), &mut rng).unwrap();
+        let got = meta_embedding(
+            Placement::Centroids,
+            n_comp,
+            dim,
+            Some(&centroids),
+            &mut rng,
+        )
+        .unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert!((g - w).abs() < 1e-6, "entry {i}: {g} vs umap-learn's {w}");
         }
@@ -757,15 +804,55 @@ mod tests {
     fn few_components_sit_on_unit_vectors_and_no_data_means_random() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         // umap: k = ⌈n/2⌉ rows of [I_k 0], then their negatives, the first n_comp kept.
-        let three = meta_embedding(3, 2, None, &mut rng).unwrap();
+        let three = meta_embedding(Placement::UnitVectors, 3, 2, None, &mut rng).unwrap();
         assert_eq!(three, vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0]);
-        let two = meta_embedding(2, 3, None, &mut rng).unwrap();
+        let two = meta_embedding(Placement::UnitVectors, 2, 3, None, &mut rng).unwrap();
         assert_eq!(two, vec![1.0, 0.0, 0.0, -1.0, 0.0, 0.0]);
         // More than 2·dim components without source data: uniform in [0, 10).
-        let many = meta_embedding(7, 2, None, &mut rng).unwrap();
+        let many = meta_embedding(Placement::Random, 7, 2, None, &mut rng).unwrap();
         assert_eq!(many.len(), 14);
         assert!(many.iter().all(|v| (0.0..10.0).contains(v)));
         assert!(many.windows(2).any(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn each_component_gets_half_the_distance_to_its_nearest() {
+        let meta = [0.0, 0.0, 3.0, 0.0, 0.0, 1.0];
+        assert_eq!(half_nearest(&meta, 2), vec![0.5, 1.5, 0.5]);
+        assert_eq!(half_nearest(&[2.0, 2.0, 2.0, 2.0], 2), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn thousands_of_lone_cells_go_on_a_grid_without_reading_the_data() {
+        // No edge survives the pruning: every cell is a component of its own.
+        let n = META_MAX + 1;
+        let g = Graph {
+            n,
+            indptr: vec![0; n + 1],
+            indices: Vec::new(),
+            data: Vec::new(),
+        };
+        let source = || -> Result<Option<(Vec<f32>, usize)>> {
+            panic!("the source data is not needed for a grid")
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let (y, init) = spectral_init(&g, 2, &source, &mut rng).unwrap();
+        assert!(matches!(
+            init,
+            Init::Spectral {
+                components,
+                placement: Placement::Grid,
+                ..
+            } if components == n
+        ));
+        // Each cell within half a grid step of its own grid point.
+        let side = (n as f64).sqrt().ceil() as usize;
+        let (label, _) = components(&g);
+        for (i, &c) in label.iter().enumerate() {
+            let c = c as usize;
+            assert!((y[2 * i] - (c % side) as f64).abs() <= 0.5);
+            assert!((y[2 * i + 1] - (c / side) as f64).abs() <= 0.5);
+        }
     }
 
     #[test]
