@@ -220,8 +220,8 @@ fn blobs(n: usize, dim: usize) -> Vec<f32> {
 }
 
 /// Exact 15-NN of every point among (n points, 50 dims); items = distances computed.
-/// (50k points on the CPU would take minutes per iteration; that case is the GPU's.)
-#[divan::bench(args = cases_on(&[5_000usize], &[5_000, 50_000]))]
+/// (50k points on the CPU would take minutes per iteration; the larger cases are the GPU's.)
+#[divan::bench(args = cases_on(&[5_000usize], &[5_000, 50_000, 200_000]), sample_count = 20)]
 fn knn_exact_15(b: Bencher, case: Case<usize>) {
     let (n, be) = (case.shape, backend(case.on));
     let x = blobs(n, 50);

@@ -4,6 +4,11 @@
 #                                   --backend auto (= CUDA there), device ceilings, kernel benches
 #   scripts/gpu-check.sh e2e CELLS  simulate CELLS cells x 8,000 genes in 4 plates, then preprocess + concat +
 #                                   pca on --backend cpu, cuda and --devices 0,0, timed
+#   scripts/gpu-check.sh graph CELLS
+#                                   simulated X_pca (CELLS x 50, benches/make_points.py), then neighbors +
+#                                   umap on --backend cuda, timed; recall@15 of the graph against cupy
+#                                   brute force on 2,000 cells and the cell-line silhouette of X_umap;
+#                                   GRAPH_CPU=1 times --backend cpu on the same file too
 # Logs go to $OUT (the device tool brings them back) when set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,16 +19,58 @@ b=target/gpu-bundle
 export SCOOP_BIN="$PWD/$b/scoop" SCOOP_ROOT="$PWD"
 status=0
 
+t() {
+  local s; s=$(date +%s.%N)
+  "$@" || status=1
+  echo "$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s: $*" | tee -a "$out/${log:-e2e}.log"
+}
+
+if [ "${1:-}" = "graph" ]; then
+  cells=${2:-1000000}
+  work=${WORK:-/tmp/scoop-graph}
+  log=graph
+  rm -rf "$work" && mkdir -p "$work"
+  t python3 benches/make_points.py --cells "$cells" --dims 50 --out "$work/points.h5ad"
+  backends=cuda
+  [ -n "${GRAPH_CPU:-}" ] && backends="cuda cpu"
+  for be in $backends; do
+    # (scoop's summary lines, with the step's phases timed, go to the log too)
+    t bash -o pipefail -c "'$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_$be.h5ad' --backend $be 2>&1 | tee -a '$out/graph.log'"
+    t bash -o pipefail -c "'$SCOOP_BIN' umap '$work/nb_$be.h5ad' --out '$work/um_$be.h5ad' --backend $be 2>&1 | tee -a '$out/graph.log'"
+  done
+  python3 - "$work" $backends <<'PY' | tee -a "$out/graph.log"
+import sys, h5py, numpy as np, cupy as cp
+from sklearn.metrics import silhouette_score
+w, backends = sys.argv[1], sys.argv[2:]
+x = h5py.File(f"{w}/points.h5ad")["obsm/X_pca"][:]
+lines = h5py.File(f"{w}/points.h5ad")["obs/cell_line/codes"][:]
+rng = np.random.default_rng(0)
+q = np.sort(rng.choice(len(x), 2000, replace=False))
+xd = cp.asarray(x, dtype=cp.float64)
+norms = (xd ** 2).sum(1)
+truth = []
+for s in range(0, len(q), 200):
+    b = cp.asarray(q[s:s + 200])
+    d2 = norms[b][:, None] + norms[None, :] - 2 * xd[b] @ xd.T
+    d2[cp.arange(len(b)), b] = cp.inf
+    truth.append(cp.asnumpy(cp.argsort(d2, axis=1)[:, :14]))
+truth = np.concatenate(truth)
+for be in backends:
+    f = h5py.File(f"{w}/nb_{be}.h5ad")
+    ptr, idx = f["obsp/distances/indptr"][:], f["obsp/distances/indices"][:]
+    hit = sum(len(set(idx[ptr[i]:ptr[i + 1]]) & set(truth[r])) for r, i in enumerate(q))
+    emb = h5py.File(f"{w}/um_{be}.h5ad")["obsm/X_umap"][:]
+    s = rng.choice(len(x), 10_000, replace=False)
+    print(f"{be}: recall@15 {hit / truth.size:.4f}, cell-line silhouette {silhouette_score(emb[s], lines[s]):.3f}")
+PY
+  exit $status
+fi
+
 if [ "${1:-}" = "e2e" ]; then
   cells=${2:-2000000}
   work=${WORK:-/tmp/scoop-e2e}
   rm -rf "$work" && mkdir -p "$work"
   per=$((cells / 4))
-  t() {
-    local s; s=$(date +%s.%N)
-    "$@" || status=1
-    echo "$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s: $*" | tee -a "$out/e2e.log"
-  }
   t "$SCOOP_BIN" -q simulate --out "$work/raw" --plates 4 --cells-per-plate "$per" --genes 8000
   for be in "cpu:--backend cpu" "cuda:--backend cuda" "cuda00:--backend cuda --devices 0,0"; do
     tag=${be%%:*}; flags=${be#*:}

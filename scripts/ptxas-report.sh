@@ -10,7 +10,10 @@ fi
 if [ -z "$ptxas" ] || [ ! -x "$ptxas" ]; then
   echo "ptxas-report: no ptxas found (pip install nvidia-cuda-nvcc-cu12)"; exit 0
 fi
-out=$(ls -td target/*/build/scoop-*/out 2>/dev/null | while read -r d; do ls "$d"/*.ptx >/dev/null 2>&1 && echo "$d" && break; done)
+# The folder of the newest PTX file (build.rs rewrites the files in place, which leaves the
+# folder's own time as it was).
+newest=$(ls -t target/*/build/scoop-*/out/*.ptx 2>/dev/null | head -1 || true)
+out=${newest%/*}
 if [ -z "$out" ]; then
   echo "ptxas-report: no PTX was built (see the build warning)"; exit 0
 fi

@@ -325,55 +325,65 @@ fn blobs(n: usize, dim: usize, clusters: usize, seed: u64) -> (Vec<f32>, Vec<u32
     (x, labels)
 }
 
+/// Points of `blobs` with every third of the first 150 rows set to zero and rows 200..260 copies
+/// of row 199: ties at distance 0 beyond one tile's 32 queued candidates a query, broken by index.
+fn with_duplicates(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let (mut x, _) = blobs(n, dim, 6, seed);
+    for r in (0..150.min(n)).step_by(3) {
+        x[r * dim..(r + 1) * dim].fill(0.0);
+    }
+    for r in 200..260.min(n) {
+        x.copy_within(199 * dim..200 * dim, r * dim);
+    }
+    x
+}
+
 #[test]
 fn knn_exact_matches_cpu() {
     let Some(gpus) = gpus("knn_exact_matches_cpu") else {
         return;
     };
     let cpu = CpuBackend::new();
-    for (n, dim, k, queries) in [
-        (3_000, 50, 15, 0..3_000),
-        (700, 7, 30, 100..650),
-        (20, 3, 20, 0..20),
+    for (n, dim, k, queries, batch) in [
+        (3_000, 50, 15, 0..3_000, None),
+        (700, 7, 30, 100..650, None),
+        (20, 3, 20, 0..20, None),
+        (1_000, 8, 15, 0..1_000, None),
+        (600, 300, 10, 0..600, None),
+        (400, 1, 2, 0..400, None),
+        (1_500, 16, 40, 0..1_500, None),
+        // Launches of 256 queries: the second and later start at q0 > 0 of the worker's range.
+        (2_000, 24, 15, 50..1_950, Some("256")),
     ] {
-        let (x, _) = blobs(n, dim, 6, n as u64);
+        let x = with_duplicates(n, dim, n as u64 + dim as u64);
         let pts = Points::new(&x, dim).unwrap();
         let m = queries.len() * k;
         let (mut wi, mut wd) = (vec![0u32; m], vec![0f32; m]);
         cpu.knn_exact(pts, queries.clone(), k, &mut wi, &mut wd)
             .unwrap();
+        match batch {
+            Some(b) => std::env::set_var("SCOOP_CUDA_KNN_BATCH", b),
+            None => std::env::remove_var("SCOOP_CUDA_KNN_BATCH"),
+        }
         for g in &gpus {
             let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
             g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
                 .unwrap();
+            // The device recomputes every distance it keeps as the CPU does (f64, same order) and
+            // orders ties by index: the same lists, bit for bit.
             for q in 0..queries.len() {
-                let (a, b) = (&gi[q * k..(q + 1) * k], &wi[q * k..(q + 1) * k]);
-                assert_eq!(a[0] as usize, queries.start + q, "self first");
-                for s in 0..k {
-                    let (da, db) = (gd[q * k + s], wd[q * k + s]);
-                    assert!(
-                        close(da as f64, db as f64, 1e-5, 1e-6),
-                        "n {n} on {}: query {q} slot {s}: {da} vs {db}",
-                        g.name()
-                    );
-                    // Indices agree except where two candidates' distances tie within f32.
-                    if a[s] != b[s] {
-                        // (The slot's own distance agrees, so a different point there is a tie.)
-                        let tie = close(da as f64, db as f64, 1e-6, 1e-7)
-                            || (s > 0 && close(da as f64, wd[q * k + s - 1] as f64, 1e-5, 1e-6))
-                            || (s + 1 < k
-                                && close(da as f64, wd[q * k + s + 1] as f64, 1e-5, 1e-6));
-                        assert!(
-                            tie,
-                            "n {n} on {}: query {q} slot {s}: {} vs {}",
-                            g.name(),
-                            a[s],
-                            b[s]
-                        );
-                    }
-                }
+                let r = q * k..(q + 1) * k;
+                assert_eq!(gi[q * k] as usize, queries.start + q, "self first");
+                assert_eq!(
+                    (&gi[r.clone()], &gd[r.clone()]),
+                    (&wi[r.clone()], &wd[r]),
+                    "n {n}, dim {dim}, k {k} on {}: query {}",
+                    g.name(),
+                    queries.start + q
+                );
             }
         }
+        std::env::remove_var("SCOOP_CUDA_KNN_BATCH");
     }
 }
 

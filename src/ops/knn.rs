@@ -88,8 +88,8 @@ fn on_cpu(backend: &dyn Backend) -> bool {
 }
 
 /// Queries per backend call of the exact search on the CPU (bounds the progress step, not
-/// memory). A GPU gets an eighth of the points per call (at least this many): each call uploads
-/// every point, and a call must fill the device.
+/// memory). A GPU gets every query in one call: each call pads and uploads every point, and a
+/// call must fill the device.
 const EXACT_QUERIES_PER_CALL: usize = 8192;
 
 /// Exact kNN through [`Backend::knn_exact`]; `progress(points_done)` after each block.
@@ -106,7 +106,7 @@ pub fn exact(
     let per_call = if on_cpu(backend) {
         EXACT_QUERIES_PER_CALL
     } else {
-        n.div_ceil(8).max(EXACT_QUERIES_PER_CALL)
+        n.max(1)
     };
     for q0 in (0..n).step_by(per_call) {
         let q1 = (q0 + per_call).min(n);

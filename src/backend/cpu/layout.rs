@@ -100,9 +100,6 @@ const LANES: usize = 16;
 /// How far ahead (in edges) each lane prefetches its run of the edge arrays.
 const EDGES_AHEAD: usize = 32;
 
-/// How far ahead (in edges) each lane prefetches the embedding row of a tail.
-const TAILS_AHEAD: usize = 4;
-
 /// Per-lane coordinates, `[dimension][lane]`.
 type Coords<const D: usize> = [[f32; LANES]; D];
 
@@ -290,8 +287,11 @@ impl Epoch<'_> {
                 .as_ptr()
                 .wrapping_add(base + ahead),
         );
-        if let Some(&k) = self.edges.tail.get(i + TAILS_AHEAD) {
-            prefetch(&emb.0[k as usize * D]);
+        // The run's next due edge: the lane starts there (the edges between are not due), and
+        // its tail point, a random read, is fetched while this edge's samples run.
+        *lo += first_due(&next_s[*lo..hi], e);
+        if *lo < hi {
+            prefetch(&emb.0[self.edges.tail[base + *lo] as usize * D]);
         }
         let eps = self.edges.epochs_per_sample[i];
         next_s[o] += eps;

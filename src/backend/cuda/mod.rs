@@ -395,10 +395,11 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         check_knn_args(points.len(), &queries, k, idx.len(), dist.len())?;
         let q0 = queries.start;
+        let padded = points::PaddedPoints::new(points);
         for (r, (pi, pd)) in self.on_shards(queries.len(), |w, r| {
             let mut pi = vec![0u32; r.len() * k];
             let mut pd = vec![0f32; r.len() * k];
-            points::knn_exact(w, points, q0 + r.start..q0 + r.end, k, &mut pi, &mut pd)?;
+            points::knn_exact(w, &padded, q0 + r.start..q0 + r.end, k, &mut pi, &mut pd)?;
             Ok((pi, pd))
         })? {
             idx[r.start * k..r.end * k].copy_from_slice(&pi);
