@@ -1,5 +1,7 @@
 //! Compiles `kernels/*.cu` to PTX for a virtual architecture (compute_75, so the driver JITs it on
-//! any newer GPU): with `nvcc` when present, else with NVRTC (loaded dynamically through cudarc).
+//! any newer GPU; a file whose first lines say `// scoop-arch: compute_NN` gets that one, and
+//! loads only on such GPUs): with `nvcc` when present, else with NVRTC (loaded dynamically through
+//! cudarc).
 //! With neither, the build still succeeds, embeds no PTX and says why in a cargo warning.
 //!
 //! NVRTC is looked for in `SCOOP_NVRTC_LIB` (path of libnvrtc.so.12), `$CUDA_HOME/lib64`,
@@ -83,6 +85,36 @@ fn find_nvcc() -> Option<PathBuf> {
 
 type Compiled = (Vec<(String, PathBuf)>, String);
 
+/// The architectures of a build: [`ARCH`], and the files that say otherwise.
+fn arches(sources: &[PathBuf]) -> String {
+    let other: Vec<String> = sources
+        .iter()
+        .filter(|s| arch_of(s) != ARCH)
+        .map(|s| format!("{}: {}", stem(s), arch_of(s)))
+        .collect();
+    if other.is_empty() {
+        ARCH.to_string()
+    } else {
+        format!("{ARCH} ({})", other.join(", "))
+    }
+}
+
+/// The virtual architecture of `src`: a `// scoop-arch: compute_NN` line among its first five,
+/// else [`ARCH`].
+fn arch_of(src: &Path) -> &'static str {
+    let text = fs::read_to_string(src).unwrap_or_default();
+    for line in text.lines().take(5) {
+        if let Some(a) = line.trim().strip_prefix("// scoop-arch:") {
+            return match a.trim() {
+                "compute_80" => "compute_80",
+                "compute_90" => "compute_90",
+                other => panic!("{}: unknown scoop-arch {other}", src.display()),
+            };
+        }
+    }
+    ARCH
+}
+
 fn stem(p: &Path) -> String {
     p.file_stem().unwrap().to_string_lossy().into_owned()
 }
@@ -109,7 +141,7 @@ fn compile_nvcc(
     for src in sources {
         let ptx = out.join(format!("{}.ptx", stem(src)));
         let status = Command::new(nvcc)
-            .args(["--ptx", &format!("-arch={ARCH}"), "-O3", "-I"])
+            .args(["--ptx", &format!("-arch={}", arch_of(src)), "-O3", "-I"])
             .arg(kdir)
             .arg("-o")
             .arg(&ptx)
@@ -121,7 +153,7 @@ fn compile_nvcc(
         }
         modules.push((stem(src), ptx));
     }
-    Ok((modules, format!("nvcc ({version}), {ARCH}")))
+    Ok((modules, format!("nvcc ({version}), {}", arches(sources))))
 }
 
 fn nvrtc_candidates() -> Vec<PathBuf> {
@@ -176,7 +208,7 @@ fn compile_nvrtc(kdir: &Path, sources: &[PathBuf], out: &Path) -> Result<Compile
     for src in sources {
         let text = fs::read_to_string(src).map_err(|e| format!("{}: {e}", src.display()))?;
         let opts = cudarc::nvrtc::CompileOptions {
-            arch: Some(ARCH),
+            arch: Some(arch_of(src)),
             include_paths: vec![kdir.display().to_string()],
             name: Some(src.file_name().unwrap().to_string_lossy().into_owned()),
             ..Default::default()
@@ -193,5 +225,8 @@ fn compile_nvrtc(kdir: &Path, sources: &[PathBuf], out: &Path) -> Result<Compile
     let mut minor = 0;
     // SAFETY: out-parameter query on a loaded NVRTC.
     unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
-    Ok((modules, format!("NVRTC {major}.{minor}, {ARCH}")))
+    Ok((
+        modules,
+        format!("NVRTC {major}.{minor}, {}", arches(sources)),
+    ))
 }

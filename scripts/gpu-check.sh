@@ -38,6 +38,8 @@ if [ "${1:-}" = "graph" ]; then
     t bash -o pipefail -c "'$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_$be.h5ad' --backend $be 2>&1 | tee -a '$out/graph.log'"
     t bash -o pipefail -c "'$SCOOP_BIN' umap '$work/nb_$be.h5ad' --out '$work/um_$be.h5ad' --backend $be 2>&1 | tee -a '$out/graph.log'"
   done
+  # The f32 CUDA-core kNN kernel (the default on sm_80+ is TF32): its time, and the same graph.
+  t bash -o pipefail -c "SCOOP_CUDA_KNN=f32 '$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_cuda_f32.h5ad' --backend cuda 2>&1 | tee -a '$out/graph.log'"
   python3 - "$work" $backends <<'PY' | tee -a "$out/graph.log"
 import sys, h5py, numpy as np, cupy as cp
 from sklearn.metrics import silhouette_score
@@ -55,6 +57,9 @@ for s in range(0, len(q), 200):
     d2[cp.arange(len(b)), b] = cp.inf
     truth.append(cp.asnumpy(cp.argsort(d2, axis=1)[:, :14]))
 truth = np.concatenate(truth)
+a, b = h5py.File(f"{w}/nb_cuda.h5ad"), h5py.File(f"{w}/nb_cuda_f32.h5ad")
+same = all(np.array_equal(a[f"obsp/distances/{k}"][:], b[f"obsp/distances/{k}"][:]) for k in ["indices", "data"])
+print(f"TF32 and f32 kNN kernels give the same graph: {same}")
 for be in backends:
     f = h5py.File(f"{w}/nb_{be}.h5ad")
     ptr, idx = f["obsp/distances/indptr"][:], f["obsp/distances/indices"][:]

@@ -326,8 +326,9 @@ fn blobs(n: usize, dim: usize, clusters: usize, seed: u64) -> (Vec<f32>, Vec<u32
 }
 
 /// Points of `blobs` with every third of the first 150 rows set to zero and rows 200..260 copies
-/// of row 199: ties at distance 0 beyond one tile's 32 queued candidates a query, broken by index.
-fn with_duplicates(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+/// of row 199 (ties at distance 0 beyond one tile's 32 queued candidates a query, broken by
+/// index), then scaled and shifted (`x · scale + offset`).
+fn with_duplicates(n: usize, dim: usize, seed: u64, scale: f32, offset: f32) -> Vec<f32> {
     let (mut x, _) = blobs(n, dim, 6, seed);
     for r in (0..150.min(n)).step_by(3) {
         x[r * dim..(r + 1) * dim].fill(0.0);
@@ -335,7 +336,16 @@ fn with_duplicates(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     for r in 200..260.min(n) {
         x.copy_within(199 * dim..200 * dim, r * dim);
     }
+    x.iter_mut().for_each(|v| *v = *v * scale + offset);
     x
+}
+
+/// What `SCOOP_CUDA_KNN` to run the default kNN kernel with: "tf32" (a must) where every GPU is
+/// sm_80 or newer, so a tensor-core kernel that fails to load fails the test; else unset.
+fn default_knn_kernel() -> Option<&'static str> {
+    let all_tc = scoop::backend::cuda::devices()
+        .is_ok_and(|d| !d.is_empty() && d.iter().all(|d| d.compute_capability.0 >= 8));
+    (all_tc && !standin()).then_some("tf32")
 }
 
 #[test]
@@ -344,18 +354,24 @@ fn knn_exact_matches_cpu() {
         return;
     };
     let cpu = CpuBackend::new();
-    for (n, dim, k, queries, batch) in [
-        (3_000, 50, 15, 0..3_000, None),
-        (700, 7, 30, 100..650, None),
-        (20, 3, 20, 0..20, None),
-        (1_000, 8, 15, 0..1_000, None),
-        (600, 300, 10, 0..600, None),
-        (400, 1, 2, 0..400, None),
-        (1_500, 16, 40, 0..1_500, None),
-        // Launches of 256 queries: the second and later start at q0 > 0 of the worker's range.
-        (2_000, 24, 15, 50..1_950, Some("256")),
+    let default_kernel = default_knn_kernel();
+    for (n, dim, k, queries, batch, scale, offset) in [
+        (3_000, 50, 15, 0..3_000, None, 1.0, 0.0),
+        (700, 7, 30, 100..650, None, 1.0, 0.0),
+        (20, 3, 20, 0..20, None, 1.0, 0.0),
+        (1_000, 8, 15, 0..1_000, None, 1.0, 0.0),
+        (600, 300, 10, 0..600, None, 1.0, 0.0),
+        (400, 1, 2, 0..400, None, 1.0, 0.0),
+        (1_500, 16, 40, 0..1_500, None, 1.0, 0.0),
+        // Launches of 256 queries, each but the first starting mid-range.
+        (2_000, 24, 15, 50..1_950, Some("256"), 1.0, 0.0),
+        // Far from the origin (the estimate works on the points less their mean), and near
+        // f32's overflow and underflow.
+        (1_000, 20, 15, 0..1_000, None, 1.0, 1e4),
+        (1_000, 20, 15, 0..1_000, None, 2f32.powi(40), 0.0),
+        (1_000, 20, 15, 0..1_000, None, 2f32.powi(-70), 0.0),
     ] {
-        let x = with_duplicates(n, dim, n as u64 + dim as u64);
+        let x = with_duplicates(n, dim, n as u64 + dim as u64, scale, offset);
         let pts = Points::new(&x, dim).unwrap();
         let m = queries.len() * k;
         let (mut wi, mut wd) = (vec![0u32; m], vec![0f32; m]);
@@ -365,24 +381,33 @@ fn knn_exact_matches_cpu() {
             Some(b) => std::env::set_var("SCOOP_CUDA_KNN_BATCH", b),
             None => std::env::remove_var("SCOOP_CUDA_KNN_BATCH"),
         }
-        for g in &gpus {
-            let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
-            g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
-                .unwrap();
-            // The device recomputes every distance it keeps as the CPU does (f64, same order) and
-            // orders ties by index: the same lists, bit for bit.
-            for q in 0..queries.len() {
-                let r = q * k..(q + 1) * k;
-                assert_eq!(gi[q * k] as usize, queries.start + q, "self first");
-                assert_eq!(
-                    (&gi[r.clone()], &gd[r.clone()]),
-                    (&wi[r.clone()], &wd[r]),
-                    "n {n}, dim {dim}, k {k} on {}: query {}",
-                    g.name(),
-                    queries.start + q
-                );
+        // Both kernels: TF32 tensor cores (the default on sm_80 and newer) and f32 CUDA cores.
+        for arith in [default_kernel, Some("f32")] {
+            match arith {
+                Some(a) => std::env::set_var("SCOOP_CUDA_KNN", a),
+                None => std::env::remove_var("SCOOP_CUDA_KNN"),
+            }
+            let arith = arith.unwrap_or("default");
+            for g in &gpus {
+                let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
+                g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
+                    .unwrap();
+                // Every distance kept is recomputed as the CPU does (f64, same order) and ties
+                // go by index: the same lists, bit for bit.
+                for q in 0..queries.len() {
+                    let r = q * k..(q + 1) * k;
+                    assert_eq!(gi[q * k] as usize, queries.start + q, "self first");
+                    assert_eq!(
+                        (&gi[r.clone()], &gd[r.clone()]),
+                        (&wi[r.clone()], &wd[r]),
+                        "n {n}, dim {dim}, k {k} on {} ({arith} kernel): query {}",
+                        g.name(),
+                        queries.start + q
+                    );
+                }
             }
         }
+        std::env::remove_var("SCOOP_CUDA_KNN");
         std::env::remove_var("SCOOP_CUDA_KNN_BATCH");
     }
 }
@@ -486,6 +511,22 @@ fn bad_arguments_are_errors_not_device_faults() {
         assert!(g
             .knn_exact(Points::new(&x, 3).unwrap(), 0..4, 5, &mut i, &mut d)
             .is_err());
+        // Coordinates beyond what the f32 estimates hold: an error naming the way out (the
+        // CPU, standing in, computes them).
+        if !standin() {
+            let far = [0.0, 0.0, 0.0, 3e20, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+            let e = g
+                .knn_exact(
+                    Points::new(&far, 3).unwrap(),
+                    0..4,
+                    2,
+                    &mut i[..8],
+                    &mut d[..8],
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--backend cpu"), "{e}");
+        }
     }
 }
 

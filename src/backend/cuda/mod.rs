@@ -395,7 +395,20 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         check_knn_args(points.len(), &queries, k, idx.len(), dist.len())?;
         let q0 = queries.start;
-        let padded = points::PaddedPoints::new(points);
+        // TF32 estimates where every worker's GPU has tensor cores for them (sm_80 and newer);
+        // SCOOP_CUDA_KNN=f32 asks for the CUDA-core kernel, =tf32 insists on the tensor cores.
+        let tc = self.workers.iter().all(|w| w.k.knn_exact_tc.is_some());
+        let arith =
+            match std::env::var("SCOOP_CUDA_KNN").as_deref() {
+                Ok("f32") => points::KnnArith::F32,
+                Ok("tf32") if !tc => return Err(Error::Backend(
+                    "SCOOP_CUDA_KNN=tf32: a device has no TF32 kNN kernel (sm_80 or newer needed)"
+                        .into(),
+                )),
+                _ if tc => points::KnnArith::Tf32,
+                _ => points::KnnArith::F32,
+            };
+        let padded = points::PaddedPoints::new(points, arith)?;
         for (r, (pi, pd)) in self.on_shards(queries.len(), |w, r| {
             let mut pi = vec![0u32; r.len() * k];
             let mut pd = vec![0f32; r.len() * k];

@@ -3,16 +3,16 @@
 
 use std::ops::Range;
 
-use cudarc::driver::LaunchConfig;
+use cudarc::driver::{LaunchConfig, PushKernelArg as _};
 use rayon::prelude::*;
 
-use super::worker::{launch, Worker};
+use super::worker::{cuda_err, launch, Worker};
 use crate::backend::cpu::splitmix64;
 use crate::backend::points::{EdgeClocks, EdgeList, LayoutParams, Points};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Queries per block of kernels/knn.cu (`KT_Q`), its threads per block (`KT_THREADS`) and the
-/// dimensions of one shared-memory pass (`KT_DK`; the points go up padded to a multiple of it).
+/// Queries per block of kernels/knn_tile.cuh (`KT_Q`), its threads per block (`KT_THREADS`) and
+/// the dimensions of one shared-memory pass (`KT_DK`; rows go up padded to a multiple of it).
 const KNN_QUERIES_PER_BLOCK: usize = 128;
 const KNN_THREADS: usize = 256;
 const KNN_DIMS_PER_PASS: usize = 8;
@@ -36,50 +36,105 @@ fn knn_batch(k: usize) -> usize {
     (b / KNN_QUERIES_PER_BLOCK).max(1) * KNN_QUERIES_PER_BLOCK
 }
 
-/// The points as kernels/knn.cu reads them: rows padded with zeros to a multiple of
-/// [`KNN_DIMS_PER_PASS`] dimensions, and each row's squared norm (summed in f64, rounded once).
-/// Made once per search and shared by the workers.
-pub(super) struct PaddedPoints {
-    data: Vec<f32>,
-    norms: Vec<f32>,
-    dim: usize,
-    dimp: usize,
+/// The arithmetic of the exact kNN's distance estimates (exact distances are f64 either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KnnArith {
+    /// f32 FMAs on the CUDA cores (kernels/knn.cu; any GPU).
+    F32,
+    /// TF32 tensor cores (kernels/knn_tc.cu; sm_80 and newer): inputs rounded to 10-bit
+    /// mantissas, a wider filter.
+    Tf32,
 }
 
-impl PaddedPoints {
-    pub(super) fn new(points: Points<'_>) -> Self {
-        let dim = points.dim();
-        let dimp = dim.div_ceil(KNN_DIMS_PER_PASS).max(1) * KNN_DIMS_PER_PASS;
-        let mut data = vec![0f32; points.len() * dimp];
-        let mut norms = vec![0f32; points.len()];
-        data.par_chunks_mut(dimp)
-            .zip(norms.par_iter_mut())
-            .enumerate()
-            .for_each(|(p, (row, norm))| {
-                let x = points.row(p);
-                row[..dim].copy_from_slice(x);
-                *norm = x.iter().map(|&v| v as f64 * v as f64).sum::<f64>() as f32;
-            });
-        PaddedPoints {
-            data,
-            norms,
-            dim,
-            dimp,
+impl KnnArith {
+    /// Bound σ on the relative error of the estimate `‖q‖² + ‖p‖² − 2 q·p` of `dimp` padded
+    /// dimensions, times `‖q‖² + ‖p‖²`, taken 4 to 8 times larger than the worst case as it only
+    /// widens the filter: f32 sums of `dimp` products, each term below `‖q‖² + ‖p‖²` in all,
+    /// about `2 (dimp + 2)` units of rounding (2⁻²⁴); TF32 inputs add 2⁻¹⁰ from the products
+    /// and 2⁻¹¹ from each norm.
+    fn sigma(self, dimp: usize) -> f32 {
+        let f32_sums = (8 * (dimp + 8)) as f32 * f32::EPSILON / 2.0;
+        match self {
+            KnnArith::F32 => f32_sums,
+            KnnArith::Tf32 => f32_sums + 2f32.powi(-8),
         }
     }
+}
 
-    /// Bound on the relative error of the kernel's f32 estimate `‖q‖² + ‖p‖² − 2 q·p` (times
-    /// `‖q‖² + ‖p‖²`): about `dimp + 6` units of f32 rounding; taken 8 times larger, as it only
-    /// decides which pairs get their exact distance computed.
-    fn slack(&self) -> f32 {
-        (8 * (self.dimp + 6)) as f32 * f32::EPSILON / 2.0
+/// Largest squared distance from the mean the kernels' f32 estimates hold (`2^100`: norms,
+/// their sums and `−2x` stay far from f32's overflow).
+const KNN_MAX_SQ_NORM: f64 = 1.2676506002282294e30;
+
+/// The points as kernels/knn_tile.cuh reads them: the coordinates as given (exact distances
+/// come from them), and the estimate's two augmentations of the points less their mean
+/// (distances do not change; the error bound, relative to the norms, shrinks), padded with zeros
+/// to a multiple of [`KNN_DIMS_PER_PASS`] dimensions: query rows `[y, (1 − σ)‖y‖², 1]` and point
+/// rows `[−2y, 1, (1 − σ)‖y‖²]`, whose dot product is the distance estimate less its error
+/// bound. The norms are summed in f64 and rounded once. Made once per search and shared by the
+/// workers.
+pub(super) struct PaddedPoints<'a> {
+    x: Points<'a>,
+    rows: Vec<f32>,
+    cols: Vec<f32>,
+    dimp: usize,
+    arith: KnnArith,
+}
+
+impl<'a> PaddedPoints<'a> {
+    /// Fails when a point lies beyond [`KNN_MAX_SQ_NORM`] of the mean.
+    pub(super) fn new(points: Points<'a>, arith: KnnArith) -> Result<Self> {
+        let (n, dim) = (points.len(), points.dim());
+        let dimp = (dim + 2).div_ceil(KNN_DIMS_PER_PASS) * KNN_DIMS_PER_PASS;
+        let shrink = 1.0 - arith.sigma(dimp) as f64;
+        let mut mean = vec![0f64; dim];
+        for p in 0..n {
+            for (m, &v) in mean.iter_mut().zip(points.row(p)) {
+                *m += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+        let mut rows = vec![0f32; n * dimp];
+        let mut cols = vec![0f32; n * dimp];
+        let largest = rows
+            .par_chunks_mut(dimp)
+            .zip(cols.par_chunks_mut(dimp))
+            .enumerate()
+            .map(|(p, (r, c))| {
+                for ((r, &v), &m) in r.iter_mut().zip(points.row(p)).zip(&mean) {
+                    *r = (v as f64 - m) as f32;
+                }
+                let sq: f64 = r[..dim].iter().map(|&v| v as f64 * v as f64).sum();
+                let norm = (sq * shrink) as f32;
+                for (c, &v) in c.iter_mut().zip(&r[..dim]) {
+                    *c = -2.0 * v;
+                }
+                (r[dim], r[dim + 1]) = (norm, 1.0);
+                (c[dim], c[dim + 1]) = (1.0, norm);
+                sq
+            })
+            .reduce(|| 0.0, f64::max);
+        if largest > KNN_MAX_SQ_NORM {
+            return Err(Error::InvalidArgument(format!(
+                "exact kNN on the GPU: a point lies {:.3e} from the mean of the points, beyond \
+                 the 1e15 its f32 estimates hold; use --backend cpu",
+                largest.sqrt()
+            )));
+        }
+        Ok(PaddedPoints {
+            x: points,
+            rows,
+            cols,
+            dimp,
+            arith,
+        })
     }
 }
 
-/// Exact kNN of `queries` among `points`, `k` slots per query (the query first).
+/// Exact kNN of `queries` among `points`, `k` slots per query (the query first), with the
+/// estimates of `points.arith` (whose kernel the caller checked this worker has).
 pub(super) fn knn_exact(
     w: &Worker,
-    points: &PaddedPoints,
+    points: &PaddedPoints<'_>,
     queries: Range<usize>,
     k: usize,
     idx: &mut [u32],
@@ -88,11 +143,11 @@ pub(super) fn knn_exact(
     if queries.is_empty() {
         return Ok(());
     }
-    let dev_points = w.upload(&points.data)?;
-    let dev_norms = w.upload(&points.norms)?;
-    let n = points.norms.len() as u64;
-    let (dim, dimp) = (points.dim as u32, points.dimp as u32);
-    let slack = points.slack();
+    let x = w.upload(points.x.data())?;
+    let rows = w.upload(&points.rows)?;
+    let cols = w.upload(&points.cols)?;
+    let n = points.x.len() as u64;
+    let (dim, dimp) = (points.x.dim() as u32, points.dimp as u32);
     let m = k - 1;
     let batch = knn_batch(k).min(queries.len());
     let list_d = w.zeros::<f64>(batch * m)?;
@@ -100,6 +155,18 @@ pub(super) fn knn_exact(
     let out_i = w.zeros::<u32>(batch * k)?;
     let out_d = w.zeros::<f32>(batch * k)?;
     let k32 = k as u32;
+    let (kernel, name) = match points.arith {
+        KnnArith::F32 => (&w.k.knn_exact, "knn_exact"),
+        KnnArith::Tf32 => (
+            w.k.knn_exact_tc.as_ref().ok_or_else(|| {
+                Error::Backend(format!(
+                    "device {} has no TF32 kNN kernel (it needs sm_80 or newer)",
+                    w.ordinal
+                ))
+            })?,
+            "knn_exact_tc",
+        ),
+    };
     for b0 in (0..queries.len()).step_by(batch) {
         let nq = batch.min(queries.len() - b0);
         let q0 = (queries.start + b0) as u64;
@@ -109,24 +176,28 @@ pub(super) fn knn_exact(
             block_dim: (KNN_THREADS as u32, 1, 1),
             shared_mem_bytes: 0,
         };
-        launch!(
-            w,
-            knn_exact,
-            cfg,
-            &dev_points,
-            &dev_norms,
-            &n,
-            &dim,
-            &dimp,
-            &q0,
-            &nq64,
-            &k32,
-            &slack,
-            &list_d,
-            &list_i,
-            &out_i,
-            &out_d
-        )?;
+        let mut b = w.stream.launch_builder(kernel);
+        b.arg(&x)
+            .arg(&rows)
+            .arg(&cols)
+            .arg(&n)
+            .arg(&dim)
+            .arg(&dimp)
+            .arg(&q0)
+            .arg(&nq64);
+        b.arg(&k32)
+            .arg(&list_d)
+            .arg(&list_i)
+            .arg(&out_i)
+            .arg(&out_d);
+        // SAFETY: the arguments follow knn_tile.cuh's signature, and the buffers are sized for
+        // the launch (lists: batch x m, outputs: batch x k, with nq <= batch).
+        unsafe { b.launch(cfg) }
+            .map(|_| ())
+            .map_err(cuda_err(format!(
+                "launching {name} on device {}",
+                w.ordinal
+            )))?;
         w.download(&out_i, &mut idx[b0 * k..(b0 + nq) * k])?;
         w.download(&out_d, &mut dist[b0 * k..(b0 + nq) * k])?;
     }

@@ -41,21 +41,37 @@ pub(super) struct Kernels {
     pub project: CudaFunction,
     pub spmv: CudaFunction,
     pub knn_exact: CudaFunction,
+    /// The TF32 tensor-core kNN (kernels/knn_tc.cu, built for compute_80): None on GPUs older
+    /// than sm_80, where its PTX does not load.
+    pub knn_exact_tc: Option<CudaFunction>,
     pub layout_epoch: CudaFunction,
 }
+
+/// Kernel families whose PTX targets a newer architecture than the rest, with the compute
+/// capability (major) they need: an older GPU runs without them; on a newer one they must load.
+const OPTIONAL_FAMILIES: &[(&str, i32)] = &[("knn_tc", 8)];
 
 impl Kernels {
     fn load(ctx: &Arc<CudaContext>) -> Result<Self> {
         let mut modules = HashMap::new();
+        let cc_major = ctx.compute_capability().map_or(0, |c| c.0);
         for &(family, ptx) in ptx_modules() {
-            let m = ctx
-                .load_module(Ptx::from_src(ptx))
-                .map_err(cuda_err(format!(
-                "loading kernels/{family}.cu ({}; PTX from NVRTC 12.9 needs a driver of R575 or \
-                 newer, `scoop devices` shows this one's)",
-                super::ptx_provenance()
-            )))?;
-            modules.insert(family, m);
+            match ctx.load_module(Ptx::from_src(ptx)) {
+                Ok(m) => {
+                    modules.insert(family, m);
+                }
+                Err(_)
+                    if OPTIONAL_FAMILIES
+                        .iter()
+                        .any(|&(f, major)| f == family && cc_major < major) => {}
+                Err(e) => {
+                    return Err(cuda_err(format!(
+                        "loading kernels/{family}.cu ({}; PTX from NVRTC 12.9 needs a driver of \
+                         R575 or newer, `scoop devices` shows this one's)",
+                        super::ptx_provenance()
+                    ))(e))
+                }
+            }
         }
         let f = |family: &str, name: &str| -> Result<CudaFunction> {
             let m = modules.get(family).ok_or_else(|| {
@@ -75,6 +91,10 @@ impl Kernels {
             project: f("project", "project")?,
             spmv: f("project", "spmv")?,
             knn_exact: f("knn", "knn_exact")?,
+            knn_exact_tc: match modules.contains_key("knn_tc") {
+                true => Some(f("knn_tc", "knn_exact_tc")?),
+                false => None,
+            },
             layout_epoch: f("layout", "layout_epoch")?,
         })
     }

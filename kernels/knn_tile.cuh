@@ -1,0 +1,320 @@
+// The body of the exact kNN kernels (knn.cu: f32 dot products on the CUDA cores; knn_tc.cu: TF32
+// tensor cores, sm_80 and newer), the CUDA twins of CpuBackend::knn_exact. The including file
+// defines KNN_TC (0 or 1) and KNN_KERNEL (the kernel's name).
+//
+// A block takes 128 queries and walks every point in tiles of 128. The estimate works on the
+// points less their mean, y, augmented (see backend/cuda/points.rs): a query row is
+// [y, (1 − σ)‖y‖², 1, 0 …], a point row [−2y, 1, (1 − σ)‖y‖², 0 …], so one dot product of the two
+// is the squared distance's estimate ‖q‖² + ‖p‖² − 2 q·p less σ(‖q‖² + ‖p‖²), a bound on its
+// rounding error (σ depends on the arithmetic). Each thread holds 8 x 8 of a tile's estimates,
+// fed from shared memory 8 dimensions at a time. An estimate only filters: a pair whose estimate
+// does not exceed the query's current (k−1)-th distance is queued, and queued pairs get their
+// distance computed exactly as the CPU twin computes it (f64 sums of f32 differences of the
+// coordinates as given, same order, no FMA contraction), then enter the query's sorted list,
+// ordered by (distance, index) as on the CPU. Once the lists fill, few pairs pass, and the work
+// is the dot products.
+#include "common.cuh"
+
+#define KT_Q 128           // queries per block
+#define KT_P 128           // points per tile
+#define KT_DK 8            // dimensions per shared-memory pass (rows come padded to a multiple)
+#define KT_CAP 32          // queued candidates per query and merge round (one per lane)
+#define KT_ROW (KT_Q + 8)  // shared row: float4-aligned; 8 apart, a fragment's 4 x 8 reads
+                           // hit 32 banks
+#define KT_THREADS 256
+
+#define F64_INF __longlong_as_double(0x7ff0000000000000ll)
+#define F32_MAX __int_as_float(0x7f7fffff)
+
+// Squared distance as backend::points::sq_dist_f64: four f64 partial sums over groups of four
+// dimensions, combined pairwise, then the remaining dimensions; explicit roundings so no
+// multiply-add is fused and the value is bit for bit the CPU's.
+__device__ __forceinline__ double exact_sq(const float* __restrict__ a,
+                                           const float* __restrict__ b, u32 dim) {
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    u32 d = 0;
+    for (; d + 4 <= dim; d += 4) {
+#pragma unroll
+        for (int t = 0; t < 4; t++) {
+            const double x = (double)a[d + t] - (double)b[d + t];
+            acc[t] = __dadd_rn(acc[t], __dmul_rn(x, x));
+        }
+    }
+    double s = __dadd_rn(__dadd_rn(acc[0], acc[1]), __dadd_rn(acc[2], acc[3]));
+    for (; d < dim; d++) {
+        const double x = (double)a[d] - (double)b[d];
+        s = __dadd_rn(s, __dmul_rn(x, x));
+    }
+    return s;
+}
+
+// Inserts (d, i) into the list (ld, li) of length m, sorted by (distance, index), if it comes
+// before the last entry.
+__device__ __forceinline__ void list_insert(double* ld, u32* li, u32 m, double d, u32 i) {
+    const double wd = ld[m - 1];
+    if (!(d < wd || (d == wd && i < li[m - 1]))) return;
+    u32 pos = m - 1;
+    while (pos > 0 && (ld[pos - 1] > d || (ld[pos - 1] == d && li[pos - 1] > i))) {
+        ld[pos] = ld[pos - 1];
+        li[pos] = li[pos - 1];
+        pos--;
+    }
+    ld[pos] = d;
+    li[pos] = i;
+}
+
+// Loads the float4 `part` (0 or 1) of dimensions d0 .. d0 + 8 of row `row` (zeros past `rows`).
+__device__ __forceinline__ float4 load_dims(const float* __restrict__ x, u32 dimp, u64 row,
+                                            u64 rows, u32 d0, int part) {
+    if (row >= rows) return make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    return *reinterpret_cast<const float4*>(x + row * dimp + d0 + 4 * part);
+}
+
+#if KNN_TC
+// f32 → TF32, rounded to nearest (ties away), as the tensor cores read it.
+__device__ __forceinline__ float to_tf32(float v) {
+    u32 r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return __uint_as_float(r);
+}
+#else
+__device__ __forceinline__ float to_tf32(float v) { return v; }
+#endif
+
+// Stores a pass's loads transposed (dimension-major) into the stage's query and point tiles.
+__device__ __forceinline__ void store_dims(float (*sq)[KT_ROW], float (*sp)[KT_ROW], int row,
+                                           int part, float4 q, float4 p) {
+    sq[4 * part + 0][row] = to_tf32(q.x);
+    sq[4 * part + 1][row] = to_tf32(q.y);
+    sq[4 * part + 2][row] = to_tf32(q.z);
+    sq[4 * part + 3][row] = to_tf32(q.w);
+    sp[4 * part + 0][row] = to_tf32(p.x);
+    sp[4 * part + 1][row] = to_tf32(p.y);
+    sp[4 * part + 2][row] = to_tf32(p.z);
+    sp[4 * part + 3][row] = to_tf32(p.w);
+}
+
+#if KNN_TC
+// Warp w covers queries 64 (w / 4) .. + 64 and points 32 (w % 4) .. + 32 of the tile as 4 x 4
+// m16n8k8 products. Entry (i, j) of a thread's 8 x 8 is accumulator (i & 1) * 2 + (j & 1) of
+// product (i / 2, j / 2): query row g + 8 (i & 1), point column 2 t + (j & 1) within it, where
+// g = lane / 4 and t = lane % 4 (the PTX ISA's fragment layout for .m16n8k8 .tf32).
+__device__ __forceinline__ u32 query_slot(int t, int i) {
+    const int w = t / 32, lane = t % 32;
+    return (w / 4) * 64 + (i >> 1) * 16 + (i & 1) * 8 + lane / 4;
+}
+__device__ __forceinline__ u32 point_slot(int t, int j) {
+    const int w = t / 32, lane = t % 32;
+    return (w % 4) * 32 + (j >> 1) * 8 + (lane % 4) * 2 + (j & 1);
+}
+
+// One pass: acc += the stage's 8 dimensions of the warp's queries x points, on tensor cores.
+__device__ __forceinline__ void pass(float (&acc)[8][8], const float (*sq)[KT_ROW],
+                                     const float (*sp)[KT_ROW], int t) {
+    const int w = t / 32, lane = t % 32, g = lane / 4, tg = lane % 4;
+    const int qb = (w / 4) * 64, pb = (w % 4) * 32;
+    u32 b[4][2];
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++) {
+        const int c = pb + ni * 8 + g;
+        b[ni][0] = __float_as_uint(sp[tg][c]);
+        b[ni][1] = __float_as_uint(sp[tg + 4][c]);
+    }
+    // One query fragment at a time (4 registers, not 16: the accumulators take 64).
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++) {
+        const int r = qb + mi * 16 + g;
+        const u32 a0 = __float_as_uint(sq[tg][r]), a1 = __float_as_uint(sq[tg][r + 8]);
+        const u32 a2 = __float_as_uint(sq[tg + 4][r]), a3 = __float_as_uint(sq[tg + 4][r + 8]);
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+            asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                : "+f"(acc[2 * mi][2 * ni]), "+f"(acc[2 * mi][2 * ni + 1]),
+                  "+f"(acc[2 * mi + 1][2 * ni]), "+f"(acc[2 * mi + 1][2 * ni + 1])
+                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b[ni][0]), "r"(b[ni][1]));
+    }
+}
+#else
+// 16 x 16 threads, thread (tx, ty) = (t % 16, t / 16) holding queries and points in two groups
+// of four, 64 apart, so a quarter-warp's float4 reads of shared memory are contiguous.
+__device__ __forceinline__ u32 query_slot(int t, int i) {
+    return (i < 4 ? 0 : 64) + (t / 16) * 4 + (i & 3);
+}
+__device__ __forceinline__ u32 point_slot(int t, int j) {
+    return (j < 4 ? 0 : 64) + (t % 16) * 4 + (j & 3);
+}
+
+// One pass: acc += the stage's 8 dimensions of the thread's 8 queries x 8 points, as FMAs.
+__device__ __forceinline__ void pass(float (&acc)[8][8], const float (*sq)[KT_ROW],
+                                     const float (*sp)[KT_ROW], int t) {
+    const int tx = t % 16, ty = t / 16;
+#pragma unroll
+    for (int dd = 0; dd < KT_DK; dd++) {
+        const float4 a0 = *reinterpret_cast<const float4*>(&sq[dd][ty * 4]);
+        const float4 a1 = *reinterpret_cast<const float4*>(&sq[dd][64 + ty * 4]);
+        const float4 b0 = *reinterpret_cast<const float4*>(&sp[dd][tx * 4]);
+        const float4 b1 = *reinterpret_cast<const float4*>(&sp[dd][64 + tx * 4]);
+        const float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        const float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+}
+#endif
+
+// x: n x dim, the points as given (exact distances). rows / cols: n x dimp, the query and the
+// point augmentations of the points less their mean (rows 16-byte aligned, dimp a multiple of
+// KT_DK). Queries q0 .. q0 + n_queries. list_d / list_i: n_queries x
+// (k − 1) scratch. out_idx / out_dist: n_queries x k, the query first.
+extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) KNN_KERNEL(
+    const float* __restrict__ x, const float* __restrict__ rows, const float* __restrict__ cols,
+    u64 n, u32 dim, u32 dimp,
+    u64 q0, u64 n_queries, u32 k, double* __restrict__ list_d, u32* __restrict__ list_i,
+    u32* __restrict__ out_idx, float* __restrict__ out_dist) {
+    // Two stages: a pass computes from one while the next pass's tiles are stored in the other.
+    __shared__ __align__(16) float sq[2][KT_DK][KT_ROW];
+    __shared__ __align__(16) float sp[2][KT_DK][KT_ROW];
+    __shared__ float thr[KT_Q];
+    __shared__ int count[KT_Q];
+    __shared__ u32 cand[KT_Q][KT_CAP];
+    const u32 m = k - 1;
+    const int t = threadIdx.x, warp = t / 32, lane = t % 32;
+    const u64 qb = (u64)blockIdx.x * KT_Q;  // first query of the block, relative to q0
+    const u32 nq = (u32)min((u64)KT_Q, n_queries - qb);
+    const u64 qfirst = q0 + qb, qend = q0 + qb + nq;
+    if (m == 0) {  // k = 1: each query's only neighbour is itself
+        for (u32 ql = t; ql < nq; ql += KT_THREADS) {
+            out_idx[qb + ql] = (u32)(qfirst + ql);
+            out_dist[qb + ql] = 0.0f;
+        }
+        return;
+    }
+    double* ld = list_d + qb * m;
+    u32* li = list_i + qb * m;
+    for (u32 e = t; e < nq * m; e += KT_THREADS) {
+        ld[e] = F64_INF;
+        li[e] = 0xffffffffu;
+    }
+    // Until a list fills, its threshold is the largest float, so that pairs whose estimate
+    // overflows (or is NaN) never pass; rows past the block's queries pass nothing.
+    for (int e = t; e < KT_Q; e += KT_THREADS) {
+        thr[e] = (u32)e < nq ? F32_MAX : -F32_INF;
+        count[e] = 0;
+    }
+    // This thread's share of a pass's loads: row t / 2 of the tile, dimensions 4 (t % 2) .. + 4.
+    const int lrow = t / 2, lpart = t % 2;
+    int stage = 0;
+    {
+        const float4 q = load_dims(rows, dimp, qfirst + lrow, qend, 0, lpart);
+        const float4 p = load_dims(cols, dimp, lrow, n, 0, lpart);
+        store_dims(sq[0], sp[0], lrow, lpart, q, p);
+    }
+    __syncthreads();
+    for (u64 p0 = 0; p0 < n; p0 += KT_P) {
+        float acc[8][8];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
+        for (u32 d0 = 0; d0 < dimp; d0 += KT_DK) {
+            // The next pass's tiles (the next point tile's first when this is the last pass) are
+            // loaded while this one computes, and stored in the other stage, which the barrier
+            // that ended the previous pass freed.
+            const bool more_dims = d0 + KT_DK < dimp, more = more_dims || p0 + KT_P < n;
+            float4 nq4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f), np4 = nq4;
+            if (more) {
+                const u32 nd = more_dims ? d0 + KT_DK : 0;
+                const u64 np0 = more_dims ? p0 : p0 + KT_P;
+                nq4 = load_dims(rows, dimp, qfirst + lrow, qend, nd, lpart);
+                np4 = load_dims(cols, dimp, np0 + lrow, n, nd, lpart);
+            }
+            pass(acc, sq[stage], sp[stage], t);
+            if (more) store_dims(sq[stage ^ 1], sp[stage ^ 1], lrow, lpart, nq4, np4);
+            stage ^= 1;
+            __syncthreads();
+        }
+        // Filter: a row whose nearest estimate passes marks its passing pairs (bit i * 8 + j).
+        // Rows past the block's queries have a threshold of −inf; points past n (zero rows,
+        // estimate 0) and the query itself are dropped when queued.
+        unsigned long long pending = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const float limit = thr[query_slot(t, i)];
+            float lo = acc[i][0];
+#pragma unroll
+            for (int j = 1; j < 8; j++) lo = fminf(lo, acc[i][j]);
+            if (lo <= limit) {
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    if (acc[i][j] <= limit) pending |= 1ull << (i * 8 + j);
+            }
+        }
+        // Merge rounds: queue what still passes (up to KT_CAP a query), compute exact distances,
+        // insert; again while anything is left queued out.
+        while (__syncthreads_or(pending != 0)) {
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const u32 ql = query_slot(t, i);
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const unsigned long long bit = 1ull << (i * 8 + j);
+                    if (pending & bit) {
+                        const u64 p = p0 + point_slot(t, j);
+                        if (p < n && p != qfirst + ql && acc[i][j] <= thr[ql]) {
+                            const int slot = atomicAdd(&count[ql], 1);
+                            if (slot < KT_CAP) {
+                                cand[ql][slot] = (u32)p;
+                                pending &= ~bit;
+                            }
+                        } else {
+                            pending &= ~bit;
+                        }
+                    }
+                }
+            }
+            __syncthreads();
+            for (u32 ql = warp; ql < nq; ql += KT_THREADS / 32) {
+                const int c = min(count[ql], KT_CAP);
+                if (c == 0) continue;
+                double d = F64_INF;
+                u32 p = 0xffffffffu;
+                if (lane < c) {
+                    p = cand[ql][lane];
+                    d = exact_sq(x + (qfirst + ql) * dim, x + (u64)p * dim, dim);
+                }
+                double* qd = ld + (u64)ql * m;
+                u32* qi = li + (u64)ql * m;
+                for (int s = 0; s < c; s++) {
+                    const double ds = __shfl_sync(0xffffffffu, d, s);
+                    const u32 ps = __shfl_sync(0xffffffffu, p, s);
+                    if (lane == 0) list_insert(qd, qi, m, ds, ps);
+                }
+                if (lane == 0) {
+                    // Rounded up, and no lower than 2^-100: near f32's underflow the
+                    // estimate's error is absolute, which σ (relative) does not bound.
+                    const double worst = qd[m - 1];
+                    thr[ql] = worst == F64_INF ? F32_MAX
+                                               : fmaxf(__double2float_ru(worst), 0x1p-100f);
+                    count[ql] = 0;
+                }
+                __syncwarp();
+            }
+            __syncthreads();
+        }
+    }
+    __syncthreads();
+    for (u32 e = t; e < nq * k; e += KT_THREADS) {
+        const u32 ql = e / k, s = e % k;
+        const u64 row = (qb + ql) * k;
+        if (s == 0) {
+            out_idx[row] = (u32)(qfirst + ql);
+            out_dist[row] = 0.0f;
+        } else {
+            out_idx[row + s] = li[(u64)ql * m + s - 1];
+            out_dist[row + s] = (float)sqrt(ld[(u64)ql * m + s - 1]);
+        }
+    }
+}
