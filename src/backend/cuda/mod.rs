@@ -398,16 +398,18 @@ impl Backend for CudaBackend {
         // TF32 estimates where every worker's GPU has tensor cores for them (sm_80 and newer);
         // SCOOP_CUDA_KNN=f32 asks for the CUDA-core kernel, =tf32 insists on the tensor cores.
         let tc = self.workers.iter().all(|w| w.k.knn_exact_tc.is_some());
-        let arith =
-            match std::env::var("SCOOP_CUDA_KNN").as_deref() {
-                Ok("f32") => points::KnnArith::F32,
-                Ok("tf32") if !tc => return Err(Error::Backend(
-                    "SCOOP_CUDA_KNN=tf32: a device has no TF32 kNN kernel (sm_80 or newer needed)"
-                        .into(),
-                )),
-                _ if tc => points::KnnArith::Tf32,
-                _ => points::KnnArith::F32,
-            };
+        let arith = match std::env::var("SCOOP_CUDA_KNN").ok().as_deref() {
+            Some("f32") => points::KnnArith::F32,
+            Some("tf32") if tc => points::KnnArith::Tf32,
+            None | Some("") if tc => points::KnnArith::Tf32,
+            None | Some("") => points::KnnArith::F32,
+            Some(v) => {
+                return Err(Error::Backend(format!(
+                    "SCOOP_CUDA_KNN={v}: expected f32 or tf32 (tf32 needs sm_80 or newer on \
+                     every device)"
+                )))
+            }
+        };
         let padded = points::PaddedPoints::new(points, arith)?;
         for (r, (pi, pd)) in self.on_shards(queries.len(), |w, r| {
             let mut pi = vec![0u32; r.len() * k];

@@ -91,9 +91,10 @@ impl Kernels {
             project: f("project", "project")?,
             spmv: f("project", "spmv")?,
             knn_exact: f("knn", "knn_exact")?,
-            knn_exact_tc: match modules.contains_key("knn_tc") {
-                true => Some(f("knn_tc", "knn_exact_tc")?),
-                false => None,
+            knn_exact_tc: if modules.contains_key("knn_tc") {
+                Some(f("knn_tc", "knn_exact_tc")?)
+            } else {
+                None
             },
             layout_epoch: f("layout", "layout_epoch")?,
         })
