@@ -261,3 +261,91 @@ pub(super) fn optimize_layout(
     }
     w.download(&emb, embedding)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::points::sq_dist_f64;
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+    /// `v` rounded to TF32 as `cvt.rna.tf32.f32` rounds it: 10 mantissa bits, ties away from
+    /// zero.
+    fn tf32(v: f32) -> f32 {
+        f32::from_bits((v.to_bits() + 0x1000) & !0x1fff)
+    }
+
+    /// The kernel's estimate for one pair, emulated: f32 products (of TF32-rounded inputs for
+    /// the tensor cores) summed with FMAs in dimension order.
+    fn estimate(row: &[f32], col: &[f32], arith: KnnArith) -> f32 {
+        row.iter().zip(col).fold(0f32, |acc, (&a, &b)| match arith {
+            KnnArith::F32 => a.mul_add(b, acc),
+            KnnArith::Tf32 => tf32(a).mul_add(tf32(b), acc),
+        })
+    }
+
+    /// The filter is sound: no estimate exceeds its pair's exact squared distance (the kernel
+    /// queues a pair whose estimate is at most a threshold at or above that distance, floored
+    /// at 2^-100), for both arithmetics, points far from the origin, and scales from 2^-70 to
+    /// 2^40; and it is within twice its error bound of the exact value.
+    #[test]
+    fn estimates_never_exceed_the_exact_squared_distance() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        for arith in [KnnArith::F32, KnnArith::Tf32] {
+            for (dim, scale, offset) in [
+                (2usize, 1f32, 0f32),
+                (7, 1.0, 0.0),
+                (50, 1.0, 0.0),
+                (50, 1.0, 1e4),
+                (50, 2f32.powi(40), 0.0),
+                (50, 2f32.powi(-70), 0.0),
+                (300, 1.0, -3.0),
+            ] {
+                let n = 120;
+                let x: Vec<f32> = (0..n * dim)
+                    .map(|e| {
+                        let cluster = (e / dim % 4) as f32 * 3.0;
+                        (cluster + rng.random_range(-1.0f32..1.0)) * scale + offset
+                    })
+                    .collect();
+                let pts = Points::new(&x, dim).unwrap();
+                let padded = PaddedPoints::new(pts, arith).unwrap();
+                let dimp = padded.dimp;
+                for q in 0..n {
+                    for p in 0..n {
+                        let est = estimate(
+                            &padded.rows[q * dimp..(q + 1) * dimp],
+                            &padded.cols[p * dimp..(p + 1) * dimp],
+                            arith,
+                        ) as f64;
+                        let exact = sq_dist_f64(pts.row(q), pts.row(p));
+                        assert!(
+                            est <= exact.max(2f64.powi(-100)),
+                            "{arith:?}, dim {dim}, scale {scale}, offset {offset}: pair \
+                             ({q}, {p}) estimate {est} above {exact}"
+                        );
+                        // Within twice its bound of the exact value (σ S, S the two squared
+                        // norms about the mean): the augmentation is right and σ not vast.
+                        let sigma = arith.sigma(dimp) as f64;
+                        let norms = (padded.rows[q * dimp + dim] as f64
+                            + padded.rows[p * dimp + dim] as f64)
+                            / (1.0 - sigma);
+                        assert!(
+                            est >= exact - 2.0 * sigma * norms - 2f64.powi(-100),
+                            "{arith:?}, dim {dim}, scale {scale}: {est} for {exact}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn points_beyond_the_estimates_range_are_refused() {
+        let x = [0.0f32, 0.0, 2e15, 0.0, 0.0, 1.0];
+        let e = PaddedPoints::new(Points::new(&x, 2).unwrap(), KnnArith::F32)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("--backend cpu"), "{e}");
+    }
+}
