@@ -9,8 +9,7 @@ use crate::backend::{Backend, Points};
 use crate::error::{Error, Result};
 use crate::io::csr::write_csr;
 use crate::io::{
-    check_output, write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, OutputFile,
-    RowIds,
+    check_output, write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds,
 };
 use crate::ops::fuzzy::{connectivities, distance_graph, Graph};
 use crate::ops::knn::{exact, nn_descent, DescentOptions, Knn, KnnMethod};
@@ -153,24 +152,19 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     let n = points.len();
     let read_seconds = t.elapsed().as_secs_f64();
 
-    let t = Instant::now();
-    let (knn, method) = knn_graph(points, opts, backend)?;
+    let skip = ["obsp/distances", "obsp/connectivities", "uns/neighbors"];
+    let (out, (method, dist, conn, knn_seconds, fuzzy_seconds)) =
+        super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
+            let t = Instant::now();
+            let (knn, method) = knn_graph(points, opts, backend)?;
+            let knn_seconds = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let conn = connectivities(&knn);
+            let dist = distance_graph(&knn);
+            Ok((method, dist, conn, knn_seconds, t.elapsed().as_secs_f64()))
+        })?;
     drop(data);
-    let knn_seconds = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let conn = connectivities(&knn);
-    let dist = distance_graph(&knn);
-    drop(knn);
-    let fuzzy_seconds = t.elapsed().as_secs_f64();
     let nnz = conn.nnz();
-
-    let out = OutputFile::create(&opts.output, opts.force)?;
-    out.carry_over(
-        &reader,
-        &["obs", "var"],
-        &["obsm", "varm", "obsp", "varp", "uns"],
-        &["obsp/distances", "obsp/connectivities", "uns/neighbors"],
-    )?;
     let obsp = out.group("obsp")?;
     write_csr(&obsp, "distances", &graph_chunk(dist), None)?;
     write_csr(&obsp, "connectivities", &graph_chunk(conn), None)?;

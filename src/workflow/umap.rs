@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::{
-    check_output, write_element, DenseArray, Element, H5adReader, MatrixReader, NumVec, OutputFile,
+    check_output, write_element, DenseArray, Element, H5adReader, MatrixReader, NumVec,
 };
 use crate::ops::fuzzy::Graph;
 use crate::ops::umap::{default_epochs, umap, Init, UmapOptions};
@@ -161,18 +161,13 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
     let epochs = opts.umap.n_epochs.unwrap_or_else(|| default_epochs(n));
     let bar = Progress::new("umap epochs", epochs as u64, opts.quiet);
     let source = || source_data(&reader, &opts.neighbors_key);
-    let u = umap(&g, &source, &opts.umap, backend, &|_| bar.inc(1))?;
+    let skip = ["obsm/X_umap", "uns/umap"];
+    let (out, u) = super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
+        umap(&g, &source, &opts.umap, backend, &|_| bar.inc(1))
+    })?;
     bar.finish();
     drop(g);
     let layout_seconds = t.elapsed().as_secs_f64();
-
-    let out = OutputFile::create(&opts.output, opts.force)?;
-    out.carry_over(
-        &reader,
-        &["obs", "var"],
-        &["obsm", "varm", "obsp", "varp", "uns"],
-        &["obsm/X_umap", "uns/umap"],
-    )?;
     let obsm = out.group("obsm")?;
     write_element(
         &obsm,
