@@ -3,6 +3,8 @@
 //! connected component, found as the top eigenvectors of N = D^(−½) W D^(−½) by block Krylov
 //! iteration with Rayleigh–Ritz restarts (the trivial eigenvector D^(½)·1 projected out).
 
+use std::ops::Range;
+
 use faer::{Mat, MatRef};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -275,13 +277,8 @@ fn orthonormal_block(block: &mut Mat<f64>, basis: MatRef<'_, f64>, coeffs: &Mat<
         let norm = norm_col(block.as_ref(), c);
         if norm > 1e-10 * norm0.max(1e-300) {
             let (mut done, mut rest) = block.as_mut().split_at_col_mut(c);
-            let col = rest
-                .as_mut()
-                .col_mut(0)
-                .try_as_col_major_mut()
-                .expect("column-major storage")
-                .as_slice_mut();
-            col.par_iter_mut()
+            col_slice_mut(rest.as_mut(), 0)
+                .par_iter_mut()
                 .with_min_len(PAR_MIN)
                 .for_each(|v| *v /= norm);
             if kept < c {
@@ -303,6 +300,28 @@ fn col_slice(m: MatRef<'_, f64>, c: usize) -> &[f64] {
         .try_as_col_major()
         .expect("column-major storage")
         .as_slice()
+}
+
+/// [`col_slice`], writable.
+fn col_slice_mut(m: faer::MatMut<'_, f64>, c: usize) -> &mut [f64] {
+    m.col_mut(c)
+        .try_as_col_major_mut()
+        .expect("column-major storage")
+        .as_slice_mut()
+}
+
+/// `x −= W[rows, :] · c[:, q]`: column q of a row task's share of `X −= W C` (the task's rows of
+/// X's column q in `x`).
+fn sub_w_c_col(
+    x: &mut [f64],
+    w: MatRef<'_, f64>,
+    c: MatRef<'_, f64>,
+    q: usize,
+    rows: &Range<usize>,
+) {
+    for j in 0..w.ncols() {
+        axpy_f64(-c[(j, q)], &col_slice(w, j)[rows.clone()], x);
+    }
 }
 
 /// `Wᵀ X` for tall `W` (n × p) and `X` (n × k), p and k small: one pass over both, rows in
@@ -347,15 +366,8 @@ fn tall_sub_t_mul(x: faer::MatMut<'_, f64>, w: MatRef<'_, f64>, c: MatRef<'_, f6
             let rows = r0..r0 + xt.nrows();
             let mut part = vec![0f64; p * k];
             for q in 0..k {
-                let xq = xt
-                    .as_mut()
-                    .col_mut(q)
-                    .try_as_col_major_mut()
-                    .expect("column-major storage")
-                    .as_slice_mut();
-                for j in 0..p {
-                    axpy_f64(-c[(j, q)], &col_slice(w, j)[rows.clone()], xq);
-                }
+                let xq = col_slice_mut(xt.as_mut(), q);
+                sub_w_c_col(xq, w, c, q, &rows);
                 for j in 0..p {
                     part[j * k + q] = dot_f64(&col_slice(w, j)[rows.clone()], xq);
                 }
@@ -393,15 +405,7 @@ fn tall_sub_mul(x: faer::MatMut<'_, f64>, w: MatRef<'_, f64>, c: MatRef<'_, f64>
             let r0 = t * TALL_ROWS;
             let rows = r0..r0 + xt.nrows();
             for q in 0..k {
-                let xq = xt
-                    .as_mut()
-                    .col_mut(q)
-                    .try_as_col_major_mut()
-                    .expect("column-major storage")
-                    .as_slice_mut();
-                for j in 0..p {
-                    axpy_f64(-c[(j, q)], &col_slice(w, j)[rows.clone()], xq);
-                }
+                sub_w_c_col(col_slice_mut(xt.as_mut(), q), w, c, q, &rows);
             }
         });
 }
