@@ -507,6 +507,11 @@ fn meta_embedding(
     })
 }
 
+/// Squared Euclidean distance of two f64 points.
+fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
+}
+
 /// Half the distance from each of the `dim`-dimensional points `meta` to its nearest other
 /// (1 where all coincide), as umap's `data_range`.
 fn half_nearest(meta: &[f64], dim: usize) -> Vec<f64> {
@@ -516,14 +521,7 @@ fn half_nearest(meta: &[f64], dim: usize) -> Vec<f64> {
         .into_par_iter()
         .map(|c| {
             let nearest = (0..m)
-                .map(|o| {
-                    row(c)
-                        .iter()
-                        .zip(row(o))
-                        .map(|(a, b)| (a - b).powi(2))
-                        .sum::<f64>()
-                        .sqrt()
-                })
+                .map(|o| sq_dist(row(c), row(o)).sqrt())
                 .filter(|&d| d > 0.0)
                 .fold(f64::INFINITY, f64::min);
             if nearest.is_finite() {
@@ -547,12 +545,7 @@ fn centroid_embedding(points: &[f64], width: usize, dim: usize) -> Result<Vec<f6
         if i == j {
             return 0.0;
         }
-        let d2: f64 = row(i)
-            .iter()
-            .zip(row(j))
-            .map(|(a, b)| (a - b).powi(2))
-            .sum();
-        (-d2).exp()
+        (-sq_dist(row(i), row(j))).exp()
     });
     let w: Vec<f64> = (0..m)
         .map(|j| {
