@@ -153,17 +153,18 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     let read_seconds = t.elapsed().as_secs_f64();
 
     let skip = ["obsp/distances", "obsp/connectivities", "uns/neighbors"];
-    let (out, (method, dist, conn, knn_seconds, fuzzy_seconds)) =
+    let t = Instant::now();
+    let (out, (knn, method)) =
         super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
-            let t = Instant::now();
-            let (knn, method) = knn_graph(points, opts, backend)?;
-            let knn_seconds = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let conn = connectivities(&knn);
-            let dist = distance_graph(&knn);
-            Ok((method, dist, conn, knn_seconds, t.elapsed().as_secs_f64()))
+            knn_graph(points, opts, backend)
         })?;
     drop(data);
+    let knn_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let conn = connectivities(&knn);
+    let dist = distance_graph(&knn);
+    drop(knn);
+    let fuzzy_seconds = t.elapsed().as_secs_f64();
     let nnz = conn.nnz();
     let obsp = out.group("obsp")?;
     write_csr(&obsp, "distances", &graph_chunk(dist), None)?;
