@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use scoop::backend::cuda::CudaBackend;
 use scoop::backend::{
     Backend, CpuBackend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams, Points, Projection,
-    ValueMap,
+    SparseRows, ValueMap,
 };
 use scoop::io::{CsrChunk, RowIds};
 
@@ -261,4 +261,30 @@ fn layout_10_epochs(b: Bencher, case: Case<usize>) {
             be.optimize_layout(&mut emb, 2, &edges, &params, &|_| {})
                 .unwrap()
         });
+}
+
+/// A product of a 1M-row graph of 24 stored values a row (the shape of UMAP's symmetrized
+/// 15-NN graph at a million cells) with a block of 4 columns, as the spectral initialization
+/// applies it (items = stored values; the GPU numbers include the block's copies both ways, not
+/// the graph's one upload).
+#[divan::bench(args = cases(&[1_000_000usize]), sample_count = 20)]
+fn sparse_apply_4(b: Bencher, case: Case<usize>) {
+    let (n, be) = (case.shape, backend(case.on));
+    let mut rng = SmallRng::seed_from_u64(6);
+    let per_row = 24;
+    let indptr: Vec<usize> = (0..=n).map(|i| i * per_row).collect();
+    let indices: Vec<u32> = (0..n * per_row)
+        .map(|_| rng.random_range(0..n as u32))
+        .collect();
+    let data: Vec<f32> = (0..n * per_row)
+        .map(|_| rng.random_range(0.0..1.0))
+        .collect();
+    let scale = vec![0.2f64; n];
+    let a = SparseRows::new(&indptr, &indices, &data).unwrap();
+    let mut op = be.sparse_operator(a, &scale).unwrap();
+    let k = 4;
+    let rows: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut out = vec![0f64; n * k];
+    b.counter(ItemsCount::new(n * per_row))
+        .bench_local(|| op.apply(&rows, k, &mut out).unwrap());
 }

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use scoop::backend::cuda::CudaBackend;
 use scoop::backend::{
     Backend, CpuBackend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams, Points, Projection,
-    ValueMap,
+    SparseRows, ValueMap,
 };
 use scoop::io::{CsrChunk, Element, H5adReader, RowIds};
 
@@ -303,6 +303,104 @@ fn spmv_matches_f64_reference() {
                     g.name()
                 );
             }
+        }
+    }
+}
+
+/// A random square sparse matrix of `n` rows as CSR: every 13th row empty, up to 60 stored
+/// values a row, some columns repeated, values of both signs.
+fn sparse_matrix(n: usize, seed: u64) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let (mut indptr, mut indices, mut data) = (vec![0usize], Vec::new(), Vec::new());
+    for i in 0..n {
+        if i % 13 != 4 {
+            for _ in 0..rng.random_range(1..60) {
+                indices.push(rng.random_range(0..n as u32));
+                data.push(rng.random_range(-3.0f32..3.0));
+            }
+        }
+        indptr.push(indices.len());
+    }
+    (indptr, indices, data)
+}
+
+#[test]
+fn sparse_operator_equals_cpu_bit_for_bit() {
+    let Some(gpus) = gpus("sparse_operator_equals_cpu_bit_for_bit") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    let mut rng = SmallRng::seed_from_u64(11);
+    for n in [1usize, 7, 5000, 70_001] {
+        let (indptr, indices, data) = sparse_matrix(n, n as u64);
+        let a = SparseRows::new(&indptr, &indices, &data).unwrap();
+        let scale: Vec<f64> = (0..n).map(|_| rng.random_range(0.01..10.0)).collect();
+        let mut want_op = cpu.sparse_operator(a, &scale).unwrap();
+        for g in &gpus {
+            let mut op = g.sparse_operator(a, &scale).unwrap();
+            assert_eq!(op.n(), n);
+            // Widths up and down again: the device buffers are reused and regrown.
+            for k in [4usize, 1, 2, 3, 5, 6, 8, 9, 17, 4] {
+                let rows: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let (mut want, mut got) = (vec![f64::NAN; n * k], vec![f64::NAN; n * k]);
+                want_op.apply(&rows, k, &mut want).unwrap();
+                op.apply(&rows, k, &mut got).unwrap();
+                if let Some(t) = (0..n * k).find(|&t| want[t].to_bits() != got[t].to_bits()) {
+                    panic!(
+                        "n = {n}, k = {k}, row {} column {}: {} on {}, {} on the CPU",
+                        t / k,
+                        t % k,
+                        got[t],
+                        g.name(),
+                        want[t]
+                    );
+                }
+            }
+            let mut out = vec![0.0; n * 2];
+            assert!(op.apply(&vec![0.0; n], 2, &mut out).is_err());
+        }
+    }
+}
+
+#[test]
+fn spectral_vectors_on_cuda_equal_cpu() {
+    let Some(gpus) = gpus("spectral_vectors_on_cuda_equal_cpu") else {
+        return;
+    };
+    // A connected graph past the size where the products go to the backend: a ring of
+    // vertices, each joined to its next 6 with random weights, plus random chords.
+    let n = scoop::ops::spectral::DEVICE_MIN + 4321;
+    let mut rng = SmallRng::seed_from_u64(5);
+    let mut rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+    let join = |rows: &mut Vec<Vec<(u32, f32)>>, i: usize, j: usize, w: f32| {
+        rows[i].push((j as u32, w));
+        rows[j].push((i as u32, w));
+    };
+    for i in 0..n {
+        for d in 1..=6 {
+            join(&mut rows, i, (i + d) % n, rng.random_range(0.2..1.0));
+        }
+        if i % 50 == 0 {
+            let j = rng.random_range(0..n);
+            if j != i {
+                join(&mut rows, i, j, 0.3);
+            }
+        }
+    }
+    let graph = scoop::ops::fuzzy::Graph::from_rows(rows);
+    let (want, want_report) =
+        scoop::ops::spectral::laplacian_eigenvectors(&graph, 2, 9, &CpuBackend::new()).unwrap();
+    for g in &gpus {
+        let (got, report) =
+            scoop::ops::spectral::laplacian_eigenvectors(&graph, 2, 9, g.as_ref()).unwrap();
+        assert_eq!(report.restarts, want_report.restarts, "{}", g.name());
+        assert_eq!(got.len(), want.len());
+        for (c, (x, y)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "eigenvector {c} on {} differs from the CPU's",
+                g.name()
+            );
         }
     }
 }

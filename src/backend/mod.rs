@@ -5,6 +5,7 @@ pub mod cpu;
 pub mod cuda;
 pub mod gram;
 pub mod points;
+pub mod sparse;
 
 use std::ops::Range;
 
@@ -14,6 +15,7 @@ use crate::io::CsrChunk;
 pub use cpu::CpuBackend;
 pub use gram::{Gram, Projection, GRAM_TILE};
 pub use points::{EdgeList, LayoutParams, Points};
+pub use sparse::{SparseOperator, SparseRows};
 
 /// Per-gene (per-column) accumulators over many chunks, in f64.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,8 +125,9 @@ pub trait Backend: Send + Sync {
 
     /// Exact Euclidean k nearest neighbours of the points `queries` among all `points`. Each
     /// query's `k` slots of `idx`/`dist` hold the query itself first (distance 0), then its k−1
-    /// nearest other points by increasing distance (computed in f64 on the CPU and in f32 on
-    /// CUDA, stored as f32; the two may order near-ties within f32 rounding differently).
+    /// nearest other points by increasing (distance, index), the distances computed in f64 and
+    /// stored as f32: every backend returns the same lists (CUDA screens pairs with f32 or TF32
+    /// estimates and recomputes the candidates exactly).
     fn knn_exact(
         &self,
         points: Points<'_>,
@@ -133,6 +136,15 @@ pub trait Backend: Send + Sync {
         idx: &mut [u32],
         dist: &mut [f32],
     ) -> Result<()>;
+
+    /// `diag(scale) · a` where the backend computes (uploaded once to the device for CUDA), for
+    /// many products with narrow dense blocks ([`SparseOperator::apply`], the same bits on every
+    /// backend).
+    fn sparse_operator<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> Result<Box<dyn SparseOperator + 'a>>;
 
     /// UMAP's optimization: `params.n_epochs` epochs of edge sampling with negative samples over
     /// `embedding` (n x `dim`, row-major, at most [`MAX_LAYOUT_DIM`] columns), calling

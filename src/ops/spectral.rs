@@ -12,6 +12,9 @@ use rayon::prelude::*;
 
 use super::eigen::{top_eigen, EigenSolver};
 use super::fuzzy::Graph;
+use crate::backend::cpu::sparse::CpuSparseOperator;
+use crate::backend::{Backend, SparseOperator, SparseRows};
+use crate::error::Result;
 
 /// Residual ‖Nx − θx‖ at which an eigenvector counts as converged (umap's eigsh: tol 1e-4).
 pub const SPECTRAL_TOL: f64 = 1e-4;
@@ -23,6 +26,9 @@ const DEPTH: usize = 10;
 const PAR_MIN: usize = 8192;
 /// Components up to this size are solved densely (exact, no iteration).
 const DENSE_MAX: usize = 400;
+/// Components from this size apply their graph through the backend; smaller ones on the CPU
+/// whatever the backend (an upload to a device would cost more than their products).
+pub const DEVICE_MIN: usize = 1 << 16;
 
 /// Connected components: a label per vertex (0 = largest component) and the component count.
 pub fn components(g: &Graph) -> (Vec<u32>, usize) {
@@ -67,11 +73,20 @@ pub struct SpectralReport {
     pub restarts: usize,
     /// Largest residual of the returned vectors.
     pub residual: f64,
+    /// Seconds spent in the products with the graph (on the backend for large components).
+    pub product_seconds: f64,
 }
 
 /// The `dim` leading non-trivial eigenvectors of N for the connected subgraph `g` (all of it one
-/// component), column-major in a `Vec` per dimension.
-pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>>, SpectralReport) {
+/// component), column-major in a `Vec` per dimension. The products with N run on `backend`'s
+/// sparse operator for components of [`DEVICE_MIN`] vertices or more (the same bits on every
+/// backend), the rest of the iteration on the CPU.
+pub fn laplacian_eigenvectors(
+    g: &Graph,
+    dim: usize,
+    seed: u64,
+    backend: &dyn Backend,
+) -> Result<(Vec<Vec<f64>>, SpectralReport)> {
     let n = g.n;
     let inv_sqrt_deg: Vec<f64> = (0..n)
         .into_par_iter()
@@ -90,8 +105,19 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
         .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
         .collect();
     normalize(&mut u0);
-    // N·X for a block of columns: rows in parallel.
-    let apply_block = |x: MatRef<'_, f64>| -> Mat<f64> {
+    if n <= DENSE_MAX {
+        return Ok(dense_eigenvectors(g, &inv_sqrt_deg, &u0, dim));
+    }
+    // N·X for a block of columns, through the backend's sparse operator (uploaded once).
+    let a = SparseRows::new(&g.indptr, &g.indices, &g.data)?;
+    let mut op: Box<dyn SparseOperator + '_> = if n >= DEVICE_MIN {
+        backend.sparse_operator(a, &inv_sqrt_deg)?
+    } else {
+        Box::new(CpuSparseOperator::new(a, &inv_sqrt_deg)?)
+    };
+    let product_time = std::cell::Cell::new(std::time::Duration::ZERO);
+    let mut apply_block = |x: MatRef<'_, f64>| -> Result<Mat<f64>> {
+        let start = std::time::Instant::now();
         let k = x.ncols();
         // The block row-major, each row pre-scaled by D^(−½) and rounded to f32: one gather
         // per stored edge, half the bytes (sums stay f64; the rounding, ~1e-7 relative, is far
@@ -106,26 +132,11 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
                 }
             });
         let mut out = vec![0.0f64; n * k];
-        macro_rules! fixed {
-            ($k:literal) => {
-                apply_rows::<$k>(g, &rows, &inv_sqrt_deg, &mut out)
-            };
-        }
-        match k {
-            0 => {}
-            1 => fixed!(1),
-            2 => fixed!(2),
-            3 => fixed!(3),
-            4 => fixed!(4),
-            5 => fixed!(5),
-            6 => fixed!(6),
-            _ => apply_rows_any(g, k, &rows, &inv_sqrt_deg, &mut out),
-        }
-        Mat::from_fn(n, k, |i, c| out[i * k + c])
+        op.apply(&rows, k, &mut out)?;
+        let nx = Mat::from_fn(n, k, |i, c| out[i * k + c]);
+        product_time.set(product_time.get() + start.elapsed());
+        Ok(nx)
     };
-    if n <= DENSE_MAX {
-        return dense_eigenvectors(g, &inv_sqrt_deg, &u0, dim);
-    }
     let b = (dim + 2).min(n.saturating_sub(1)).max(1);
     // Basis size per restart: DEPTH blocks, at most n − 1 vectors (u0 is excluded).
     let m_max = (b * DEPTH).min(n - 1);
@@ -135,6 +146,7 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
     let mut report = SpectralReport {
         restarts: 0,
         residual: f64::INFINITY,
+        product_seconds: 0.0,
     };
     let mut best: Vec<Vec<f64>> = Vec::new();
     // W = [u0 | V]: the trivial vector, then the Krylov basis.
@@ -158,7 +170,7 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
             w.as_mut()
                 .subcols_mut(1 + m, kb)
                 .copy_from(block.as_ref().subcols(0, kb));
-            let nb = apply_block(w.as_ref().subcols(1 + m, kb));
+            let nb = apply_block(w.as_ref().subcols(1 + m, kb))?;
             coeffs = tall_t_mul(w.as_ref().subcols(0, 1 + m + kb), nb.as_ref());
             for c in 0..kb {
                 for r in 0..m + kb {
@@ -180,7 +192,7 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
         };
         let kk = eig.values.len();
         let ritz = w.as_ref().subcols(1, m) * eig.vectors.as_ref().subrows(0, m);
-        let nx = apply_block(ritz.as_ref().subcols(0, dim.min(kk)));
+        let nx = apply_block(ritz.as_ref().subcols(0, dim.min(kk)))?;
         let residual = (0..dim.min(kk))
             .map(|c| {
                 (0..n)
@@ -192,6 +204,7 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
         report = SpectralReport {
             restarts: restart + 1,
             residual,
+            product_seconds: 0.0,
         };
         best = (0..dim.min(kk))
             .map(|c| ritz.col(c).iter().copied().collect())
@@ -201,55 +214,8 @@ pub fn laplacian_eigenvectors(g: &Graph, dim: usize, seed: u64) -> (Vec<Vec<f64>
             break;
         }
     }
-    (best, report)
-}
-
-/// How far ahead (in stored edges) [`apply_rows`] prefetches the gathered row.
-const GATHER_AHEAD: usize = 16;
-
-/// `out = D^(−½) W · rows` for a `K`-column block whose rows are already scaled by D^(−½)
-/// (row-major, `K` values per row), the rows of W in parallel. The gathered rows are
-/// prefetched a few edges ahead: in a large graph each is a cache miss.
-fn apply_rows<const K: usize>(g: &Graph, rows: &[f32], inv_sqrt_deg: &[f64], out: &mut [f64]) {
-    out.par_chunks_mut(K)
-        .with_min_len(PAR_MIN / K)
-        .enumerate()
-        .for_each(|(i, yi)| {
-            let (cols, vals) = g.row(i);
-            let lo = g.indptr[i];
-            let mut acc = [0f64; K];
-            for (p, (&j, &w)) in cols.iter().zip(vals).enumerate() {
-                // (Past the row's end this is the next row's gather, as useful.)
-                if let Some(&ahead) = g.indices.get(lo + p + GATHER_AHEAD) {
-                    crate::backend::cpu::prefetch(rows.as_ptr().wrapping_add(ahead as usize * K));
-                }
-                let r = &rows[j as usize * K..][..K];
-                for c in 0..K {
-                    acc[c] += w as f64 * r[c] as f64;
-                }
-            }
-            for (y, a) in yi.iter_mut().zip(acc) {
-                *y = a * inv_sqrt_deg[i];
-            }
-        });
-}
-
-/// [`apply_rows`] for any column count.
-fn apply_rows_any(g: &Graph, k: usize, rows: &[f32], inv_sqrt_deg: &[f64], out: &mut [f64]) {
-    out.par_chunks_mut(k)
-        .with_min_len(PAR_MIN / k)
-        .enumerate()
-        .for_each(|(i, yi)| {
-            let (cols, vals) = g.row(i);
-            for (&j, &w) in cols.iter().zip(vals) {
-                for (y, &r) in yi.iter_mut().zip(&rows[j as usize * k..][..k]) {
-                    *y += w as f64 * r as f64;
-                }
-            }
-            for y in yi.iter_mut() {
-                *y *= inv_sqrt_deg[i];
-            }
-        });
+    report.product_seconds = product_time.get().as_secs_f64();
+    Ok((best, report))
 }
 
 /// Orthonormalizes the columns of `block` against the orthonormal `basis` (u0 and the Krylov
@@ -488,6 +454,7 @@ fn dense_eigenvectors(
             SpectralReport {
                 restarts: 0,
                 residual: 0.0,
+                product_seconds: 0.0,
             },
         ),
         Err(_) => (
@@ -495,6 +462,7 @@ fn dense_eigenvectors(
             SpectralReport {
                 restarts: 0,
                 residual: f64::INFINITY,
+                product_seconds: 0.0,
             },
         ),
     }
@@ -550,7 +518,8 @@ mod tests {
     fn krylov_eigenvectors_span_the_dense_solution() {
         let g = geometric_graph(1_500, 3);
         assert_eq!(components(&g).1, 1, "the test graph must be connected");
-        let (vecs, report) = laplacian_eigenvectors(&g, 2, 7);
+        let (vecs, report) =
+            laplacian_eigenvectors(&g, 2, 7, &crate::backend::CpuBackend::new()).unwrap();
         assert!(g.n > DENSE_MAX, "the iterative path must run");
         assert!(
             report.residual <= SPECTRAL_TOL,

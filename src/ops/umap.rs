@@ -138,6 +138,8 @@ pub enum Init {
         placement: Placement,
         /// Largest residual and most restarts over the components solved.
         worst: Option<SpectralReport>,
+        /// Seconds of the graph products, all components together.
+        product_seconds: f64,
     },
     /// Uniform random in [−10, 10] (the spectral solve failed; the reason).
     Random(String),
@@ -306,12 +308,14 @@ pub type SourceData<'a> = &'a dyn Fn() -> Result<Option<(Vec<f32>, usize)>>;
 /// when it has fewer than 2·dim points or at most dim + 1).
 ///
 /// Where the eigen solves fail, the start is uniform in [−10, 10] ([`Init::Random`], with the
-/// reason); errors reading the source data are returned.
+/// reason); errors reading the source data, and the backend's errors (the graph products run
+/// there), are returned.
 fn spectral_init(
     g: &Graph,
     dim: usize,
     source: SourceData<'_>,
     rng: &mut rand::rngs::StdRng,
+    backend: &dyn Backend,
 ) -> Result<(Vec<f64>, Init)> {
     let (label, n_comp) = components(g);
     let centroids = if n_comp > 2 * dim && n_comp <= META_MAX {
@@ -320,8 +324,9 @@ fn spectral_init(
         None
     };
     Ok(
-        match place_components(g, &label, n_comp, centroids.as_ref(), dim, rng) {
+        match place_components(g, &label, n_comp, centroids.as_ref(), dim, rng, backend) {
             Ok(r) => r,
+            Err(e @ Error::Backend(_)) => return Err(e),
             Err(e) => {
                 let y = (0..g.n * dim)
                     .map(|_| rng.random_range(-10.0..10.0))
@@ -374,15 +379,17 @@ fn place_components(
     centroids: Option<&(Vec<f64>, usize)>,
     dim: usize,
     rng: &mut rand::rngs::StdRng,
+    backend: &dyn Backend,
 ) -> Result<(Vec<f64>, Init)> {
     let n = g.n;
     if n_comp == 1 {
-        let (vecs, report) = laplacian_eigenvectors(g, dim, rng.random());
+        let (vecs, report) = laplacian_eigenvectors(g, dim, rng.random(), backend)?;
         check_vectors(&vecs, dim, n)?;
         let y = (0..n * dim).map(|t| vecs[t % dim][t / dim]).collect();
         let init = Init::Spectral {
             components: 1,
             placement: Placement::Single,
+            product_seconds: report.product_seconds,
             worst: Some(report),
         };
         return Ok((y, init));
@@ -401,6 +408,7 @@ fn place_components(
     };
     let mut y = vec![0f64; n * dim];
     let mut worst: Option<SpectralReport> = None;
+    let mut product_seconds = 0.0;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_comp];
     // Each vertex's position inside its component (components partition the vertices).
     let mut local = vec![0u32; n];
@@ -419,7 +427,7 @@ fn place_components(
             continue;
         }
         let sub = subgraph(g, ids, &local);
-        let (vecs, report) = laplacian_eigenvectors(&sub, dim, rng.random());
+        let (vecs, report) = laplacian_eigenvectors(&sub, dim, rng.random(), backend)?;
         check_vectors(&vecs, dim, ids.len())?;
         let max = vecs
             .iter()
@@ -431,6 +439,7 @@ fn place_components(
                 y[i * dim + d] = centre[d] + range * vecs[d][s] / max;
             }
         }
+        product_seconds += report.product_seconds;
         if worst.as_ref().is_none_or(|w| report.residual > w.residual) {
             worst = Some(report);
         }
@@ -441,6 +450,7 @@ fn place_components(
             components: n_comp,
             placement,
             worst,
+            product_seconds,
         },
     ))
 }
@@ -642,7 +652,7 @@ pub fn umap(
     let w_max = g.data.iter().copied().fold(0f32, f32::max);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let t0 = std::time::Instant::now();
-    let (y, init) = spectral_init(&pruned(g, &edges, w_max), dim, source, &mut rng)?;
+    let (y, init) = spectral_init(&pruned(g, &edges, w_max), dim, source, &mut rng, backend)?;
     // umap: scale to max |y| = 10, add N(0, 1e-4) noise, then each column to [0, 10].
     let expansion = 10.0 / y.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);
     let noise = Normal::new(0.0, 1e-4).expect("valid normal");
@@ -829,7 +839,8 @@ mod tests {
             panic!("the source data is not needed for a grid")
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let (y, init) = spectral_init(&g, 2, &source, &mut rng).unwrap();
+        let (y, init) =
+            spectral_init(&g, 2, &source, &mut rng, &crate::backend::CpuBackend::new()).unwrap();
         assert!(matches!(
             init,
             Init::Spectral {

@@ -5,6 +5,7 @@ mod knn;
 mod layout;
 pub(crate) use layout::{prefetch, set_bits, splitmix64};
 mod project;
+pub mod sparse;
 
 use std::ops::Range;
 
@@ -12,7 +13,8 @@ use rayon::prelude::*;
 
 use super::{
     check_kernel_args, check_normalize_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums,
-    Gram, GramAccumulator, HostGramAccumulator, LayoutParams, Points, Projection, ValueMap,
+    Gram, GramAccumulator, HostGramAccumulator, LayoutParams, Points, Projection, SparseOperator,
+    SparseRows, ValueMap,
 };
 use crate::error::Result;
 use crate::io::CsrChunk;
@@ -194,6 +196,14 @@ impl Backend for CpuBackend {
         dist: &mut [f32],
     ) -> Result<()> {
         knn::knn_exact(points, queries, k, idx, dist)
+    }
+
+    fn sparse_operator<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> Result<Box<dyn SparseOperator + 'a>> {
+        Ok(Box::new(sparse::CpuSparseOperator::new(a, scale)?))
     }
 
     fn optimize_layout(

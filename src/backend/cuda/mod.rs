@@ -10,6 +10,7 @@
 mod gram;
 mod points;
 mod rows;
+mod sparse;
 pub(crate) mod worker;
 
 use std::ops::Range;
@@ -17,7 +18,8 @@ use std::ops::Range;
 use super::points::{check_knn_args, check_layout_args};
 use super::{
     check_columns, check_kernel_args, check_normalize_args, check_project_args, Backend, EdgeList,
-    GeneSubset, GeneSums, Gram, GramAccumulator, LayoutParams, Points, Projection, ValueMap,
+    GeneSubset, GeneSums, Gram, GramAccumulator, LayoutParams, Points, Projection, SparseOperator,
+    SparseRows, ValueMap,
 };
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -421,6 +423,19 @@ impl Backend for CudaBackend {
             dist[r.start * k..r.end * k].copy_from_slice(&pd);
         }
         Ok(())
+    }
+
+    fn sparse_operator<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> Result<Box<dyn SparseOperator + 'a>> {
+        // Each product needs the whole block: one device (the first worker's) holds the matrix.
+        Ok(Box::new(sparse::CudaSparseOperator::new(
+            &self.workers[0],
+            a,
+            scale,
+        )?))
     }
 
     fn optimize_layout(

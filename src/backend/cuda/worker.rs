@@ -45,6 +45,7 @@ pub(super) struct Kernels {
     /// than sm_80, where its PTX does not load.
     pub knn_exact_tc: Option<CudaFunction>,
     pub layout_epoch: CudaFunction,
+    pub sparse_apply: CudaFunction,
 }
 
 /// Kernel families whose PTX targets a newer architecture than the rest, with the compute
@@ -97,6 +98,7 @@ impl Kernels {
                 None
             },
             layout_epoch: f("layout", "layout_epoch")?,
+            sparse_apply: f("sparse", "sparse_apply")?,
         })
     }
 }
