@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use scoop::backend::cuda::CudaBackend;
 use scoop::backend::{
     Backend, CpuBackend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams, Points, Projection,
-    SparseRows, ValueMap,
+    SparseRows, TallMatrix, ValueMap,
 };
 use scoop::io::{CsrChunk, Element, H5adReader, RowIds};
 
@@ -358,6 +358,90 @@ fn sparse_operator_equals_cpu_bit_for_bit() {
             }
             let mut out = vec![0.0; n * 2];
             assert!(op.apply(&vec![0.0; n], 2, &mut out).is_err());
+        }
+    }
+}
+
+#[test]
+fn tall_matrix_equals_cpu_bit_for_bit() {
+    let Some(gpus) = gpus("tall_matrix_equals_cpu_bit_for_bit") else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    // Row counts below one chunk of 16, below one task, and over several with a ragged end.
+    for n in [7usize, 4096 + 5, 3 * 4096 + 808] {
+        let (indptr, indices, data) = sparse_matrix(n, 3 + n as u64);
+        let a = SparseRows::new(&indptr, &indices, &data).unwrap();
+        let mut rng = SmallRng::seed_from_u64(n as u64);
+        let scale: Vec<f64> = (0..n).map(|_| rng.random_range(0.05..3.0)).collect();
+        let init: Vec<f64> = (0..n * 14)
+            .map(|_| rng.random_range(-1.0..1.0) * 10f64.powi(rng.random_range(-3..3)))
+            .collect();
+        let coef = |rng: &mut SmallRng, len: usize| -> Vec<f64> {
+            (0..len).map(|_| rng.random_range(-2.0..2.0)).collect()
+        };
+        for g in &gpus {
+            let mut want = cpu.tall_matrix(a, &scale, 14).unwrap();
+            let mut got = g.tall_matrix(a, &scale, 14).unwrap();
+            assert_eq!((got.nrows(), got.ncols()), (n, 14));
+            want.set_cols(0, &init).unwrap();
+            got.set_cols(0, &init).unwrap();
+            let same = |step: &str, want: &dyn TallMatrix, got: &dyn TallMatrix| {
+                let (w, o) = (want.cols(0..14).unwrap(), got.cols(0..14).unwrap());
+                if let Some(t) = (0..w.len()).find(|&t| w[t].to_bits() != o[t].to_bits()) {
+                    panic!(
+                        "n = {n}, after {step}: column {} row {}: {} on {}, {} on the CPU",
+                        t / n,
+                        t % n,
+                        o[t],
+                        g.name(),
+                        w[t]
+                    );
+                }
+            };
+            same("set_cols", want.as_ref(), got.as_ref());
+            let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+            for (a, b) in [(0..1, 0..1), (0..9, 9..13), (2..3, 5..6), (4..14, 0..4)] {
+                assert_eq!(
+                    bits(got.t_mul(a.clone(), b.clone()).unwrap()),
+                    bits(want.t_mul(a.clone(), b.clone()).unwrap()),
+                    "n = {n}: t_mul {a:?} x {b:?} on {}",
+                    g.name()
+                );
+            }
+            let c = coef(&mut rng, 9 * 4);
+            let (tw, tg) = (
+                want.sub_t_mul(9..13, 0..9, &c).unwrap(),
+                got.sub_t_mul(9..13, 0..9, &c).unwrap(),
+            );
+            assert_eq!(bits(tg), bits(tw), "n = {n}: sub_t_mul on {}", g.name());
+            same("sub_t_mul", want.as_ref(), got.as_ref());
+            let c = coef(&mut rng, 9 * 4);
+            want.sub_mul(9..13, 0..9, &c).unwrap();
+            got.sub_mul(9..13, 0..9, &c).unwrap();
+            same("sub_mul", want.as_ref(), got.as_ref());
+            let c = coef(&mut rng, 1);
+            want.sub_mul(13..14, 12..13, &c).unwrap();
+            got.sub_mul(13..14, 12..13, &c).unwrap();
+            same("sub_mul of one column", want.as_ref(), got.as_ref());
+            let v = coef(&mut rng, 8 * 3);
+            want.mul(10..13, 1..9, &v).unwrap();
+            got.mul(10..13, 1..9, &v).unwrap();
+            same("mul", want.as_ref(), got.as_ref());
+            let s = got.t_mul(11..12, 11..12).unwrap()[0].sqrt();
+            want.div_col(11, s).unwrap();
+            got.div_col(11, s).unwrap();
+            want.copy_col(3, 11).unwrap();
+            got.copy_col(3, 11).unwrap();
+            same("div_col and copy_col", want.as_ref(), got.as_ref());
+            for (x, a) in [(9..13, 1..5), (0..1, 13..14), (4..7, 10..13)] {
+                want.apply(x.clone(), a.clone()).unwrap();
+                got.apply(x.clone(), a.clone()).unwrap();
+                same("apply", want.as_ref(), got.as_ref());
+            }
+            assert!(got.sub_mul(0..3, 2..5, &[0.0; 9]).is_err());
+            assert!(got.apply(0..2, 2..5).is_err());
+            assert!(got.t_mul(0..15, 0..1).is_err());
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cuda;
 pub mod gram;
 pub mod points;
 pub mod sparse;
+pub mod tall;
 
 use std::ops::Range;
 
@@ -16,6 +17,7 @@ pub use cpu::CpuBackend;
 pub use gram::{Gram, Projection, GRAM_TILE};
 pub use points::{EdgeList, LayoutParams, Points};
 pub use sparse::{SparseOperator, SparseRows};
+pub use tall::TallMatrix;
 
 /// Per-gene (per-column) accumulators over many chunks, in f64.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +147,17 @@ pub trait Backend: Send + Sync {
         a: SparseRows<'a>,
         scale: &'a [f64],
     ) -> Result<Box<dyn SparseOperator + 'a>>;
+
+    /// A zeroed tall matrix of `a.n()` rows and `ncols` columns where the backend computes
+    /// (device memory for CUDA), whose [`TallMatrix::apply`] multiplies by `a` with `scale` on
+    /// both sides: the workspace of the spectral initialization's eigensolver (the same bits on
+    /// every backend).
+    fn tall_matrix<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+        ncols: usize,
+    ) -> Result<Box<dyn TallMatrix + 'a>>;
 
     /// UMAP's optimization: `params.n_epochs` epochs of edge sampling with negative samples over
     /// `embedding` (n x `dim`, row-major, at most [`MAX_LAYOUT_DIM`] columns), calling

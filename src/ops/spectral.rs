@@ -3,17 +3,16 @@
 //! connected component, found as the top eigenvectors of N = D^(−½) W D^(−½) by block Krylov
 //! iteration with Rayleigh–Ritz restarts (the trivial eigenvector D^(½)·1 projected out).
 
-use std::ops::Range;
-
-use faer::{Mat, MatRef};
+use faer::Mat;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use super::eigen::{top_eigen, EigenSolver};
 use super::fuzzy::Graph;
-use crate::backend::cpu::sparse::CpuSparseOperator;
-use crate::backend::{Backend, SparseOperator, SparseRows};
+use crate::backend::cpu::tall::CpuTall;
+use crate::backend::tall::{dot16, TALL_ROWS};
+use crate::backend::{Backend, SparseRows, TallMatrix};
 use crate::error::Result;
 
 /// Residual ‖Nx − θx‖ at which an eigenvector counts as converged (umap's eigsh: tol 1e-4).
@@ -108,50 +107,48 @@ pub fn laplacian_eigenvectors(
     if n <= DENSE_MAX {
         return Ok(dense_eigenvectors(g, &inv_sqrt_deg, &u0, dim));
     }
-    // N·X for a block of columns, through the backend's sparse operator (uploaded once).
-    let a = SparseRows::new(&g.indptr, &g.indices, &g.data)?;
-    let mut op: Box<dyn SparseOperator + '_> = if n >= DEVICE_MIN {
-        backend.sparse_operator(a, &inv_sqrt_deg)?
-    } else {
-        Box::new(CpuSparseOperator::new(a, &inv_sqrt_deg)?)
-    };
-    let product_time = std::cell::Cell::new(std::time::Duration::ZERO);
-    let mut apply_block = |x: MatRef<'_, f64>| -> Result<Mat<f64>> {
-        let start = std::time::Instant::now();
-        let k = x.ncols();
-        // The block row-major, each row pre-scaled by D^(−½) and rounded to f32: one gather
-        // per stored edge, half the bytes (sums stay f64; the rounding, ~1e-7 relative, is far
-        // below the solver's 1e-4 tolerance).
-        let mut rows = vec![0f32; n * k];
-        rows.par_chunks_mut(k.max(1))
-            .with_min_len(PAR_MIN / k.max(1))
-            .enumerate()
-            .for_each(|(i, r)| {
-                for (c, v) in r.iter_mut().enumerate() {
-                    *v = (x[(i, c)] * inv_sqrt_deg[i]) as f32;
-                }
-            });
-        let mut out = vec![0.0f64; n * k];
-        op.apply(&rows, k, &mut out)?;
-        let nx = Mat::from_fn(n, k, |i, c| out[i * k + c]);
-        product_time.set(product_time.get() + start.elapsed());
-        Ok(nx)
-    };
     let b = (dim + 2).min(n.saturating_sub(1)).max(1);
     // Basis size per restart: DEPTH blocks, at most n − 1 vectors (u0 is excluded).
     let m_max = (b * DEPTH).min(n - 1);
+    // Column ranges of one tall matrix, where the backend computes: W = [u0 | V] (the trivial
+    // vector, then the Krylov basis), two block slots (a block and its images under N), the
+    // Ritz vectors (the next restart's start) and their images.
+    let slot_a = 1 + m_max;
+    let slot_b = slot_a + b;
+    let ritz_at = slot_b + b;
+    let images_at = ritz_at + b;
+    let a = SparseRows::new(&g.indptr, &g.indices, &g.data)?;
+    let mut t: Box<dyn TallMatrix + '_> = if n >= DEVICE_MIN {
+        backend.tall_matrix(a, &inv_sqrt_deg, images_at + b)?
+    } else {
+        Box::new(CpuTall::new(a, &inv_sqrt_deg, images_at + b)?)
+    };
+    let product_time = std::cell::Cell::new(std::time::Duration::ZERO);
+    // N·X: M[:, x] = N M[:, a] (the block rounded to f32 after its D^(−½) scaling: one gather
+    // per stored edge, half the bytes; sums stay f64, and the rounding, ~1e-7 relative, is far
+    // below the solver's 1e-4 tolerance).
+    let apply = |t: &mut Box<dyn TallMatrix + '_>, x: usize, a: usize, k: usize| -> Result<()> {
+        let start = std::time::Instant::now();
+        t.apply(x..x + k, a..a + k)?;
+        product_time.set(product_time.get() + start.elapsed());
+        Ok(())
+    };
+    t.set_cols(0, &u0)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut x = Mat::<f64>::from_fn(n, b, |_, _| StandardNormal.sample(&mut rng));
-    let u0 = Mat::<f64>::from_fn(n, 1, |i, _| u0[i]);
+    let x0 = Mat::<f64>::from_fn(n, b, |_, _| StandardNormal.sample(&mut rng));
+    let x0: Vec<f64> = (0..b)
+        .flat_map(|c| x0.col(c).iter().copied().collect::<Vec<_>>())
+        .collect();
+    t.set_cols(ritz_at, &x0)?;
+    drop(x0);
+    // Columns of the restart's start (the Ritz vectors of the last restart).
+    let mut x_width = b;
     let mut report = SpectralReport {
         restarts: 0,
         residual: f64::INFINITY,
         product_seconds: 0.0,
     };
     let mut best: Vec<Vec<f64>> = Vec::new();
-    // W = [u0 | V]: the trivial vector, then the Krylov basis.
-    let mut w = Mat::<f64>::zeros(n, 1 + m_max);
-    w.as_mut().col_mut(0).copy_from(u0.as_ref().col(0));
     let mut h = Mat::<f64>::zeros(m_max, m_max);
     for restart in 0..SPECTRAL_MAX_RESTARTS {
         // Krylov basis V = orth[X, NX, N²X, …] ⟂ u0, and H = Vᵀ N V filled block by block
@@ -159,29 +156,35 @@ pub fn laplacian_eigenvectors(
         // Each block arrives with its coefficients against W so far: for the images of a block,
         // the product that fills H.
         let mut m = 0;
-        let mut block = x.clone();
-        let mut coeffs = tall_t_mul(w.as_ref().subcols(0, 1), block.as_ref());
+        let (mut block, mut images) = (slot_a, slot_b);
+        for c in 0..x_width {
+            t.copy_col(block + c, ritz_at + c)?;
+        }
+        let mut width = x_width;
+        let mut coeffs = t.t_mul(0..1, block..block + width)?;
         while m < m_max {
-            let kept = orthonormal_block(&mut block, w.as_ref().subcols(0, 1 + m), &coeffs);
+            let kept = orthonormal_block(t.as_mut(), block, width, 1 + m, &coeffs)?;
             let kb = kept.min(m_max - m);
             if kb == 0 {
                 break;
             }
-            w.as_mut()
-                .subcols_mut(1 + m, kb)
-                .copy_from(block.as_ref().subcols(0, kb));
-            let nb = apply_block(w.as_ref().subcols(1 + m, kb))?;
-            coeffs = tall_t_mul(w.as_ref().subcols(0, 1 + m + kb), nb.as_ref());
+            for c in 0..kb {
+                t.copy_col(1 + m + c, block + c)?;
+            }
+            apply(&mut t, images, 1 + m, kb)?;
+            coeffs = t.t_mul(0..1 + m + kb, images..images + kb)?;
             for c in 0..kb {
                 for r in 0..m + kb {
-                    h[(r, m + c)] = coeffs[(1 + r, c)];
+                    let v = coeffs[(1 + r) * kb + c];
+                    h[(r, m + c)] = v;
                     if r < m {
-                        h[(m + c, r)] = coeffs[(1 + r, c)];
+                        h[(m + c, r)] = v;
                     }
                 }
             }
             m += kb;
-            block = nb;
+            (block, images) = (images, block);
+            width = kb;
         }
         if m == 0 {
             break;
@@ -191,12 +194,19 @@ pub fn laplacian_eigenvectors(
             break;
         };
         let kk = eig.values.len();
-        let ritz = w.as_ref().subcols(1, m) * eig.vectors.as_ref().subrows(0, m);
-        let nx = apply_block(ritz.as_ref().subcols(0, dim.min(kk)))?;
-        let residual = (0..dim.min(kk))
+        let v: Vec<f64> = (0..m)
+            .flat_map(|j| (0..kk).map(move |c| (j, c)))
+            .map(|(j, c)| eig.vectors[(j, c)])
+            .collect();
+        t.mul(ritz_at..ritz_at + kk, 1..1 + m, &v)?;
+        let d = dim.min(kk);
+        apply(&mut t, images_at, ritz_at, d)?;
+        let ritz = t.cols(ritz_at..ritz_at + d)?;
+        let nx = t.cols(images_at..images_at + d)?;
+        let residual = (0..d)
             .map(|c| {
                 (0..n)
-                    .map(|i| (nx[(i, c)] - eig.values[c] * ritz[(i, c)]).powi(2))
+                    .map(|i| (nx[c * n + i] - eig.values[c] * ritz[c * n + i]).powi(2))
                     .sum::<f64>()
                     .sqrt()
             })
@@ -206,10 +216,8 @@ pub fn laplacian_eigenvectors(
             residual,
             product_seconds: 0.0,
         };
-        best = (0..dim.min(kk))
-            .map(|c| ritz.col(c).iter().copied().collect())
-            .collect();
-        x = ritz;
+        best = ritz.chunks_exact(n).map(<[f64]>::to_vec).collect();
+        x_width = kk;
         if residual <= SPECTRAL_TOL || m + 1 >= n {
             break;
         }
@@ -218,215 +226,45 @@ pub fn laplacian_eigenvectors(
     Ok((best, report))
 }
 
-/// Orthonormalizes the columns of `block` against the orthonormal `basis` (u0 and the Krylov
-/// vectors so far) by classical Gram–Schmidt twice, given `coeffs` = basisᵀ·block: the first
-/// pass's subtraction and the second pass's coefficients share one sweep over the basis, so
-/// the basis is read twice, not four times. Then among themselves (modified Gram–Schmidt),
-/// moving the independent ones to the front; returns how many there are.
-fn orthonormal_block(block: &mut Mat<f64>, basis: MatRef<'_, f64>, coeffs: &Mat<f64>) -> usize {
-    let before: Vec<f64> = (0..block.ncols())
-        .map(|c| norm_col(block.as_ref(), c))
-        .collect();
-    let again = tall_sub_t_mul(block.as_mut(), basis, coeffs.as_ref());
-    tall_sub_mul(block.as_mut(), basis, again.as_ref());
+/// Orthonormalizes the `width` columns of the block at column `block` of `t` against the
+/// orthonormal basis in its columns `0..p` (u0 and the Krylov vectors so far) by classical
+/// Gram–Schmidt twice, given `coeffs` = basisᵀ·block (row-major p × width): the first pass's
+/// subtraction and the second pass's coefficients share one sweep over the basis, so the basis
+/// is read twice, not four times. Then among themselves (modified Gram–Schmidt), moving the
+/// independent ones to the front; returns how many there are.
+fn orthonormal_block(
+    t: &mut dyn TallMatrix,
+    block: usize,
+    width: usize,
+    p: usize,
+    coeffs: &[f64],
+) -> Result<usize> {
+    let norm = |t: &dyn TallMatrix, c: usize| -> Result<f64> {
+        Ok(t.t_mul(c..c + 1, c..c + 1)?[0].sqrt())
+    };
+    let before: Vec<f64> = (0..width)
+        .map(|c| norm(t, block + c))
+        .collect::<Result<_>>()?;
+    let cols = block..block + width;
+    let again = t.sub_t_mul(cols.clone(), 0..p, coeffs)?;
+    t.sub_mul(cols, 0..p, &again)?;
     let mut kept = 0;
     for (c, &norm0) in before.iter().enumerate() {
+        let col = block + c;
         for k in 0..kept {
-            let d = tall_t_mul(block.as_ref().subcols(k, 1), block.as_ref().subcols(c, 1));
-            let (done, rest) = block.as_mut().split_at_col_mut(c);
-            tall_sub_mul(
-                rest.subcols_mut(0, 1),
-                done.as_ref().subcols(k, 1),
-                d.as_ref(),
-            );
+            let d = t.t_mul(block + k..block + k + 1, col..col + 1)?;
+            t.sub_mul(col..col + 1, block + k..block + k + 1, &d)?;
         }
-        let norm = norm_col(block.as_ref(), c);
+        let norm = norm(t, col)?;
         if norm > 1e-10 * norm0.max(1e-300) {
-            let (mut done, mut rest) = block.as_mut().split_at_col_mut(c);
-            col_slice_mut(rest.as_mut(), 0)
-                .par_iter_mut()
-                .with_min_len(PAR_MIN)
-                .for_each(|v| *v /= norm);
+            t.div_col(col, norm)?;
             if kept < c {
-                done.as_mut().col_mut(kept).copy_from(rest.as_ref().col(0));
+                t.copy_col(block + kept, col)?;
             }
             kept += 1;
         }
     }
-    kept
-}
-
-/// Rows per task of the tall-skinny products (a task's rows of the narrow operand, 4 columns of
-/// 4,096 f64, stay in the core's L2 while the wide one streams past).
-const TALL_ROWS: usize = 4096;
-
-/// The column of a tall matrix as a slice (faer keeps our column-major columns contiguous).
-fn col_slice(m: MatRef<'_, f64>, c: usize) -> &[f64] {
-    m.col(c)
-        .try_as_col_major()
-        .expect("column-major storage")
-        .as_slice()
-}
-
-/// [`col_slice`], writable.
-fn col_slice_mut(m: faer::MatMut<'_, f64>, c: usize) -> &mut [f64] {
-    m.col_mut(c)
-        .try_as_col_major_mut()
-        .expect("column-major storage")
-        .as_slice_mut()
-}
-
-/// `x −= W[rows, :] · c[:, q]`: column q of a row task's share of `X −= W C` (the task's rows of
-/// X's column q in `x`).
-fn sub_w_c_col(
-    x: &mut [f64],
-    w: MatRef<'_, f64>,
-    c: MatRef<'_, f64>,
-    q: usize,
-    rows: &Range<usize>,
-) {
-    for j in 0..w.ncols() {
-        axpy_f64(-c[(j, q)], &col_slice(w, j)[rows.clone()], x);
-    }
-}
-
-/// `Wᵀ X` for tall `W` (n × p) and `X` (n × k), p and k small: one pass over both, rows in
-/// parallel tasks of [`TALL_ROWS`], each task's p × k partial product summed in task order (the
-/// result does not depend on the thread count). faer's general product spent 2.7 s of a 4.4 s
-/// spectral init at 200k points on this shape.
-fn tall_t_mul(w: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Mat<f64> {
-    let (n, p, k) = (w.nrows(), w.ncols(), x.ncols());
-    assert_eq!(x.nrows(), n, "row counts of a tall product");
-    let parts: Vec<Vec<f64>> = (0..n.div_ceil(TALL_ROWS))
-        .into_par_iter()
-        .map(|t| {
-            let rows = t * TALL_ROWS..((t + 1) * TALL_ROWS).min(n);
-            let xs: Vec<&[f64]> = (0..k).map(|q| &col_slice(x, q)[rows.clone()]).collect();
-            let mut part = vec![0f64; p * k];
-            for j in 0..p {
-                let wj = &col_slice(w, j)[rows.clone()];
-                for (q, xq) in xs.iter().enumerate() {
-                    part[j * k + q] = dot_f64(wj, xq);
-                }
-            }
-            part
-        })
-        .collect();
-    sum_parts(&parts, p, k)
-}
-
-/// `X −= W C`, then `Wᵀ X` of the result, in one sweep over the rows of the tall `W` (n × p) and
-/// `X` (n × k) (each task's rows of `W` are read once for both, from cache the second time).
-fn tall_sub_t_mul(x: faer::MatMut<'_, f64>, w: MatRef<'_, f64>, c: MatRef<'_, f64>) -> Mat<f64> {
-    let (p, k) = (w.ncols(), x.ncols());
-    assert_eq!(
-        (c.nrows(), c.ncols(), w.nrows()),
-        (p, k, x.nrows()),
-        "shapes of a tall product"
-    );
-    let parts: Vec<Vec<f64>> = x
-        .par_row_chunks_mut(TALL_ROWS)
-        .enumerate()
-        .map(|(t, mut xt)| {
-            let r0 = t * TALL_ROWS;
-            let rows = r0..r0 + xt.nrows();
-            let mut part = vec![0f64; p * k];
-            for q in 0..k {
-                let xq = col_slice_mut(xt.as_mut(), q);
-                sub_w_c_col(xq, w, c, q, &rows);
-                for j in 0..p {
-                    part[j * k + q] = dot_f64(&col_slice(w, j)[rows.clone()], xq);
-                }
-            }
-            part
-        })
-        .collect();
-    sum_parts(&parts, p, k)
-}
-
-/// The p × k sum of row tasks' partial products, in task order.
-fn sum_parts(parts: &[Vec<f64>], p: usize, k: usize) -> Mat<f64> {
-    let mut out = Mat::<f64>::zeros(p, k);
-    for part in parts {
-        for j in 0..p {
-            for q in 0..k {
-                out[(j, q)] += part[j * k + q];
-            }
-        }
-    }
-    out
-}
-
-/// `X −= W C` for tall `W` (n × p), `X` (n × k) and small `C` (p × k), rows in parallel.
-fn tall_sub_mul(x: faer::MatMut<'_, f64>, w: MatRef<'_, f64>, c: MatRef<'_, f64>) {
-    let (p, k) = (w.ncols(), x.ncols());
-    assert_eq!(
-        (c.nrows(), c.ncols()),
-        (p, k),
-        "shape of a tall product's coefficients"
-    );
-    x.par_row_chunks_mut(TALL_ROWS)
-        .enumerate()
-        .for_each(|(t, mut xt)| {
-            let r0 = t * TALL_ROWS;
-            let rows = r0..r0 + xt.nrows();
-            for q in 0..k {
-                sub_w_c_col(col_slice_mut(xt.as_mut(), q), w, c, q, &rows);
-            }
-        });
-}
-
-/// Euclidean norm of a column (no scaling: the spectral vectors are far from f64's limits).
-fn norm_col(m: MatRef<'_, f64>, c: usize) -> f64 {
-    let x = col_slice(m, c);
-    dot(x, x).sqrt()
-}
-
-/// Dot product with sixteen partial sums ([`super::dot_lanes`]): the same bits with or without
-/// AVX2, and for a given length a fixed summation order.
-#[inline(always)]
-fn dot_body(a: &[f64], b: &[f64]) -> f64 {
-    super::dot_lanes::<f64, 16>(a, b)
-}
-
-/// `y += s · x`.
-#[inline(always)]
-fn axpy_body(s: f64, x: &[f64], y: &mut [f64]) {
-    for (yv, &xv) in y.iter_mut().zip(x) {
-        *yv += s * xv;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
-    dot_body(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn axpy_avx2(s: f64, x: &[f64], y: &mut [f64]) {
-    axpy_body(s, x, y)
-}
-
-/// [`dot_body`], four lanes to a register where the CPU has AVX2.
-fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { dot_avx2(a, b) };
-    }
-    dot_body(a, b)
-}
-
-/// [`axpy_body`], four lanes to a register where the CPU has AVX2.
-fn axpy_f64(s: f64, x: &[f64], y: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { axpy_avx2(s, x, y) };
-    }
-    axpy_body(s, x, y)
+    Ok(kept)
 }
 
 /// Small components: N deflated by u0 (N − u0 u0ᵀ), decomposed whole.
@@ -473,7 +311,7 @@ fn dense_eigenvectors(
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.par_chunks(TALL_ROWS)
         .zip(b.par_chunks(TALL_ROWS))
-        .map(|(x, y)| dot_f64(x, y))
+        .map(|(x, y)| dot16(x, y))
         .collect::<Vec<f64>>()
         .iter()
         .sum()

@@ -6,6 +6,7 @@ mod layout;
 pub(crate) use layout::{prefetch, set_bits, splitmix64};
 mod project;
 pub mod sparse;
+pub mod tall;
 
 use std::ops::Range;
 
@@ -14,7 +15,7 @@ use rayon::prelude::*;
 use super::{
     check_kernel_args, check_normalize_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums,
     Gram, GramAccumulator, HostGramAccumulator, LayoutParams, Points, Projection, SparseOperator,
-    SparseRows, ValueMap,
+    SparseRows, TallMatrix, ValueMap,
 };
 use crate::error::Result;
 use crate::io::CsrChunk;
@@ -204,6 +205,15 @@ impl Backend for CpuBackend {
         scale: &'a [f64],
     ) -> Result<Box<dyn SparseOperator + 'a>> {
         Ok(Box::new(sparse::CpuSparseOperator::new(a, scale)?))
+    }
+
+    fn tall_matrix<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+        ncols: usize,
+    ) -> Result<Box<dyn TallMatrix + 'a>> {
+        Ok(Box::new(tall::CpuTall::new(a, scale, ncols)?))
     }
 
     fn optimize_layout(

@@ -11,6 +11,7 @@ mod gram;
 mod points;
 mod rows;
 mod sparse;
+mod tall;
 pub(crate) mod worker;
 
 use std::ops::Range;
@@ -19,7 +20,7 @@ use super::points::{check_knn_args, check_layout_args};
 use super::{
     check_columns, check_kernel_args, check_normalize_args, check_project_args, Backend, EdgeList,
     GeneSubset, GeneSums, Gram, GramAccumulator, LayoutParams, Points, Projection, SparseOperator,
-    SparseRows, ValueMap,
+    SparseRows, TallMatrix, ValueMap,
 };
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -435,6 +436,21 @@ impl Backend for CudaBackend {
             &self.workers[0],
             a,
             scale,
+        )?))
+    }
+
+    fn tall_matrix<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+        ncols: usize,
+    ) -> Result<Box<dyn TallMatrix + 'a>> {
+        // The eigensolver's products need whole columns: one device (the first worker's).
+        Ok(Box::new(tall::CudaTall::new(
+            &self.workers[0],
+            a,
+            scale,
+            ncols,
         )?))
     }
 

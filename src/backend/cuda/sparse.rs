@@ -79,10 +79,28 @@ impl SparseOperator for CudaSparseOperator<'_> {
                 out: w.zeros(self.n * kb)?,
             });
         }
-        let block = self.block.as_mut().expect("allocated above");
-        w.stream
+        let mut block = self.block.take().expect("allocated above");
+        let done = w
+            .stream
             .memcpy_htod(rows, &mut block.rows)
-            .map_err(cuda_err(format!("upload to device {}", w.ordinal)))?;
+            .map_err(cuda_err(format!("upload to device {}", w.ordinal)))
+            .and_then(|()| self.launch(&block.rows, k, &mut block.out))
+            .and_then(|()| w.download(&block.out, out));
+        self.block = Some(block);
+        done
+    }
+}
+
+impl CudaSparseOperator<'_> {
+    /// The row scale on the device.
+    pub fn scale(&self) -> &CudaSlice<f64> {
+        &self.scale
+    }
+
+    /// Queues `out = diag(s) · A · rows` on the device for a row-major block of `k` columns
+    /// (both buffers at least `n · k` long).
+    pub fn launch(&self, rows: &CudaSlice<f32>, k: usize, out: &mut CudaSlice<f64>) -> Result<()> {
+        let w = self.w;
         let (n64, k32) = (self.n as u64, k as u32);
         launch!(
             w,
@@ -93,10 +111,9 @@ impl SparseOperator for CudaSparseOperator<'_> {
             &self.data,
             &n64,
             &self.scale,
-            &block.rows,
+            rows,
             &k32,
-            &block.out
-        )?;
-        w.download(&block.out, out)
+            out
+        )
     }
 }

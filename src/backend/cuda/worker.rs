@@ -46,6 +46,13 @@ pub(super) struct Kernels {
     pub knn_exact_tc: Option<CudaFunction>,
     pub layout_epoch: CudaFunction,
     pub sparse_apply: CudaFunction,
+    pub tall_dot_parts: CudaFunction,
+    pub tall_sub_mul: CudaFunction,
+    pub tall_mul: CudaFunction,
+    pub tall_div_col: CudaFunction,
+    pub tall_copy_col: CudaFunction,
+    pub tall_pack: CudaFunction,
+    pub tall_unpack: CudaFunction,
 }
 
 /// Kernel families whose PTX targets a newer architecture than the rest, with the compute
@@ -99,6 +106,13 @@ impl Kernels {
             },
             layout_epoch: f("layout", "layout_epoch")?,
             sparse_apply: f("sparse", "sparse_apply")?,
+            tall_dot_parts: f("tall", "tall_dot_parts")?,
+            tall_sub_mul: f("tall", "tall_sub_mul")?,
+            tall_mul: f("tall", "tall_mul")?,
+            tall_div_col: f("tall", "tall_div_col")?,
+            tall_copy_col: f("tall", "tall_copy_col")?,
+            tall_pack: f("tall", "tall_pack")?,
+            tall_unpack: f("tall", "tall_unpack")?,
         })
     }
 }
