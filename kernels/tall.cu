@@ -2,7 +2,9 @@
 // backend::cpu::tall (see backend/tall.rs for each one's rounding, which both follow, so the
 // solver returns the same bits on either). M is column-major, n rows, column c at M + c * n.
 // Every product and sum is an explicit round-to-nearest operation (__dmul_rn, __dadd_rn): no
-// fused multiply-add.
+// fused multiply-add. The parity with the CPU also needs IEEE f32 conversion (no flush of
+// subnormals to zero): build.rs compiles without fast-math or -ftz. Launches are 256 threads a
+// block (Worker::flat_launch), a whole number of warps, as tall_dot_parts's half-warps need.
 #include "common.cuh"
 
 // Rows per task of the products' partial sums (backend::tall::TALL_ROWS).
@@ -41,30 +43,31 @@ extern "C" __global__ void tall_dot_parts(const double* __restrict__ m, u64 n, u
 }
 
 // M[:, x0 .. x0 + k] -= M[:, a0 .. a0 + p] C for the row-major p x k matrix c: each value v
-// becomes v + (-c[j][q] * a_j) for j in order. One thread per value, rows fastest.
+// becomes v + (-c[j][q] * a_j) for j in order. One thread per row (its k values one after
+// another: the row's a_j are read from memory once, then from L1).
 extern "C" __global__ void tall_sub_mul(double* __restrict__ m, u64 n, u32 x0, u32 k, u32 a0,
                                         u32 p, const double* __restrict__ c) {
-    for (u64 t = global_tid(); t < n * k; t += grid_stride()) {
-        const u32 q = (u32)(t / n);
-        const u64 i = t - (u64)q * n;
-        double v = m[(u64)(x0 + q) * n + i];
-        for (u32 j = 0; j < p; j++)
-            v = __dadd_rn(v, __dmul_rn(-c[j * k + q], m[(u64)(a0 + j) * n + i]));
-        m[(u64)(x0 + q) * n + i] = v;
+    for (u64 i = global_tid(); i < n; i += grid_stride()) {
+        for (u32 q = 0; q < k; q++) {
+            double v = m[(u64)(x0 + q) * n + i];
+            for (u32 j = 0; j < p; j++)
+                v = __dadd_rn(v, __dmul_rn(-c[j * k + q], m[(u64)(a0 + j) * n + i]));
+            m[(u64)(x0 + q) * n + i] = v;
+        }
     }
 }
 
 // M[:, x0 .. x0 + k] = M[:, a0 .. a0 + p] V for the row-major p x k matrix v: the sum of
-// v[j][q] * a_j for j in order from 0.0.
+// v[j][q] * a_j for j in order from 0.0. One thread per row.
 extern "C" __global__ void tall_mul(double* __restrict__ m, u64 n, u32 x0, u32 k, u32 a0, u32 p,
                                     const double* __restrict__ v) {
-    for (u64 t = global_tid(); t < n * k; t += grid_stride()) {
-        const u32 q = (u32)(t / n);
-        const u64 i = t - (u64)q * n;
-        double s = 0.0;
-        for (u32 j = 0; j < p; j++)
-            s = __dadd_rn(s, __dmul_rn(v[j * k + q], m[(u64)(a0 + j) * n + i]));
-        m[(u64)(x0 + q) * n + i] = s;
+    for (u64 i = global_tid(); i < n; i += grid_stride()) {
+        for (u32 q = 0; q < k; q++) {
+            double s = 0.0;
+            for (u32 j = 0; j < p; j++)
+                s = __dadd_rn(s, __dmul_rn(v[j * k + q], m[(u64)(a0 + j) * n + i]));
+            m[(u64)(x0 + q) * n + i] = s;
+        }
     }
 }
 
@@ -91,12 +94,9 @@ extern "C" __global__ void tall_pack(const double* __restrict__ m, u64 n, u32 a0
     }
 }
 
-// The sparse product's row-major result into M[:, x0 .. x0 + k].
+// The sparse product's row-major result into M[:, x0 .. x0 + k]. One thread per row.
 extern "C" __global__ void tall_unpack(double* __restrict__ m, u64 n, u32 x0, u32 k,
                                        const double* __restrict__ out) {
-    for (u64 t = global_tid(); t < n * k; t += grid_stride()) {
-        const u32 c = (u32)(t / n);
-        const u64 i = t - (u64)c * n;
-        m[(u64)(x0 + c) * n + i] = out[i * k + c];
-    }
+    for (u64 i = global_tid(); i < n; i += grid_stride())
+        for (u32 c = 0; c < k; c++) m[(u64)(x0 + c) * n + i] = out[i * k + c];
 }

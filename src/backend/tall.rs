@@ -39,8 +39,9 @@ pub trait TallMatrix {
     /// Columns `cols`, column-major.
     fn cols(&self, cols: Range<usize>) -> Result<Vec<f64>>;
 
-    /// `M[:, a]ᵀ M[:, b]`, row-major `a.len() x b.len()`.
-    fn t_mul(&self, a: Range<usize>, b: Range<usize>) -> Result<Vec<f64>>;
+    /// `M[:, a]ᵀ M[:, b]`, row-major `a.len() x b.len()` (`&mut`: a device keeps its partial
+    /// products in scratch memory).
+    fn t_mul(&mut self, a: Range<usize>, b: Range<usize>) -> Result<Vec<f64>>;
 
     /// `M[:, x] −= M[:, a] · C` for the row-major `a.len() x x.len()` matrix `c` (`a` and `x`
     /// disjoint).
@@ -62,6 +63,7 @@ pub trait TallMatrix {
 
     /// `M[:, x] = diag(s) · A · f32(diag(s) · M[:, a])` for the backend's sparse matrix `A` and
     /// row scale `s` (the block rounded to f32 after scaling; `a` and `x` disjoint, of one width).
+    /// Returns when the product is done (callers time it).
     fn apply(&mut self, x: Range<usize>, a: Range<usize>) -> Result<()>;
 }
 

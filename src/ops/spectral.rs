@@ -239,13 +239,14 @@ fn orthonormal_block(
     p: usize,
     coeffs: &[f64],
 ) -> Result<usize> {
-    let norm = |t: &dyn TallMatrix, c: usize| -> Result<f64> {
+    let norm = |t: &mut dyn TallMatrix, c: usize| -> Result<f64> {
         Ok(t.t_mul(c..c + 1, c..c + 1)?[0].sqrt())
     };
-    let before: Vec<f64> = (0..width)
-        .map(|c| norm(t, block + c))
-        .collect::<Result<_>>()?;
     let cols = block..block + width;
+    // The columns' norms: the diagonal of their gram (each entry is its own dot product, so
+    // these are the bits of one column at a time).
+    let gram = t.t_mul(cols.clone(), cols.clone())?;
+    let before: Vec<f64> = (0..width).map(|c| gram[c * width + c].sqrt()).collect();
     let again = t.sub_t_mul(cols.clone(), 0..p, coeffs)?;
     t.sub_mul(cols, 0..p, &again)?;
     let mut kept = 0;

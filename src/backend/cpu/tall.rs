@@ -90,7 +90,7 @@ impl TallMatrix for CpuTall<'_> {
             .collect())
     }
 
-    fn t_mul(&self, a: Range<usize>, b: Range<usize>) -> Result<Vec<f64>> {
+    fn t_mul(&mut self, a: Range<usize>, b: Range<usize>) -> Result<Vec<f64>> {
         check_cols("t_mul", &a, self.m.ncols())?;
         check_cols("t_mul", &b, self.m.ncols())?;
         let m = self.m.as_ref();

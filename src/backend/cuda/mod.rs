@@ -445,13 +445,14 @@ impl Backend for CudaBackend {
         scale: &'a [f64],
         ncols: usize,
     ) -> Result<Box<dyn TallMatrix + 'a>> {
-        // The eigensolver's products need whole columns: one device (the first worker's).
-        Ok(Box::new(tall::CudaTall::new(
-            &self.workers[0],
-            a,
-            scale,
-            ncols,
-        )?))
+        // The eigensolver's products need whole columns: one device (the first worker's). Where
+        // the solve does not fit its memory share, the host runs it (the same bits).
+        Ok(
+            match tall::CudaTall::new(&self.workers[0], a, scale, ncols)? {
+                Some(t) => Box::new(t),
+                None => Box::new(crate::backend::cpu::tall::CpuTall::new(a, scale, ncols)?),
+            },
+        )
     }
 
     fn optimize_layout(

@@ -12,6 +12,10 @@ use crate::backend::sparse::SparseRows;
 use crate::backend::tall::{check_cols, check_product, sum_parts, TallMatrix, TALL_ROWS};
 use crate::error::{Error, Result};
 
+/// Block columns the scratch buffers are budgeted for (the spectral solve's blocks are dim + 2
+/// wide; wider ones grow the scratch).
+const SCRATCH_COLS: usize = 8;
+
 /// A tall matrix on a device, with the sparse matrix its products apply.
 pub(super) struct CudaTall<'a> {
     w: &'a Worker,
@@ -41,22 +45,32 @@ fn at_least<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
 }
 
 impl<'a> CudaTall<'a> {
-    /// A zeroed `a.n() x ncols` matrix on worker `w`'s device, with `a` and `scale` uploaded.
-    pub fn new(w: &'a Worker, a: SparseRows<'_>, scale: &[f64], ncols: usize) -> Result<Self> {
+    /// Device bytes of a matrix of `n x ncols` with a graph of `nnz` stored values: the matrix,
+    /// the graph and row scale, the products' scratch (blocks up to [`SCRATCH_COLS`] wide) and
+    /// the partial products of the widest `t_mul`.
+    pub fn bytes(n: usize, nnz: usize, ncols: usize) -> usize {
+        n * ncols * 8
+            + (n + 1) * 8
+            + nnz * 8
+            + n * 8
+            + n * SCRATCH_COLS * 12
+            + n.div_ceil(TALL_ROWS) * ncols * SCRATCH_COLS * 8
+    }
+
+    /// A zeroed `a.n() x ncols` matrix on worker `w`'s device, with `a` and `scale` uploaded, or
+    /// `None` where [`CudaTall::bytes`] exceeds the worker's share of the device memory.
+    pub fn new(
+        w: &'a Worker,
+        a: SparseRows<'_>,
+        scale: &[f64],
+        ncols: usize,
+    ) -> Result<Option<Self>> {
         let n = a.n();
-        let bytes = n * ncols * 8;
-        if bytes > w.budget / 2 {
-            return Err(Error::Backend(format!(
-                "the spectral initialization's {ncols} vectors of {n} values need {:.1} GiB on \
-                 device {}, more than half this worker's share of the free memory ({:.1} GiB; \
-                 --backend cpu runs it on the host)",
-                bytes as f64 / (1u64 << 30) as f64,
-                w.ordinal,
-                w.budget as f64 / (1u64 << 30) as f64
-            )));
+        if Self::bytes(n, a.nnz(), ncols) > w.budget {
+            return Ok(None);
         }
         let op = CudaSparseOperator::new(w, a, scale)?;
-        Ok(CudaTall {
+        Ok(Some(CudaTall {
             w,
             n,
             ncols,
@@ -65,9 +79,9 @@ impl<'a> CudaTall<'a> {
             rows: w.zeros(1)?,
             out: w.zeros(1)?,
             coef: w.zeros(1)?,
-            parts: w.zeros(1)?,
+            parts: w.zeros(n.div_ceil(TALL_ROWS) * ncols * SCRATCH_COLS)?,
             width: 0,
-        })
+        }))
     }
 
     /// Uploads the coefficients `c` into the scratch buffer.
@@ -95,7 +109,7 @@ impl<'a> CudaTall<'a> {
         launch!(
             self.w,
             tall_sub_mul,
-            Worker::flat_launch(n64 * k as u64),
+            Worker::flat_launch(n64),
             &mut self.m,
             &n64,
             &x0,
@@ -151,23 +165,15 @@ impl TallMatrix for CudaTall<'_> {
         Ok(out)
     }
 
-    fn t_mul(&self, a: Range<usize>, b: Range<usize>) -> Result<Vec<f64>> {
+    fn t_mul(&mut self, a: Range<usize>, b: Range<usize>) -> Result<Vec<f64>> {
         check_cols("t_mul", &a, self.ncols)?;
         check_cols("t_mul", &b, self.ncols)?;
         let (p, k) = (a.len(), b.len());
-        let tasks = self.n.div_ceil(TALL_ROWS);
-        let len = tasks * p * k;
+        let len = self.n.div_ceil(TALL_ROWS) * p * k;
         if len == 0 {
             return Ok(vec![0.0; p * k]);
         }
-        // `parts` is scratch: a shared borrow cannot grow it, so a longer product gets its own.
-        let own;
-        let parts = if self.parts.len() >= len {
-            &self.parts
-        } else {
-            own = self.w.zeros::<f64>(len)?;
-            &own
-        };
+        at_least(self.w, &mut self.parts, len)?;
         let (n64, a0, p32, b0, k32) = (
             self.n as u64,
             a.start as u32,
@@ -185,10 +191,10 @@ impl TallMatrix for CudaTall<'_> {
             &p32,
             &b0,
             &k32,
-            parts
+            &mut self.parts
         )?;
         let mut host = vec![0f64; len];
-        self.w.download(parts, &mut host)?;
+        self.w.download(&self.parts, &mut host)?;
         Ok(sum_parts(host.chunks_exact(p * k), p, k))
     }
 
@@ -203,9 +209,6 @@ impl TallMatrix for CudaTall<'_> {
 
     fn sub_t_mul(&mut self, x: Range<usize>, a: Range<usize>, c: &[f64]) -> Result<Vec<f64>> {
         self.sub_mul(x.clone(), a.clone(), c)?;
-        // Keep the partial products' buffer for the solve's widest product.
-        let len = self.n.div_ceil(TALL_ROWS) * a.len() * x.len();
-        at_least(self.w, &mut self.parts, len)?;
         self.t_mul(a, x)
     }
 
@@ -225,7 +228,7 @@ impl TallMatrix for CudaTall<'_> {
         launch!(
             self.w,
             tall_mul,
-            Worker::flat_launch(n64 * k as u64),
+            Worker::flat_launch(n64),
             &mut self.m,
             &n64,
             &x0,
@@ -301,12 +304,13 @@ impl TallMatrix for CudaTall<'_> {
         launch!(
             self.w,
             tall_unpack,
-            threads,
+            Worker::flat_launch(n64),
             &mut self.m,
             &n64,
             &x0,
             &k32,
             &self.out
-        )
+        )?;
+        self.w.sync()
     }
 }
