@@ -288,3 +288,20 @@ fn sparse_apply_4(b: Bencher, case: Case<usize>) {
     b.counter(ItemsCount::new(n * per_row))
         .bench_local(|| op.apply(&rows, k, &mut out).unwrap());
 }
+
+/// The eigensolver's widest tall product at a million rows: `Wᵀ X` for a 41-column basis and a
+/// 4-column block (items = basis values read), with the matrix where the backend computes (the
+/// GPU number counts the partial products' download).
+#[divan::bench(args = cases(&[1_000_000usize]), sample_count = 10)]
+fn tall_t_mul_41x4(b: Bencher, case: Case<usize>) {
+    let (n, be) = (case.shape, backend(case.on));
+    let indptr = vec![0usize; n + 1];
+    let scale = vec![1f64; n];
+    let a = SparseRows::new(&indptr, &[], &[]).unwrap();
+    let mut t = be.tall_matrix(a, &scale, 45).unwrap();
+    let mut rng = SmallRng::seed_from_u64(8);
+    let x: Vec<f64> = (0..n * 45).map(|_| rng.random_range(-1.0..1.0)).collect();
+    t.set_cols(0, &x).unwrap();
+    b.counter(ItemsCount::new(n * 41))
+        .bench_local(|| t.t_mul(0..41, 41..45).unwrap());
+}
