@@ -97,8 +97,14 @@ impl<'a> CudaTall<'a> {
             .map_err(cuda_err(format!("upload to device {}", self.w.ordinal)))
     }
 
-    /// `M[:, x] −= M[:, a] C` with C already uploaded.
-    fn launch_sub_mul(&mut self, x: &Range<usize>, a: &Range<usize>) -> Result<()> {
+    /// `M[:, x] −= M[:, a] C` (`sub`) or `M[:, x] = M[:, a] C`, with C already uploaded.
+    fn launch_product(&mut self, sub: bool, x: &Range<usize>, a: &Range<usize>) -> Result<()> {
+        let w = self.w;
+        let (f, name) = if sub {
+            (&w.k.tall_sub_mul, "tall_sub_mul")
+        } else {
+            (&w.k.tall_mul, "tall_mul")
+        };
         let (n64, x0, k, a0, p) = (
             self.n as u64,
             x.start as u32,
@@ -107,8 +113,9 @@ impl<'a> CudaTall<'a> {
             a.len() as u32,
         );
         launch!(
-            self.w,
-            tall_sub_mul,
+            fn w,
+            f,
+            name,
             Worker::flat_launch(n64),
             &mut self.m,
             &n64,
@@ -204,7 +211,7 @@ impl TallMatrix for CudaTall<'_> {
             return Ok(());
         }
         self.upload_coef(c)?;
-        self.launch_sub_mul(&x, &a)
+        self.launch_product(true, &x, &a)
     }
 
     fn sub_t_mul(&mut self, x: Range<usize>, a: Range<usize>, c: &[f64]) -> Result<Vec<f64>> {
@@ -218,25 +225,7 @@ impl TallMatrix for CudaTall<'_> {
             return Ok(());
         }
         self.upload_coef(v)?;
-        let (n64, x0, k, a0, p) = (
-            self.n as u64,
-            x.start as u32,
-            x.len() as u32,
-            a.start as u32,
-            a.len() as u32,
-        );
-        launch!(
-            self.w,
-            tall_mul,
-            Worker::flat_launch(n64),
-            &mut self.m,
-            &n64,
-            &x0,
-            &k,
-            &a0,
-            &p,
-            &self.coef
-        )
+        self.launch_product(false, &x, &a)
     }
 
     fn div_col(&mut self, c: usize, s: f64) -> Result<()> {

@@ -245,14 +245,19 @@ pub(super) const NULL: u64 = 0;
 /// device buffer or a scalar), naming the kernel and device in errors.
 macro_rules! launch {
     ($w:expr, $kernel:ident, $cfg:expr, $($arg:expr),* $(,)?) => {{
+        let w: &$crate::backend::cuda::worker::Worker = $w;
+        launch!(fn w, &w.k.$kernel, stringify!($kernel), $cfg, $($arg),*)
+    }};
+    // A kernel chosen at run time: `$f` (a `&CudaFunction` of `$w`'s kernels) named `$name`.
+    (fn $w:expr, $f:expr, $name:expr, $cfg:expr, $($arg:expr),* $(,)?) => {{
         use cudarc::driver::PushKernelArg as _;
         let w: &$crate::backend::cuda::worker::Worker = $w;
-        let mut b = w.stream.launch_builder(&w.k.$kernel);
+        let mut b = w.stream.launch_builder($f);
         $( b.arg($arg); )*
         // SAFETY: the arguments follow the kernel's signature in kernels/*.cu (the parity tests
         // run every launch), and the buffers are sized for the launch by the caller.
         unsafe { b.launch($cfg) }.map(|_| ()).map_err($crate::backend::cuda::worker::cuda_err(
-            format!("launching {} on device {}", stringify!($kernel), w.ordinal),
+            format!("launching {} on device {}", $name, w.ordinal),
         ))
     }};
 }
