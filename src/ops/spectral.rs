@@ -25,7 +25,7 @@ const DEPTH: usize = 10;
 const PAR_MIN: usize = 8192;
 /// Components up to this size are solved densely (exact, no iteration).
 const DENSE_MAX: usize = 400;
-/// Components from this size apply their graph through the backend; smaller ones on the CPU
+/// Components from this size are solved in the backend's tall matrix; smaller ones on the CPU
 /// whatever the backend (an upload to a device would cost more than their products).
 pub const DEVICE_MIN: usize = 1 << 16;
 
@@ -77,9 +77,10 @@ pub struct SpectralReport {
 }
 
 /// The `dim` leading non-trivial eigenvectors of N for the connected subgraph `g` (all of it one
-/// component), column-major in a `Vec` per dimension. The products with N run on `backend`'s
-/// sparse operator for components of [`DEVICE_MIN`] vertices or more (the same bits on every
-/// backend), the rest of the iteration on the CPU.
+/// component), column-major in a `Vec` per dimension. For components of [`DEVICE_MIN`] vertices
+/// or more the whole iteration runs in `backend`'s [`TallMatrix`] (on a GPU, in device memory),
+/// smaller ones on the CPU's; both give the same bits. Only the small Rayleigh–Ritz problems and
+/// the residuals are computed here.
 pub fn laplacian_eigenvectors(
     g: &Graph,
     dim: usize,
