@@ -70,33 +70,36 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         },
         backend.as_ref(),
     )?;
-    let mut products = String::new();
+    // The graph products' time, where eigen solves ran.
+    let products = match &s.init {
+        Init::Spectral {
+            worst: Some(_),
+            product_seconds,
+            ..
+        } => format!(" with graph products {product_seconds:.2} s"),
+        _ => String::new(),
+    };
     let init = match &s.init {
         Init::Spectral {
             components,
             placement,
             worst,
-            product_seconds,
-        } => {
-            if worst.is_some() {
-                products = format!(" with graph products {product_seconds:.2} s");
-            }
-            format!(
-                "spectral init ({components} component{}{}{})",
-                if *components == 1 { "" } else { "s" },
-                match placement {
-                    Placement::Single => "",
-                    Placement::UnitVectors => " placed at ±unit vectors",
-                    Placement::Centroids => " placed by their centroids",
-                    Placement::Random => " placed at random (no X_pca)",
-                    Placement::Grid => " placed on a grid",
-                },
-                worst
-                    .as_ref()
-                    .map(|w| format!(", {} restarts, residual {:.1e}", w.restarts, w.residual))
-                    .unwrap_or_default()
-            )
-        }
+            ..
+        } => format!(
+            "spectral init ({components} component{}{}{})",
+            if *components == 1 { "" } else { "s" },
+            match placement {
+                Placement::Single => "",
+                Placement::UnitVectors => " placed at ±unit vectors",
+                Placement::Centroids => " placed by their centroids",
+                Placement::Random => " placed at random (no X_pca)",
+                Placement::Grid => " placed on a grid",
+            },
+            worst
+                .as_ref()
+                .map(|w| format!(", {} restarts, residual {:.1e}", w.restarts, w.residual))
+                .unwrap_or_default()
+        ),
         Init::Random(why) => {
             eprintln!("warning: spectral initialization failed ({why}); started from random");
             "random init".to_string()
