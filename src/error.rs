@@ -8,13 +8,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Errors raised by scoop's library code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An operating-system I/O failure on a path.
-    #[error("{path}: {source}")]
+    /// An operating-system I/O failure on a path. The message carries the OS's reason, so the
+    /// reason is not also reported as a separate cause (a printed chain would say it twice).
+    #[error("{path}: {reason}")]
     Io {
         /// The path being read or written.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The HDF5 library reported a failure on an element.
     #[error("{path}: {element}: {message}")]
@@ -58,10 +59,10 @@ impl Error {
     }
 
     /// An I/O error on `path`.
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
+    pub fn io(path: &Path, reason: std::io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),
-            source,
+            reason,
         }
     }
 

@@ -458,6 +458,8 @@ fn bad_requests_fail_clearly_and_write_nothing() {
     let missing = dir.path().join("missing.h5ad");
     let err = fails(&["umap", missing.to_str().unwrap(), "--out", o]);
     assert!(err.contains("missing.h5ad"), "{err}");
+    // The OS's reason is said once, not once by the error and again by its printed cause.
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
     assert!(!out.exists());
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),

@@ -47,7 +47,7 @@ impl Knn {
 /// How neighbours are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum KnnMethod {
-    /// Exact below [`EXACT_MAX_CPU`] points on the CPU (scanpy's brute-force threshold) and on
+    /// Exact up to 8191 points on the CPU (scanpy's brute-force threshold) and on
     /// any GPU; NN-descent above it on the CPU.
     #[default]
     Auto,
@@ -751,6 +751,14 @@ mod tests {
     use crate::backend::CpuBackend;
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};
+
+    #[test]
+    fn auto_help_names_the_threshold() {
+        use clap::ValueEnum;
+        let help = KnnMethod::Auto.to_possible_value().unwrap();
+        let help = help.get_help().unwrap().to_string();
+        assert!(help.contains(&EXACT_MAX_CPU.to_string()), "{help}");
+    }
 
     /// `n` points of `dim` coordinates around 12 Gaussian centres with varying spread.
     pub(crate) fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
