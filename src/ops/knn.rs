@@ -4,9 +4,12 @@
 //! Both return each point itself first (distance 0), then its k−1 nearest other points, as
 //! scanpy's `neighbors` expects of a transformer.
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
 use rayon::prelude::*;
 
 use crate::backend::cpu::{prefetch, splitmix64};
+use crate::backend::points::sq_dist_f32;
 use crate::backend::{Backend, Points};
 use crate::error::{Error, Result};
 use crate::ops::pairs::{prefetch_rows, PairBlock};
@@ -287,11 +290,12 @@ impl SharedHeaps {
         }
     }
 
-    /// Starts fetching the first cache lines of point `p`'s row (any `p`: a hint never faults).
+    /// Starts fetching every cache line of point `p`'s row (any `p`: a hint never faults).
     fn prefetch(&self, p: usize) {
         let o = p.wrapping_mul(self.m);
-        prefetch(self.d.wrapping_add(o));
-        prefetch(self.i.wrapping_add(o));
+        prefetch_span(self.d.wrapping_add(o), self.m);
+        prefetch_span(self.i.wrapping_add(o), self.m);
+        prefetch_span(self.new.wrapping_add(o), self.m);
     }
 
     /// # Safety
@@ -307,10 +311,26 @@ impl SharedHeaps {
     }
 }
 
+/// Starts fetching the cache lines of the `len` values from `p` (any `p`: a hint never faults).
+fn prefetch_span<T>(p: *const T, len: usize) {
+    let bytes = len * std::mem::size_of::<T>();
+    let p = p.cast::<u8>();
+    for off in (0..bytes).step_by(64) {
+        prefetch(p.wrapping_add(off));
+    }
+    // The last line, when the span starts part-way into its first.
+    if bytes > 0 {
+        prefetch(p.wrapping_add(bytes - 1));
+    }
+}
+
 /// Dot product in f32 with eight partial sums (vectorizes).
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     super::dot_lanes::<f32, 8>(a, b)
 }
+
+/// Points between a tree split's row prefetch and its margin.
+const SPLIT_AHEAD: usize = 8;
 
 /// Splits `ids` recursively by random hyperplanes into leaves of at most `leaf` points.
 fn rp_leaves(
@@ -350,7 +370,19 @@ fn rp_leaves(
             m < 0.0
         }
     };
-    let (left, right): (Vec<u32>, Vec<u32>) = ids.iter().partition(|&&p| side(p));
+    // The node's rows lie scattered over the point matrix below the top levels (ascending, but
+    // far apart): each is a cache miss unless fetched ahead.
+    let (mut left, mut right) = (Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));
+    for (t, &p) in ids.iter().enumerate() {
+        if let Some(&ahead) = ids.get(t + SPLIT_AHEAD) {
+            prefetch_rows(points, &[ahead]);
+        }
+        if side(p) {
+            left.push(p);
+        } else {
+            right.push(p);
+        }
+    }
     let mut lo = left.len();
     ids[..lo].copy_from_slice(&left);
     ids[lo..].copy_from_slice(&right);
@@ -400,11 +432,12 @@ impl Lists {
 /// repeats, at most `cap` chosen by a hash priority (deterministic); old candidates only for
 /// points with new ones (a join pairs a new candidate with the others).
 ///
-/// Two parallel passes, each reading its share of the heaps once: the reverse entries are
-/// appended to buckets by the range of points they go to (sequential writes; placing them at
-/// their points directly was a random write, and an atomic one, per entry), then each range
-/// gathers its buckets, and sorts, deduplicates and caps its points' forward and reverse
-/// entries.
+/// Three parallel passes. The first marks the points that will join: those with a new entry,
+/// and those a new entry points to (late rounds: few). The second appends the reverse entries
+/// that go to marked points to buckets by the range of points they go to (sequential writes;
+/// placing them at their points directly was a random write, and an atomic one, per entry).
+/// The third gathers each range's buckets, and sorts, deduplicates and caps its marked points'
+/// forward and reverse entries.
 fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
     const NEW: u32 = 1 << 31;
     let m = heaps.m.max(1);
@@ -413,6 +446,23 @@ fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
     let ranges = n.div_ceil(size);
     let range_of = |q: u32| q as usize / size;
     let bounds = |r: usize| (r * size, ((r + 1) * size).min(n));
+    // Points that join this round: a new entry of their own, or a new entry pointing to them.
+    let joins: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
+    (0..ranges).into_par_iter().for_each(|r| {
+        let (lo, hi) = bounds(r);
+        for p in lo..hi {
+            let row = p * m..(p + 1) * m;
+            for (&q, _) in heaps.i[row.clone()]
+                .iter()
+                .zip(&heaps.new[row])
+                .filter(|e| *e.1)
+            {
+                joins[p].store(true, Relaxed);
+                joins[q as usize].store(true, Relaxed);
+            }
+        }
+    });
+    let joins: Vec<bool> = joins.into_iter().map(AtomicBool::into_inner).collect();
     // buckets[source range][destination range]: (destination, source with the new flag).
     let buckets: Vec<Vec<Vec<(u32, u32)>>> = (0..ranges)
         .into_par_iter()
@@ -421,7 +471,7 @@ fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
             let mut out: Vec<Vec<(u32, u32)>> = vec![Vec::new(); ranges];
             for s in lo * m..hi * m {
                 let q = heaps.i[s];
-                if q != u32::MAX {
+                if q != u32::MAX && joins[q as usize] {
                     let p = (s / m) as u32;
                     out[range_of(q)].push((q, p | (heaps.new[s] as u32) << 31));
                 }
@@ -453,10 +503,10 @@ fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
             }
             let mut out: [(Vec<usize>, Vec<u32>); 2] = Default::default();
             let mut row: Vec<u32> = Vec::new();
+            let mut keyed = Vec::new();
             for p in lo..hi {
                 let back = &reverse[start[p - lo]..start[p - lo + 1]];
-                let fresh = heaps.new[p * m..(p + 1) * m].contains(&true);
-                if !fresh && back.iter().all(|&e| e & NEW == 0) {
+                if !joins[p] {
                     // No new candidates, so no joins: both lists empty (most points, late on).
                     for (ptr, ids) in &mut out {
                         ptr.push(ids.len());
@@ -474,9 +524,9 @@ fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
                 row.sort_unstable();
                 let split = row.partition_point(|&e| e & NEW == 0);
                 let (old, new) = row.split_at_mut(split);
-                let new_len = pick(new, NEW, p, cap, seed);
+                let new_len = pick(new, NEW, p, cap, seed, &mut keyed);
                 let old_len = if new_len > 0 {
-                    pick(old, 0, p, cap, seed ^ 0x0F)
+                    pick(old, 0, p, cap, seed ^ 0x0F, &mut keyed)
                 } else {
                     0
                 };
@@ -508,14 +558,38 @@ fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, Lists) {
 }
 
 /// Deduplicates the sorted entries of point `p` (all flagged `flag`), keeps at most `cap` of
-/// them chosen by a hash priority of (seed, p, id), and returns how many are kept (first).
-fn pick(entries: &mut [u32], flag: u32, p: usize, cap: usize, seed: u64) -> usize {
+/// them chosen by a hash priority of (seed, p, id), lowest first, and returns how many are kept
+/// (first). `keyed` is scratch.
+///
+/// The priorities are distinct (splitmix64 is a bijection and the ids are), so selecting the
+/// `cap` lowest and sorting only those gives what a full sort by priority gives.
+fn pick(
+    entries: &mut [u32],
+    flag: u32,
+    p: usize,
+    cap: usize,
+    seed: u64,
+    keyed: &mut Vec<(u64, u32)>,
+) -> usize {
     let len = dedup_sorted(entries);
     if len <= cap {
         return len;
     }
-    let id = |e: u32| (e & !flag) as u64;
-    entries[..len].sort_by_key(|&e| splitmix64(seed ^ ((p as u64) << 32) ^ id(e)));
+    let base = seed ^ ((p as u64) << 32);
+    keyed.clear();
+    keyed.extend(
+        entries[..len]
+            .iter()
+            .map(|&e| (splitmix64(base ^ (e & !flag) as u64), e)),
+    );
+    if cap > 0 {
+        keyed.select_nth_unstable(cap - 1);
+    }
+    keyed.truncate(cap);
+    keyed.sort_unstable();
+    for (slot, &(_, e)) in entries.iter_mut().zip(keyed.iter()) {
+        *slot = e;
+    }
     cap
 }
 
@@ -530,6 +604,12 @@ fn dedup_sorted(row: &mut [u32]) -> usize {
     }
     len
 }
+
+/// Points whose local joins one task computes.
+const JOIN_TASK: usize = 2048;
+
+/// Random-projection-tree leaves joined in order by one task (each prefetches the next).
+const LEAVES_PER_TASK: usize = 64;
 
 /// Updates between an update's heap-row prefetch and its application.
 const APPLY_AHEAD: usize = 8;
@@ -610,27 +690,44 @@ fn descend(
             0,
         );
         let shared = SharedHeaps::new(&mut heaps);
+        // A leaf's points and heap rows lie scattered over memory: each task fetches the next
+        // leaf's while it joins the current one.
         leaves
-            .par_iter()
-            .for_each_init(PairBlock::default, |block, &(s, e)| {
-                let leaf = &ids[s..e];
-                // SAFETY (every `row` call below): the leaves of one tree partition the points,
-                // only this task touches the points of its leaf, and each row view is dropped
-                // before the next is made.
-                block.load(points, leaf.iter().copied(), |p| unsafe {
-                    shared.row(p as usize).d[0]
-                });
-                block.for_close_pairs(leaf.len(), |x, y, d| {
-                    let (p, q) = (leaf[x], leaf[y]);
-                    unsafe { shared.row(p as usize) }.push(d, q);
-                    unsafe { shared.row(q as usize) }.push(d, p);
-                });
+            .par_chunks(LEAVES_PER_TASK)
+            .for_each_init(PairBlock::default, |block, run| {
+                for (t, &(s, e)) in run.iter().enumerate() {
+                    if let Some(&(s2, e2)) = run.get(t + 1) {
+                        prefetch_rows(points, &ids[s2..e2]);
+                        ids[s2..e2]
+                            .iter()
+                            .for_each(|&p| shared.prefetch(p as usize));
+                    }
+                    let leaf = &ids[s..e];
+                    // SAFETY (every `row` call below): the leaves of one tree partition the
+                    // points, only this task touches the points of its leaf, and each row view
+                    // is dropped before the next is made.
+                    block.load(points, leaf.iter().copied(), |p| unsafe {
+                        shared.row(p as usize).d[0]
+                    });
+                    block.for_close_pairs(leaf.len(), |x, y, d| {
+                        let (p, q) = (leaf[x], leaf[y]);
+                        unsafe { shared.row(p as usize) }.push(d, q);
+                        unsafe { shared.row(q as usize) }.push(d, p);
+                    });
+                }
             });
     }
 
-    let shards = (rayon::current_num_threads() * 8).max(1);
-    let shard_of = |p: u32| (p as usize * shards) / n;
+    // Updates are applied by shard, a power-of-two range of points each (a shift, not a
+    // division, per update), more than 4 and at most 8 a thread.
+    let shift = (n.div_ceil((rayon::current_num_threads() * 8).max(1)))
+        .next_power_of_two()
+        .trailing_zeros();
+    let shards = ((n.max(1) - 1) >> shift) + 1;
+    let shard_of = |p: u32| (p >> shift) as usize;
     let max_cand = opts.max_candidates.max(m);
+    // Per join task, per shard: the updates proposed (reused from group to group).
+    let mut updates: Vec<Vec<Vec<Update>>> = Vec::new();
     for round in 0..opts.max_iters {
         // Candidates: new and old neighbours of each point, plus the reverse edges, capped.
         // Old candidates only matter to points with new ones (joins pair a new candidate with
@@ -647,20 +744,26 @@ fn descend(
         for g0 in (0..n).step_by(group) {
             let thr = heaps.thresholds();
             let g1 = (g0 + group).min(n);
-            let blocks: Vec<Vec<Vec<Update>>> = (g0..g1)
-                .into_par_iter()
-                .chunks(2048)
-                .map(|pts| {
-                    let mut out: Vec<Vec<Update>> = vec![Vec::new(); shards];
+            // Each task's update lists are kept from group to group (cleared, not freed): they
+            // grow once instead of reallocating and faulting in fresh pages every group.
+            let tasks = (g1 - g0).div_ceil(JOIN_TASK);
+            if updates.len() < tasks {
+                updates.resize_with(tasks, || vec![Vec::new(); shards]);
+            }
+            updates[..tasks]
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(task, out)| {
+                    out.iter_mut().for_each(Vec::clear);
+                    let lo = g0 + task * JOIN_TASK;
+                    let hi = (lo + JOIN_TASK).min(g1);
                     let mut block = PairBlock::default();
                     let mut cand = Vec::new();
-                    for (at, &p) in pts.iter().enumerate() {
-                        if let Some(&next) = pts.get(at + 1) {
-                            if !new_c.row(next).is_empty() {
-                                for ids in [new_c.row(next), old_c.row(next)] {
-                                    prefetch_rows(points, ids);
-                                    ids.iter().for_each(|&c| prefetch(&thr[c as usize]));
-                                }
+                    for p in lo..hi {
+                        if p + 1 < hi && !new_c.row(p + 1).is_empty() {
+                            for ids in [new_c.row(p + 1), old_c.row(p + 1)] {
+                                prefetch_rows(points, ids);
+                                ids.iter().for_each(|&c| prefetch(&thr[c as usize]));
                             }
                         }
                         let new = new_c.row(p);
@@ -685,15 +788,14 @@ fn descend(
                             }
                         });
                     }
-                    out
-                })
-                .collect();
+                });
+            let blocks = &updates[..tasks];
             let shared = SharedHeaps::new(&mut heaps);
             changed += (0..shards)
                 .into_par_iter()
                 .map(|s| {
                     let mut c = 0;
-                    for b in &blocks {
+                    for b in blocks {
                         let ups = &b[s];
                         for (t, &(p, q, d)) in ups.iter().enumerate() {
                             if let Some(&(ahead, _, _)) = ups.get(t + APPLY_AHEAD) {
@@ -715,7 +817,8 @@ fn descend(
         }
     }
 
-    // Sorted rows, the point itself first.
+    // Sorted rows, the point itself first. The distances are computed afresh: the AVX-512
+    // tiles' ‖x‖² + ‖y‖² − 2x·y form found the neighbours but cancels (see `ops::pairs`).
     let mut indices = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
     indices
@@ -724,7 +827,11 @@ fn descend(
         .enumerate()
         .for_each(|(p, (ri, rd))| {
             let o = p * m;
-            let mut e: Vec<(f32, u32)> = (0..m).map(|s| (heaps.d[o + s], heaps.i[o + s])).collect();
+            let exact = |j: u32| match j {
+                u32::MAX => f32::INFINITY,
+                j => sq_dist_f32(points.row(p), points.row(j as usize)),
+            };
+            let mut e: Vec<(f32, u32)> = heaps.i[o..o + m].iter().map(|&j| (exact(j), j)).collect();
             e.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             ri[0] = p as u32;
             rd[0] = 0.0;
@@ -825,6 +932,11 @@ mod tests {
                 assert_eq!(approx.row(i)[0], i as u32);
                 let d = approx.row_distances(i);
                 assert!(d.windows(2).all(|w| w[0] <= w[1]));
+                // Reported distances are computed afresh, not the search's ‖x‖² + ‖y‖² − 2x·y.
+                for (&j, &dj) in approx.row(i).iter().zip(d).skip(1) {
+                    let want = sq_dist_f32(p.row(i), p.row(j as usize)).sqrt();
+                    assert_eq!(dj.to_bits(), want.to_bits(), "point {i}, neighbour {j}");
+                }
             }
         }
     }

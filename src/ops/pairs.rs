@@ -5,12 +5,18 @@
 //! line, padded to 16 members), and distances are computed for a few members against 8 or 16
 //! at a time. Each member is read from the point matrix once per set instead of once per pair,
 //! and the inner loop is vector arithmetic with no gathers. Three bodies, chosen at run time:
-//! - AVX-512: 4 members against 16, one register per member, fused multiply-add;
+//! - AVX-512: 4 members against 32 (16 for a last odd tile), eight registers of independent
+//!   sums, as ‖x‖² + ‖y‖² − 2x·y: one fused
+//!   multiply-add per coordinate (with the member's coordinate broadcast from memory inside
+//!   the instruction) instead of a subtraction and a multiply-add. That form cancels: a
+//!   distance is off by up to γ₍dim+2₎ · 2(‖x‖² + ‖y‖²) (γₘ = m·u / (1 − m·u), u = 2⁻²⁴), not
+//!   a rounding of itself, so callers that report distances recompute them (NN-descent does for
+//!   the neighbours it keeps);
 //! - AVX2: 4 members against 8, one 8-lane register per member;
 //! - generic (SSE2): the AVX2 body compiled without it (two 4-lane halves).
 //!
 //! The AVX2 and generic bodies do the same operations in the same order per lane (no FMA), so
-//! they give identical bits; the AVX-512 body rounds once less per coordinate.
+//! they give identical bits.
 
 use crate::backend::cpu::prefetch;
 use crate::backend::Points;
@@ -31,6 +37,8 @@ pub struct PairBlock {
     cols: usize,
     /// Per member: the squared distance a pair must be below to be reported (padding: −∞).
     limit: Vec<f32>,
+    /// Per member: its squared norm (padding: 0).
+    norm: Vec<f32>,
     /// Members loaded.
     len: usize,
 }
@@ -60,12 +68,16 @@ impl PairBlock {
         self.t.resize(dim * cols, 0.0);
         self.limit.clear();
         self.limit.resize(cols, f32::NEG_INFINITY);
-        for ((j, id), lim) in ids.enumerate().zip(&mut self.limit) {
+        self.norm.clear();
+        self.norm.resize(cols, 0.0);
+        for (((j, id), lim), norm) in ids.enumerate().zip(&mut self.limit).zip(&mut self.norm) {
+            let row = points.row(id as usize);
             // j < len ≤ cols: every line has a slot j.
-            for (line, &x) in self.t.chunks_exact_mut(cols).zip(points.row(id as usize)) {
+            for (line, &x) in self.t.chunks_exact_mut(cols).zip(row) {
                 line[j] = x;
             }
             *lim = limit(id);
+            *norm = crate::ops::dot_lanes::<f32, 8>(row, row);
         }
         (self.cols, self.len) = (cols, len);
     }
@@ -165,45 +177,84 @@ mod avx512 {
         below(to) & !below(from)
     }
 
-    /// [`super::pairs`] with 16-lane column tiles and fused multiply-add.
+    /// [`super::pairs`] with 16-lane column tiles, as ‖x‖² + ‖y‖² − 2x·y. Two column tiles at
+    /// a time where there are two: eight independent multiply-add chains keep both FMA units
+    /// busy (four, one per row, wait on the previous step's latency).
     #[target_feature(enable = "avx512f")]
     pub(super) fn pairs(b: &PairBlock, rows: usize, mut f: impl FnMut(usize, usize, f32)) {
-        let (t, cols, len) = (&b.t[..], b.cols, b.len);
-        let dim = t.len() / cols.max(1);
+        let (cols, len) = (b.cols, b.len);
         for i0 in (0..rows).step_by(ROWS) {
             // i0 + ROWS ≤ cols: cols is a multiple of PAD (of ROWS) and i0 < rows ≤ cols.
-            let lim_i: &[f32; ROWS] = b.limit[i0..i0 + ROWS].try_into().unwrap();
-            for j0 in ((i0 + 1) / PAD * PAD..len).step_by(PAD) {
-                let mut acc = [_mm512_setzero_ps(); ROWS];
-                for d in 0..dim {
-                    let line = &t[d * cols..(d + 1) * cols];
-                    let y: &[f32; PAD] = line[j0..j0 + PAD].try_into().unwrap();
-                    // SAFETY: `y` is 16 readable floats.
-                    let y = unsafe { _mm512_loadu_ps(y.as_ptr()) };
-                    for (r, a) in acc.iter_mut().enumerate() {
-                        let diff = _mm512_sub_ps(_mm512_set1_ps(line[i0 + r]), y);
-                        *a = _mm512_fmadd_ps(diff, diff, *a);
+            let mut j0 = (i0 + 1) / PAD * PAD;
+            while j0 < len {
+                if j0 + PAD < len && j0 + 2 * PAD <= cols {
+                    tiles::<2>(b, i0, j0, rows, &mut f);
+                    j0 += 2 * PAD;
+                } else {
+                    tiles::<1>(b, i0, j0, rows, &mut f);
+                    j0 += PAD;
+                }
+            }
+        }
+    }
+
+    /// Rows `i0..i0 + ROWS` against the `T` column tiles from `j0` (all within `cols`).
+    #[inline(always)]
+    fn tiles<const T: usize>(
+        b: &PairBlock,
+        i0: usize,
+        j0: usize,
+        rows: usize,
+        f: &mut impl FnMut(usize, usize, f32),
+    ) {
+        let (t, cols, len) = (&b.t[..], b.cols, b.len);
+        let dim = t.len() / cols.max(1);
+        // SAFETY (every intrinsic below): this is only called from `pairs`, which requires
+        // AVX-512 F; every load and store reads or writes 16 floats of a 16-float array.
+        unsafe {
+            let zero = _mm512_setzero_ps();
+            let mut acc = [[zero; ROWS]; T];
+            for d in 0..dim {
+                let line = &t[d * cols..(d + 1) * cols];
+                let x: &[f32; ROWS] = line[i0..i0 + ROWS].try_into().unwrap();
+                for (u, acc) in acc.iter_mut().enumerate() {
+                    let at = j0 + u * PAD;
+                    let y: &[f32; PAD] = line[at..at + PAD].try_into().unwrap();
+                    let y = _mm512_loadu_ps(y.as_ptr());
+                    for (a, &x) in acc.iter_mut().zip(x) {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(x), y, *a);
                     }
                 }
-                let lim_j: &[f32; PAD] = b.limit[j0..j0 + PAD].try_into().unwrap();
-                // SAFETY: `lim_j` is 16 readable floats.
-                let lim_j = unsafe { _mm512_loadu_ps(lim_j.as_ptr()) };
-                for (r, a) in acc.iter().enumerate() {
+            }
+            let lim_i: &[f32; ROWS] = b.limit[i0..i0 + ROWS].try_into().unwrap();
+            let norm_i: &[f32; ROWS] = b.norm[i0..i0 + ROWS].try_into().unwrap();
+            let two = _mm512_set1_ps(2.0);
+            for (u, acc) in acc.iter_mut().enumerate() {
+                let at = j0 + u * PAD;
+                let lim_j: &[f32; PAD] = b.limit[at..at + PAD].try_into().unwrap();
+                let norm_j: &[f32; PAD] = b.norm[at..at + PAD].try_into().unwrap();
+                let (lim_j, norm_j) = (
+                    _mm512_loadu_ps(lim_j.as_ptr()),
+                    _mm512_loadu_ps(norm_j.as_ptr()),
+                );
+                for (r, a) in acc.iter_mut().enumerate() {
                     let i = i0 + r;
                     if i >= rows {
                         break;
                     }
+                    // ‖x‖² + ‖y‖² − 2x·y, at least 0 (it cancels).
+                    let sum = _mm512_add_ps(_mm512_set1_ps(norm_i[r]), norm_j);
+                    *a = _mm512_max_ps(_mm512_fnmadd_ps(two, *a, sum), zero);
                     let close = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(*a, _mm512_set1_ps(lim_i[r]))
                         | _mm512_cmp_ps_mask::<_CMP_LT_OQ>(*a, lim_j);
-                    let hit = close & lanes_between(j0, i + 1, len);
+                    let hit = close & lanes_between(at, i + 1, len);
                     if hit == 0 {
                         continue;
                     }
                     let mut d = [0f32; PAD];
-                    // SAFETY: `d` is 16 writable floats.
-                    unsafe { _mm512_storeu_ps(d.as_mut_ptr(), *a) };
+                    _mm512_storeu_ps(d.as_mut_ptr(), *a);
                     for l in set_bits(hit) {
-                        f(i, j0 + l, d[l]);
+                        f(i, at + l, d[l]);
                     }
                 }
             }
@@ -215,6 +266,21 @@ mod avx512 {
 mod tests {
     use super::*;
     use crate::backend::points::sq_dist_f64;
+
+    /// A bound on |reported − exact| of the squared distance of two members with squared norms `nx`
+    /// and `ny` in `dim` coordinates: γ₍dim+2₎ · 2(‖x‖² + ‖y‖²), γₘ = m·u / (1 − m·u), u = 2⁻²⁴,
+    /// the AVX-512 form's worst case (its dot product, norms and the two sums that join them). The
+    /// direct form's error, at most γ₍dim+1₎ · ‖x − y‖², is inside it.
+    fn distance_error_bound(dim: usize, nx: f64, ny: f64) -> f64 {
+        let mu = (dim + 2) as f64 * f64::from(f32::EPSILON) / 2.0;
+        mu / (1.0 - mu) * 2.0 * (nx + ny)
+    }
+
+    /// `distance_error_bound` of points `a` and `b` of `p`.
+    fn bound(p: Points<'_>, a: u32, b: u32) -> f64 {
+        let norm = |i: u32| sq_dist_f64(p.row(i as usize), &vec![0.0; p.dim()]);
+        distance_error_bound(p.dim(), norm(a), norm(b))
+    }
 
     #[test]
     fn every_pair_once_with_the_distance() {
@@ -236,7 +302,8 @@ mod tests {
                 b.for_close_pairs(rows, |i, j, d| {
                     seen[i * ids.len() + j] += 1;
                     let want = sq_dist_f64(p.row(ids[i] as usize), p.row(ids[j] as usize));
-                    assert!((d as f64 - want).abs() <= 1e-5 * (1.0 + want), "{i} {j}");
+                    let tol = bound(p, ids[i], ids[j]);
+                    assert!((d as f64 - want).abs() <= tol, "{i} {j}: {d} vs {want}");
                     assert!(d < limit(ids[i]) || d < limit(ids[j]), "{i} {j}: not close");
                 });
                 let mut dropped = 0;
@@ -245,11 +312,12 @@ mod tests {
                         let d = sq_dist_f64(p.row(ids[i] as usize), p.row(ids[j] as usize));
                         let lim = limit(ids[i]).max(limit(ids[j])) as f64;
                         let pair = i < rows.min(ids.len()) && j > i;
-                        if pair && d >= lim + 1e-4 {
+                        let tol = bound(p, ids[i], ids[j]);
+                        if pair && d >= lim + tol {
                             dropped += 1;
                         }
-                        let want = (pair && d < lim - 1e-4) as u32;
-                        if !(pair && (d - lim).abs() <= 1e-4) {
+                        let want = (pair && d < lim - tol) as u32;
+                        if !(pair && (d - lim).abs() <= tol) {
                             assert_eq!(seen[i * ids.len() + j], want, "rows {rows}: ({i}, {j})");
                         }
                     }
@@ -283,7 +351,7 @@ mod tests {
     }
 
     /// The AVX-512 body reports what the generic one does on sets of every size around its
-    /// 16-member tiles, with distances within a rounding.
+    /// 16-member tiles (one and two at a time), with distances within the error bound.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn wide_tiles_match_the_generic_body() {
@@ -325,8 +393,12 @@ mod tests {
                 kept += base.len();
                 all += (0..rows.min(len)).map(|i| len - 1 - i).sum::<usize>();
                 for w in &wide {
-                    let want = sq_dist_f64(p.row(ids[w.0] as usize), p.row(ids[w.1] as usize));
-                    assert!((w.2 as f64 - want).abs() <= 1e-5 * want.max(1.0), "{w:?}");
+                    let (a, c) = (ids[w.0], ids[w.1]);
+                    let want = sq_dist_f64(p.row(a as usize), p.row(c as usize));
+                    assert!(
+                        (w.2 as f64 - want).abs() <= bound(p, a, c),
+                        "{w:?} vs {want}"
+                    );
                 }
             }
         }
