@@ -726,8 +726,6 @@ fn descend(
     let shards = ((n.max(1) - 1) >> shift) + 1;
     let shard_of = |p: u32| (p >> shift) as usize;
     let max_cand = opts.max_candidates.max(m);
-    // Per join task, per shard: the updates proposed (reused from group to group).
-    let mut updates: Vec<Vec<Vec<Update>>> = Vec::new();
     for round in 0..opts.max_iters {
         // Candidates: new and old neighbours of each point, plus the reverse edges, capped.
         // Old candidates only matter to points with new ones (joins pair a new candidate with
@@ -744,17 +742,11 @@ fn descend(
         for g0 in (0..n).step_by(group) {
             let thr = heaps.thresholds();
             let g1 = (g0 + group).min(n);
-            // Each task's update lists are kept from group to group (cleared, not freed): they
-            // grow once instead of reallocating and faulting in fresh pages every group.
             let tasks = (g1 - g0).div_ceil(JOIN_TASK);
-            if updates.len() < tasks {
-                updates.resize_with(tasks, || vec![Vec::new(); shards]);
-            }
-            updates[..tasks]
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(task, out)| {
-                    out.iter_mut().for_each(Vec::clear);
+            let blocks: Vec<Vec<Vec<Update>>> = (0..tasks)
+                .into_par_iter()
+                .map(|task| {
+                    let mut out: Vec<Vec<Update>> = vec![Vec::new(); shards];
                     let lo = g0 + task * JOIN_TASK;
                     let hi = (lo + JOIN_TASK).min(g1);
                     let mut block = PairBlock::default();
@@ -788,14 +780,15 @@ fn descend(
                             }
                         });
                     }
-                });
-            let blocks = &updates[..tasks];
+                    out
+                })
+                .collect();
             let shared = SharedHeaps::new(&mut heaps);
             changed += (0..shards)
                 .into_par_iter()
                 .map(|s| {
                     let mut c = 0;
-                    for b in blocks {
+                    for b in &blocks {
                         let ups = &b[s];
                         for (t, &(p, q, d)) in ups.iter().enumerate() {
                             if let Some(&(ahead, _, _)) = ups.get(t + APPLY_AHEAD) {
