@@ -1,12 +1,15 @@
-//! A small rasterizer for scanpy-style embedding plots of categorical keys.
+//! A small rasterizer for scanpy-style embedding plots.
 //!
-//! [`render`] draws what `sc.pl.umap(adata, color=[k1, k2, ...], ncols=1)` draws for
-//! categorical keys: one panel per key, stacked vertically, each a framed square scatter
-//! plot without ticks, with the key as title, axis labels at the bottom and left, and a
-//! legend of the categories in the right margin. Points are opaque discs sized by
+//! [`render`] draws what `sc.pl.umap(adata, color=[k1, k2, ...], ncols=1)` draws: one panel
+//! per key, stacked vertically, each a framed square scatter plot without ticks, with the key
+//! as title and axis labels at the bottom and left. Points are opaque discs sized by
 //! matplotlib's rule (`s` is the marker area in pt², default `120000 / n_points` as in
-//! scanpy); points with a missing category are drawn first in [`palette::NA_COLOR`], the
-//! rest in input order. Text is the `font8x8` bitmap font scaled by an integer factor.
+//! scanpy). A categorical key has a legend of its categories in the right margin; points with
+//! a missing category are drawn first in [`palette::NA_COLOR`], the rest in input order. A
+//! continuous key is coloured by viridis between its smallest and largest value, with a
+//! colorbar in the right margin; missing values (NaN) are drawn first in the NA colour, the
+//! rest in ascending order of value (scanpy's `sort_order`, ties in reverse input order), so
+//! high values stay visible. Text is the `font8x8` bitmap font scaled by an integer factor.
 //! [`Image::write_png`] saves the result as an 8-bit RGB PNG.
 
 pub mod palette;
@@ -25,17 +28,33 @@ use text::{draw_text, draw_text_up, text_width, CELL};
 /// The largest accepted [`PlotOptions::width_px`].
 const MAX_SIDE_PX: u32 = 16384;
 
-/// One panel: a categorical colouring of the points.
+/// One panel: a colouring of the points.
 #[derive(Debug, Clone)]
 pub struct Panel<'a> {
     /// Title drawn above the panel (usually the obs key).
     pub title: String,
-    /// Category labels, in legend order.
-    pub categories: Vec<String>,
-    /// One RGB colour per category (see [`palette::default_palette`]).
-    pub colors: Vec<[u8; 3]>,
-    /// Per point, the index into `categories`; any negative value means missing (NA).
-    pub codes: &'a [i32],
+    /// How the points are coloured.
+    pub coloring: Coloring<'a>,
+}
+
+/// How a panel colours its points.
+#[derive(Debug, Clone)]
+pub enum Coloring<'a> {
+    /// A category per point, with a legend.
+    Categorical {
+        /// Category labels, in legend order.
+        categories: Vec<String>,
+        /// One RGB colour per category (see [`palette::default_palette`]).
+        colors: Vec<[u8; 3]>,
+        /// Per point, the index into `categories`; any negative value means missing (NA).
+        codes: &'a [i32],
+    },
+    /// A number per point (NaN: missing), viridis between the smallest and largest, with a
+    /// colorbar.
+    Continuous {
+        /// Per point, its value.
+        values: &'a [f32],
+    },
 }
 
 /// Size and style settings shared by all panels.
@@ -292,6 +311,139 @@ impl Legend {
     }
 }
 
+/// The right-margin key of a panel.
+enum Key {
+    /// Categories and their colours.
+    Legend(Legend),
+    /// The colour scale of a continuous key.
+    Colorbar(Colorbar),
+}
+
+impl Key {
+    fn width(&self) -> i64 {
+        match self {
+            Key::Legend(l) => l.width,
+            Key::Colorbar(c) => c.width,
+        }
+    }
+
+    fn height(&self) -> i64 {
+        match self {
+            Key::Legend(l) => l.height,
+            Key::Colorbar(c) => c.height,
+        }
+    }
+}
+
+/// A vertical colour scale as tall as the plot area (matplotlib's `colorbar(aspect=30)`), with
+/// ticks at round values labelled on the right.
+struct Colorbar {
+    /// The values at the bottom and the top.
+    lo: f64,
+    hi: f64,
+    /// Tick values and labels, ascending.
+    ticks: Vec<(f64, String)>,
+    /// Bar width.
+    bar: i64,
+    /// Tick length.
+    tick: i64,
+    /// Total width and height in pixels.
+    width: i64,
+    height: i64,
+}
+
+impl Colorbar {
+    fn new(lo: f64, hi: f64, side: i64, scale: u32, lw: i64) -> Self {
+        let em = i64::from(CELL * scale);
+        let (bar, tick) = ((side / 30).max(2), (em / 3).max(2));
+        let ticks = ticks(lo, hi);
+        let label_w = ticks
+            .iter()
+            .map(|t| i64::from(text_width(&t.1, scale)))
+            .max()
+            .unwrap_or(0);
+        Colorbar {
+            lo,
+            hi,
+            ticks,
+            bar,
+            tick,
+            width: lw + bar + lw + tick + em / 4 + label_w,
+            height: side,
+        }
+    }
+
+    /// Draws the colorbar with its top-left corner (frame included) at (`left`, `top`).
+    fn draw(&self, img: &mut Image, left: i64, top: i64, scale: u32, lw: i64) {
+        let black = [0, 0, 0];
+        let (x0, h) = (left + lw, self.height);
+        for r in 0..h {
+            let t = ((h - 1 - r) as f64 + 0.5) / h as f64;
+            img.fill_rect(x0, top + r, self.bar, 1, palette::viridis(t));
+        }
+        img.fill_rect(left, top - lw, self.bar + 2 * lw, lw, black);
+        img.fill_rect(left, top + h, self.bar + 2 * lw, lw, black);
+        img.fill_rect(left, top, lw, h, black);
+        img.fill_rect(x0 + self.bar, top, lw, h, black);
+        let em = i64::from(CELL * scale);
+        let right = x0 + self.bar + lw;
+        for (v, label) in &self.ticks {
+            let f = if self.hi > self.lo {
+                (v - self.lo) / (self.hi - self.lo)
+            } else {
+                0.5
+            };
+            let y = top + ((1.0 - f) * (h - 1) as f64).round() as i64;
+            img.fill_rect(right, y - lw / 2, self.tick, lw, black);
+            draw_text(
+                img,
+                right + self.tick + em / 4,
+                y - em / 2,
+                label,
+                scale,
+                black,
+            );
+        }
+    }
+}
+
+/// Round tick values within [`lo`, `hi`] (steps of 1, 2, 2.5 or 5 times a power of ten, at
+/// most six ticks, as matplotlib's `MaxNLocator` picks them) with labels that show the step's
+/// digits.
+fn ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    let label = |v: f64, decimals: usize| {
+        let s = format!("{v:.decimals$}");
+        if s.trim_start_matches('-')
+            .chars()
+            .all(|c| c == '0' || c == '.')
+        {
+            format!("{:.decimals$}", 0.0)
+        } else {
+            s
+        }
+    };
+    if !(hi > lo) || !(hi - lo).is_finite() {
+        let decimals = if lo.fract() == 0.0 { 0 } else { 3 };
+        return vec![(lo, label(lo, decimals))];
+    }
+    let raw = (hi - lo) / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let mult = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .find(|&m| m * mag >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0);
+    let step = mult * mag;
+    let decimals = (-(step.log10().floor()) as i64 + i64::from(mult == 2.5)).max(0) as usize;
+    let first = (lo / step - 1e-9).ceil() as i64;
+    let last = (hi / step + 1e-9).floor() as i64;
+    (first..=last)
+        .map(|i| {
+            let v = i as f64 * step;
+            (v, label(v, decimals))
+        })
+        .collect()
+}
+
 /// Where everything goes.
 #[derive(Debug, Clone)]
 struct Layout {
@@ -303,9 +455,9 @@ struct Layout {
     side: i64,
     /// First pixel column of every plot area.
     plot_left: i64,
-    /// First pixel column of every legend.
+    /// First pixel column of every legend or colorbar.
     legend_left: i64,
-    /// Per panel: first pixel row of its plot area, and the top row of its legend.
+    /// Per panel: first pixel row of its plot area, and the top row of its legend or colorbar.
     panels: Vec<(i64, i64)>,
     /// Image size.
     width: u32,
@@ -313,7 +465,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(legends: &[Legend], opts: &PlotOptions) -> Self {
+    fn new(keys: &[Key], opts: &PlotOptions) -> Self {
         let scale = font_scale(opts.dpi);
         let em = i64::from(CELL * scale);
         let lw = frame_width(opts.dpi);
@@ -321,7 +473,7 @@ impl Layout {
         // Left margin: pad, rotated y label, gap, frame.
         let plot_left = em / 2 + em + em / 2 + lw;
         let legend_left = plot_left + side + lw + em;
-        let legend_w = legends.iter().map(|l| l.width).max().unwrap_or(0);
+        let legend_w = keys.iter().map(Key::width).max().unwrap_or(0);
         let width = if legend_w > 0 {
             legend_left + legend_w + em
         } else {
@@ -331,11 +483,11 @@ impl Layout {
         let head = em / 2 + em + em / 2 + lw;
         let foot = lw + em / 2 + em + em / 2;
         let mut y = 0;
-        let mut panels = Vec::with_capacity(legends.len());
-        for legend in legends {
-            let inner = side.max(legend.height);
+        let mut panels = Vec::with_capacity(keys.len());
+        for key in keys {
+            let inner = side.max(key.height());
             let plot_top = y + head + (inner - side) / 2;
-            let legend_top = y + head + (inner - legend.height) / 2;
+            let legend_top = y + head + (inner - key.height()) / 2;
             panels.push((plot_top, legend_top));
             y += head + inner + foot;
         }
@@ -403,30 +555,18 @@ fn project(x: &[f32], y: &[f32], side: i64) -> Vec<[i32; 2]> {
         .collect()
 }
 
-/// Draws one panel's points into its plot area, NA points first, then the rest in input
-/// order. The plot area is split into row bands drawn in parallel; within a band points are
-/// drawn in order, so overlaps come out as with a sequential draw.
+/// Draws one panel's points into its plot area in `paint.order`. The plot area is split into
+/// row bands drawn in parallel; within a band points are drawn in order, so overlaps come out
+/// as with a sequential draw.
 fn draw_points(
     img: &mut Image,
     pts: &[[i32; 2]],
-    panel: &Panel,
+    paint: &Paint,
     mask: &DiscMask,
     plot_left: i64,
     plot_top: i64,
     side: i64,
 ) {
-    let na = panel.colors.len() as u32;
-    let mut colors = panel.colors.clone();
-    colors.push(NA_COLOR);
-    let code = |i: usize| -> u32 {
-        let c = panel.codes[i];
-        if c < 0 {
-            na
-        } else {
-            c as u32
-        }
-    };
-
     let side_u = side as usize;
     let threads = rayon::current_num_threads().max(1);
     let n_bands = (threads * 4).min(side_u).max(1);
@@ -434,7 +574,7 @@ fn draw_points(
     let n_bands = side_u.div_ceil(band_h);
     let reach = mask.reach as i64;
 
-    // Bucket point indices by the bands their disc touches, NA points first.
+    // Bucket point indices by the bands their disc touches, in drawing order.
     let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); n_bands];
     let mut push = |i: usize| {
         let py = i64::from(pts[i][1]);
@@ -447,12 +587,7 @@ fn draw_points(
             bucket.push(i as u32);
         }
     };
-    (0..pts.len())
-        .filter(|&i| code(i) == na)
-        .for_each(&mut push);
-    (0..pts.len())
-        .filter(|&i| code(i) != na)
-        .for_each(&mut push);
+    paint.order.iter().for_each(|&i| push(i as usize));
 
     let width = img.width as usize;
     let row_bytes = width * 3;
@@ -466,7 +601,7 @@ fn draw_points(
             let rows = (band.len() / row_bytes) as i64;
             for &i in bucket {
                 let [px, py] = pts[i as usize];
-                let color = colors[code(i as usize) as usize];
+                let color = paint.palette[paint.code[i as usize] as usize];
                 for &(dy, dx0, dx1) in &mask.spans {
                     let r = i64::from(py) + i64::from(dy) - r0;
                     if r < 0 || r >= rows {
@@ -490,9 +625,110 @@ fn draw_points(
 /// A legend entry: label and colour.
 type Entry = (String, [u8; 3]);
 
-/// Checks the inputs and returns each panel's legend entries (categories, then NA if any
-/// point's code is negative).
-fn check(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Vec<Vec<Entry>>> {
+/// What a panel draws: each point's colour and the drawing order.
+struct Paint {
+    /// The colours; the last is the NA colour.
+    palette: Vec<[u8; 3]>,
+    /// Per point, its index into `palette`.
+    code: Vec<u32>,
+    /// Every point once, in drawing order (later ones on top).
+    order: Vec<u32>,
+}
+
+/// What a panel's right-margin key shows.
+enum KeySpec {
+    /// Legend entries (categories, then NA if any point's code is negative).
+    Legend(Vec<Entry>),
+    /// A colorbar over the finite values' range.
+    Colorbar(f64, f64),
+}
+
+/// The paint and key of a categorical panel.
+fn categorical(codes: &[i32], categories: &[String], colors: &[[u8; 3]]) -> (Paint, KeySpec) {
+    let na = colors.len() as u32;
+    let mut palette = colors.to_vec();
+    palette.push(NA_COLOR);
+    let code: Vec<u32> = codes
+        .par_iter()
+        .map(|&c| if c < 0 { na } else { c as u32 })
+        .collect();
+    // NA points first, then the rest in input order.
+    let order: Vec<u32> = (0..code.len() as u32)
+        .filter(|&i| code[i as usize] == na)
+        .chain((0..code.len() as u32).filter(|&i| code[i as usize] != na))
+        .collect();
+    let mut entries: Vec<Entry> = categories.iter().cloned().zip(colors.to_vec()).collect();
+    if order.first().is_some_and(|&i| code[i as usize] == na) {
+        entries.push(("NA".to_string(), NA_COLOR));
+    }
+    (
+        Paint {
+            palette,
+            code,
+            order,
+        },
+        KeySpec::Legend(entries),
+    )
+}
+
+/// The paint and key of a continuous panel: viridis over [min, max] of the finite values
+/// (matplotlib's `Normalize`; every point gets the lowest colour when they are all equal),
+/// non-finite values missing.
+fn continuous(values: &[f32]) -> (Paint, KeySpec) {
+    let (lo, hi) = values
+        .par_iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| (f64::from(v), f64::from(v)))
+        .reduce(
+            || (f64::INFINITY, f64::NEG_INFINITY),
+            |a, b| (a.0.min(b.0), a.1.max(b.1)),
+        );
+    let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+    let mut palette: Vec<[u8; 3]> = (0..256)
+        .map(|i| palette::viridis((f64::from(i) + 0.5) / 256.0))
+        .collect();
+    palette.push(NA_COLOR);
+    let code: Vec<u32> = values
+        .par_iter()
+        .map(|&v| {
+            if !v.is_finite() {
+                return 256;
+            }
+            let t = if hi > lo {
+                (f64::from(v) - lo) / (hi - lo)
+            } else {
+                0.0
+            };
+            (t * 256.0).floor().clamp(0.0, 255.0) as u32
+        })
+        .collect();
+    // Missing first, then ascending by value, ties in reverse input order (scanpy draws
+    // `argsort(-values, kind="stable")[::-1]`).
+    let mut order: Vec<u32> = (0..values.len() as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| {
+        let (va, vb) = (values[a as usize], values[b as usize]);
+        (va.is_finite(), va)
+            .partial_cmp(&(vb.is_finite(), vb))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(b.cmp(&a))
+    });
+    (
+        Paint {
+            palette,
+            code,
+            order,
+        },
+        KeySpec::Colorbar(lo, hi),
+    )
+}
+
+/// Checks the inputs and returns each panel's paint and key.
+fn check(
+    x: &[f32],
+    y: &[f32],
+    panels: &[Panel],
+    opts: &PlotOptions,
+) -> Result<Vec<(Paint, KeySpec)>> {
     let bad = |m: String| Err(Error::InvalidArgument(m));
     if x.len() != y.len() {
         return bad(format!(
@@ -522,73 +758,96 @@ fn check(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<V
     }
     let mut all = Vec::with_capacity(panels.len());
     for p in panels {
-        let ncat = p.categories.len();
-        if p.colors.len() != ncat {
-            return bad(format!(
-                "plot: panel {:?}: {} categories but {} colours",
-                p.title,
-                ncat,
-                p.colors.len()
-            ));
+        match &p.coloring {
+            Coloring::Categorical {
+                categories,
+                colors,
+                codes,
+            } => {
+                let ncat = categories.len();
+                if colors.len() != ncat {
+                    return bad(format!(
+                        "plot: panel {:?}: {} categories but {} colours",
+                        p.title,
+                        ncat,
+                        colors.len()
+                    ));
+                }
+                if codes.len() != x.len() {
+                    return bad(format!(
+                        "plot: panel {:?}: {} codes for {} points",
+                        p.title,
+                        codes.len(),
+                        x.len()
+                    ));
+                }
+                if let Some(&c) = codes
+                    .par_iter()
+                    .find_any(|&&c| c >= 0 && c as usize >= ncat)
+                {
+                    return bad(format!(
+                        "plot: panel {:?}: code {c} but {ncat} categories",
+                        p.title
+                    ));
+                }
+                all.push(categorical(codes, categories, colors));
+            }
+            Coloring::Continuous { values } => {
+                if values.len() != x.len() {
+                    return bad(format!(
+                        "plot: panel {:?}: {} values for {} points",
+                        p.title,
+                        values.len(),
+                        x.len()
+                    ));
+                }
+                all.push(continuous(values));
+            }
         }
-        if p.codes.len() != x.len() {
-            return bad(format!(
-                "plot: panel {:?}: {} codes for {} points",
-                p.title,
-                p.codes.len(),
-                x.len()
-            ));
-        }
-        if let Some(&c) = p
-            .codes
-            .par_iter()
-            .find_any(|&&c| c >= 0 && c as usize >= ncat)
-        {
-            return bad(format!(
-                "plot: panel {:?}: code {c} but {ncat} categories",
-                p.title
-            ));
-        }
-        let mut entries: Vec<Entry> = p
-            .categories
-            .iter()
-            .cloned()
-            .zip(p.colors.iter().copied())
-            .collect();
-        if p.codes.par_iter().any(|&c| c < 0) {
-            entries.push(("NA".to_string(), NA_COLOR));
-        }
-        all.push(entries);
     }
     Ok(all)
 }
 
-/// Checks the inputs and lays out the image: legends, positions and legend metrics.
+/// Checks the inputs and lays out the image: paints, keys, positions and legend metrics.
 fn plan(
     x: &[f32],
     y: &[f32],
     panels: &[Panel],
     opts: &PlotOptions,
-) -> Result<(Vec<Legend>, Layout, LegendStyle)> {
-    let entries = check(x, y, panels, opts)?;
+) -> Result<(Vec<Paint>, Vec<Key>, Layout, LegendStyle)> {
+    let specs = check(x, y, panels, opts)?;
     let scale = font_scale(opts.dpi);
-    let style = LegendStyle::new(i64::from(CELL * scale));
-    let legends: Vec<Legend> = entries
+    let em = i64::from(CELL * scale);
+    let style = LegendStyle::new(em);
+    let (paints, keys): (Vec<Paint>, Vec<Key>) = specs
         .into_iter()
-        .map(|e| Legend::new(e, scale, &style))
-        .collect();
-    let layout = Layout::new(&legends, opts);
-    Ok((legends, layout, style))
+        .map(|(paint, spec)| {
+            let key = match spec {
+                KeySpec::Legend(e) => Key::Legend(Legend::new(e, scale, &style)),
+                KeySpec::Colorbar(lo, hi) => Key::Colorbar(Colorbar::new(
+                    lo,
+                    hi,
+                    i64::from(opts.width_px),
+                    scale,
+                    frame_width(opts.dpi),
+                )),
+            };
+            (paint, key)
+        })
+        .unzip();
+    let layout = Layout::new(&keys, opts);
+    Ok((paints, keys, layout, style))
 }
 
-/// Renders the panels (one per categorical key, stacked top to bottom) for the points at
-/// (`x[i]`, `y[i]`) into an image, as `sc.pl.embedding(..., color=keys, ncols=1)` would.
+/// Renders the panels (one per key, stacked top to bottom) for the points at (`x[i]`, `y[i]`)
+/// into an image, as `sc.pl.embedding(..., color=keys, ncols=1)` would.
 ///
 /// Errors with [`Error::InvalidArgument`] when `x` and `y` differ in length, a panel's
-/// `codes` do not have one entry per point or hold a code past its categories, a panel has
-/// not one colour per category, there are no panels, or the options are out of range.
+/// `codes` or `values` do not have one entry per point, its codes hold one past its
+/// categories, it has not one colour per category, there are no panels, or the options are
+/// out of range.
 pub fn render(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Image> {
-    let (legends, layout, style) = plan(x, y, panels, opts)?;
+    let (paints, keys, layout, style) = plan(x, y, panels, opts)?;
     let scale = layout.scale;
     let em = i64::from(CELL * scale);
     let mut img = Image::white(layout.width, layout.height);
@@ -602,8 +861,10 @@ pub fn render(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Res
 
     let (side, lw, left) = (layout.side, layout.lw, layout.plot_left);
     let black = [0, 0, 0];
-    for ((panel, legend), &(top, legend_top)) in panels.iter().zip(&legends).zip(&layout.panels) {
-        draw_points(&mut img, &pts, panel, &mask, left, top, side);
+    for (((panel, paint), key), &(top, key_top)) in
+        panels.iter().zip(&paints).zip(&keys).zip(&layout.panels)
+    {
+        draw_points(&mut img, &pts, paint, &mask, left, top, side);
         // Frame just outside the plot area.
         img.fill_rect(left - lw, top - lw, side + 2 * lw, lw, black);
         img.fill_rect(left - lw, top + side, side + 2 * lw, lw, black);
@@ -639,7 +900,10 @@ pub fn render(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Res
             scale,
             black,
         );
-        legend.draw(&mut img, layout.legend_left, legend_top, scale, &style);
+        match key {
+            Key::Legend(l) => l.draw(&mut img, layout.legend_left, key_top, scale, &style),
+            Key::Colorbar(c) => c.draw(&mut img, layout.legend_left, key_top, scale, lw),
+        }
     }
     Ok(img)
 }

@@ -13,9 +13,27 @@ fn opts(width_px: u32, point_size: f32) -> PlotOptions {
 fn panel<'a>(title: &str, n_cats: usize, codes: &'a [i32]) -> Panel<'a> {
     Panel {
         title: title.to_string(),
-        categories: (0..n_cats).map(|i| format!("c{i}")).collect(),
-        colors: default_palette(n_cats),
-        codes,
+        coloring: Coloring::Categorical {
+            categories: (0..n_cats).map(|i| format!("c{i}")).collect(),
+            colors: default_palette(n_cats),
+            codes,
+        },
+    }
+}
+
+/// The category colours of a categorical panel.
+fn colors(p: &Panel) -> Vec<[u8; 3]> {
+    match &p.coloring {
+        Coloring::Categorical { colors, .. } => colors.clone(),
+        Coloring::Continuous { .. } => panic!("not categorical"),
+    }
+}
+
+/// The legend of a categorical panel's key.
+fn legend(k: &Key) -> &Legend {
+    match k {
+        Key::Legend(l) => l,
+        Key::Colorbar(_) => panic!("not a legend"),
     }
 }
 
@@ -65,7 +83,7 @@ fn tiny_three_categories() {
     let p = panel("groups", 3, &codes);
     let o = opts(200, 100.0);
     let img = render(&x, &y, std::slice::from_ref(&p), &o).unwrap();
-    let (_, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    let (_, _, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
     assert_eq!(img.rgb.len(), (img.width * img.height * 3) as usize);
     assert!(img.width > 200 && img.width < 400, "width {}", img.width);
     assert!(
@@ -82,7 +100,7 @@ fn tiny_three_categories() {
     assert_eq!(img.pixel(left + side / 2, top - 1), [0, 0, 0]);
     assert_eq!(img.pixel(left + 1, top + side / 2), [255, 255, 255]);
 
-    for &c in p.colors.iter().chain([&NA_COLOR]) {
+    for &c in colors(&p).iter().chain([&NA_COLOR]) {
         assert!(has_color(&img, left, left + side, c), "{c:?} in plot");
         assert!(has_color(&img, right, img.width, c), "{c:?} in legend");
     }
@@ -93,7 +111,7 @@ fn tiny_three_categories() {
             top + (fy * side as f32) as u32,
         )
     };
-    let c = &p.colors;
+    let c = &colors(&p);
     assert_eq!(at(0.955, 0.045), c[1]);
     assert_eq!(at(0.045, 0.955), c[0]);
     assert_eq!(at(0.045, 0.045), c[2]);
@@ -110,16 +128,16 @@ fn na_drawn_first_and_listed_last() {
     let p = panel("k", 1, &codes);
     let o = opts(100, 50.0);
     let img = render(&x, &y, std::slice::from_ref(&p), &o).unwrap();
-    let (legends, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
-    assert_eq!(legends[0].entries.last().unwrap().0, "NA");
+    let (_, keys, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(legend(&keys[0]).entries.last().unwrap().0, "NA");
     let (left, top) = (layout.plot_left as u32, layout.panels[0].0 as u32);
     let bottom_left = img.pixel(left + 5, top + 95);
-    assert_eq!(bottom_left, p.colors[0]);
+    assert_eq!(bottom_left, colors(&p)[0]);
     // Without NA codes there is no NA entry.
     let codes = [0, 0, 0];
     let p = panel("k", 1, &codes);
-    let (legends, _, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
-    assert_eq!(legends[0].entries.len(), 1);
+    let (_, keys, _, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(legend(&keys[0]).entries.len(), 1);
 }
 
 #[test]
@@ -132,10 +150,10 @@ fn legend_columns_widen_image() {
     let o = opts(150, 20.0);
     let p5 = [panel("five", 5, &codes5)];
     let p20 = [panel("twenty", 20, &codes20)];
-    let (l5, _, _) = plan(&x, &y, &p5, &o).unwrap();
-    let (l20, _, _) = plan(&x, &y, &p20, &o).unwrap();
-    assert_eq!(l5[0].col_rows, vec![5]);
-    assert_eq!(l20[0].col_rows, vec![10, 10]);
+    let (_, l5, _, _) = plan(&x, &y, &p5, &o).unwrap();
+    let (_, l20, _, _) = plan(&x, &y, &p20, &o).unwrap();
+    assert_eq!(legend(&l5[0]).col_rows, vec![5]);
+    assert_eq!(legend(&l20[0]).col_rows, vec![10, 10]);
     let img5 = render(&x, &y, &p5, &o).unwrap();
     let img20 = render(&x, &y, &p20, &o).unwrap();
     assert!(
@@ -146,12 +164,12 @@ fn legend_columns_widen_image() {
     );
     // 31 categories: three columns, matplotlib-style split 11/10/10.
     let codes31: Vec<i32> = (0..n).map(|i| i % 31).collect();
-    let (l31, _, _) = plan(&x, &y, &[panel("k", 31, &codes31)], &o).unwrap();
-    assert_eq!(l31[0].col_rows, vec![11, 10, 10]);
+    let (_, l31, _, _) = plan(&x, &y, &[panel("k", 31, &codes31)], &o).unwrap();
+    assert_eq!(legend(&l31[0]).col_rows, vec![11, 10, 10]);
     // 15 entries counting NA: two columns (8/7).
     let codes14: Vec<i32> = (0..n).map(|i| if i == 0 { -1 } else { i % 14 }).collect();
-    let (l14, _, _) = plan(&x, &y, &[panel("k", 14, &codes14)], &o).unwrap();
-    assert_eq!(l14[0].col_rows, vec![8, 7]);
+    let (_, l14, _, _) = plan(&x, &y, &[panel("k", 14, &codes14)], &o).unwrap();
+    assert_eq!(legend(&l14[0]).col_rows, vec![8, 7]);
 }
 
 #[test]
@@ -175,9 +193,20 @@ fn invalid_inputs() {
     assert!(render(&x, &y, &[panel("a", 2, &[0])], &o).is_err());
     assert!(render(&x, &y, &[panel("a", 2, &[0, 2])], &o).is_err());
     assert!(render(&x, &y, &[], &o).is_err());
-    let mut p = panel("a", 2, &[0, 1]);
-    p.colors.pop();
-    assert!(render(&x, &y, &[p], &o).is_err());
+    let one_colour = Panel {
+        title: "a".into(),
+        coloring: Coloring::Categorical {
+            categories: vec!["p".into(), "q".into()],
+            colors: default_palette(1),
+            codes: &[0, 1],
+        },
+    };
+    assert!(render(&x, &y, &[one_colour], &o).is_err());
+    let short = Panel {
+        title: "v".into(),
+        coloring: Coloring::Continuous { values: &[1.0] },
+    };
+    assert!(render(&x, &y, &[short], &o).is_err());
     let bad = PlotOptions {
         dpi: 0.0,
         ..opts(100, 1.0)
@@ -241,19 +270,23 @@ fn writes_png() {
     let panels = [
         Panel {
             title: "leiden".to_string(),
-            categories: (0..16).map(|i| i.to_string()).collect(),
-            colors: default_palette(16),
-            codes: &leiden,
+            coloring: Coloring::Categorical {
+                categories: (0..16).map(|i| i.to_string()).collect(),
+                colors: default_palette(16),
+                codes: &leiden,
+            },
         },
         Panel {
             title: "sample".to_string(),
-            categories: vec![
-                "control".into(),
-                "treated_1".into(),
-                "treated_2 (µM)".into(),
-            ],
-            colors: default_palette(3),
-            codes: &sample,
+            coloring: Coloring::Categorical {
+                categories: vec![
+                    "control".into(),
+                    "treated_1".into(),
+                    "treated_2 (µM)".into(),
+                ],
+                colors: default_palette(3),
+                codes: &sample,
+            },
         },
     ];
     let img = render(&x, &y, &panels, &PlotOptions::default()).unwrap();
@@ -272,5 +305,73 @@ fn writes_png() {
     match img.write_png(bad) {
         Err(Error::Io { path, .. }) => assert_eq!(path, bad),
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn continuous_values_use_viridis_in_value_order() {
+    let lut = |i: usize| palette::viridis((i as f64 + 0.5) / 256.0);
+    assert_eq!(lut(0), [0x44, 0x01, 0x54]);
+    assert_eq!(lut(255), [0xfd, 0xe7, 0x25]);
+    // Corners: 0 at (0,0), 10 at (1,1), 5 at (0,1), NaN at (1,0); the centre holds 9 then 1
+    // (input order): the higher value is drawn last, on top.
+    let x = [0.0, 1.0, 0.0, 1.0, 0.5, 0.5];
+    let y = [0.0, 1.0, 1.0, 0.0, 0.5, 0.5];
+    let values = [0.0, 10.0, 5.0, f32::NAN, 9.0, 1.0];
+    let p = Panel {
+        title: "v".into(),
+        coloring: Coloring::Continuous { values: &values },
+    };
+    let o = opts(200, 100.0);
+    let img = render(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    let (paints, keys, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(paints[0].order, vec![3, 0, 5, 2, 4, 1]);
+    let (left, top, side) = (layout.plot_left as u32, layout.panels[0].0 as u32, 200);
+    let at = |fx: f32, fy: f32| {
+        img.pixel(
+            left + (fx * side as f32) as u32,
+            top + (fy * side as f32) as u32,
+        )
+    };
+    assert_eq!(at(0.045, 0.955), lut(0));
+    assert_eq!(at(0.955, 0.045), lut(255));
+    assert_eq!(at(0.045, 0.045), lut(128));
+    assert_eq!(at(0.955, 0.955), NA_COLOR);
+    // 9 of [0, 10]: entry ⌊0.9 · 256⌋ = 230.
+    assert_eq!(at(0.5, 0.5), lut(230));
+    // The colorbar: the largest value's colour at its top, the smallest's at its bottom, ticks
+    // every 2.
+    let Key::Colorbar(bar) = &keys[0] else {
+        panic!("a numeric panel has a colorbar")
+    };
+    let labels: Vec<&str> = bar.ticks.iter().map(|t| t.1.as_str()).collect();
+    assert_eq!(labels, ["0", "2", "4", "6", "8", "10"]);
+    let bx = (layout.legend_left + layout.lw + bar.bar / 2) as u32;
+    assert_eq!(img.pixel(bx, top), lut(255));
+    assert_eq!(img.pixel(bx, top + side - 1), lut(0));
+    // All values equal: every point the lowest colour (matplotlib's Normalize).
+    let same = [3.0f32; 6];
+    let p = Panel {
+        title: "s".into(),
+        coloring: Coloring::Continuous { values: &same },
+    };
+    let (paints, _, _, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert!(paints[0].code.iter().all(|&c| c == 0));
+}
+
+#[test]
+fn colorbar_ticks_are_round() {
+    let labels =
+        |lo: f64, hi: f64| -> Vec<String> { ticks(lo, hi).into_iter().map(|t| t.1).collect() };
+    assert_eq!(labels(823.0, 11990.0), ["2500", "5000", "7500", "10000"]);
+    assert_eq!(labels(0.013, 0.987), ["0.2", "0.4", "0.6", "0.8"]);
+    assert_eq!(labels(-1.0, 1.0), ["-1.0", "-0.5", "0.0", "0.5", "1.0"]);
+    assert_eq!(
+        labels(0.0, 0.25),
+        ["0.00", "0.05", "0.10", "0.15", "0.20", "0.25"]
+    );
+    assert_eq!(labels(3.0, 3.0), ["3"]);
+    for (v, _) in ticks(4.3, 36.7) {
+        assert!((4.3..=36.7).contains(&v));
     }
 }

@@ -1,12 +1,12 @@
-//! `scoop plot`: an embedding (`obsm/X_umap`, ...) colored by categorical obs columns, one panel
-//! per key stacked, as scanpy's `pl.embedding(adata, basis, color=[...], ncols=1)` draws it.
+//! `scoop plot`: an embedding (`obsm/X_umap`, ...) colored by obs columns, one panel per key
+//! stacked, as scanpy's `pl.embedding(adata, basis, color=[...], ncols=1)` draws it.
 
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::io::{check_output, h5ad::temp_path, ColumnValues, DenseRowReader, Element, H5adReader};
 use crate::plot::palette::{default_palette, parse_hex};
-use crate::plot::{render, Panel, PlotOptions};
+use crate::plot::{render, Coloring, Panel, PlotOptions};
 
 /// Everything `scoop plot` needs.
 #[derive(Clone, Debug)]
@@ -29,62 +29,65 @@ pub struct PlotRunOptions {
     pub force: bool,
 }
 
-/// A categorical coloring: per-cell codes (−1 = NA), labels and colors.
+/// The coloring of an obs column.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Coloring {
-    /// Category of each cell, −1 for missing.
-    pub codes: Vec<i32>,
-    /// Category labels.
-    pub categories: Vec<String>,
-    /// One color per category.
-    pub colors: Vec<[u8; 3]>,
+pub enum ObsColoring {
+    /// Categories (categorical, string and boolean columns).
+    Categorical {
+        /// Category of each cell, −1 for missing.
+        codes: Vec<i32>,
+        /// Category labels.
+        categories: Vec<String>,
+        /// One color per category.
+        colors: Vec<[u8; 3]>,
+    },
+    /// Numbers (integer and float columns), drawn with viridis and a colorbar as scanpy draws
+    /// a numeric column; NaN is missing.
+    Continuous(Vec<f32>),
 }
 
-/// Codes and labels of an obs column treated as categorical: categoricals as stored; strings,
-/// integers and booleans by their sorted distinct values (as pandas makes categories).
-fn categorical(
-    values: ColumnValues,
-    path: &std::path::Path,
-    key: &str,
-) -> Result<(Vec<i32>, Vec<String>)> {
-    // (sort key, label) per cell → codes into the sorted distinct values.
-    let by_value = |sortable: Vec<(i128, String)>| {
-        let mut distinct = sortable.clone();
-        distinct.sort();
-        distinct.dedup();
-        let cats: Vec<String> = distinct.iter().map(|d| d.1.clone()).collect();
-        let codes = sortable
-            .iter()
-            .map(|v| distinct.binary_search(v).expect("present") as i32)
-            .collect();
-        (codes, cats)
-    };
+impl ObsColoring {
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        match self {
+            ObsColoring::Categorical { codes, .. } => codes.len(),
+            ObsColoring::Continuous(v) => v.len(),
+        }
+    }
+
+    /// True when there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How an obs column colors: categories with their codes and labels, or numbers.
+enum Read {
+    Categories(Vec<i32>, Vec<String>),
+    Numbers(Vec<f32>),
+}
+
+/// An obs column read for coloring: categoricals as stored; strings and booleans by their
+/// sorted distinct values (as pandas makes categories); integers and floats as numbers (scanpy
+/// colors a numeric column on a continuous scale).
+fn read_coloring(values: ColumnValues, path: &std::path::Path, key: &str) -> Result<Read> {
     match values {
         ColumnValues::Categorical {
             codes, categories, ..
-        } => Ok((
+        } => Ok(Read::Categories(
             codes,
             (0..categories.len()).map(|i| categories.label(i)).collect(),
         )),
-        ColumnValues::Strings(s) => {
-            let keyed = s.into_iter().map(|v| (0, v)).collect();
-            Ok(by_value(keyed))
-        }
-        ColumnValues::Array(v) if !v.dtype().is_integer() && v.dtype().name() != "bool" => {
-            Err(Error::format(
-                path,
-                format!("/obs/{key}"),
-                format!(
-                    "is continuous ({}); scoop plot colors by categorical columns",
-                    v.dtype().name()
-                ),
+        ColumnValues::Strings(s) => Ok(by_value(s.into_iter().map(|v| (0, v)).collect())),
+        ColumnValues::Array(v) if v.dtype().name() == "bool" => {
+            let f = v.to_f64();
+            Ok(by_value(
+                (0..v.len()).map(|i| (f[i] as i128, v.display(i))).collect(),
             ))
         }
-        ColumnValues::Array(v) => {
-            let f = v.to_f64();
-            let keyed = (0..v.len()).map(|i| (f[i] as i128, v.display(i))).collect();
-            Ok(by_value(keyed))
-        }
+        ColumnValues::Array(v) => Ok(Read::Numbers(
+            v.to_f64().into_iter().map(|x| x as f32).collect(),
+        )),
         other => Err(Error::format(
             path,
             format!("/obs/{key}"),
@@ -93,9 +96,22 @@ fn categorical(
     }
 }
 
-/// The coloring of obs column `key`: colors from `uns/<key>_colors` when it lists one per
-/// category, else scanpy's default palette for that many categories.
-pub fn coloring(reader: &H5adReader, key: &str) -> Result<Coloring> {
+/// Codes into the sorted distinct (sort key, label) pairs, and their labels.
+fn by_value(sortable: Vec<(i128, String)>) -> Read {
+    let mut distinct = sortable.clone();
+    distinct.sort();
+    distinct.dedup();
+    let cats: Vec<String> = distinct.iter().map(|d| d.1.clone()).collect();
+    let codes = sortable
+        .iter()
+        .map(|v| distinct.binary_search(v).expect("present") as i32)
+        .collect();
+    Read::Categories(codes, cats)
+}
+
+/// The coloring of obs column `key`. Categories take their colors from `uns/<key>_colors`
+/// when it lists one per category, else scanpy's default palette for that many categories.
+pub fn coloring(reader: &H5adReader, key: &str) -> Result<ObsColoring> {
     let obs = reader.obs_reader()?;
     if !obs.column_names().iter().any(|c| c == key) {
         return Err(Error::format(
@@ -108,7 +124,10 @@ pub fn coloring(reader: &H5adReader, key: &str) -> Result<Coloring> {
         ));
     }
     let values = obs.read_column(key, 0..obs.len())?;
-    let (codes, categories) = categorical(values, reader.path(), key)?;
+    let (codes, categories) = match read_coloring(values, reader.path(), key)? {
+        Read::Numbers(v) => return Ok(ObsColoring::Continuous(v)),
+        Read::Categories(codes, categories) => (codes, categories),
+    };
     let stored = format!("{key}_colors");
     let mut colors = None;
     if reader.keys("uns")?.contains(&stored) {
@@ -118,7 +137,7 @@ pub fn coloring(reader: &H5adReader, key: &str) -> Result<Coloring> {
         }
     }
     let colors = colors.unwrap_or_else(|| default_palette(categories.len()));
-    Ok(Coloring {
+    Ok(ObsColoring::Categorical {
         codes,
         categories,
         colors,
@@ -153,17 +172,17 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
     let xy = r.read_all(2, 1 << 16)?;
     let x: Vec<f32> = xy.iter().step_by(2).copied().collect();
     let y: Vec<f32> = xy.iter().skip(1).step_by(2).copied().collect();
-    let colorings: Vec<Coloring> = opts
+    let colorings: Vec<ObsColoring> = opts
         .color
         .iter()
         .map(|k| coloring(&reader, k))
         .collect::<Result<_>>()?;
     for (c, k) in colorings.iter().zip(&opts.color) {
-        if c.codes.len() != n {
+        if c.len() != n {
             return Err(Error::format(
                 reader.path(),
                 format!("/obs/{k}"),
-                format!("has {} rows, {key} has {n}", c.codes.len()),
+                format!("has {} rows, {key} has {n}", c.len()),
             ));
         }
     }
@@ -172,9 +191,18 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
         .zip(&opts.color)
         .map(|(c, k)| Panel {
             title: k.clone(),
-            categories: c.categories.clone(),
-            colors: c.colors.clone(),
-            codes: &c.codes,
+            coloring: match c {
+                ObsColoring::Categorical {
+                    codes,
+                    categories,
+                    colors,
+                } => Coloring::Categorical {
+                    categories: categories.clone(),
+                    colors: colors.clone(),
+                    codes,
+                },
+                ObsColoring::Continuous(values) => Coloring::Continuous { values },
+            },
         })
         .collect();
     let label = opts.basis.to_uppercase();
