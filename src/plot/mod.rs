@@ -422,7 +422,7 @@ fn ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
             s
         }
     };
-    if !(hi > lo) || !(hi - lo).is_finite() {
+    if !(hi - lo).is_finite() || hi <= lo {
         let decimals = if lo.fract() == 0.0 { 0 } else { 3 };
         return vec![(lo, label(lo, decimals))];
     }
