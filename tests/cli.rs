@@ -324,18 +324,6 @@ fn demo_runs_every_step_on_small_data() {
     assert!(d.join("X_pca.zarr/.zarray").is_file());
 }
 
-/// The distinct RGB colours of a PNG written by `scoop plot`.
-fn png_colors(path: &Path) -> std::collections::HashSet<[u8; 3]> {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    buf[..info.buffer_size()]
-        .chunks(3)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect()
-}
-
 #[test]
 fn plot_colors_numeric_columns_on_a_continuous_scale() {
     let dir = tempfile::tempdir().unwrap();
@@ -350,36 +338,31 @@ fn plot_colors_numeric_columns_on_a_continuous_scale() {
         pca.to_str().unwrap(),
         "-q",
     ]));
-    let png = dir.path().join("p.png");
-    ok(&scoop(&[
-        "plot",
-        pca.to_str().unwrap(),
-        "--basis",
-        "pca",
-        "--color",
-        "tscp_count,pcnt_mito,pass_filter",
-        "--out",
-        png.to_str().unwrap(),
-    ]));
-    let colors = png_colors(&png);
+    // The colours of a plot of `keys` on the PCA.
+    let plot = |keys: &str, name: &str| {
+        let png = dir.path().join(name);
+        ok(&scoop(&[
+            "plot",
+            pca.to_str().unwrap(),
+            "--basis",
+            "pca",
+            "--color",
+            keys,
+            "--out",
+            png.to_str().unwrap(),
+        ]));
+        common::png_colors(&png).2
+    };
+    let colors = plot("tscp_count,pcnt_mito,pass_filter", "p.png");
     // Integer and float columns: viridis from its first colour (the smallest value, the
-    // colorbar's bottom) to its last (the largest, its top), as scanpy draws a numeric column;
-    // none of the categorical palette's colours.
+    // colorbar's bottom) to its last (the largest, its top), as scanpy draws a numeric column.
     for c in [[0x44, 0x01, 0x54], [0xfd, 0xe7, 0x25]] {
         assert!(colors.contains(&c), "viridis {c:?} missing");
     }
-    let png2 = dir.path().join("counts.png");
-    ok(&scoop(&[
-        "plot",
-        pca.to_str().unwrap(),
-        "--basis",
-        "pca",
-        "--color",
-        "tscp_count",
-        "--out",
-        png2.to_str().unwrap(),
-    ]));
-    let counts = png_colors(&png2);
+    // The string column still colors by category (tab10).
+    assert!(colors.contains(&[0x1f, 0x77, 0xb4]));
+    // A numeric panel alone: no categorical colours, and not grey (100+ categories).
+    let counts = plot("tscp_count", "counts.png");
     assert!(
         !counts.contains(&[0x1f, 0x77, 0xb4]),
         "tab10 blue in a numeric panel"
@@ -388,6 +371,4 @@ fn plot_colors_numeric_columns_on_a_continuous_scale() {
         !counts.contains(&[0x80, 0x80, 0x80]),
         "grey: read as 100+ categories"
     );
-    // The string column still colors by category (tab10).
-    assert!(colors.contains(&[0x1f, 0x77, 0xb4]));
 }

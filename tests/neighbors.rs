@@ -387,21 +387,13 @@ fn plot_draws_each_category_in_scanpys_colors() {
         png.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Rgb);
-    let pixels: std::collections::HashSet<[u8; 3]> = buf[..info.buffer_size()]
-        .chunks(3)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let (width, height, pixels) = common::png_colors(&png);
     // Six cell lines and three plates: matplotlib's tab10, in category order.
     for hex in ["1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b"] {
         let c = [0, 2, 4].map(|o| u8::from_str_radix(&hex[o..o + 2], 16).unwrap());
         assert!(pixels.contains(&c), "color #{hex} missing");
     }
-    assert!(info.height > info.width, "two panels stacked");
+    assert!(height > width, "two panels stacked");
     // Asking for a column that is not there names it.
     let err = fails(&[
         "plot",

@@ -9,6 +9,20 @@ use serde_json::{json, Map, Value};
 
 use scoop::io::{Categories, ColumnValues, CsrChunk, DataFrame, Element, H5adReader, NumVec};
 
+/// A PNG written by `scoop plot`: its width, height and distinct RGB colours.
+pub fn png_colors(path: &Path) -> (u32, u32, std::collections::HashSet<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let colors = buf[..info.buffer_size()]
+        .chunks(3)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, colors)
+}
+
 /// The repository root: `SCOOP_ROOT`, else where the tests were built (test binaries carried to
 /// another machine, as `scripts/gpu-check.sh` does, set it).
 pub fn root() -> PathBuf {
