@@ -103,7 +103,7 @@ enum Command {
     Neighbors(neighbors::Args),
     /// UMAP layout of the neighbors graph: obsm/X_umap, uns/umap.
     Umap(umap::Args),
-    /// PNG of an embedding colored by categorical obs columns (scanpy's pl.umap look).
+    /// PNG of an embedding colored by obs columns, categorical or numeric (scanpy's pl.umap look).
     Plot(plot::Args),
     /// Describe an .h5ad file without reading X.
     Inspect(inspect::Args),
