@@ -7,7 +7,7 @@
 //! scanpy). A categorical key has a legend of its categories in the right margin; points with
 //! a missing category are drawn first in [`palette::NA_COLOR`], the rest in input order. A
 //! continuous key is coloured by viridis between its smallest and largest value, with a
-//! colorbar in the right margin; missing values (NaN) are drawn first in the NA colour, the
+//! colorbar in the right margin; missing values (NaN, ±∞) are drawn first in the NA colour, the
 //! rest in ascending order of value (scanpy's `sort_order`, ties in reverse input order), so
 //! high values stay visible. Text is the `font8x8` bitmap font scaled by an integer factor.
 //! [`Image::write_png`] saves the result as an 8-bit RGB PNG.
@@ -49,7 +49,7 @@ pub enum Coloring<'a> {
         /// Per point, the index into `categories`; any negative value means missing (NA).
         codes: &'a [i32],
     },
-    /// A number per point (NaN: missing), viridis between the smallest and largest, with a
+    /// A number per point (NaN or ±∞: missing), viridis between the smallest and largest, with a
     /// colorbar.
     Continuous {
         /// Per point, its value.
@@ -705,12 +705,14 @@ fn continuous(values: &[f32]) -> (Paint, KeySpec) {
     // Missing first, then ascending by value, ties in reverse input order (scanpy draws
     // `argsort(-values, kind="stable")[::-1]`).
     let mut order: Vec<u32> = (0..values.len() as u32).collect();
+    // Missing values all sort as one key (a total order: NaN and ±∞ never meet in a comparison).
+    let key = |i: u32| {
+        let v = values[i as usize];
+        (v.is_finite(), if v.is_finite() { v } else { 0.0 })
+    };
     order.par_sort_unstable_by(|&a, &b| {
-        let (va, vb) = (values[a as usize], values[b as usize]);
-        (va.is_finite(), va)
-            .partial_cmp(&(vb.is_finite(), vb))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(b.cmp(&a))
+        let ((fa, va), (fb, vb)) = (key(a), key(b));
+        fa.cmp(&fb).then(va.total_cmp(&vb)).then(b.cmp(&a))
     });
     (
         Paint {

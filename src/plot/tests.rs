@@ -349,6 +349,22 @@ fn continuous_values_use_viridis_in_value_order() {
     let bx = (layout.legend_left + layout.lw + bar.bar / 2) as u32;
     assert_eq!(img.pixel(bx, top), lut(255));
     assert_eq!(img.pixel(bx, top + side - 1), lut(0));
+    // NaN and ±∞ are all missing: drawn first (in reverse input order), in the NA colour.
+    let odd = [
+        f32::INFINITY,
+        2.0,
+        f32::NAN,
+        f32::NEG_INFINITY,
+        1.0,
+        f32::NAN,
+    ];
+    let p = Panel {
+        title: "odd".into(),
+        coloring: Coloring::Continuous { values: &odd },
+    };
+    let (paints, _, _, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(paints[0].order, vec![5, 3, 2, 0, 4, 1]);
+    assert_eq!(paints[0].code, vec![256, 255, 256, 256, 0, 256]);
     // All values equal: every point the lowest colour (matplotlib's Normalize).
     let same = [3.0f32; 6];
     let p = Panel {

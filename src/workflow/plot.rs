@@ -42,7 +42,7 @@ pub enum ObsColoring {
         colors: Vec<[u8; 3]>,
     },
     /// Numbers (integer and float columns), drawn with viridis and a colorbar as scanpy draws
-    /// a numeric column; NaN is missing.
+    /// a numeric column; NaN and ±∞ are missing.
     Continuous(Vec<f32>),
 }
 
