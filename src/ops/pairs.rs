@@ -2,7 +2,8 @@
 //! of a point, or the points of a random-projection-tree leaf.
 //!
 //! The set is gathered once into a coordinate-major block (one coordinate of every member per
-//! line, padded to 16 members), and distances are computed for a few members against 8 or 16
+//! line, padded to 16 members; with AVX-512, by one gather instruction per 16 members and
+//! coordinate), and distances are computed for a few members against 8 or 16
 //! at a time. Each member is read from the point matrix once per set instead of once per pair,
 //! and the inner loop is vector arithmetic with no gathers. Three bodies, chosen at run time:
 //! - AVX-512: 4 members against 32 (16 for a last odd tile), eight registers of independent
@@ -39,6 +40,8 @@ pub struct PairBlock {
     limit: Vec<f32>,
     /// Per member: its squared norm (padding: 0).
     norm: Vec<f32>,
+    /// The members' ids (scratch of the gathering load).
+    ids: Vec<u32>,
     /// Members loaded.
     len: usize,
 }
@@ -70,14 +73,30 @@ impl PairBlock {
         self.limit.resize(cols, f32::NEG_INFINITY);
         self.norm.clear();
         self.norm.resize(cols, 0.0);
+        self.ids.clear();
+        // AVX-512 gathers 16 members' coordinate at a time (its offsets are 32-bit).
+        #[cfg(target_arch = "x86_64")]
+        let gather = std::arch::is_x86_feature_detected!("avx512f")
+            && points.data().len() <= i32::MAX as usize;
+        #[cfg(not(target_arch = "x86_64"))]
+        let gather = false;
         for (((j, id), lim), norm) in ids.enumerate().zip(&mut self.limit).zip(&mut self.norm) {
             let row = points.row(id as usize);
-            // j < len ≤ cols: every line has a slot j.
-            for (line, &x) in self.t.chunks_exact_mut(cols).zip(row) {
-                line[j] = x;
+            if gather {
+                self.ids.push(id);
+            } else {
+                // j < len ≤ cols: every line has a slot j.
+                for (line, &x) in self.t.chunks_exact_mut(cols).zip(row) {
+                    line[j] = x;
+                }
             }
             *lim = limit(id);
             *norm = crate::ops::dot_lanes::<f32, 8>(row, row);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if gather {
+            // SAFETY: the CPU supports AVX-512 F, and every offset fits in i32 (checked above).
+            unsafe { avx512::gather(&mut self.t, cols, points, &self.ids) };
         }
         (self.cols, self.len) = (cols, len);
     }
@@ -165,9 +184,46 @@ fn pairs(b: &PairBlock, rows: usize, mut f: impl FnMut(usize, usize, f32)) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{PairBlock, PAD, ROWS};
+    use super::{PairBlock, Points, PAD, ROWS};
     use crate::backend::cpu::set_bits;
     use std::arch::x86_64::*;
+
+    /// Fills the coordinate-major block `t` (lines of `cols` values) with the rows `ids` of
+    /// `points`, 16 members a gather per coordinate; padding members get zeros.
+    ///
+    /// # Safety
+    /// Every `id · dim + coordinate` must fit in an i32 (the gather's offsets), and `cols` must
+    /// be a multiple of 16 with `ids.len() ≤ cols` and `t.len() == dim · cols`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather(t: &mut [f32], cols: usize, points: Points<'_>, ids: &[u32]) {
+        let dim = points.dim();
+        assert!(cols.is_multiple_of(PAD) && ids.len() <= cols && t.len() == dim * cols);
+        let base = points.data().as_ptr();
+        for (g, group) in ids.chunks(PAD).enumerate() {
+            let mut off = [0i32; PAD];
+            for (o, &id) in off.iter_mut().zip(group) {
+                *o = (id as usize * dim) as i32;
+            }
+            let mask = (((1u32 << group.len()) - 1) & 0xFFFF) as u16;
+            let mask = if group.len() == PAD { u16::MAX } else { mask };
+            let j0 = g * PAD;
+            // SAFETY: `off` is 16 readable i32s; every lane in `mask` reads coordinate d < dim of
+            // a row of `points` (in bounds), the others read nothing; j0 + 16 ≤ cols, so each
+            // store writes 16 floats of line d.
+            unsafe {
+                let idx = _mm512_loadu_si512(off.as_ptr().cast());
+                for d in 0..dim {
+                    let v = _mm512_mask_i32gather_ps::<4>(
+                        _mm512_setzero_ps(),
+                        mask,
+                        idx,
+                        base.add(d).cast(),
+                    );
+                    _mm512_storeu_ps(t[d * cols + j0..d * cols + j0 + PAD].as_mut_ptr(), v);
+                }
+            }
+        }
+    }
 
     /// Bit mask of the lanes `l` of the column tile at `j0` with `lo ≤ j0 + l < hi`.
     fn lanes_between(j0: usize, lo: usize, hi: usize) -> u16 {
@@ -347,6 +403,31 @@ mod tests {
             // SAFETY: the CPU supports AVX2.
             unsafe { pairs_avx2(&b, ids.len(), |i, j, d| v.push((i, j, d.to_bits()))) };
             assert_eq!(v, c);
+        }
+    }
+
+    /// The block holds coordinate d of member j at line d, slot j, and zeros in the padding,
+    /// whichever load filled it (AVX-512 gathers 16 members at a time).
+    #[test]
+    fn load_transposes_the_members() {
+        for dim in [1, 13, 50] {
+            let data: Vec<f32> = (0..70 * dim).map(|v| v as f32 * 0.5 - 7.0).collect();
+            let p = Points::new(&data, dim).unwrap();
+            let mut b = PairBlock::default();
+            for len in [0usize, 1, 15, 16, 17, 33, 70] {
+                let ids: Vec<u32> = (0..len as u32).map(|i| (i * 29 + 3) % 70).collect();
+                b.load(p, ids.iter().copied(), |id| id as f32);
+                let cols = len.div_ceil(PAD) * PAD;
+                assert_eq!((b.len(), b.cols), (len, cols));
+                let mut want = vec![0f32; dim * cols];
+                for (j, &id) in ids.iter().enumerate() {
+                    for (d, &x) in p.row(id as usize).iter().enumerate() {
+                        want[d * cols + j] = x;
+                    }
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&b.t), bits(&want), "dim {dim}, {len} members");
+            }
         }
     }
 
