@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
-use crate::backend::cpu::{prefetch, splitmix64};
+use crate::backend::cpu::{prefetch, prefetch_span, splitmix64};
 use crate::backend::points::sq_dist_f32;
 use crate::backend::{Backend, Points};
 use crate::error::{Error, Result};
@@ -308,19 +308,6 @@ impl SharedHeaps {
             i: std::slice::from_raw_parts_mut(self.i.add(o), self.m),
             new: std::slice::from_raw_parts_mut(self.new.add(o), self.m),
         }
-    }
-}
-
-/// Starts fetching the cache lines of the `len` values from `p` (any `p`: a hint never faults).
-fn prefetch_span<T>(p: *const T, len: usize) {
-    let bytes = len * std::mem::size_of::<T>();
-    let p = p.cast::<u8>();
-    for off in (0..bytes).step_by(64) {
-        prefetch(p.wrapping_add(off));
-    }
-    // The last line, when the span starts part-way into its first.
-    if bytes > 0 {
-        prefetch(p.wrapping_add(bytes - 1));
     }
 }
 

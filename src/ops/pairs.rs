@@ -19,7 +19,7 @@
 //! The AVX2 and generic bodies do the same operations in the same order per lane (no FMA), so
 //! they give identical bits.
 
-use crate::backend::cpu::prefetch;
+use crate::backend::cpu::prefetch_span;
 use crate::backend::Points;
 
 /// Members per column tile of the AVX2 and generic bodies (the vector width).
@@ -38,7 +38,7 @@ pub struct PairBlock {
     cols: usize,
     /// Per member: the squared distance a pair must be below to be reported (padding: −∞).
     limit: Vec<f32>,
-    /// Per member: its squared norm (padding: 0).
+    /// Per member: its squared norm (padding: 0), for the AVX-512 body (zeros without it).
     norm: Vec<f32>,
     /// The members' ids (scratch of the gathering load).
     ids: Vec<u32>,
@@ -74,12 +74,13 @@ impl PairBlock {
         self.norm.clear();
         self.norm.resize(cols, 0.0);
         self.ids.clear();
-        // AVX-512 gathers 16 members' coordinate at a time (its offsets are 32-bit).
+        // With AVX-512 the pairs body needs the norms, and the load gathers 16 members'
+        // coordinate at a time (its offsets are 32-bit).
         #[cfg(target_arch = "x86_64")]
-        let gather = std::arch::is_x86_feature_detected!("avx512f")
-            && points.data().len() <= i32::MAX as usize;
+        let wide = std::arch::is_x86_feature_detected!("avx512f");
         #[cfg(not(target_arch = "x86_64"))]
-        let gather = false;
+        let wide = false;
+        let gather = wide && points.data().len() <= i32::MAX as usize;
         for (((j, id), lim), norm) in ids.enumerate().zip(&mut self.limit).zip(&mut self.norm) {
             let row = points.row(id as usize);
             if gather {
@@ -91,7 +92,9 @@ impl PairBlock {
                 }
             }
             *lim = limit(id);
-            *norm = crate::ops::dot_lanes::<f32, 8>(row, row);
+            if wide {
+                *norm = crate::ops::dot_lanes::<f32, 8>(row, row);
+            }
         }
         #[cfg(target_arch = "x86_64")]
         if gather {
@@ -124,10 +127,7 @@ impl PairBlock {
 /// [`PairBlock::load`]: their memory latency then overlaps the work in between).
 pub fn prefetch_rows(points: Points<'_>, ids: &[u32]) {
     for &id in ids {
-        let row = points.row(id as usize);
-        for line in (0..row.len()).step_by(16) {
-            prefetch(&row[line]);
-        }
+        prefetch_span(points.row(id as usize).as_ptr(), points.dim());
     }
 }
 
@@ -204,8 +204,8 @@ mod avx512 {
             for (o, &id) in off.iter_mut().zip(group) {
                 *o = (id as usize * dim) as i32;
             }
-            let mask = (((1u32 << group.len()) - 1) & 0xFFFF) as u16;
-            let mask = if group.len() == PAD { u16::MAX } else { mask };
+            // group.len() ≤ 16: the shift stays within u32.
+            let mask = ((1u32 << group.len()) - 1) as u16;
             let j0 = g * PAD;
             // SAFETY: `off` is 16 readable i32s; every lane in `mask` reads coordinate d < dim of
             // a row of `points` (in bounds), the others read nothing; j0 + 16 ≤ cols, so each

@@ -61,6 +61,19 @@ pub(crate) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Starts fetching the cache lines of the `len` values from `p` (any `p`: a hint never faults).
+pub(crate) fn prefetch_span<T>(p: *const T, len: usize) {
+    let bytes = len * std::mem::size_of::<T>();
+    let p = p.cast::<u8>();
+    for off in (0..bytes).step_by(64) {
+        prefetch(p.wrapping_add(off));
+    }
+    // The last line, when the span starts part-way into its first.
+    if bytes > 0 {
+        prefetch(p.wrapping_add(bytes - 1));
+    }
+}
+
 /// Indices of the set bits of `m`, lowest first (the lanes a SIMD comparison's mask selects).
 #[inline]
 pub(crate) fn set_bits(mut m: u16) -> impl Iterator<Item = usize> {

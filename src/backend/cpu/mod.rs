@@ -3,7 +3,7 @@
 mod gram;
 mod knn;
 mod layout;
-pub(crate) use layout::{prefetch, set_bits, splitmix64};
+pub(crate) use layout::{prefetch, prefetch_span, set_bits, splitmix64};
 mod project;
 pub mod sparse;
 pub mod tall;
