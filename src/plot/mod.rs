@@ -684,22 +684,23 @@ fn continuous(values: &[f32]) -> (Paint, KeySpec) {
             |a, b| (a.0.min(b.0), a.1.max(b.1)),
         );
     let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
-    let mut palette: Vec<[u8; 3]> = (0..256)
-        .map(|i| palette::viridis((f64::from(i) + 0.5) / 256.0))
+    let mut palette: Vec<[u8; 3]> = (0..palette::VIRIDIS.len())
+        .map(palette::viridis_rgb)
         .collect();
+    let na = palette.len() as u32;
     palette.push(NA_COLOR);
     let code: Vec<u32> = values
         .par_iter()
         .map(|&v| {
             if !v.is_finite() {
-                return 256;
+                return na;
             }
             let t = if hi > lo {
                 (f64::from(v) - lo) / (hi - lo)
             } else {
                 0.0
             };
-            (t * 256.0).floor().clamp(0.0, 255.0) as u32
+            palette::viridis_index(t) as u32
         })
         .collect();
     // Missing first, then ascending by value, ties in reverse input order (scanpy draws

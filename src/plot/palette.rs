@@ -103,16 +103,25 @@ pub const VIRIDIS: [u32; 256] = [
     0xf6e620, 0xf8e621, 0xfbe723, 0xfde725,
 ];
 
-/// The viridis colour of `t` in [0, 1] (clipped; NaN gives the lowest colour), picked as
+/// The [`VIRIDIS`] entry of `t` in [0, 1] (clipped; NaN gives the first), picked as
 /// matplotlib's `Colormap.__call__` picks a float: entry ⌊256·t⌋, the last for t = 1.
-pub fn viridis(t: f64) -> [u8; 3] {
-    let i = if t.is_nan() {
+pub fn viridis_index(t: f64) -> usize {
+    if t.is_nan() {
         0
     } else {
-        ((t * 256.0).floor().clamp(0.0, 255.0)) as usize
-    };
+        (t * 256.0).floor().clamp(0.0, 255.0) as usize
+    }
+}
+
+/// [`VIRIDIS`] entry `i` as RGB.
+pub fn viridis_rgb(i: usize) -> [u8; 3] {
     let c = VIRIDIS[i];
     [(c >> 16) as u8, (c >> 8) as u8, c as u8]
+}
+
+/// The viridis colour of `t` in [0, 1] (see [`viridis_index`]).
+pub fn viridis(t: f64) -> [u8; 3] {
+    viridis_rgb(viridis_index(t))
 }
 
 /// matplotlib's named colours understood by [`parse_hex`] (lower case), with their RGB values.
