@@ -78,25 +78,29 @@ fn main() {
     divan::main();
 }
 
-/// A chunk of `rows` x `cols` with `per_row` stored values per row (sorted, distinct columns).
-fn chunk(rows: usize, cols: usize, per_row: usize) -> CsrChunk {
-    let mut rng = SmallRng::seed_from_u64(1);
-    let mut c = CsrChunk::empty(cols);
-    c.rows = RowIds::Range(0..rows as u64);
-    let mut row: Vec<u32> = Vec::with_capacity(per_row);
-    for _ in 0..rows {
-        row.clear();
-        while row.len() < per_row {
-            row.push(rng.random_range(0..cols as u32));
+/// A chunk of `rows` x `cols` with `per_row` stored values per row (sorted, distinct columns),
+/// made once per shape and shared by every benchmark of it (the CPU's and the GPU's).
+fn chunk(rows: usize, cols: usize, per_row: usize) -> &'static CsrChunk {
+    type Made = std::collections::HashMap<(usize, usize, usize), &'static CsrChunk>;
+    static MADE: OnceLock<std::sync::Mutex<Made>> = OnceLock::new();
+    let mut made = MADE.get_or_init(Default::default).lock().unwrap();
+    made.entry((rows, cols, per_row)).or_insert_with(|| {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut c = CsrChunk::empty(cols);
+        c.rows = RowIds::Range(0..rows as u64);
+        for _ in 0..rows {
+            let mut row: Vec<u32> = rand::seq::index::sample(&mut rng, cols, per_row)
+                .into_iter()
+                .map(|j| j as u32)
+                .collect();
             row.sort_unstable();
-            row.dedup();
+            c.indices.extend_from_slice(&row);
+            c.data
+                .extend(row.iter().map(|_| rng.random_range(1..20) as f32));
+            c.indptr.push(c.data.len());
         }
-        c.indices.extend_from_slice(&row);
-        c.data
-            .extend(row.iter().map(|_| rng.random_range(1..20) as f32));
-        c.indptr.push(c.data.len());
-    }
-    c
+        Box::leak(Box::new(c))
+    })
 }
 
 const SHAPES: [(usize, usize, usize); 2] = [(10_000, 2_000, 200), (10_000, 62_000, 1_500)];
@@ -110,8 +114,8 @@ fn row_totals(b: Bencher, case: Case<(usize, usize, usize)>) {
     let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let mut out = vec![0.0; c.n_rows()];
-    b.counter(bytes(&c))
-        .bench_local(|| be.row_totals(&c, None, &mut out).unwrap());
+    b.counter(bytes(c))
+        .bench_local(|| be.row_totals(c, None, &mut out).unwrap());
 }
 
 /// Normalized moments fused with the totals pass (x / total, f64).
@@ -120,9 +124,9 @@ fn gene_moments_scaled(b: Bencher, case: Case<(usize, usize, usize)>) {
     let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let scale: Vec<f64> = (0..c.n_rows()).map(|i| 1.0 / (1.0 + i as f64)).collect();
-    b.counter(bytes(&c)).bench_local(|| {
+    b.counter(bytes(c)).bench_local(|| {
         let mut acc = GeneSums::new(c.n_cols);
-        be.gene_moments(&c, None, ValueMap::Scaled(&scale), &mut acc)
+        be.gene_moments(c, None, ValueMap::Scaled(&scale), &mut acc)
             .unwrap();
         acc
     });
@@ -134,9 +138,9 @@ fn gene_moments_log(b: Bencher, case: Case<(usize, usize, usize)>) {
     let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 7) as f32).collect();
-    b.counter(bytes(&c)).bench_local(|| {
+    b.counter(bytes(c)).bench_local(|| {
         let mut acc = GeneSums::new(c.n_cols);
-        be.gene_moments(&c, None, ValueMap::LogNormalized(&div), &mut acc)
+        be.gene_moments(c, None, ValueMap::LogNormalized(&div), &mut acc)
             .unwrap();
         acc
     });
@@ -150,8 +154,8 @@ fn normalize_log1p(b: Bencher, case: Case<(usize, usize, usize)>) {
     let div: Vec<f32> = (0..c.n_rows()).map(|i| 0.5 + (i % 7) as f32).collect();
     let keep: Vec<bool> = (0..c.n_cols).map(|j| j % 30 == 0).collect();
     let genes = GeneSubset::from_mask(&keep);
-    b.counter(bytes(&c))
-        .bench_local(|| be.normalize_log1p(&c, &div, &genes).unwrap());
+    b.counter(bytes(c))
+        .bench_local(|| be.normalize_log1p(c, &div, &genes).unwrap());
 }
 
 /// Gram shapes: (rows, genes, stored per row). The first is the reference density
@@ -179,8 +183,8 @@ fn gram(b: Bencher, case: Case<(usize, usize, usize)>) {
     let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let mut acc = Gram::new(c.n_cols);
-    b.counter(pair_updates(&c))
-        .bench_local(|| be.gram(&c, &mut acc).unwrap());
+    b.counter(pair_updates(c))
+        .bench_local(|| be.gram(c, &mut acc).unwrap());
 }
 
 /// Gram accumulation as PCA runs it: chunks added to one accumulator (device-resident on CUDA),
@@ -190,8 +194,8 @@ fn gram_resident(b: Bencher, case: Case<(usize, usize, usize)>) {
     let (shape, be) = (case.shape, backend(case.on));
     let c = chunk(shape.0, shape.1, shape.2);
     let mut acc = be.gram_accumulator(c.n_cols).unwrap();
-    b.counter(pair_updates(&c))
-        .bench_local(|| acc.add(&c).unwrap());
+    b.counter(pair_updates(c))
+        .bench_local(|| acc.add(c).unwrap());
     acc.finish().unwrap();
 }
 
@@ -207,7 +211,7 @@ fn project_300(b: Bencher, case: Case<(usize, usize, usize)>) {
     let proj = Projection::new(c.n_cols, k, loadings, vec![0.5; k]).unwrap();
     let mut out = vec![0.0f32; c.n_rows() * k];
     b.counter(ItemsCount::new(c.n_rows()))
-        .bench_local(|| be.project(&c, &proj, &mut out).unwrap());
+        .bench_local(|| be.project(c, &proj, &mut out).unwrap());
 }
 
 /// Gaussian blobs of `n` points in `dim` dimensions.

@@ -22,6 +22,7 @@
 #define KT_ROW (KT_Q + 8)  // shared row: float4-aligned; 8 apart, a fragment's 4 x 8 reads
                            // hit 32 banks
 #define KT_THREADS 256
+static_assert(KT_Q == KT_P, "copy_tile copies KT_P rows of queries as of points");
 
 #define F64_INF __longlong_as_double(0x7ff0000000000000ll)
 #define F32_MAX __int_as_float(0x7f7fffff)
@@ -165,6 +166,122 @@ __device__ __forceinline__ void pass(float (&acc)[8][8], const float (*sq)[KT_RO
 }
 #endif
 
+// The block's state shared by both kernel bodies: the queries' sorted lists (global scratch),
+// their filter thresholds and the candidates queued in a merge round.
+struct BlockLists {
+    double* ld;           // nq x m distances, sorted ascending (ties by index)
+    u32* li;              // nq x m indices
+    float* thr;           // [KT_Q] shared: the estimate a pair must not exceed to be queued
+    int* count;           // [KT_Q] shared: candidates queued this round
+    u32 (*cand)[KT_CAP];  // [KT_Q][KT_CAP] shared
+    u32 m, nq;
+    u64 qfirst;
+};
+
+// Empty lists; thresholds at the largest float until a list fills, so that pairs whose estimate
+// overflows (or is NaN) never pass; rows past the block's queries pass nothing.
+__device__ __forceinline__ void init_lists(const BlockLists& L, int t) {
+    for (u32 e = t; e < L.nq * L.m; e += KT_THREADS) {
+        L.ld[e] = F64_INF;
+        L.li[e] = 0xffffffffu;
+    }
+    for (int e = t; e < KT_Q; e += KT_THREADS) {
+        L.thr[e] = (u32)e < L.nq ? F32_MAX : -F32_INF;
+        L.count[e] = 0;
+    }
+}
+
+// The filter and merge of one tile's estimates `acc` (points p0 ..): a row whose nearest estimate
+// passes marks its passing pairs (bit i * 8 + j); rows past the block's queries have a threshold
+// of −inf; points past n (zero rows, estimate 0) and the query itself are dropped when queued.
+// Merge rounds queue what still passes (up to KT_CAP a query), compute exact distances and insert
+// them; again while anything is left queued out. Ends on a barrier that every thread reaches
+// after its last read of the tile's shared memory.
+__device__ __forceinline__ void merge_tile(const float (&acc)[8][8], const BlockLists& L,
+                                           const float* __restrict__ x, u32 dim, u64 n, u64 p0,
+                                           int t) {
+    const int warp = t / 32, lane = t % 32;
+    unsigned long long pending = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const float limit = L.thr[query_slot(t, i)];
+        float lo = acc[i][0];
+#pragma unroll
+        for (int j = 1; j < 8; j++) lo = fminf(lo, acc[i][j]);
+        if (lo <= limit) {
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+                if (acc[i][j] <= limit) pending |= 1ull << (i * 8 + j);
+        }
+    }
+    while (__syncthreads_or(pending != 0)) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const u32 ql = query_slot(t, i);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const unsigned long long bit = 1ull << (i * 8 + j);
+                if (pending & bit) {
+                    const u64 p = p0 + point_slot(t, j);
+                    if (p < n && p != L.qfirst + ql && acc[i][j] <= L.thr[ql]) {
+                        const int slot = atomicAdd(&L.count[ql], 1);
+                        if (slot < KT_CAP) {
+                            L.cand[ql][slot] = (u32)p;
+                            pending &= ~bit;
+                        }
+                    } else {
+                        pending &= ~bit;
+                    }
+                }
+            }
+        }
+        __syncthreads();
+        for (u32 ql = warp; ql < L.nq; ql += KT_THREADS / 32) {
+            const int c = min(L.count[ql], KT_CAP);
+            if (c == 0) continue;
+            double d = F64_INF;
+            u32 p = 0xffffffffu;
+            if (lane < c) {
+                p = L.cand[ql][lane];
+                d = exact_sq(x + (L.qfirst + ql) * dim, x + (u64)p * dim, dim);
+            }
+            double* qd = L.ld + (u64)ql * L.m;
+            u32* qi = L.li + (u64)ql * L.m;
+            for (int s = 0; s < c; s++) {
+                const double ds = __shfl_sync(0xffffffffu, d, s);
+                const u32 ps = __shfl_sync(0xffffffffu, p, s);
+                if (lane == 0) list_insert(qd, qi, L.m, ds, ps);
+            }
+            if (lane == 0) {
+                // Rounded up, and no lower than 2^-100: near f32's underflow the
+                // estimate's error is absolute, which σ (relative) does not bound.
+                const double worst = qd[L.m - 1];
+                L.thr[ql] = worst == F64_INF ? F32_MAX : fmaxf(__double2float_ru(worst), 0x1p-100f);
+                L.count[ql] = 0;
+            }
+            __syncwarp();
+        }
+        __syncthreads();
+    }
+}
+
+// The lists, query first, as the kernels' outputs (k = 1: each query's only neighbour is itself).
+__device__ __forceinline__ void write_out(const BlockLists& L, u64 qb, u32 k,
+                                          u32* __restrict__ out_idx, float* __restrict__ out_dist,
+                                          int t) {
+    for (u32 e = t; e < L.nq * k; e += KT_THREADS) {
+        const u32 ql = e / k, s = e % k;
+        const u64 row = (qb + ql) * k;
+        if (s == 0) {
+            out_idx[row] = (u32)(L.qfirst + ql);
+            out_dist[row] = 0.0f;
+        } else {
+            out_idx[row + s] = L.li[(u64)ql * L.m + s - 1];
+            out_dist[row + s] = (float)sqrt(L.ld[(u64)ql * L.m + s - 1]);
+        }
+    }
+}
+
 // x: n x dim, the points as given (exact distances). rows / cols: n x dimp, the query and the
 // point augmentations of the points less their mean (rows 16-byte aligned, dimp a multiple of
 // KT_DK). Queries q0 .. q0 + n_queries. list_d / list_i: n_queries x
@@ -180,35 +297,21 @@ extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) KNN_KERNEL(
     __shared__ float thr[KT_Q];
     __shared__ int count[KT_Q];
     __shared__ u32 cand[KT_Q][KT_CAP];
-    const u32 m = k - 1;
-    const int t = threadIdx.x, warp = t / 32, lane = t % 32;
+    const int t = threadIdx.x;
     const u64 qb = (u64)blockIdx.x * KT_Q;  // first query of the block, relative to q0
-    const u32 nq = (u32)min((u64)KT_Q, n_queries - qb);
-    const u64 qfirst = q0 + qb, qend = q0 + qb + nq;
-    if (m == 0) {  // k = 1: each query's only neighbour is itself
-        for (u32 ql = t; ql < nq; ql += KT_THREADS) {
-            out_idx[qb + ql] = (u32)(qfirst + ql);
-            out_dist[qb + ql] = 0.0f;
-        }
+    const BlockLists L = {list_d + qb * (k - 1), list_i + qb * (k - 1), thr, count, cand, k - 1,
+                          (u32)min((u64)KT_Q, n_queries - qb), q0 + qb};
+    const u64 qend = L.qfirst + L.nq;
+    if (L.m == 0) {
+        write_out(L, qb, k, out_idx, out_dist, t);
         return;
     }
-    double* ld = list_d + qb * m;
-    u32* li = list_i + qb * m;
-    for (u32 e = t; e < nq * m; e += KT_THREADS) {
-        ld[e] = F64_INF;
-        li[e] = 0xffffffffu;
-    }
-    // Until a list fills, its threshold is the largest float, so that pairs whose estimate
-    // overflows (or is NaN) never pass; rows past the block's queries pass nothing.
-    for (int e = t; e < KT_Q; e += KT_THREADS) {
-        thr[e] = (u32)e < nq ? F32_MAX : -F32_INF;
-        count[e] = 0;
-    }
+    init_lists(L, t);
     // This thread's share of a pass's loads: row t / 2 of the tile, dimensions 4 (t % 2) .. + 4.
     const int lrow = t / 2, lpart = t % 2;
     int stage = 0;
     {
-        const float4 q = load_dims(rows, dimp, qfirst + lrow, qend, 0, lpart);
+        const float4 q = load_dims(rows, dimp, L.qfirst + lrow, qend, 0, lpart);
         const float4 p = load_dims(cols, dimp, lrow, n, 0, lpart);
         store_dims(sq[0], sp[0], lrow, lpart, q, p);
     }
@@ -228,7 +331,7 @@ extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) KNN_KERNEL(
             if (more) {
                 const u32 nd = more_dims ? d0 + KT_DK : 0;
                 const u64 np0 = more_dims ? p0 : p0 + KT_P;
-                nq4 = load_dims(rows, dimp, qfirst + lrow, qend, nd, lpart);
+                nq4 = load_dims(rows, dimp, L.qfirst + lrow, qend, nd, lpart);
                 np4 = load_dims(cols, dimp, np0 + lrow, n, nd, lpart);
             }
             pass(acc, sq[stage], sp[stage], t);
@@ -236,85 +339,114 @@ extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) KNN_KERNEL(
             stage ^= 1;
             __syncthreads();
         }
-        // Filter: a row whose nearest estimate passes marks its passing pairs (bit i * 8 + j).
-        // Rows past the block's queries have a threshold of −inf; points past n (zero rows,
-        // estimate 0) and the query itself are dropped when queued.
-        unsigned long long pending = 0;
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const float limit = thr[query_slot(t, i)];
-            float lo = acc[i][0];
-#pragma unroll
-            for (int j = 1; j < 8; j++) lo = fminf(lo, acc[i][j]);
-            if (lo <= limit) {
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-                    if (acc[i][j] <= limit) pending |= 1ull << (i * 8 + j);
-            }
-        }
-        // Merge rounds: queue what still passes (up to KT_CAP a query), compute exact distances,
-        // insert; again while anything is left queued out.
-        while (__syncthreads_or(pending != 0)) {
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                const u32 ql = query_slot(t, i);
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    const unsigned long long bit = 1ull << (i * 8 + j);
-                    if (pending & bit) {
-                        const u64 p = p0 + point_slot(t, j);
-                        if (p < n && p != qfirst + ql && acc[i][j] <= thr[ql]) {
-                            const int slot = atomicAdd(&count[ql], 1);
-                            if (slot < KT_CAP) {
-                                cand[ql][slot] = (u32)p;
-                                pending &= ~bit;
-                            }
-                        } else {
-                            pending &= ~bit;
-                        }
-                    }
-                }
-            }
-            __syncthreads();
-            for (u32 ql = warp; ql < nq; ql += KT_THREADS / 32) {
-                const int c = min(count[ql], KT_CAP);
-                if (c == 0) continue;
-                double d = F64_INF;
-                u32 p = 0xffffffffu;
-                if (lane < c) {
-                    p = cand[ql][lane];
-                    d = exact_sq(x + (qfirst + ql) * dim, x + (u64)p * dim, dim);
-                }
-                double* qd = ld + (u64)ql * m;
-                u32* qi = li + (u64)ql * m;
-                for (int s = 0; s < c; s++) {
-                    const double ds = __shfl_sync(0xffffffffu, d, s);
-                    const u32 ps = __shfl_sync(0xffffffffu, p, s);
-                    if (lane == 0) list_insert(qd, qi, m, ds, ps);
-                }
-                if (lane == 0) {
-                    // Rounded up, and no lower than 2^-100: near f32's underflow the
-                    // estimate's error is absolute, which σ (relative) does not bound.
-                    const double worst = qd[m - 1];
-                    thr[ql] = worst == F64_INF ? F32_MAX
-                                               : fmaxf(__double2float_ru(worst), 0x1p-100f);
-                    count[ql] = 0;
-                }
-                __syncwarp();
-            }
-            __syncthreads();
-        }
+        merge_tile(acc, L, x, dim, n, p0, t);
     }
     __syncthreads();
-    for (u32 e = t; e < nq * k; e += KT_THREADS) {
-        const u32 ql = e / k, s = e % k;
-        const u64 row = (qb + ql) * k;
-        if (s == 0) {
-            out_idx[row] = (u32)(qfirst + ql);
-            out_dist[row] = 0.0f;
-        } else {
-            out_idx[row + s] = li[(u64)ql * m + s - 1];
-            out_dist[row + s] = (float)sqrt(ld[(u64)ql * m + s - 1]);
-        }
+    write_out(L, qb, k, out_idx, out_dist, t);
+}
+
+#if KNN_TC
+// Asynchronous 16-byte copy global → shared (sm_80 and newer), zeros where `bytes` is 0.
+__device__ __forceinline__ void cp_async16(float* dst, const float* src, u32 bytes) {
+    const u32 d = (u32)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void cp_async_wait_all_but_last() {
+    asm volatile("cp.async.wait_group 1;" ::: "memory");
+}
+
+// Starts the copy of rows first .. first + KT_P of `src` (n x dimp, rows past `end` as zeros)
+// into `dst`, row-major with `stride` floats a row.
+__device__ __forceinline__ void copy_tile(float* dst, const float* __restrict__ src, u64 first,
+                                          u64 end, u32 dimp, u32 stride, int t) {
+    const u32 per_row = dimp / 4;
+    for (u32 c = t; c < KT_P * per_row; c += KT_THREADS) {
+        const u32 r = c / per_row, part = c % per_row;
+        const bool in = first + r < end;
+        cp_async16(dst + r * stride + 4 * part, src + (in ? (first + r) * dimp + 4 * part : 0),
+                   in ? 16 : 0);
     }
 }
+
+// One pass from row-major tiles (`stride` floats a row): acc += dimensions d0 .. d0 + 8 of the
+// warp's queries x points, the fragments of `pass` read from the other layout, so the sums are
+// the same bits.
+__device__ __forceinline__ void pass_rows(float (&acc)[8][8], const float* sq, const float* sp,
+                                          u32 stride, u32 d0, int t) {
+    const int w = t / 32, lane = t % 32, g = lane / 4, tg = lane % 4;
+    const int qb = (w / 4) * 64, pb = (w % 4) * 32;
+    u32 b[4][2];
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++) {
+        const float* c = sp + (pb + ni * 8 + g) * stride + d0 + tg;
+        b[ni][0] = __float_as_uint(c[0]);
+        b[ni][1] = __float_as_uint(c[4]);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++) {
+        const float* r = sq + (qb + mi * 16 + g) * stride + d0 + tg;
+        const u32 a0 = __float_as_uint(r[0]), a1 = __float_as_uint(r[8 * stride]);
+        const u32 a2 = __float_as_uint(r[4]), a3 = __float_as_uint(r[8 * stride + 4]);
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+            asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                : "+f"(acc[2 * mi][2 * ni]), "+f"(acc[2 * mi][2 * ni + 1]),
+                  "+f"(acc[2 * mi + 1][2 * ni]), "+f"(acc[2 * mi + 1][2 * ni + 1])
+                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b[ni][0]), "r"(b[ni][1]));
+    }
+}
+
+// The same search with the block's queries resident in shared memory and whole point tiles
+// copied asynchronously, the next while the current one is computed (one barrier a tile, the
+// copies' latency hidden behind a tile's products). rows / cols must already be TF32 values
+// (backend/cuda/points.rs rounds them), as the copies do not convert. Dynamic shared memory:
+// (KT_Q + 2 KT_P) x (dimp + 4) floats; the row stride dimp + 4 is 4 times an odd number, so a
+// fragment's 32 reads hit 32 banks.
+extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) knn_exact_tc_resident(
+    const float* __restrict__ x, const float* __restrict__ rows, const float* __restrict__ cols,
+    u64 n, u32 dim, u32 dimp,
+    u64 q0, u64 n_queries, u32 k, double* __restrict__ list_d, u32* __restrict__ list_i,
+    u32* __restrict__ out_idx, float* __restrict__ out_dist) {
+    extern __shared__ __align__(16) float tiles[];
+    __shared__ float thr[KT_Q];
+    __shared__ int count[KT_Q];
+    __shared__ u32 cand[KT_Q][KT_CAP];
+    const int t = threadIdx.x;
+    const u64 qb = (u64)blockIdx.x * KT_Q;
+    const BlockLists L = {list_d + qb * (k - 1), list_i + qb * (k - 1), thr, count, cand, k - 1,
+                          (u32)min((u64)KT_Q, n_queries - qb), q0 + qb};
+    if (L.m == 0) {
+        write_out(L, qb, k, out_idx, out_dist, t);
+        return;
+    }
+    init_lists(L, t);
+    const u32 stride = dimp + 4;
+    const float* sq = tiles;
+    // Point buffer b (0 or 1).
+    auto sp = [&](int b) { return tiles + (KT_Q + b * KT_P) * stride; };
+    copy_tile(tiles, rows, L.qfirst, L.qfirst + L.nq, dimp, stride, t);
+    copy_tile(sp(0), cols, 0, n, dimp, stride, t);
+    cp_async_commit();
+    int cur = 0;
+    for (u64 p0 = 0; p0 < n; p0 += KT_P) {
+        // The next tile goes to the other buffer, whose last reads ended before the barrier
+        // that closed the previous tile's merge.
+        if (p0 + KT_P < n) copy_tile(sp(cur ^ 1), cols, p0 + KT_P, n, dimp, stride, t);
+        cp_async_commit();
+        cp_async_wait_all_but_last();
+        __syncthreads();
+        float acc[8][8];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
+        for (u32 d0 = 0; d0 < dimp; d0 += KT_DK) pass_rows(acc, sq, sp(cur), stride, d0, t);
+        merge_tile(acc, L, x, dim, n, p0, t);
+        cur ^= 1;
+    }
+    __syncthreads();
+    write_out(L, qb, k, out_idx, out_dist, t);
+}
+#endif

@@ -14,19 +14,24 @@
 
 __device__ __forceinline__ float clip4(float v) { return fminf(fmaxf(v, -4.0f), 4.0f); }
 
-extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
-                                        const u32* __restrict__ head, const u32* __restrict__ tail,
-                                        const float* __restrict__ eps, u64 n_edges,
-                                        float* __restrict__ next_sample,
-                                        float* __restrict__ next_negative, float a, float b,
-                                        float gamma, float neg_rate, float alpha, float epoch,
-                                        u64 seed) {
+// The epoch for embeddings of DIM dimensions (0: `dim`, up to MAX_DIM, in local arrays; a fixed
+// DIM keeps the coordinates in registers).
+template <int DIM>
+__device__ __forceinline__ void epoch_body(float* __restrict__ emb, u32 n, u32 dim_arg,
+                                           const u32* __restrict__ head,
+                                           const u32* __restrict__ tail,
+                                           const float* __restrict__ eps, u64 n_edges,
+                                           float* __restrict__ next_sample,
+                                           float* __restrict__ next_negative, float a, float b,
+                                           float gamma, float neg_rate, float alpha, float epoch,
+                                           u64 seed) {
+    const u32 dim = DIM > 0 ? DIM : dim_arg;
     for (u64 i = global_tid(); i < n_edges; i += grid_stride()) {
         float ns = next_sample[i];
         if (ns > epoch) continue;
         const u32 hj = head[i];
         const u64 j = (u64)hj * dim, kt = (u64)tail[i] * dim;
-        float cur[MAX_DIM], grad[MAX_DIM];
+        float cur[DIM > 0 ? DIM : MAX_DIM], grad[DIM > 0 ? DIM : MAX_DIM];
         float d2 = 0.0f;
         for (u32 d = 0; d < dim; d++) {
             cur[d] = emb[j + d];
@@ -39,7 +44,7 @@ extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
             const float pb = powf(d2, b);
             coeff = -2.0f * a * b * (pb / d2) / (a * pb + 1.0f);
         }
-        float start[MAX_DIM];
+        float start[DIM > 0 ? DIM : MAX_DIM];
         for (u32 d = 0; d < dim; d++) {
             const float g = clip4(coeff * grad[d]) * alpha;
             cur[d] += g;
@@ -73,4 +78,29 @@ extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
         for (u32 d = 0; d < dim; d++) atomicAdd(&emb[j + d], cur[d] - start[d]);
         next_negative[i] = __fadd_rn(nn, __fmul_rn((float)n_neg, eps_neg));
     }
+}
+
+// Any dimension up to MAX_DIM.
+extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
+                                        const u32* __restrict__ head, const u32* __restrict__ tail,
+                                        const float* __restrict__ eps, u64 n_edges,
+                                        float* __restrict__ next_sample,
+                                        float* __restrict__ next_negative, float a, float b,
+                                        float gamma, float neg_rate, float alpha, float epoch,
+                                        u64 seed) {
+    epoch_body<0>(emb, n, dim, head, tail, eps, n_edges, next_sample, next_negative, a, b, gamma,
+                  neg_rate, alpha, epoch, seed);
+}
+
+// UMAP's usual 2-D layout (`dim` must be 2).
+extern "C" __global__ void layout_epoch_2d(float* __restrict__ emb, u32 n, u32 dim,
+                                           const u32* __restrict__ head,
+                                           const u32* __restrict__ tail,
+                                           const float* __restrict__ eps, u64 n_edges,
+                                           float* __restrict__ next_sample,
+                                           float* __restrict__ next_negative, float a, float b,
+                                           float gamma, float neg_rate, float alpha, float epoch,
+                                           u64 seed) {
+    epoch_body<2>(emb, n, dim, head, tail, eps, n_edges, next_sample, next_negative, a, b, gamma,
+                  neg_rate, alpha, epoch, seed);
 }

@@ -38,8 +38,11 @@ if [ "${1:-}" = "graph" ]; then
     t bash -o pipefail -c "'$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_$be.h5ad' --backend $be 2>&1 | tee -a '$out/graph.log'"
     t bash -o pipefail -c "'$SCOOP_BIN' umap '$work/nb_$be.h5ad' --out '$work/um_$be.h5ad' --backend $be 2>&1 | tee -a '$out/graph.log'"
   done
-  # The f32 CUDA-core kNN kernel (the default on sm_80+ is TF32): its time, and the same graph.
-  t bash -o pipefail -c "SCOOP_CUDA_KNN=f32 '$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_cuda_f32.h5ad' --backend cuda 2>&1 | tee -a '$out/graph.log'"
+  # The other kNN kernels (the default on sm_80+ is TF32 with resident queries): the streaming
+  # TF32 one and the f32 CUDA-core one, their times, and the same graph.
+  for kern in tf32-stream f32; do
+    t bash -o pipefail -c "SCOOP_CUDA_KNN=$kern '$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_cuda_$kern.h5ad' --backend cuda 2>&1 | tee -a '$out/graph.log'"
+  done
   python3 - "$work" $backends <<'PY' | tee -a "$out/graph.log"
 import sys, h5py, numpy as np, cupy as cp
 from sklearn.metrics import silhouette_score
@@ -57,9 +60,11 @@ for s in range(0, len(q), 200):
     d2[cp.arange(len(b)), b] = cp.inf
     truth.append(cp.asnumpy(cp.argsort(d2, axis=1)[:, :14]))
 truth = np.concatenate(truth)
-a, b = h5py.File(f"{w}/nb_cuda.h5ad"), h5py.File(f"{w}/nb_cuda_f32.h5ad")
-same = all(np.array_equal(a[f"obsp/distances/{k}"][:], b[f"obsp/distances/{k}"][:]) for k in ["indices", "data"])
-print(f"TF32 and f32 kNN kernels give the same graph: {same}")
+a = h5py.File(f"{w}/nb_cuda.h5ad")
+for kern in ["tf32-stream", "f32"]:
+    b = h5py.File(f"{w}/nb_cuda_{kern}.h5ad")
+    same = all(np.array_equal(a[f"obsp/distances/{k}"][:], b[f"obsp/distances/{k}"][:]) for k in ["indices", "data"])
+    print(f"default and {kern} kNN kernels give the same graph: {same}")
 for be in backends:
     f = h5py.File(f"{w}/nb_{be}.h5ad")
     ptr, idx = f["obsp/distances/indptr"][:], f["obsp/distances/indices"][:]
@@ -116,5 +121,5 @@ done
 echo "== device ceilings"
 python3 benches/gpu_ceilings.py 2>&1 | tee "$out/ceilings.log"
 echo "== kernel benches"
-"$b/kernels-bench" --bench 2>&1 | tee "$out/bench.log" | tail -80
+"$b/kernels-bench" --bench --max-time "${BENCH_MAX_TIME:-2}" 2>&1 | tee "$out/bench.log" | tail -80
 exit $status

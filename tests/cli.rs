@@ -167,20 +167,27 @@ fn global_options_work_before_and_after_the_subcommand() {
         "1",
     ]));
     assert_eq!(common::dump_file(&o1), common::dump_file(&o2));
-    fails(
-        &scoop(&[
-            "--backend",
-            "cuda",
-            "demo",
-            "--dir",
-            dir.path().join("d").to_str().unwrap(),
-            "--cells-per-plate",
-            "50",
-            "--genes",
-            "30",
-        ]),
-        "CUDA",
-    );
+    // `--backend cuda` runs the whole demo where a device opens, and fails naming CUDA where
+    // none does (CI): never a silent fallback to the CPU.
+    let demo = scoop(&[
+        "--backend",
+        "cuda",
+        "-q",
+        "demo",
+        "--dir",
+        dir.path().join("d").to_str().unwrap(),
+        "--cells-per-plate",
+        "50",
+        "--genes",
+        "30",
+    ]);
+    match scoop::backend::cuda::CudaBackend::open(&[0]) {
+        Ok(_) => {
+            ok(&demo);
+            assert!(dir.path().join("d").join("umap.png").is_file());
+        }
+        Err(_) => fails(&demo, "CUDA"),
+    }
 }
 
 #[test]

@@ -563,8 +563,13 @@ fn knn_exact_matches_cpu() {
             Some(b) => std::env::set_var("SCOOP_CUDA_KNN_BATCH", b),
             None => std::env::remove_var("SCOOP_CUDA_KNN_BATCH"),
         }
-        // Both kernels: TF32 tensor cores (the default on sm_80 and newer) and f32 CUDA cores.
-        for arith in [default_kernel, Some("f32")] {
+        // Every kernel: TF32 tensor cores (the default on sm_80 and newer) with resident
+        // queries where they fit (up to 54 dimensions) and streamed tiles, and f32 CUDA cores.
+        let kernels: &[Option<&str>] = match default_kernel {
+            Some(tc) => &[Some(tc), Some("tf32-stream"), Some("f32")],
+            None => &[None, Some("f32")],
+        };
+        for &arith in kernels {
             match arith {
                 Some(a) => std::env::set_var("SCOOP_CUDA_KNN", a),
                 None => std::env::remove_var("SCOOP_CUDA_KNN"),
@@ -620,17 +625,25 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
     cpu.optimize_layout(&mut want, 2, &one, &params, &|_| {})
         .unwrap();
     assert_ne!(want, start, "the CPU layout moved nothing");
-    for g in &gpus {
-        let mut got = start.clone();
-        g.optimize_layout(&mut got, 2, &one, &params, &|_| {})
-            .unwrap();
-        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                close(*a as f64, *b as f64, 1e-4, 1e-5),
-                "coordinate {i}: {a} vs {b}"
-            );
+    // Both device kernels: the 2-D instance (the default) and the any-dimension one.
+    for kernel in [None, Some("generic")] {
+        match kernel {
+            Some(k) => std::env::set_var("SCOOP_CUDA_LAYOUT", k),
+            None => std::env::remove_var("SCOOP_CUDA_LAYOUT"),
+        }
+        for g in &gpus {
+            let mut got = start.clone();
+            g.optimize_layout(&mut got, 2, &one, &params, &|_| {})
+                .unwrap();
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    close(*a as f64, *b as f64, 1e-4, 1e-5),
+                    "{kernel:?} kernel, coordinate {i}: {a} vs {b}"
+                );
+            }
         }
     }
+    std::env::remove_var("SCOOP_CUDA_LAYOUT");
 
     // A kNN graph of 4 blobs laid out from random starts: the blobs separate on the device as
     // on the CPU (Hogwild races make the two differ in detail).

@@ -13,6 +13,8 @@ const SIGMA_ITERS: usize = 64;
 const SMOOTH_K_TOLERANCE: f32 = 1e-5;
 /// Floor of σ as a fraction of the mean neighbour distance (umap's `MIN_K_DIST_SCALE`).
 const MIN_K_DIST_SCALE: f32 = 1e-3;
+/// Rows a parallel task of graph assembly takes.
+const ROWS_PER_TASK: usize = 4096;
 
 /// A square sparse matrix in CSR form with f32 values and sorted column indices per row.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,32 +64,119 @@ impl Graph {
         (&self.indices[r.clone()], &self.data[r])
     }
 
-    /// The transpose (rows sorted).
-    pub fn transpose(&self) -> Graph {
-        let mut count = vec![0usize; self.n + 1];
-        for &j in &self.indices {
-            count[j as usize + 1] += 1;
+    /// The graph whose row i is what `row(i, buf)` leaves in `buf` (emptied before each row):
+    /// rows made in parallel, [`ROWS_PER_TASK`] a task, then copied into place in parallel.
+    pub fn from_row_fn<F>(n: usize, row: F) -> Graph
+    where
+        F: Fn(usize, &mut Vec<(u32, f32)>) + Sync,
+    {
+        struct Block {
+            lens: Vec<usize>,
+            indices: Vec<u32>,
+            data: Vec<f32>,
         }
-        for i in 0..self.n {
-            count[i + 1] += count[i];
+        let blocks: Vec<Block> = (0..n.div_ceil(ROWS_PER_TASK))
+            .into_par_iter()
+            .map(|b| {
+                let rows = b * ROWS_PER_TASK..((b + 1) * ROWS_PER_TASK).min(n);
+                let mut block = Block {
+                    lens: Vec::with_capacity(rows.len()),
+                    indices: Vec::new(),
+                    data: Vec::new(),
+                };
+                let mut buf = Vec::new();
+                for i in rows {
+                    buf.clear();
+                    row(i, &mut buf);
+                    block.lens.push(buf.len());
+                    block.indices.extend(buf.iter().map(|e| e.0));
+                    block.data.extend(buf.iter().map(|e| e.1));
+                }
+                block
+            })
+            .collect();
+        let nnz = blocks.iter().map(|b| b.indices.len()).sum();
+        let mut indptr = vec![0usize; n + 1];
+        let mut indices = vec![0u32; nnz];
+        let mut data = vec![0f32; nnz];
+        // Each block's share of the outputs, cut off in order.
+        let mut parts = Vec::with_capacity(blocks.len());
+        let (mut ptr, mut idx, mut val) = (&mut indptr[1..], &mut indices[..], &mut data[..]);
+        let mut start = 0;
+        for b in &blocks {
+            let (p, p_rest) = ptr.split_at_mut(b.lens.len());
+            let (i, i_rest) = idx.split_at_mut(b.indices.len());
+            let (v, v_rest) = val.split_at_mut(b.data.len());
+            parts.push((b, p, i, v, start));
+            start += b.indices.len();
+            (ptr, idx, val) = (p_rest, i_rest, v_rest);
         }
-        let mut fill = count.clone();
-        let mut indices = vec![0u32; self.nnz()];
-        let mut data = vec![0f32; self.nnz()];
-        for i in 0..self.n {
-            let (cols, vals) = self.row(i);
-            for (&j, &v) in cols.iter().zip(vals) {
-                let p = &mut fill[j as usize];
-                indices[*p] = i as u32;
-                data[*p] = v;
-                *p += 1;
+        parts.into_par_iter().for_each(|(b, p, i, v, start)| {
+            let mut end = start;
+            for (p, &len) in p.iter_mut().zip(&b.lens) {
+                end += len;
+                *p = end;
             }
-        }
+            i.copy_from_slice(&b.indices);
+            v.copy_from_slice(&b.data);
+        });
         Graph {
-            n: self.n,
-            indptr: count,
+            n,
+            indptr,
             indices,
             data,
+        }
+    }
+
+    /// The transpose (rows sorted): entries placed in parallel at slots claimed per column, then
+    /// each row sorted by column (its entries' slots depend on the threads; their order not).
+    pub fn transpose(&self) -> Graph {
+        use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+        let count: Vec<AtomicUsize> = (0..self.n).map(|_| AtomicUsize::new(0)).collect();
+        self.indices
+            .par_iter()
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|&j| {
+                count[j as usize].fetch_add(1, Relaxed);
+            });
+        let mut indptr = Vec::with_capacity(self.n + 1);
+        indptr.push(0);
+        for c in &count {
+            indptr.push(indptr[indptr.len() - 1] + c.load(Relaxed));
+        }
+        let fill: Vec<AtomicUsize> = indptr[..self.n]
+            .iter()
+            .map(|&p| AtomicUsize::new(p))
+            .collect();
+        // (row, value bits) of each entry, packed so that one store places it.
+        let slots: Vec<AtomicU64> = (0..self.nnz()).map(|_| AtomicU64::new(0)).collect();
+        (0..self.n)
+            .into_par_iter()
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|i| {
+                let (cols, vals) = self.row(i);
+                for (&j, &v) in cols.iter().zip(vals) {
+                    let p = fill[j as usize].fetch_add(1, Relaxed);
+                    slots[p].store((i as u64) << 32 | v.to_bits() as u64, Relaxed);
+                }
+            });
+        let mut packed: Vec<u64> = slots.into_iter().map(AtomicU64::into_inner).collect();
+        let mut rows: Vec<&mut [u64]> = Vec::with_capacity(self.n);
+        let mut rest = &mut packed[..];
+        for w in indptr.windows(2) {
+            let (r, tail) = rest.split_at_mut(w[1] - w[0]);
+            rows.push(r);
+            rest = tail;
+        }
+        // Rows of a transpose hold distinct columns: sorting the packed entries sorts by them.
+        rows.into_par_iter()
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|r| r.sort_unstable());
+        Graph {
+            n: self.n,
+            indptr,
+            indices: packed.iter().map(|&e| (e >> 32) as u32).collect(),
+            data: packed.iter().map(|&e| f32::from_bits(e as u32)).collect(),
         }
     }
 }
@@ -135,13 +224,11 @@ pub fn memberships(knn: &Knn) -> Graph {
     let n = knn.len();
     let mean_all = (knn.distances.par_iter().map(|&d| d as f64).sum::<f64>()
         / knn.distances.len().max(1) as f64) as f32;
-    let rows: Vec<Vec<(u32, f32)>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let d = knn.row_distances(i);
-            let (rho, sigma) = smooth_knn_dist(d, mean_all);
-            let mut r: Vec<(u32, f32)> = knn
-                .row(i)
+    Graph::from_row_fn(n, |i, r| {
+        let d = knn.row_distances(i);
+        let (rho, sigma) = smooth_knn_dist(d, mean_all);
+        r.extend(
+            knn.row(i)
                 .iter()
                 .zip(d)
                 .filter(|(&j, _)| j as usize != i)
@@ -152,56 +239,47 @@ pub fn memberships(knn: &Knn) -> Graph {
                         (-((dist - rho) / sigma)).exp()
                     };
                     (j, w)
-                })
-                .collect();
-            r.sort_by_key(|e| e.0);
-            r.dedup_by(|b, a| {
-                if a.0 == b.0 {
-                    a.1 += b.1;
-                    true
-                } else {
-                    false
-                }
-            });
-            r.retain(|e| e.1 != 0.0);
-            r
-        })
-        .collect();
-    Graph::from_rows(rows)
+                }),
+        );
+        r.sort_by_key(|e| e.0);
+        r.dedup_by(|b, a| {
+            if a.0 == b.0 {
+                a.1 += b.1;
+                true
+            } else {
+                false
+            }
+        });
+        r.retain(|e| e.1 != 0.0);
+    })
 }
 
 /// The fuzzy union W = P + Pᵀ − P∘Pᵀ (f32, as scipy evaluates it), zeros dropped.
 pub fn fuzzy_union(p: &Graph) -> Graph {
     let t = p.transpose();
-    let rows: Vec<Vec<(u32, f32)>> = (0..p.n)
-        .into_par_iter()
-        .map(|i| {
-            let (ca, va) = p.row(i);
-            let (cb, vb) = t.row(i);
-            let mut out = Vec::with_capacity(ca.len() + cb.len());
-            let (mut x, mut y) = (0, 0);
-            while x < ca.len() || y < cb.len() {
-                let (j, a, b);
-                if y == cb.len() || (x < ca.len() && ca[x] < cb[y]) {
-                    (j, a, b) = (ca[x], va[x], 0.0);
-                    x += 1;
-                } else if x == ca.len() || cb[y] < ca[x] {
-                    (j, a, b) = (cb[y], 0.0, vb[y]);
-                    y += 1;
-                } else {
-                    (j, a, b) = (ca[x], va[x], vb[y]);
-                    x += 1;
-                    y += 1;
-                }
-                let w = (a + b) - a * b;
-                if w != 0.0 {
-                    out.push((j, w));
-                }
+    Graph::from_row_fn(p.n, |i, out| {
+        let (ca, va) = p.row(i);
+        let (cb, vb) = t.row(i);
+        let (mut x, mut y) = (0, 0);
+        while x < ca.len() || y < cb.len() {
+            let (j, a, b);
+            if y == cb.len() || (x < ca.len() && ca[x] < cb[y]) {
+                (j, a, b) = (ca[x], va[x], 0.0);
+                x += 1;
+            } else if x == ca.len() || cb[y] < ca[x] {
+                (j, a, b) = (cb[y], 0.0, vb[y]);
+                y += 1;
+            } else {
+                (j, a, b) = (ca[x], va[x], vb[y]);
+                x += 1;
+                y += 1;
             }
-            out
-        })
-        .collect();
-    Graph::from_rows(rows)
+            let w = (a + b) - a * b;
+            if w != 0.0 {
+                out.push((j, w));
+            }
+        }
+    })
 }
 
 /// scanpy's `connectivities` of a kNN graph: [`fuzzy_union`] of [`memberships`].
@@ -231,5 +309,47 @@ pub fn distance_graph(knn: &Knn) -> Graph {
         indptr,
         indices,
         data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Rows of distinct sorted columns, some empty, over several assembly tasks.
+    fn random_rows(n: usize, seed: u64) -> Vec<Vec<(u32, f32)>> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n)
+            .map(|i| {
+                if i % 11 == 5 {
+                    return Vec::new();
+                }
+                let mut r: Vec<(u32, f32)> = (0..rng.random_range(1..20))
+                    .map(|_| (rng.random_range(0..n as u32), rng.random_range(0.0..1.0)))
+                    .collect();
+                r.sort_by_key(|e| e.0);
+                r.dedup_by_key(|e| e.0);
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parallel_assembly_and_transpose_equal_serial_ones() {
+        let n = 3 * ROWS_PER_TASK + 5;
+        let rows = random_rows(n, 9);
+        let g = Graph::from_rows(rows.clone());
+        assert_eq!(Graph::from_row_fn(n, |i, r| r.extend(&rows[i])), g);
+        // The transpose by a serial scatter, rows in increasing order.
+        let mut t_rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+        for (i, r) in rows.iter().enumerate() {
+            for &(j, v) in r {
+                t_rows[j as usize].push((i as u32, v));
+            }
+        }
+        let t = g.transpose();
+        assert_eq!(t, Graph::from_rows(t_rows));
+        assert_eq!(t.transpose(), g);
     }
 }

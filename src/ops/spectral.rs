@@ -1,7 +1,9 @@
 //! Spectral initialization of a layout (umap's `spectral_layout`): the eigenvectors of the
 //! normalized Laplacian L = I − D^(−½) W D^(−½) with the smallest non-trivial eigenvalues, per
-//! connected component, found as the top eigenvectors of N = D^(−½) W D^(−½) by block Krylov
-//! iteration with Rayleigh–Ritz restarts (the trivial eigenvector D^(½)·1 projected out).
+//! connected component, found as the top eigenvectors of N = D^(−½) W D^(−½) by thick-restarted
+//! Krylov iteration with Rayleigh–Ritz (the trivial eigenvector D^(½)·1 projected out): each
+//! restart keeps dim + 2 Ritz vectors and grows the basis from one new direction, as
+//! thick-restart Lanczos does.
 
 use faer::Mat;
 use rand::SeedableRng;
@@ -19,7 +21,8 @@ use crate::error::Result;
 pub const SPECTRAL_TOL: f64 = 1e-4;
 /// Most Rayleigh–Ritz restarts per component.
 pub const SPECTRAL_MAX_RESTARTS: usize = 60;
-/// Krylov blocks per restart (a deeper basis converges in far fewer products than restarts do).
+/// Basis vectors per restart, in units of the restart's Ritz vectors (a deeper basis converges
+/// in far fewer products than restarts do).
 const DEPTH: usize = 10;
 /// Vector entries per rayon task (small components run on one thread).
 const PAR_MIN: usize = 8192;
@@ -109,7 +112,7 @@ pub fn laplacian_eigenvectors(
         return Ok(dense_eigenvectors(g, &inv_sqrt_deg, &u0, dim));
     }
     let b = (dim + 2).min(n.saturating_sub(1)).max(1);
-    // Basis size per restart: DEPTH blocks, at most n − 1 vectors (u0 is excluded).
+    // Basis size per restart: DEPTH blocks' worth, at most n − 1 vectors (u0 is excluded).
     let m_max = (b * DEPTH).min(n - 1);
     // Column ranges of one tall matrix, where the backend computes: W = [u0 | V] (the trivial
     // vector, then the Krylov basis), two block slots (a block and its images under N), the
@@ -149,11 +152,13 @@ pub fn laplacian_eigenvectors(
         residual: f64::INFINITY,
         product_seconds: 0.0,
     };
-    let mut best: Vec<Vec<f64>> = Vec::new();
+    // Ritz vectors of the last completed restart.
+    let mut found = 0;
     let mut h = Mat::<f64>::zeros(m_max, m_max);
     for restart in 0..SPECTRAL_MAX_RESTARTS {
-        // Krylov basis V = orth[X, NX, N²X, …] ⟂ u0, and H = Vᵀ N V filled block by block
-        // (N's images of a block are the next block before orthogonalization; they are not kept).
+        // Krylov basis V = orth[X, N x, N² x, …] ⟂ u0 (X the restart's start, x = N X's first
+        // column), and H = Vᵀ N V filled block by block (N's images of a block are the next
+        // block before orthogonalization; they are not kept).
         // Each block arrives with its coefficients against W so far: for the images of a block,
         // the product that fills H.
         let mut m = 0;
@@ -186,6 +191,14 @@ pub fn laplacian_eigenvectors(
             m += kb;
             (block, images) = (images, block);
             width = kb;
+            if width > 1 {
+                // Thick restart: the images of a restart's Ritz vectors add one direction to
+                // their span (their residuals are parallel in exact arithmetic; the rest is the
+                // products' rounding), so the basis grows from the first image alone, one
+                // vector a product: a polynomial of degree m − b per restart, not m / b.
+                coeffs = (0..1 + m).map(|r| coeffs[r * kb]).collect();
+                width = 1;
+            }
         }
         if m == 0 {
             break;
@@ -202,13 +215,18 @@ pub fn laplacian_eigenvectors(
         t.mul(ritz_at..ritz_at + kk, 1..1 + m, &v)?;
         let d = dim.min(kk);
         apply(&mut t, images_at, ritz_at, d)?;
-        let ritz = t.cols(ritz_at..ritz_at + d)?;
-        let nx = t.cols(images_at..images_at + d)?;
+        // ‖Nx − θx‖² = ‖Nx‖² − 2θ x·Nx + θ²‖x‖², from the gram of the Ritz vectors and their
+        // images (columns ritz_at .. images_at + d), where the matrix is: no vector comes back
+        // until the last restart.
+        let span = ritz_at..images_at + d;
+        let w = span.len();
+        let gram = t.t_mul(span.clone(), span)?;
+        let dot = |a: usize, b: usize| gram[a * w + b];
         let residual = (0..d)
             .map(|c| {
-                (0..n)
-                    .map(|i| (nx[c * n + i] - eig.values[c] * ritz[c * n + i]).powi(2))
-                    .sum::<f64>()
+                let (x, nx, theta) = (c, b + c, eig.values[c]);
+                (dot(nx, nx) - 2.0 * theta * dot(x, nx) + theta * theta * dot(x, x))
+                    .max(0.0)
                     .sqrt()
             })
             .fold(0.0, f64::max);
@@ -217,14 +235,17 @@ pub fn laplacian_eigenvectors(
             residual,
             product_seconds: 0.0,
         };
-        best = ritz.chunks_exact(n).map(<[f64]>::to_vec).collect();
+        found = d;
         x_width = kk;
         if residual <= SPECTRAL_TOL || m + 1 >= n {
             break;
         }
     }
     report.product_seconds = product_time.get().as_secs_f64();
-    Ok((best, report))
+    // The last restart's Ritz vectors are still in place (a restart overwrites them only once
+    // its Rayleigh–Ritz problem is solved).
+    let best = t.cols(ritz_at..ritz_at + found)?;
+    Ok((best.chunks_exact(n).map(<[f64]>::to_vec).collect(), report))
 }
 
 /// Orthonormalizes the `width` columns of the block at column `block` of `t` against the

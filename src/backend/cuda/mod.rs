@@ -398,18 +398,21 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         check_knn_args(points.len(), &queries, k, idx.len(), dist.len())?;
         let q0 = queries.start;
-        // TF32 estimates where every worker's GPU has tensor cores for them (sm_80 and newer);
-        // SCOOP_CUDA_KNN=f32 asks for the CUDA-core kernel, =tf32 insists on the tensor cores.
+        // TF32 estimates where every worker's GPU has tensor cores for them (sm_80 and newer),
+        // from shared-memory-resident queries where they fit; SCOOP_CUDA_KNN=f32 asks for the
+        // CUDA-core kernel, =tf32 insists on the tensor cores, =tf32-stream on the tensor-core
+        // kernel that streams queries and points through shared memory.
         let tc = self.workers.iter().all(|w| w.k.knn_exact_tc.is_some());
-        let arith = match std::env::var("SCOOP_CUDA_KNN").ok().as_deref() {
-            Some("f32") => points::KnnArith::F32,
-            Some("tf32") if tc => points::KnnArith::Tf32,
-            None | Some("") if tc => points::KnnArith::Tf32,
-            None | Some("") => points::KnnArith::F32,
+        let (arith, tiles) = match std::env::var("SCOOP_CUDA_KNN").ok().as_deref() {
+            Some("f32") => (points::KnnArith::F32, points::KnnTiles::Streamed),
+            Some("tf32") if tc => (points::KnnArith::Tf32, points::KnnTiles::Resident),
+            Some("tf32-stream") if tc => (points::KnnArith::Tf32, points::KnnTiles::Streamed),
+            None | Some("") if tc => (points::KnnArith::Tf32, points::KnnTiles::Resident),
+            None | Some("") => (points::KnnArith::F32, points::KnnTiles::Streamed),
             Some(v) => {
                 return Err(Error::Backend(format!(
-                    "SCOOP_CUDA_KNN={v}: expected f32 or tf32 (tf32 needs sm_80 or newer on \
-                     every device)"
+                    "SCOOP_CUDA_KNN={v}: expected f32, tf32 or tf32-stream (the last two need \
+                     sm_80 or newer on every device)"
                 )))
             }
         };
@@ -417,7 +420,15 @@ impl Backend for CudaBackend {
         for (r, (pi, pd)) in self.on_shards(queries.len(), |w, r| {
             let mut pi = vec![0u32; r.len() * k];
             let mut pd = vec![0f32; r.len() * k];
-            points::knn_exact(w, &padded, q0 + r.start..q0 + r.end, k, &mut pi, &mut pd)?;
+            points::knn_exact(
+                w,
+                &padded,
+                tiles,
+                q0 + r.start..q0 + r.end,
+                k,
+                &mut pi,
+                &mut pd,
+            )?;
             Ok((pi, pd))
         })? {
             idx[r.start * k..r.end * k].copy_from_slice(&pi);

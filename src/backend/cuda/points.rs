@@ -3,7 +3,8 @@
 
 use std::ops::Range;
 
-use cudarc::driver::{LaunchConfig, PushKernelArg as _};
+use cudarc::driver::sys::CUfunction_attribute;
+use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg as _};
 use rayon::prelude::*;
 
 use super::worker::{cuda_err, launch, Worker};
@@ -61,6 +62,35 @@ impl KnnArith {
     }
 }
 
+/// How the tensor-core kernel gets its tiles into shared memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KnnTiles {
+    /// Queries and points streamed 8 dimensions at a time (any dimension; the only form of
+    /// the f32 kernel).
+    Streamed,
+    /// The block's queries resident and whole point tiles copied asynchronously
+    /// (`knn_exact_tc_resident`), where its shared memory fits [`KNN_RESIDENT_MAX_BYTES`] and
+    /// the device grants it; else [`KnnTiles::Streamed`].
+    Resident,
+}
+
+/// Most dynamic shared memory `knn_exact_tc_resident` may take: 96 KiB (with its 17 KiB of
+/// static lists, two blocks fit an sm_90 multiprocessor): up to 56 padded dimensions, which
+/// takes 50 PCs.
+const KNN_RESIDENT_MAX_BYTES: usize = 96 << 10;
+
+/// Dynamic shared memory of `knn_exact_tc_resident` for `dimp` padded dimensions: the queries
+/// and two point tiles, rows of `dimp + 4` floats.
+fn resident_bytes(dimp: usize) -> usize {
+    (KNN_QUERIES_PER_BLOCK + 2 * KNN_QUERIES_PER_BLOCK) * (dimp + 4) * 4
+}
+
+/// `v` rounded to TF32 as `cvt.rna.tf32.f32` rounds it: 10 mantissa bits, ties away from zero
+/// (finite `v` below f32's largest binade, as the augmented points are).
+pub(super) fn tf32(v: f32) -> f32 {
+    f32::from_bits((v.to_bits() + 0x1000) & !0x1fff)
+}
+
 /// Largest squared distance from the mean the kernels' f32 estimates hold (`2^100`: norms,
 /// their sums and `−2x` stay far from f32's overflow).
 const KNN_MAX_SQ_NORM: f64 = 1.2676506002282294e30;
@@ -70,8 +100,9 @@ const KNN_MAX_SQ_NORM: f64 = 1.2676506002282294e30;
 /// (distances do not change; the error bound, relative to the norms, shrinks), padded with zeros
 /// to a multiple of [`KNN_DIMS_PER_PASS`] dimensions: query rows `[y, (1 − σ)‖y‖², 1]` and point
 /// rows `[−2y, 1, (1 − σ)‖y‖²]`, whose dot product is the distance estimate less its error
-/// bound. The norms are summed in f64 and rounded once. Made once per search and shared by the
-/// workers.
+/// bound. The norms are summed in f64 and rounded once. For TF32 estimates both are stored
+/// rounded to TF32 (the streaming kernel's conversion then changes nothing; the resident one
+/// copies them as they are). Made once per search and shared by the workers.
 pub(super) struct PaddedPoints<'a> {
     x: Points<'a>,
     rows: Vec<f32>,
@@ -110,6 +141,9 @@ impl<'a> PaddedPoints<'a> {
                 }
                 (r[dim], r[dim + 1]) = (norm, 1.0);
                 (c[dim], c[dim + 1]) = (1.0, norm);
+                if arith == KnnArith::Tf32 {
+                    r.iter_mut().chain(c.iter_mut()).for_each(|v| *v = tf32(*v));
+                }
                 sq
             })
             .reduce(|| 0.0, f64::max);
@@ -131,10 +165,12 @@ impl<'a> PaddedPoints<'a> {
 }
 
 /// Exact kNN of `queries` among `points`, `k` slots per query (the query first), with the
-/// estimates of `points.arith` (whose kernel the caller checked this worker has).
+/// estimates of `points.arith` (whose kernel the caller checked this worker has) and, for TF32,
+/// the `tiles` asked for where they can be had.
 pub(super) fn knn_exact(
     w: &Worker,
     points: &PaddedPoints<'_>,
+    tiles: KnnTiles,
     queries: Range<usize>,
     k: usize,
     idx: &mut [u32],
@@ -155,17 +191,42 @@ pub(super) fn knn_exact(
     let out_i = w.zeros::<u32>(batch * k)?;
     let out_d = w.zeros::<f32>(batch * k)?;
     let k32 = k as u32;
-    let (kernel, name) = match points.arith {
-        KnnArith::F32 => (&w.k.knn_exact, "knn_exact"),
-        KnnArith::Tf32 => (
-            w.k.knn_exact_tc.as_ref().ok_or_else(|| {
-                Error::Backend(format!(
-                    "device {} has no TF32 kNN kernel (it needs sm_80 or newer)",
-                    w.ordinal
-                ))
-            })?,
-            "knn_exact_tc",
-        ),
+    fn tc<'k>(w: &Worker, f: &'k Option<CudaFunction>) -> Result<&'k CudaFunction> {
+        f.as_ref().ok_or_else(|| {
+            Error::Backend(format!(
+                "device {} has no TF32 kNN kernel (it needs sm_80 or newer)",
+                w.ordinal
+            ))
+        })
+    }
+    let resident = resident_bytes(points.dimp);
+    let granted = || -> Result<bool> {
+        let f = tc(w, &w.k.knn_exact_tc_resident)?;
+        let set = f.set_attribute(
+            CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+            resident as i32,
+        );
+        if let Err(e) = &set {
+            eprintln!(
+                "info: device {}: knn_exact_tc_resident was refused {resident} bytes of shared \
+                 memory ({e:?}); the streaming kernel runs instead",
+                w.ordinal
+            );
+        }
+        Ok(set.is_ok())
+    };
+    let (kernel, name, shared) = match (points.arith, tiles) {
+        (KnnArith::F32, _) => (&w.k.knn_exact, "knn_exact", 0),
+        (KnnArith::Tf32, KnnTiles::Resident)
+            if resident <= KNN_RESIDENT_MAX_BYTES && granted()? =>
+        {
+            (
+                tc(w, &w.k.knn_exact_tc_resident)?,
+                "knn_exact_tc_resident",
+                resident as u32,
+            )
+        }
+        (KnnArith::Tf32, _) => (tc(w, &w.k.knn_exact_tc)?, "knn_exact_tc", 0),
     };
     for b0 in (0..queries.len()).step_by(batch) {
         let nq = batch.min(queries.len() - b0);
@@ -174,7 +235,7 @@ pub(super) fn knn_exact(
         let cfg = LaunchConfig {
             grid_dim: (nq.div_ceil(KNN_QUERIES_PER_BLOCK) as u32, 1, 1),
             block_dim: (KNN_THREADS as u32, 1, 1),
-            shared_mem_bytes: 0,
+            shared_mem_bytes: shared,
         };
         let mut b = w.stream.launch_builder(kernel);
         b.arg(&x)
@@ -190,8 +251,9 @@ pub(super) fn knn_exact(
             .arg(&list_i)
             .arg(&out_i)
             .arg(&out_d);
-        // SAFETY: the arguments follow knn_tile.cuh's signature, and the buffers are sized for
-        // the launch (lists: batch x m, outputs: batch x k, with nq <= batch).
+        // SAFETY: the arguments follow knn_tile.cuh's signature (both kernels'), the buffers are
+        // sized for the launch (lists: batch x m, outputs: batch x k, with nq <= batch), and the
+        // resident kernel gets the dynamic shared memory its dimp needs, granted above.
         unsafe { b.launch(cfg) }
             .map(|_| ())
             .map_err(cuda_err(format!(
@@ -231,14 +293,23 @@ pub(super) fn optimize_layout(
         params.negative_sample_rate,
     );
     let cfg = Worker::flat_launch(m);
+    // 2-D layouts keep their coordinates in registers; SCOOP_CUDA_LAYOUT=generic (a benchmark
+    // hook) runs the any-dimension kernel instead.
+    let (kernel, name) =
+        if dim == 2 && std::env::var("SCOOP_CUDA_LAYOUT").ok().as_deref() != Some("generic") {
+            (&w.k.layout_epoch_2d, "layout_epoch_2d")
+        } else {
+            (&w.k.layout_epoch, "layout_epoch")
+        };
     for epoch in 0..params.n_epochs {
         let alpha = 1.0 - epoch as f32 / params.n_epochs as f32;
         let e = epoch as f32;
         // The CPU twin's per-epoch seed (backend/cpu/layout.rs).
         let seed = splitmix64(params.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
         launch!(
-            w,
-            layout_epoch,
+            fn w,
+            kernel,
+            name,
             cfg,
             &emb,
             &n,
@@ -267,12 +338,6 @@ mod tests {
     use super::*;
     use crate::backend::points::sq_dist_f64;
     use rand::{rngs::SmallRng, Rng, SeedableRng};
-
-    /// `v` rounded to TF32 as `cvt.rna.tf32.f32` rounds it: 10 mantissa bits, ties away from
-    /// zero.
-    fn tf32(v: f32) -> f32 {
-        f32::from_bits((v.to_bits() + 0x1000) & !0x1fff)
-    }
 
     /// The kernel's estimate for one pair, emulated: f32 products (of TF32-rounded inputs for
     /// the tensor cores) summed with FMAs in dimension order.

@@ -44,7 +44,12 @@ pub(super) struct Kernels {
     /// The TF32 tensor-core kNN (kernels/knn_tc.cu, built for compute_80): None on GPUs older
     /// than sm_80, where its PTX does not load.
     pub knn_exact_tc: Option<CudaFunction>,
+    /// Its twin with the queries resident in shared memory and whole point tiles copied
+    /// asynchronously (same module, same condition).
+    pub knn_exact_tc_resident: Option<CudaFunction>,
     pub layout_epoch: CudaFunction,
+    /// Its instance for 2-D layouts (coordinates in registers).
+    pub layout_epoch_2d: CudaFunction,
     pub sparse_apply: CudaFunction,
     pub tall_dot_parts: CudaFunction,
     pub tall_sub_mul: CudaFunction,
@@ -104,7 +109,13 @@ impl Kernels {
             } else {
                 None
             },
+            knn_exact_tc_resident: if modules.contains_key("knn_tc") {
+                Some(f("knn_tc", "knn_exact_tc_resident")?)
+            } else {
+                None
+            },
             layout_epoch: f("layout", "layout_epoch")?,
+            layout_epoch_2d: f("layout", "layout_epoch_2d")?,
             sparse_apply: f("sparse", "sparse_apply")?,
             tall_dot_parts: f("tall", "tall_dot_parts")?,
             tall_sub_mul: f("tall", "tall_sub_mul")?,
