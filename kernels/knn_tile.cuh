@@ -431,8 +431,8 @@ extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) knn_exact_tc_residen
     cp_async_commit();
     int cur = 0;
     for (u64 p0 = 0; p0 < n; p0 += KT_P) {
-        // The next tile goes to the other buffer, whose last reads ended before the barrier
-        // that closed the previous tile's merge.
+        // The next tile goes to the other buffer, whose last reads (the previous tile's
+        // products) ended before the first barrier of that tile's merge.
         if (p0 + KT_P < n) copy_tile(sp(cur ^ 1), cols, p0 + KT_P, n, dimp, stride, t);
         cp_async_commit();
         cp_async_wait_all_but_last();

@@ -130,6 +130,8 @@ impl Graph {
 
     /// The transpose (rows sorted): entries placed in parallel at slots claimed per column, then
     /// each row sorted by column (its entries' slots depend on the threads; their order not).
+    /// For rows of distinct columns, as [`memberships`] makes them; repeated columns would come
+    /// out ordered by their values' bits.
     pub fn transpose(&self) -> Graph {
         use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
         let count: Vec<AtomicUsize> = (0..self.n).map(|_| AtomicUsize::new(0)).collect();
