@@ -96,6 +96,17 @@ __device__ __forceinline__ void store_dims(float (*sq)[KT_ROW], float (*sp)[KT_R
 }
 
 #if KNN_TC
+// acc's 2 x 2 of product (mi, ni) += the A fragment a (16 x 8) x the B fragment b0, b1 (8 x 8):
+// one m16n8k8 TF32 tensor-core product.
+__device__ __forceinline__ void mma_tf32(float (&acc)[8][8], int mi, int ni, u32 a0, u32 a1,
+                                         u32 a2, u32 a3, u32 b0, u32 b1) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(acc[2 * mi][2 * ni]), "+f"(acc[2 * mi][2 * ni + 1]), "+f"(acc[2 * mi + 1][2 * ni]),
+          "+f"(acc[2 * mi + 1][2 * ni + 1])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
 // Warp w covers queries 64 (w / 4) .. + 64 and points 32 (w % 4) .. + 32 of the tile as 4 x 4
 // m16n8k8 products. Entry (i, j) of a thread's 8 x 8 is accumulator (i & 1) * 2 + (j & 1) of
 // product (i / 2, j / 2): query row g + 8 (i & 1), point column 2 t + (j & 1) within it, where
@@ -129,11 +140,7 @@ __device__ __forceinline__ void pass(float (&acc)[8][8], const float (*sq)[KT_RO
         const u32 a2 = __float_as_uint(sq[tg + 4][r]), a3 = __float_as_uint(sq[tg + 4][r + 8]);
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
-            asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
-                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                : "+f"(acc[2 * mi][2 * ni]), "+f"(acc[2 * mi][2 * ni + 1]),
-                  "+f"(acc[2 * mi + 1][2 * ni]), "+f"(acc[2 * mi + 1][2 * ni + 1])
-                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b[ni][0]), "r"(b[ni][1]));
+            mma_tf32(acc, mi, ni, a0, a1, a2, a3, b[ni][0], b[ni][1]);
     }
 }
 #else
@@ -390,11 +397,7 @@ __device__ __forceinline__ void pass_rows(float (&acc)[8][8], const float* sq, c
         const u32 a2 = __float_as_uint(r[4]), a3 = __float_as_uint(r[8 * stride + 4]);
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
-            asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
-                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                : "+f"(acc[2 * mi][2 * ni]), "+f"(acc[2 * mi][2 * ni + 1]),
-                  "+f"(acc[2 * mi + 1][2 * ni]), "+f"(acc[2 * mi + 1][2 * ni + 1])
-                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b[ni][0]), "r"(b[ni][1]));
+            mma_tf32(acc, mi, ni, a0, a1, a2, a3, b[ni][0], b[ni][1]);
     }
 }
 

@@ -14,17 +14,20 @@
 
 __device__ __forceinline__ float clip4(float v) { return fminf(fmaxf(v, -4.0f), 4.0f); }
 
-// The epoch for embeddings of DIM dimensions (0: `dim`, up to MAX_DIM, in local arrays; a fixed
-// DIM keeps the coordinates in registers).
+// The kernels' parameters, and the same as arguments.
+#define LAYOUT_PARAMS                                                                           \
+    float *__restrict__ emb, u32 n, u32 dim_arg, const u32 *__restrict__ head,                  \
+        const u32 *__restrict__ tail, const float *__restrict__ eps, u64 n_edges,               \
+        float *__restrict__ next_sample, float *__restrict__ next_negative, float a, float b,    \
+        float gamma, float neg_rate, float alpha, float epoch, u64 seed
+#define LAYOUT_ARGS                                                                             \
+    emb, n, dim_arg, head, tail, eps, n_edges, next_sample, next_negative, a, b, gamma,         \
+        neg_rate, alpha, epoch, seed
+
+// The epoch for embeddings of DIM dimensions (0: `dim_arg`, up to MAX_DIM, in local arrays; a
+// fixed DIM keeps the coordinates in registers).
 template <int DIM>
-__device__ __forceinline__ void epoch_body(float* __restrict__ emb, u32 n, u32 dim_arg,
-                                           const u32* __restrict__ head,
-                                           const u32* __restrict__ tail,
-                                           const float* __restrict__ eps, u64 n_edges,
-                                           float* __restrict__ next_sample,
-                                           float* __restrict__ next_negative, float a, float b,
-                                           float gamma, float neg_rate, float alpha, float epoch,
-                                           u64 seed) {
+__device__ __forceinline__ void epoch_body(LAYOUT_PARAMS) {
     const u32 dim = DIM > 0 ? DIM : dim_arg;
     for (u64 i = global_tid(); i < n_edges; i += grid_stride()) {
         float ns = next_sample[i];
@@ -81,26 +84,7 @@ __device__ __forceinline__ void epoch_body(float* __restrict__ emb, u32 n, u32 d
 }
 
 // Any dimension up to MAX_DIM.
-extern "C" __global__ void layout_epoch(float* __restrict__ emb, u32 n, u32 dim,
-                                        const u32* __restrict__ head, const u32* __restrict__ tail,
-                                        const float* __restrict__ eps, u64 n_edges,
-                                        float* __restrict__ next_sample,
-                                        float* __restrict__ next_negative, float a, float b,
-                                        float gamma, float neg_rate, float alpha, float epoch,
-                                        u64 seed) {
-    epoch_body<0>(emb, n, dim, head, tail, eps, n_edges, next_sample, next_negative, a, b, gamma,
-                  neg_rate, alpha, epoch, seed);
-}
+extern "C" __global__ void layout_epoch(LAYOUT_PARAMS) { epoch_body<0>(LAYOUT_ARGS); }
 
-// UMAP's usual 2-D layout (`dim` must be 2).
-extern "C" __global__ void layout_epoch_2d(float* __restrict__ emb, u32 n, u32 dim,
-                                           const u32* __restrict__ head,
-                                           const u32* __restrict__ tail,
-                                           const float* __restrict__ eps, u64 n_edges,
-                                           float* __restrict__ next_sample,
-                                           float* __restrict__ next_negative, float a, float b,
-                                           float gamma, float neg_rate, float alpha, float epoch,
-                                           u64 seed) {
-    epoch_body<2>(emb, n, dim, head, tail, eps, n_edges, next_sample, next_negative, a, b, gamma,
-                  neg_rate, alpha, epoch, seed);
-}
+// UMAP's usual 2-D layout (`dim_arg` must be 2).
+extern "C" __global__ void layout_epoch_2d(LAYOUT_PARAMS) { epoch_body<2>(LAYOUT_ARGS); }
