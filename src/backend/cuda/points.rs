@@ -87,7 +87,7 @@ fn resident_bytes(dimp: usize) -> usize {
 
 /// `v` rounded to TF32 as `cvt.rna.tf32.f32` rounds it: 10 mantissa bits, ties away from zero
 /// (finite `v` below f32's largest binade, as the augmented points are).
-pub(super) fn tf32(v: f32) -> f32 {
+fn tf32(v: f32) -> f32 {
     f32::from_bits((v.to_bits() + 0x1000) & !0x1fff)
 }
 
