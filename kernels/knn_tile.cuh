@@ -272,6 +272,145 @@ __device__ __forceinline__ void merge_tile(const float (&acc)[8][8], const Block
     }
 }
 
+// Deferred merging (the kernels' `flush_at` > 0): a tile's passing pairs are queued, up to
+// KT_CAP a query, and left there; the queues are merged only when one of them reaches
+// `flush_at`, when pairs are left over, and after the last tile (`last`). The thresholds then
+// lag by the tiles since the last merge, so a few more pairs queue, but the lists end the same:
+// a pair is only ever dropped against a list's worst entry so far, which bounds its final one.
+// The merge is warp-parallel (merge_queues). A tile with nothing to merge costs one barrier, as
+// in merge_tile, which ends the same way, after every thread's last read of the tile.
+__device__ __forceinline__ void merge_queues(const BlockLists& L, const float* __restrict__ x,
+                                             u32 dim, int t);
+
+// Queues this thread's pending pairs that still pass (CHECK: their estimates against the
+// thresholds; else all, their exact distances deciding) where their query's queue has room;
+// returns whether a queue it added to reached flush_at (slots are handed out in order, so the
+// thread given slot flush_at − 1 sees it).
+template <bool CHECK>
+__device__ __forceinline__ bool queue_pairs(const float (&acc)[8][8], unsigned long long& pending,
+                                            const BlockLists& L, u64 n, u64 p0, u32 flush_at,
+                                            int t) {
+    bool full = false;
+    if (pending == 0) return false;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const u32 ql = query_slot(t, i);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const unsigned long long bit = 1ull << (i * 8 + j);
+            if (pending & bit) {
+                const u64 p = p0 + point_slot(t, j);
+                if (p < n && p != L.qfirst + ql && (!CHECK || acc[i][j] <= L.thr[ql])) {
+                    const int slot = atomicAdd(&L.count[ql], 1);
+                    if (slot < KT_CAP) {
+                        L.cand[ql][slot] = (u32)p;
+                        pending &= ~bit;
+                        full |= (u32)slot + 1 >= flush_at;
+                    }
+                } else {
+                    pending &= ~bit;
+                }
+            }
+        }
+    }
+    return full;
+}
+
+__device__ __forceinline__ void queue_tile(const float (&acc)[8][8], const BlockLists& L,
+                                           const float* __restrict__ x, u32 dim, u64 n, u64 p0,
+                                           u32 flush_at, bool last, int t) {
+    unsigned long long pending = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const float limit = L.thr[query_slot(t, i)];
+        float lo = acc[i][0];
+#pragma unroll
+        for (int j = 1; j < 8; j++) lo = fminf(lo, acc[i][j]);
+        if (lo <= limit) {
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+                if (acc[i][j] <= limit) pending |= 1ull << (i * 8 + j);
+        }
+    }
+    bool full = queue_pairs<true>(acc, pending, L, n, p0, flush_at, t);
+    // The estimates are read no further: pairs left over by a full queue are queued after the
+    // merge as they are (their exact distances decide), so the estimates do not live across a
+    // merge.
+    for (;;) {
+        if (!__syncthreads_or(last || full || pending != 0)) return;
+        merge_queues(L, x, dim, t);
+        // Merged everything queued; again only for pairs left over by full queues.
+        if (!__syncthreads_or(pending != 0)) return;
+        full = queue_pairs<false>(acc, pending, L, n, p0, flush_at, t);
+    }
+}
+
+// Every query's queue into its list, a warp a query: the queued pairs' exact distances (a lane
+// each), then, for lists of up to 32 entries, the list held a lane an entry and each pair
+// inserted by one ballot (the entries that come after it) and one shift up; longer lists by
+// lane 0, as merge_tile. Thresholds updated and queues emptied; ends on a barrier.
+__device__ __forceinline__ void merge_queues(const BlockLists& L, const float* __restrict__ x,
+                                             u32 dim, int t) {
+    const int warp = t / 32, lane = t % 32;
+    const u32 full_mask = 0xffffffffu;
+    for (u32 ql = warp; ql < L.nq; ql += KT_THREADS / 32) {
+        const int c = min(L.count[ql], KT_CAP);
+        if (c == 0) continue;
+        double d = F64_INF;
+        u32 p = 0xffffffffu;
+        if (lane < c) {
+            p = L.cand[ql][lane];
+            d = exact_sq(x + (L.qfirst + ql) * dim, x + (u64)p * dim, dim);
+        }
+        double* qd = L.ld + (u64)ql * L.m;
+        u32* qi = L.li + (u64)ql * L.m;
+        double worst;
+        if (L.m <= 32) {
+            const bool held = (u32)lane < L.m;
+            double e = held ? qd[lane] : F64_INF;
+            u32 ei = held ? qi[lane] : 0xffffffffu;
+            for (int s = 0; s < c; s++) {
+                const double ds = __shfl_sync(full_mask, d, s);
+                const u32 ps = __shfl_sync(full_mask, p, s);
+                // The list is sorted, so the entries after the pair are a suffix; none when the
+                // pair does not come before the last entry (then it is dropped, as list_insert).
+                const u32 after = __ballot_sync(full_mask, held && (e > ds || (e == ds && ei > ps)));
+                const double up_d = __shfl_up_sync(full_mask, e, 1);
+                const u32 up_i = __shfl_up_sync(full_mask, ei, 1);
+                if (after != 0) {
+                    const int pos = __ffs(after) - 1;
+                    if (lane == pos) {
+                        e = ds;
+                        ei = ps;
+                    } else if (lane > pos) {
+                        e = up_d;
+                        ei = up_i;
+                    }
+                }
+            }
+            if (held) {
+                qd[lane] = e;
+                qi[lane] = ei;
+            }
+            worst = __shfl_sync(full_mask, e, L.m - 1);
+        } else {
+            for (int s = 0; s < c; s++) {
+                const double ds = __shfl_sync(full_mask, d, s);
+                const u32 ps = __shfl_sync(full_mask, p, s);
+                if (lane == 0) list_insert(qd, qi, L.m, ds, ps);
+            }
+            worst = lane == 0 ? qd[L.m - 1] : 0.0;
+        }
+        if (lane == 0) {
+            // As merge_tile: rounded up, and no lower than 2^-100.
+            L.thr[ql] = worst == F64_INF ? F32_MAX : fmaxf(__double2float_ru(worst), 0x1p-100f);
+            L.count[ql] = 0;
+        }
+        __syncwarp();
+    }
+    __syncthreads();
+}
+
 // The lists, query first, as the kernels' outputs (k = 1: each query's only neighbour is itself).
 __device__ __forceinline__ void write_out(const BlockLists& L, u64 qb, u32 k,
                                           u32* __restrict__ out_idx, float* __restrict__ out_dist,
@@ -291,13 +430,24 @@ __device__ __forceinline__ void write_out(const BlockLists& L, u64 qb, u32 k,
 
 // x: n x dim, the points as given (exact distances). rows / cols: n x dimp, the query and the
 // point augmentations of the points less their mean (rows 16-byte aligned, dimp a multiple of
-// KT_DK). Queries q0 .. q0 + n_queries. list_d / list_i: n_queries x
-// (k − 1) scratch. out_idx / out_dist: n_queries x k, the query first.
-extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) KNN_KERNEL(
-    const float* __restrict__ x, const float* __restrict__ rows, const float* __restrict__ cols,
-    u64 n, u32 dim, u32 dimp,
-    u64 q0, u64 n_queries, u32 k, double* __restrict__ list_d, u32* __restrict__ list_i,
-    u32* __restrict__ out_idx, float* __restrict__ out_dist) {
+// KT_DK). Queries q0 .. q0 + n_queries. flush_at: 0 merges each tile's pairs into the lists at
+// once (merge_tile), else queues up to that many a query before merging (queue_tile).
+// list_d / list_i: n_queries x (k − 1) scratch. out_idx / out_dist: n_queries x k, the query
+// first.
+//
+// Each kernel comes in two instances: KNN_KERNEL merges every tile (flush_at is not read), its
+// `_deferred` twin queues (flush_at > 0), so the measured default's code is as it was.
+#define KNN_PARAMS                                                                              \
+    const float *__restrict__ x, const float *__restrict__ rows, const float *__restrict__ cols, \
+        u64 n, u32 dim, u32 dimp, u64 q0, u64 n_queries, u32 k, u32 flush_at,                   \
+        double *__restrict__ list_d, u32 *__restrict__ list_i, u32 *__restrict__ out_idx,        \
+        float *__restrict__ out_dist
+#define KNN_ARGS x, rows, cols, n, dim, dimp, q0, n_queries, k, flush_at, list_d, list_i, out_idx, out_dist
+#define KNN_CAT_(a, b) a##b
+#define KNN_CAT(a, b) KNN_CAT_(a, b)
+
+template <bool DEFER>
+__device__ __forceinline__ void knn_streamed(KNN_PARAMS) {
     // Two stages: a pass computes from one while the next pass's tiles are stored in the other.
     __shared__ __align__(16) float sq[2][KT_DK][KT_ROW];
     __shared__ __align__(16) float sp[2][KT_DK][KT_ROW];
@@ -346,10 +496,21 @@ extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) KNN_KERNEL(
             stage ^= 1;
             __syncthreads();
         }
-        merge_tile(acc, L, x, dim, n, p0, t);
+        if (DEFER)
+            queue_tile(acc, L, x, dim, n, p0, flush_at, p0 + KT_P >= n, t);
+        else
+            merge_tile(acc, L, x, dim, n, p0, t);
     }
     __syncthreads();
     write_out(L, qb, k, out_idx, out_dist, t);
+}
+
+extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) KNN_KERNEL(KNN_PARAMS) {
+    knn_streamed<false>(KNN_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(KT_THREADS, 2)
+    KNN_CAT(KNN_KERNEL, _deferred)(KNN_PARAMS) {
+    knn_streamed<true>(KNN_ARGS);
 }
 
 #if KNN_TC
@@ -407,11 +568,8 @@ __device__ __forceinline__ void pass_rows(float (&acc)[8][8], const float* sq, c
 // (backend/cuda/points.rs rounds them), as the copies do not convert. Dynamic shared memory:
 // (KT_Q + 2 KT_P) x (dimp + 4) floats; the row stride dimp + 4 is 4 times an odd number, so a
 // fragment's 32 reads hit 32 banks.
-extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) knn_exact_tc_resident(
-    const float* __restrict__ x, const float* __restrict__ rows, const float* __restrict__ cols,
-    u64 n, u32 dim, u32 dimp,
-    u64 q0, u64 n_queries, u32 k, double* __restrict__ list_d, u32* __restrict__ list_i,
-    u32* __restrict__ out_idx, float* __restrict__ out_dist) {
+template <bool DEFER>
+__device__ __forceinline__ void knn_resident(KNN_PARAMS) {
     extern __shared__ __align__(16) float tiles[];
     __shared__ float thr[KT_Q];
     __shared__ int count[KT_Q];
@@ -446,10 +604,21 @@ extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) knn_exact_tc_residen
 #pragma unroll
             for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
         for (u32 d0 = 0; d0 < dimp; d0 += KT_DK) pass_rows(acc, sq, sp(cur), stride, d0, t);
-        merge_tile(acc, L, x, dim, n, p0, t);
+        if (DEFER)
+            queue_tile(acc, L, x, dim, n, p0, flush_at, p0 + KT_P >= n, t);
+        else
+            merge_tile(acc, L, x, dim, n, p0, t);
         cur ^= 1;
     }
     __syncthreads();
     write_out(L, qb, k, out_idx, out_dist, t);
+}
+
+extern "C" __global__ void __launch_bounds__(KT_THREADS, 2) knn_exact_tc_resident(KNN_PARAMS) {
+    knn_resident<false>(KNN_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(KT_THREADS, 2)
+    knn_exact_tc_resident_deferred(KNN_PARAMS) {
+    knn_resident<true>(KNN_ARGS);
 }
 #endif

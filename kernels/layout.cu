@@ -25,9 +25,11 @@ __device__ __forceinline__ float clip4(float v) { return fminf(fmaxf(v, -4.0f), 
         neg_rate, alpha, epoch, seed
 
 // The epoch for embeddings of DIM dimensions (0: `dim_arg`, up to MAX_DIM, in local arrays; a
-// fixed DIM keeps the coordinates in registers).
-template <int DIM>
+// fixed DIM keeps the coordinates in registers), loading the points of NB negative samples at
+// once (NB > 1 needs a fixed DIM).
+template <int DIM, int NB>
 __device__ __forceinline__ void epoch_body(LAYOUT_PARAMS) {
+    static_assert(NB == 1 || DIM > 0, "batched negative samples need a fixed dimension");
     const u32 dim = DIM > 0 ? DIM : dim_arg;
     for (u64 i = global_tid(); i < n_edges; i += grid_stride()) {
         float ns = next_sample[i];
@@ -62,20 +64,57 @@ __device__ __forceinline__ void epoch_body(LAYOUT_PARAMS) {
         const float n_neg_f = fmaxf(__fdiv_rn(__fsub_rn(epoch, nn), eps_neg), 0.0f);
         const u64 n_neg = (u64)n_neg_f;
         u64 state = splitmix64(seed ^ i);
-        for (u64 s = 0; s < n_neg; s++) {
-            state = splitmix64(state);
-            const u64 kk = ((state >> 32) * (u64)n) >> 32;
-            const u64 k = kk * dim;
-            float dn = 0.0f;
-            for (u32 d = 0; d < dim; d++) {
-                const float diff = cur[d] - emb[k + d];
-                grad[d] = diff;
-                dn += diff * diff;
+        if constexpr (NB == 1) {
+            for (u64 s = 0; s < n_neg; s++) {
+                state = splitmix64(state);
+                const u64 k = (((state >> 32) * (u64)n) >> 32) * dim;
+                float dn = 0.0f;
+                for (u32 d = 0; d < dim; d++) {
+                    const float diff = cur[d] - emb[k + d];
+                    grad[d] = diff;
+                    dn += diff * diff;
+                }
+                if (dn > 0.0f) {
+                    const float pb = powf(dn, b);
+                    const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
+                    for (u32 d = 0; d < dim; d++) cur[d] += clip4(c * grad[d]) * alpha;
+                }
             }
-            if (dn > 0.0f) {
-                const float pb = powf(dn, b);
-                const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
-                for (u32 d = 0; d < dim; d++) cur[d] += clip4(c * grad[d]) * alpha;
+        } else {
+            // The negative samples' points loaded NB at a time, then used in order: one wait for
+            // memory a batch, not one a sample. This thread writes no point between its tail's
+            // update above and its head's below, so a point read early is the point the sample
+            // would read, and the arithmetic is the loop's above.
+            for (u64 s0 = 0; s0 < n_neg; s0 += NB) {
+                const u64 nb = min((u64)NB, n_neg - s0);
+                float pts[NB][DIM];
+#pragma unroll
+                for (int s = 0; s < NB; s++) {
+                    if ((u64)s < nb) {
+                        state = splitmix64(state);
+                        const u64 k = (((state >> 32) * (u64)n) >> 32) * DIM;
+#pragma unroll
+                        for (int d = 0; d < DIM; d++) pts[s][d] = emb[k + d];
+                    }
+                }
+#pragma unroll
+                for (int s = 0; s < NB; s++) {
+                    if ((u64)s < nb) {
+                        float dn = 0.0f;
+#pragma unroll
+                        for (int d = 0; d < DIM; d++) {
+                            const float diff = cur[d] - pts[s][d];
+                            grad[d] = diff;
+                            dn += diff * diff;
+                        }
+                        if (dn > 0.0f) {
+                            const float pb = powf(dn, b);
+                            const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
+#pragma unroll
+                            for (int d = 0; d < DIM; d++) cur[d] += clip4(c * grad[d]) * alpha;
+                        }
+                    }
+                }
             }
         }
         for (u32 d = 0; d < dim; d++) atomicAdd(&emb[j + d], cur[d] - start[d]);
@@ -84,7 +123,12 @@ __device__ __forceinline__ void epoch_body(LAYOUT_PARAMS) {
 }
 
 // Any dimension up to MAX_DIM.
-extern "C" __global__ void layout_epoch(LAYOUT_PARAMS) { epoch_body<0>(LAYOUT_ARGS); }
+extern "C" __global__ void layout_epoch(LAYOUT_PARAMS) { epoch_body<0, 1>(LAYOUT_ARGS); }
 
 // UMAP's usual 2-D layout (`dim_arg` must be 2).
-extern "C" __global__ void layout_epoch_2d(LAYOUT_PARAMS) { epoch_body<2>(LAYOUT_ARGS); }
+extern "C" __global__ void layout_epoch_2d(LAYOUT_PARAMS) { epoch_body<2, 1>(LAYOUT_ARGS); }
+
+// The same with eight negative samples' points loaded at once (the same result).
+extern "C" __global__ void layout_epoch_2d_batched(LAYOUT_PARAMS) {
+    epoch_body<2, 8>(LAYOUT_ARGS);
+}

@@ -2,13 +2,17 @@
 # Runs on a GPU machine, from the repository root, with the bundle scripts/gpu-bundle.sh built:
 #   scripts/gpu-check.sh            parity suite (must not skip), every other test binary on
 #                                   --backend auto (= CUDA there), device ceilings, kernel benches
+#   scripts/gpu-check.sh profile CELLS
+#                                   Nsight Compute reports of the kNN and layout kernels' variants on
+#                                   CELLS simulated cells x 50 PCs (where ncu reads counters)
 #   scripts/gpu-check.sh e2e CELLS  simulate CELLS cells x 8,000 genes in 4 plates, then preprocess + concat +
 #                                   pca on --backend cpu, cuda and --devices 0,0, timed
 #   scripts/gpu-check.sh graph CELLS
 #                                   simulated X_pca (CELLS x 50, benches/make_points.py), then neighbors +
 #                                   umap on --backend cuda, timed; recall@15 of the graph against cupy
 #                                   brute force on 2,000 cells and the cell-line silhouette of X_umap;
-#                                   GRAPH_CPU=1 times --backend cpu on the same file too
+#                                   GRAPH_CPU=1 times --backend cpu on the same file too; the kNN
+#                                   merge variants (KNN_FLUSH queue lengths, KNN_K other k) too
 # Logs go to $OUT (the device tool brings them back) when set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +47,21 @@ if [ "${1:-}" = "graph" ]; then
   for kern in tf32-stream f32; do
     t bash -o pipefail -c "SCOOP_CUDA_KNN=$kern '$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_cuda_$kern.h5ad' --backend cuda 2>&1 | tee -a '$out/graph.log'"
   done
+  # UMAP's epochs with eight negative samples' points loaded at once (SCOOP_CUDA_LAYOUT=batched).
+  t bash -o pipefail -c "SCOOP_CUDA_LAYOUT=batched '$SCOOP_BIN' umap '$work/nb_cuda.h5ad' --out '$work/um_cuda_batched.h5ad' --backend cuda 2>&1 | tee -a '$out/graph.log'"
+  # The deferred, warp-parallel merge at several queue lengths (SCOOP_CUDA_KNN_FLUSH; KNN_FLUSH
+  # picks them), on the default kernel and, at 16, the streaming one.
+  flushes=${KNN_FLUSH-1 8 16 32}
+  for fl in $flushes; do
+    t bash -o pipefail -c "SCOOP_CUDA_KNN_FLUSH=$fl '$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_cuda_flush$fl.h5ad' --backend cuda 2>&1 | tee -a '$out/graph.log'"
+  done
+  [ -n "$flushes" ] && t bash -o pipefail -c "SCOOP_CUDA_KNN=tf32-stream SCOOP_CUDA_KNN_FLUSH=16 '$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_cuda_stream_flush16.h5ad' --backend cuda 2>&1 | tee -a '$out/graph.log'"
+  # The merge's share of the time: other neighbour counts (KNN_K, e.g. "5 30"), both merges.
+  for kk in ${KNN_K-}; do
+    for fl in 0 16; do
+      t bash -o pipefail -c "SCOOP_CUDA_KNN_FLUSH=$fl '$SCOOP_BIN' neighbors '$work/points.h5ad' --out '$work/nb_k${kk}_flush$fl.h5ad' --n-neighbors $kk --backend cuda 2>&1 | tee -a '$out/graph.log'"
+    done
+  done
   python3 - "$work" $backends <<'PY' | tee -a "$out/graph.log"
 import sys, h5py, numpy as np, cupy as cp
 from sklearn.metrics import silhouette_score
@@ -61,10 +80,17 @@ for s in range(0, len(q), 200):
     truth.append(cp.asnumpy(cp.argsort(d2, axis=1)[:, :14]))
 truth = np.concatenate(truth)
 a = h5py.File(f"{w}/nb_cuda.h5ad")
-for kern in ["tf32-stream", "f32"]:
-    b = h5py.File(f"{w}/nb_cuda_{kern}.h5ad")
+import glob, os
+others = [f"{w}/nb_cuda_{kern}.h5ad" for kern in ["tf32-stream", "f32"]]
+others += sorted(glob.glob(f"{w}/nb_cuda_*flush*.h5ad"))
+for path in others:
+    kern = os.path.basename(path)[len("nb_cuda_"):-len(".h5ad")]
+    b = h5py.File(path)
     same = all(np.array_equal(a[f"obsp/distances/{k}"][:], b[f"obsp/distances/{k}"][:]) for k in ["indices", "data"])
     print(f"default and {kern} kNN kernels give the same graph: {same}")
+emb = h5py.File(f"{w}/um_cuda_batched.h5ad")["obsm/X_umap"][:]
+s = rng.choice(len(x), 10_000, replace=False)
+print(f"cuda, batched layout kernel: cell-line silhouette {silhouette_score(emb[s], lines[s]):.3f}")
 for be in backends:
     f = h5py.File(f"{w}/nb_{be}.h5ad")
     ptr, idx = f["obsp/distances/indptr"][:], f["obsp/distances/indices"][:]
@@ -73,6 +99,34 @@ for be in backends:
     s = rng.choice(len(x), 10_000, replace=False)
     print(f"{be}: recall@15 {hit / truth.size:.4f}, cell-line silhouette {silhouette_score(emb[s], lines[s]):.3f}")
 PY
+  exit $status
+fi
+
+if [ "${1:-}" = "profile" ]; then
+  # Nsight Compute on the kNN kernels (merging every tile, and queueing to 16) and the layout
+  # epoch kernels (one epoch each) of CELLS simulated cells x 50 PCs; the reports go to
+  # $OUT/profile.log. ncu needs hardware counters (Firecracker machines; not gVisor).
+  cells=${2:-200000}
+  work=${WORK:-/tmp/scoop-profile}
+  log=profile
+  rm -rf "$work" && mkdir -p "$work"
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  if [ -z "$ncu" ]; then echo "profile: no ncu on this machine" | tee -a "$out/profile.log"; exit 1; fi
+  t python3 benches/make_points.py --cells "$cells" --dims 50 --out "$work/points.h5ad"
+  sections="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section InstructionStats --section Occupancy --section LaunchStats"
+  for fl in 0 16; do
+    echo "== ncu: knn, SCOOP_CUDA_KNN_FLUSH=$fl" >> "$out/profile.log"
+    # shellcheck disable=SC2086
+    SCOOP_CUDA_KNN_FLUSH=$fl timeout 300 "$ncu" --clock-control none --kernel-name regex:knn_exact --launch-count 1 $sections \
+      "$SCOOP_BIN" -q neighbors "$work/points.h5ad" --out "$work/nb_$fl.h5ad" --backend cuda >> "$out/profile.log" 2>&1 || status=1
+  done
+  for lay in "" batched; do
+    echo "== ncu: layout epoch 100, SCOOP_CUDA_LAYOUT=$lay" >> "$out/profile.log"
+    # shellcheck disable=SC2086
+    SCOOP_CUDA_LAYOUT=$lay timeout 300 "$ncu" --clock-control none --kernel-name regex:layout_epoch --launch-skip 100 --launch-count 1 $sections \
+      "$SCOOP_BIN" -q umap "$work/nb_0.h5ad" --out "$work/um_$lay.h5ad" --backend cuda >> "$out/profile.log" 2>&1 || status=1
+  done
+  grep -E "^==|Duration|Compute \(SM\) Throughput|Memory Throughput|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Warp Cycles Per Issued" "$out/profile.log" | tail -80
   exit $status
 fi
 

@@ -575,24 +575,31 @@ fn knn_exact_matches_cpu() {
                 None => std::env::remove_var("SCOOP_CUDA_KNN"),
             }
             let arith = arith.unwrap_or("default");
-            for g in &gpus {
-                let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
-                g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
-                    .unwrap();
-                // Every distance kept is recomputed as the CPU does (f64, same order) and ties
-                // go by index: the same lists, bit for bit.
-                for q in 0..queries.len() {
-                    let r = q * k..(q + 1) * k;
-                    assert_eq!(gi[q * k] as usize, queries.start + q, "self first");
-                    assert_eq!(
-                        (&gi[r.clone()], &gd[r.clone()]),
-                        (&wi[r.clone()], &wd[r]),
-                        "n {n}, dim {dim}, k {k} on {} ({arith} kernel): query {}",
-                        g.name(),
-                        queries.start + q
-                    );
+            // Each tile merged at once, and queued (merged when a queue reaches 1, 12 or all
+            // 32 of its slots: every tile with a pair, every few, when a queue overflows).
+            for flush in ["0", "1", "12", "32"] {
+                std::env::set_var("SCOOP_CUDA_KNN_FLUSH", flush);
+                for g in &gpus {
+                    let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
+                    g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
+                        .unwrap();
+                    // Every distance kept is recomputed as the CPU does (f64, same order) and
+                    // ties go by index: the same lists, bit for bit.
+                    for q in 0..queries.len() {
+                        let r = q * k..(q + 1) * k;
+                        assert_eq!(gi[q * k] as usize, queries.start + q, "self first");
+                        assert_eq!(
+                            (&gi[r.clone()], &gd[r.clone()]),
+                            (&wi[r.clone()], &wd[r]),
+                            "n {n}, dim {dim}, k {k} on {} ({arith} kernel, flush at {flush}): \
+                             query {}",
+                            g.name(),
+                            queries.start + q
+                        );
+                    }
                 }
             }
+            std::env::remove_var("SCOOP_CUDA_KNN_FLUSH");
         }
         std::env::remove_var("SCOOP_CUDA_KNN");
         std::env::remove_var("SCOOP_CUDA_KNN_BATCH");
@@ -625,8 +632,9 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
     cpu.optimize_layout(&mut want, 2, &one, &params, &|_| {})
         .unwrap();
     assert_ne!(want, start, "the CPU layout moved nothing");
-    // Both device kernels: the 2-D instance (the default) and the any-dimension one.
-    for kernel in [None, Some("generic")] {
+    // Every device kernel: the 2-D instance (the default), its twin that loads eight negative
+    // samples at once, and the any-dimension one.
+    for kernel in [None, Some("batched"), Some("generic")] {
         match kernel {
             Some(k) => std::env::set_var("SCOOP_CUDA_LAYOUT", k),
             None => std::env::remove_var("SCOOP_CUDA_LAYOUT"),

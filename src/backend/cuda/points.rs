@@ -4,10 +4,10 @@
 use std::ops::Range;
 
 use cudarc::driver::sys::CUfunction_attribute;
-use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg as _};
+use cudarc::driver::{LaunchConfig, PushKernelArg as _};
 use rayon::prelude::*;
 
-use super::worker::{cuda_err, launch, Worker};
+use super::worker::{cuda_err, launch, KnnKernel, Worker};
 use crate::backend::cpu::splitmix64;
 use crate::backend::points::{EdgeClocks, EdgeList, LayoutParams, Points};
 use crate::error::{Error, Result};
@@ -35,6 +35,21 @@ fn knn_batch(k: usize) -> usize {
         .unwrap_or(usize::MAX);
     let b = KNN_QUERIES_PER_LAUNCH.min(by_memory).min(hook);
     (b / KNN_QUERIES_PER_BLOCK).max(1) * KNN_QUERIES_PER_BLOCK
+}
+
+/// Queued pairs a query may gather before the kNN kernels merge them into the lists (their
+/// `flush_at`; at most `KT_CAP`, 32): 0 merges each tile's pairs at once. A benchmark hook,
+/// `SCOOP_CUDA_KNN_FLUSH`, sets it while the deferred, warp-parallel merge awaits measurement on
+/// a GPU; the default is the measured per-tile merge.
+fn knn_flush_at() -> Result<u32> {
+    match std::env::var("SCOOP_CUDA_KNN_FLUSH").ok().as_deref() {
+        None | Some("") => Ok(0),
+        Some(v) => v.parse::<u32>().ok().filter(|&f| f <= 32).ok_or_else(|| {
+            Error::Backend(format!(
+                "SCOOP_CUDA_KNN_FLUSH={v}: expected a count from 0 (merge every tile) to 32"
+            ))
+        }),
+    }
 }
 
 /// The arithmetic of the exact kNN's distance estimates (exact distances are f64 either way).
@@ -191,7 +206,8 @@ pub(super) fn knn_exact(
     let out_i = w.zeros::<u32>(batch * k)?;
     let out_d = w.zeros::<f32>(batch * k)?;
     let k32 = k as u32;
-    fn tc<'k>(w: &Worker, f: &'k Option<CudaFunction>) -> Result<&'k CudaFunction> {
+    let flush_at = knn_flush_at()?;
+    fn tc<'k>(w: &Worker, f: &'k Option<KnnKernel>) -> Result<&'k KnnKernel> {
         f.as_ref().ok_or_else(|| {
             Error::Backend(format!(
                 "device {} has no TF32 kNN kernel (it needs sm_80 or newer)",
@@ -202,6 +218,7 @@ pub(super) fn knn_exact(
     let resident = resident_bytes(points.dimp);
     let granted = || -> Result<bool> {
         let f = tc(w, &w.k.knn_exact_tc_resident)?;
+        let f = if flush_at == 0 { &f.merge } else { &f.deferred };
         let set = f.set_attribute(
             CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             resident as i32,
@@ -228,6 +245,11 @@ pub(super) fn knn_exact(
         }
         (KnnArith::Tf32, _) => (tc(w, &w.k.knn_exact_tc)?, "knn_exact_tc", 0),
     };
+    let (kernel, name) = if flush_at == 0 {
+        (&kernel.merge, name.to_string())
+    } else {
+        (&kernel.deferred, format!("{name}_deferred"))
+    };
     for b0 in (0..queries.len()).step_by(batch) {
         let nq = batch.min(queries.len() - b0);
         let q0 = (queries.start + b0) as u64;
@@ -247,6 +269,7 @@ pub(super) fn knn_exact(
             .arg(&q0)
             .arg(&nq64);
         b.arg(&k32)
+            .arg(&flush_at)
             .arg(&list_d)
             .arg(&list_i)
             .arg(&out_i)
@@ -293,14 +316,20 @@ pub(super) fn optimize_layout(
         params.negative_sample_rate,
     );
     let cfg = Worker::flat_launch(m);
-    // 2-D layouts keep their coordinates in registers; SCOOP_CUDA_LAYOUT=generic (a benchmark
-    // hook) runs the any-dimension kernel instead.
-    let (kernel, name) =
-        if dim == 2 && std::env::var("SCOOP_CUDA_LAYOUT").ok().as_deref() != Some("generic") {
-            (&w.k.layout_epoch_2d, "layout_epoch_2d")
-        } else {
-            (&w.k.layout_epoch, "layout_epoch")
-        };
+    // 2-D layouts keep their coordinates in registers. Benchmark hooks: SCOOP_CUDA_LAYOUT=generic
+    // runs the any-dimension kernel instead, =batched the 2-D one that loads eight negative
+    // samples' points at once (the same layout; the default once measured faster on a GPU).
+    let (kernel, name) = match std::env::var("SCOOP_CUDA_LAYOUT").ok().as_deref() {
+        Some("generic") => (&w.k.layout_epoch, "layout_epoch"),
+        Some("batched") if dim == 2 => (&w.k.layout_epoch_2d_batched, "layout_epoch_2d_batched"),
+        None | Some("") | Some("batched") if dim == 2 => (&w.k.layout_epoch_2d, "layout_epoch_2d"),
+        None | Some("") | Some("batched") => (&w.k.layout_epoch, "layout_epoch"),
+        Some(v) => {
+            return Err(Error::Backend(format!(
+                "SCOOP_CUDA_LAYOUT={v}: expected generic or batched"
+            )))
+        }
+    };
     for epoch in 0..params.n_epochs {
         let alpha = 1.0 - epoch as f32 / params.n_epochs as f32;
         let e = epoch as f32;

@@ -29,6 +29,14 @@ pub(super) fn cuda_err(what: impl std::fmt::Display) -> impl FnOnce(DriverError)
     move |e| Error::Backend(format!("CUDA {what}: {e:?}"))
 }
 
+/// One exact kNN kernel of kernels/knn_tile.cuh in its two instances (same parameters).
+pub(super) struct KnnKernel {
+    /// Merges each tile's passing pairs into the lists at once.
+    pub merge: CudaFunction,
+    /// Queues them and merges when a query's queue fills (`<name>_deferred`).
+    pub deferred: CudaFunction,
+}
+
 /// The kernels of `kernels/*.cu`, loaded into one context.
 pub(super) struct Kernels {
     pub row_totals: CudaFunction,
@@ -40,16 +48,18 @@ pub(super) struct Kernels {
     pub syrk_upper: CudaFunction,
     pub project: CudaFunction,
     pub spmv: CudaFunction,
-    pub knn_exact: CudaFunction,
+    pub knn_exact: KnnKernel,
     /// The TF32 tensor-core kNN (kernels/knn_tc.cu, built for compute_80): None on GPUs older
     /// than sm_80, where its PTX does not load.
-    pub knn_exact_tc: Option<CudaFunction>,
+    pub knn_exact_tc: Option<KnnKernel>,
     /// Its twin with the queries resident in shared memory and whole point tiles copied
     /// asynchronously (same module, same condition).
-    pub knn_exact_tc_resident: Option<CudaFunction>,
+    pub knn_exact_tc_resident: Option<KnnKernel>,
     pub layout_epoch: CudaFunction,
     /// Its instance for 2-D layouts (coordinates in registers).
     pub layout_epoch_2d: CudaFunction,
+    /// Its twin that loads eight negative samples' points at once.
+    pub layout_epoch_2d_batched: CudaFunction,
     pub sparse_apply: CudaFunction,
     pub tall_dot_parts: CudaFunction,
     pub tall_sub_mul: CudaFunction,
@@ -93,6 +103,12 @@ impl Kernels {
             m.load_function(name)
                 .map_err(cuda_err(format!("kernel {name} of kernels/{family}.cu")))
         };
+        let knn = |family: &str, name: &str| -> Result<KnnKernel> {
+            Ok(KnnKernel {
+                merge: f(family, name)?,
+                deferred: f(family, &format!("{name}_deferred"))?,
+            })
+        };
         Ok(Kernels {
             row_totals: f("rowops", "row_totals")?,
             gene_moments: f("rowops", "gene_moments")?,
@@ -103,19 +119,20 @@ impl Kernels {
             syrk_upper: f("gram", "syrk_upper")?,
             project: f("project", "project")?,
             spmv: f("project", "spmv")?,
-            knn_exact: f("knn", "knn_exact")?,
+            knn_exact: knn("knn", "knn_exact")?,
             knn_exact_tc: if modules.contains_key("knn_tc") {
-                Some(f("knn_tc", "knn_exact_tc")?)
+                Some(knn("knn_tc", "knn_exact_tc")?)
             } else {
                 None
             },
             knn_exact_tc_resident: if modules.contains_key("knn_tc") {
-                Some(f("knn_tc", "knn_exact_tc_resident")?)
+                Some(knn("knn_tc", "knn_exact_tc_resident")?)
             } else {
                 None
             },
             layout_epoch: f("layout", "layout_epoch")?,
             layout_epoch_2d: f("layout", "layout_epoch_2d")?,
+            layout_epoch_2d_batched: f("layout", "layout_epoch_2d_batched")?,
             sparse_apply: f("sparse", "sparse_apply")?,
             tall_dot_parts: f("tall", "tall_dot_parts")?,
             tall_sub_mul: f("tall", "tall_sub_mul")?,
