@@ -369,11 +369,20 @@ __device__ __forceinline__ void merge_queues(const BlockLists& L, const float* _
             const bool held = (u32)lane < L.m;
             double e = held ? qd[lane] : F64_INF;
             u32 ei = held ? qi[lane] : 0xffffffffu;
-            for (int s = 0; s < c; s++) {
+            // Only the pairs that come before the list's last entry can enter it (the others
+            // are dropped, as list_insert drops them); the entry it ends on rises as pairs go in,
+            // so each is tested again on insertion.
+            const double wd = __shfl_sync(full_mask, e, L.m - 1);
+            const u32 wi = __shfl_sync(full_mask, ei, L.m - 1);
+            u32 todo = __ballot_sync(full_mask, lane < c && (d < wd || (d == wd && p < wi)));
+            const bool changed = todo != 0;
+            while (todo != 0) {
+                const int s = __ffs(todo) - 1;
+                todo &= todo - 1;
                 const double ds = __shfl_sync(full_mask, d, s);
                 const u32 ps = __shfl_sync(full_mask, p, s);
                 // The list is sorted, so the entries after the pair are a suffix; none when the
-                // pair does not come before the last entry (then it is dropped, as list_insert).
+                // pair no longer comes before the last entry.
                 const u32 after = __ballot_sync(full_mask, held && (e > ds || (e == ds && ei > ps)));
                 const double up_d = __shfl_up_sync(full_mask, e, 1);
                 const u32 up_i = __shfl_up_sync(full_mask, ei, 1);
@@ -388,7 +397,7 @@ __device__ __forceinline__ void merge_queues(const BlockLists& L, const float* _
                     }
                 }
             }
-            if (held) {
+            if (held && changed) {
                 qd[lane] = e;
                 qi[lane] = ei;
             }

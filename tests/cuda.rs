@@ -545,6 +545,10 @@ fn knn_exact_matches_cpu() {
         (600, 300, 10, 0..600, None, 1.0, 0.0),
         (400, 1, 2, 0..400, None, 1.0, 0.0),
         (1_500, 16, 40, 0..1_500, None, 1.0, 0.0),
+        // Lists of 32 entries (a warp's lanes each hold one as the deferred merge inserts) and
+        // of 33 (one lane inserts).
+        (1_200, 12, 33, 0..1_200, None, 1.0, 0.0),
+        (1_200, 12, 34, 0..1_200, None, 1.0, 0.0),
         // Launches of 256 queries, each but the first starting mid-range.
         (2_000, 24, 15, 50..1_950, Some("256"), 1.0, 0.0),
         // Far from the origin (the estimate works on the points less their mean), and near

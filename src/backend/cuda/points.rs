@@ -218,15 +218,19 @@ pub(super) fn knn_exact(
     let resident = resident_bytes(points.dimp);
     let granted = || -> Result<bool> {
         let f = tc(w, &w.k.knn_exact_tc_resident)?;
-        let f = if flush_at == 0 { &f.merge } else { &f.deferred };
+        let (f, name) = if flush_at == 0 {
+            (&f.merge, "knn_exact_tc_resident")
+        } else {
+            (&f.deferred, "knn_exact_tc_resident_deferred")
+        };
         let set = f.set_attribute(
             CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             resident as i32,
         );
         if let Err(e) = &set {
             eprintln!(
-                "info: device {}: knn_exact_tc_resident was refused {resident} bytes of shared \
-                 memory ({e:?}); the streaming kernel runs instead",
+                "info: device {}: {name} was refused {resident} bytes of shared memory \
+                 ({e:?}); the streaming kernel runs instead",
                 w.ordinal
             );
         }
@@ -322,7 +326,8 @@ pub(super) fn optimize_layout(
     let (kernel, name) = match std::env::var("SCOOP_CUDA_LAYOUT").ok().as_deref() {
         Some("generic") => (&w.k.layout_epoch, "layout_epoch"),
         Some("batched") if dim == 2 => (&w.k.layout_epoch_2d_batched, "layout_epoch_2d_batched"),
-        None | Some("") | Some("batched") if dim == 2 => (&w.k.layout_epoch_2d, "layout_epoch_2d"),
+        None | Some("") if dim == 2 => (&w.k.layout_epoch_2d, "layout_epoch_2d"),
+        // (batched has a 2-D instance only)
         None | Some("") | Some("batched") => (&w.k.layout_epoch, "layout_epoch"),
         Some(v) => {
             return Err(Error::Backend(format!(
