@@ -134,7 +134,10 @@ impl Graph {
     /// out ordered by their values' bits.
     pub fn transpose(&self) -> Graph {
         use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-        let count: Vec<AtomicUsize> = (0..self.n).map(|_| AtomicUsize::new(0)).collect();
+        let count: Vec<AtomicUsize> = (0..self.n)
+            .into_par_iter()
+            .map(|_| AtomicUsize::new(0))
+            .collect();
         self.indices
             .par_iter()
             .with_min_len(ROWS_PER_TASK)
@@ -147,11 +150,14 @@ impl Graph {
             indptr.push(indptr[indptr.len() - 1] + c.load(Relaxed));
         }
         let fill: Vec<AtomicUsize> = indptr[..self.n]
-            .iter()
+            .par_iter()
             .map(|&p| AtomicUsize::new(p))
             .collect();
         // (row, value bits) of each entry, packed so that one store places it.
-        let slots: Vec<AtomicU64> = (0..self.nnz()).map(|_| AtomicU64::new(0)).collect();
+        let slots: Vec<AtomicU64> = (0..self.nnz())
+            .into_par_iter()
+            .map(|_| AtomicU64::new(0))
+            .collect();
         (0..self.n)
             .into_par_iter()
             .with_min_len(ROWS_PER_TASK)
@@ -162,7 +168,7 @@ impl Graph {
                     slots[p].store((i as u64) << 32 | v.to_bits() as u64, Relaxed);
                 }
             });
-        let mut packed: Vec<u64> = slots.into_iter().map(AtomicU64::into_inner).collect();
+        let mut packed: Vec<u64> = slots.into_par_iter().map(AtomicU64::into_inner).collect();
         let mut rows: Vec<&mut [u64]> = Vec::with_capacity(self.n);
         let mut rest = &mut packed[..];
         for w in indptr.windows(2) {
@@ -177,8 +183,11 @@ impl Graph {
         Graph {
             n: self.n,
             indptr,
-            indices: packed.iter().map(|&e| (e >> 32) as u32).collect(),
-            data: packed.iter().map(|&e| f32::from_bits(e as u32)).collect(),
+            indices: packed.par_iter().map(|&e| (e >> 32) as u32).collect(),
+            data: packed
+                .par_iter()
+                .map(|&e| f32::from_bits(e as u32))
+                .collect(),
         }
     }
 }
@@ -292,26 +301,10 @@ pub fn connectivities(knn: &Knn) -> Graph {
 /// scanpy's `distances`: the k−1 non-self neighbours of each cell (sorted by distance, as
 /// scanpy stores them), as a CSR graph.
 pub fn distance_graph(knn: &Knn) -> Graph {
-    let (n, k) = (knn.len(), knn.k);
-    let mut indptr = Vec::with_capacity(n + 1);
-    indptr.push(0);
-    let mut indices = Vec::with_capacity(n * (k - 1));
-    let mut data = Vec::with_capacity(n * (k - 1));
-    for i in 0..n {
-        for (&j, &d) in knn.row(i).iter().zip(knn.row_distances(i)) {
-            if j as usize != i {
-                indices.push(j);
-                data.push(d);
-            }
-        }
-        indptr.push(indices.len());
-    }
-    Graph {
-        n,
-        indptr,
-        indices,
-        data,
-    }
+    Graph::from_row_fn(knn.len(), |i, out| {
+        let row = knn.row(i).iter().zip(knn.row_distances(i));
+        out.extend(row.filter(|e| *e.0 as usize != i).map(|(&j, &d)| (j, d)));
+    })
 }
 
 #[cfg(test)]

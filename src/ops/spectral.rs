@@ -5,6 +5,8 @@
 //! restart keeps dim + 2 Ritz vectors and grows the basis from one new direction, as
 //! thick-restart Lanczos does.
 
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
 use faer::Mat;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -32,26 +34,42 @@ const DENSE_MAX: usize = 400;
 /// whatever the backend (an upload to a device would cost more than their products).
 pub const DEVICE_MIN: usize = 1 << 16;
 
-/// Connected components: a label per vertex (0 = largest component) and the component count.
+/// Connected components: a label per vertex (0 = largest component, ties by smallest vertex)
+/// and the component count. Rows are joined in parallel by a lock-free union–find whose links
+/// always point to a smaller vertex, so each component's root is its smallest vertex whatever
+/// the order of the joins.
 pub fn components(g: &Graph) -> (Vec<u32>, usize) {
     let n = g.n;
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    fn find(p: &mut [u32], mut x: u32) -> u32 {
-        while p[x as usize] != x {
-            p[x as usize] = p[p[x as usize] as usize];
-            x = p[x as usize];
+    let parent: Vec<AtomicU32> = (0..n as u32).map(AtomicU32::new).collect();
+    // The root of x, halving the path on the way: each store points a vertex at an ancestor,
+    // which stays an ancestor (roots only ever gain parents), so concurrent stores are safe.
+    let find = |mut x: u32| -> u32 {
+        loop {
+            let p = parent[x as usize].load(Relaxed);
+            if p == x {
+                return x;
+            }
+            let gp = parent[p as usize].load(Relaxed);
+            if gp != p {
+                parent[x as usize].store(gp, Relaxed);
+            }
+            x = gp;
         }
-        x
-    }
-    for i in 0..n {
+    };
+    (0..n).into_par_iter().with_min_len(PAR_MIN).for_each(|i| {
         for &j in g.row(i).0 {
-            let (a, b) = (find(&mut parent, i as u32), find(&mut parent, j));
-            if a != b {
-                parent[a.max(b) as usize] = a.min(b);
+            let (mut a, mut b) = (find(i as u32), find(j));
+            // Link the larger root under the smaller while it is still a root.
+            while a != b {
+                let (hi, lo) = (a.max(b), a.min(b));
+                match parent[hi as usize].compare_exchange(hi, lo, Relaxed, Relaxed) {
+                    Ok(_) => break,
+                    Err(_) => (a, b) = (find(hi), find(lo)),
+                }
             }
         }
-    }
-    let roots: Vec<u32> = (0..n as u32).map(|i| find(&mut parent, i)).collect();
+    });
+    let roots: Vec<u32> = (0..n as u32).into_par_iter().map(find).collect();
     let mut size = vec![0usize; n];
     for &r in &roots {
         size[r as usize] += 1;
@@ -63,7 +81,7 @@ pub fn components(g: &Graph) -> (Vec<u32>, usize) {
         label[r as usize] = c as u32;
     }
     (
-        roots.iter().map(|&r| label[r as usize]).collect(),
+        roots.par_iter().map(|&r| label[r as usize]).collect(),
         order.len(),
     )
 }
@@ -373,6 +391,60 @@ mod tests {
             }
         }
         Graph::from_rows(rows.into_iter().map(|r| r.into_iter().collect()).collect())
+    }
+
+    #[test]
+    fn components_match_a_serial_union_find() {
+        // Sparse enough for thousands of components, large enough for many rayon tasks.
+        let n = 20 * PAR_MIN + 7;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+        for i in 0..n {
+            if rng.random_range(0.0..1.0) < 0.45 {
+                // Mostly near neighbours (long chains), now and then a far one.
+                let j = if rng.random_range(0..10) == 0 {
+                    rng.random_range(0..n)
+                } else {
+                    (i + rng.random_range(1..40)).min(n - 1)
+                };
+                rows[i].push((j as u32, 1.0));
+                rows[j].push((i as u32, 1.0));
+            }
+        }
+        for r in &mut rows {
+            r.sort_unstable_by_key(|e| e.0);
+            r.dedup_by_key(|e| e.0);
+        }
+        let g = Graph::from_rows(rows);
+        // The reference: serial union–find, roots the smallest vertex, labels by size then root.
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn root(p: &mut [usize], mut x: usize) -> usize {
+            while p[x] != x {
+                x = p[x];
+            }
+            x
+        }
+        for i in 0..n {
+            for &j in g.row(i).0 {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j as usize));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+        let roots: Vec<usize> = (0..n).map(|i| root(&mut parent, i)).collect();
+        let mut size = vec![0usize; n];
+        roots.iter().for_each(|&r| size[r] += 1);
+        let mut order: Vec<usize> = (0..n).filter(|&r| size[r] > 0).collect();
+        order.sort_by_key(|&r| (std::cmp::Reverse(size[r]), r));
+        let mut label = vec![0u32; n];
+        order
+            .iter()
+            .enumerate()
+            .for_each(|(c, &r)| label[r] = c as u32);
+        let want: Vec<u32> = roots.iter().map(|&r| label[r]).collect();
+        let (got, count) = components(&g);
+        assert!(order.len() > 100, "{} components", order.len());
+        assert_eq!(count, order.len());
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::eigen::{top_eigen, EigenSolver};
 use super::fuzzy::Graph;
 use super::spectral::{components, laplacian_eigenvectors, SpectralReport};
-use crate::backend::{Backend, EdgeList, LayoutParams};
+use crate::backend::{Backend, EdgeList, LayoutParams, MAX_LAYOUT_DIM};
 use crate::error::{Error, Result};
 
 /// a, b of the curve 1 / (1 + a·x^(2b)) fitted (least squares, Levenberg–Marquardt from
@@ -182,21 +182,69 @@ pub struct Umap {
 }
 
 /// Edges of the symmetric graph with weight ≥ w_max / n_epochs, with their sampling periods
-/// w_max / w (umap's `make_epochs_per_sample`).
+/// w_max / w (umap's `make_epochs_per_sample`), grouped by head in row order.
 pub fn edge_list(g: &Graph, n_epochs: usize) -> EdgeList {
-    let w_max = g.data.iter().copied().fold(0f32, f32::max);
+    let w_max = g.data.par_iter().copied().reduce(|| 0f32, f32::max);
     let cut = w_max / n_epochs as f32;
-    let mut e = EdgeList::default();
-    for i in 0..g.n {
+    let keep = |w: f32| w >= cut && w > 0.0;
+    let counts: Vec<usize> = (0..g.n)
+        .into_par_iter()
+        .map(|i| g.row(i).1.iter().filter(|&&w| keep(w)).count())
+        .collect();
+    fill_rows(&counts, |i, head, tail, eps| {
         let (cols, vals) = g.row(i);
-        for (&j, &w) in cols.iter().zip(vals) {
-            if w >= cut && w > 0.0 {
-                e.head.push(i as u32);
-                e.tail.push(j);
-                e.epochs_per_sample.push(w_max / w);
-            }
+        let kept = cols.iter().zip(vals).filter(|e| keep(*e.1));
+        for (t, (&j, &w)) in kept.enumerate() {
+            head[t] = i as u32;
+            tail[t] = j;
+            eps[t] = w_max / w;
         }
+    })
+}
+
+/// Rows per task of [`fill_rows`].
+const FILL_ROWS_PER_TASK: usize = 4096;
+
+/// An edge list of `counts[r]` edges per row `r`, rows in order, each row's edges written by
+/// `fill(r, head, tail, epochs_per_sample)` into slices of that length; rows in parallel.
+fn fill_rows(
+    counts: &[usize],
+    fill: impl Fn(usize, &mut [u32], &mut [u32], &mut [f32]) + Sync,
+) -> EdgeList {
+    let mut offsets = Vec::with_capacity(counts.len() + 1);
+    offsets.push(0usize);
+    for &c in counts {
+        offsets.push(offsets.last().unwrap() + c);
     }
+    let m = offsets[counts.len()];
+    let mut e = EdgeList {
+        head: vec![0; m],
+        tail: vec![0; m],
+        epochs_per_sample: vec![0.0; m],
+    };
+    // Each task's stretch of the three arrays, split off in row order.
+    let mut tasks = Vec::with_capacity(counts.len().div_ceil(FILL_ROWS_PER_TASK));
+    let (mut head, mut tail, mut eps) = (
+        &mut e.head[..],
+        &mut e.tail[..],
+        &mut e.epochs_per_sample[..],
+    );
+    for r0 in (0..counts.len()).step_by(FILL_ROWS_PER_TASK) {
+        let r1 = (r0 + FILL_ROWS_PER_TASK).min(counts.len());
+        let len = offsets[r1] - offsets[r0];
+        let (h, h_rest) = std::mem::take(&mut head).split_at_mut(len);
+        let (t, t_rest) = std::mem::take(&mut tail).split_at_mut(len);
+        let (p, p_rest) = std::mem::take(&mut eps).split_at_mut(len);
+        (head, tail, eps) = (h_rest, t_rest, p_rest);
+        tasks.push((r0..r1, h, t, p));
+    }
+    tasks.into_par_iter().for_each(|(rows, h, t, p)| {
+        let base = offsets[rows.start];
+        for r in rows {
+            let at = offsets[r] - base..offsets[r + 1] - base;
+            fill(r, &mut h[at.clone()], &mut t[at.clone()], &mut p[at]);
+        }
+    });
     e
 }
 
@@ -254,35 +302,46 @@ fn renumbered(
         edges.head.windows(2).all(|w| w[0] <= w[1]),
         "edges grouped by head"
     );
-    let m = edges.head.len();
-    let mut out = EdgeList {
-        head: Vec::with_capacity(m),
-        tail: Vec::with_capacity(m),
-        epochs_per_sample: Vec::with_capacity(m),
-    };
-    let mut local = vec![0f32; embedding.len()];
-    for (pos, &p) in order.iter().enumerate() {
-        let p = p as usize;
-        local[pos * dim..(pos + 1) * dim].copy_from_slice(&embedding[p * dim..(p + 1) * dim]);
-        for e in start[p]..start[p + 1] {
-            out.head.push(pos as u32);
-            out.tail.push(rank[edges.tail[e] as usize]);
-            out.epochs_per_sample.push(edges.epochs_per_sample[e]);
+    let counts: Vec<usize> = order
+        .par_iter()
+        .map(|&p| start[p as usize + 1] - start[p as usize])
+        .collect();
+    let out = fill_rows(&counts, |pos, head, tail, eps| {
+        let from = start[order[pos] as usize]..start[order[pos] as usize + 1];
+        head.fill(pos as u32);
+        for (t, e) in from.enumerate() {
+            tail[t] = rank[edges.tail[e] as usize];
+            eps[t] = edges.epochs_per_sample[e];
         }
-    }
+    });
+    let mut local = vec![0f32; embedding.len()];
+    local
+        .par_chunks_mut(dim)
+        .zip(order.par_iter())
+        .for_each(|(row, &p)| row.copy_from_slice(&embedding[p as usize * dim..][..dim]));
     (local, out)
 }
 
-/// Where each head's edges start in `edges` (grouped by head, as `edge_list` makes them), for
-/// the `n` points: a CSR row pointer.
+/// Where each head's edges start in `edges` (grouped by head in increasing order, as
+/// `edge_list` makes them), for the `n` points: a CSR row pointer, a block of rows per task
+/// (one binary search for the block's first edge, then a walk).
 fn head_offsets(edges: &EdgeList, n: usize) -> Vec<usize> {
+    debug_assert!(edges.head.windows(2).all(|w| w[0] <= w[1]));
+    let heads = &edges.head;
     let mut start = vec![0usize; n + 1];
-    for &h in &edges.head {
-        start[h as usize + 1] += 1;
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
+    start
+        .par_chunks_mut(FILL_ROWS_PER_TASK)
+        .enumerate()
+        .for_each(|(b, out)| {
+            let r0 = b * FILL_ROWS_PER_TASK;
+            let mut e = heads.partition_point(|&h| (h as usize) < r0);
+            for (r, s) in (r0..).zip(out) {
+                while e < heads.len() && (heads[e] as usize) < r {
+                    e += 1;
+                }
+                *s = e;
+            }
+        });
     start
 }
 
@@ -292,7 +351,11 @@ fn pruned(g: &Graph, edges: &EdgeList, w_max: f32) -> Graph {
         n: g.n,
         indptr: head_offsets(edges, g.n),
         indices: edges.tail.clone(),
-        data: edges.epochs_per_sample.iter().map(|e| w_max / e).collect(),
+        data: edges
+            .epochs_per_sample
+            .par_iter()
+            .map(|e| w_max / e)
+            .collect(),
     }
 }
 
@@ -634,6 +697,11 @@ pub fn umap(
     if n == 0 {
         return Err(Error::InvalidArgument("UMAP of an empty graph".into()));
     }
+    if !(1..=MAX_LAYOUT_DIM).contains(&dim) {
+        return Err(Error::InvalidArgument(format!(
+            "--n-components {dim}: expected 1 to {MAX_LAYOUT_DIM}"
+        )));
+    }
     let valid = opts.spread > 0.0 && opts.min_dist >= 0.0 && opts.min_dist <= opts.spread;
     if !valid {
         return Err(Error::InvalidArgument(format!(
@@ -757,6 +825,103 @@ mod tests {
             .collect();
         want.sort_by(|a, b| a.partial_cmp(b).unwrap());
         assert_eq!(back, want);
+    }
+
+    /// A random graph of `n` rows (0 to 12 entries each, some of them weak enough to prune).
+    fn random_graph(n: usize, seed: u64) -> Graph {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let rows = (0..n)
+            .map(|_| {
+                let mut cols: Vec<u32> = (0..rng.random_range(0..13))
+                    .map(|_| rng.random_range(0..n as u32))
+                    .collect();
+                cols.sort_unstable();
+                cols.dedup();
+                cols.into_iter()
+                    .map(|j| (j, rng.random_range(0.0f32..1.0)))
+                    .collect()
+            })
+            .collect();
+        Graph::from_rows(rows)
+    }
+
+    #[test]
+    fn edge_lists_and_renumbering_match_a_serial_walk() {
+        // Rows over several tasks of `fill_rows`, and a row count that is not a multiple.
+        let n = 3 * FILL_ROWS_PER_TASK + 123;
+        let g = random_graph(n, 5);
+        let w_max = g.data.iter().copied().fold(0f32, f32::max);
+        let n_epochs = 20;
+        let cut = w_max / n_epochs as f32;
+        let mut want = EdgeList::default();
+        for i in 0..n {
+            for (&j, &w) in g.row(i).0.iter().zip(g.row(i).1) {
+                if w >= cut && w > 0.0 {
+                    want.head.push(i as u32);
+                    want.tail.push(j);
+                    want.epochs_per_sample.push(w_max / w);
+                }
+            }
+        }
+        let got = edge_list(&g, n_epochs);
+        assert!(want.head.len() < g.data.len(), "some edges pruned");
+        assert_eq!(
+            (&got.head, &got.tail, &got.epochs_per_sample),
+            (&want.head, &want.tail, &want.epochs_per_sample)
+        );
+        // Renumbered along a random order: each new head's edges are its old head's, in order.
+        let dim = 3;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let emb: Vec<f32> = (0..n * dim).map(|_| rng.random()).collect();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        rand::seq::SliceRandom::shuffle(&mut order[..], &mut rng);
+        let mut rank = vec![0u32; n];
+        for (pos, &p) in order.iter().enumerate() {
+            rank[p as usize] = pos as u32;
+        }
+        let mut moved_want = EdgeList::default();
+        for (pos, &p) in order.iter().enumerate() {
+            let from = want.head.partition_point(|&h| h < p);
+            let to = want.head.partition_point(|&h| h <= p);
+            for e in from..to {
+                moved_want.head.push(pos as u32);
+                moved_want.tail.push(rank[want.tail[e] as usize]);
+                moved_want.epochs_per_sample.push(want.epochs_per_sample[e]);
+            }
+        }
+        let (local, moved) = renumbered(&emb, dim, &want, &order);
+        assert_eq!(
+            (&moved.head, &moved.tail, &moved.epochs_per_sample),
+            (
+                &moved_want.head,
+                &moved_want.tail,
+                &moved_want.epochs_per_sample
+            )
+        );
+        for (pos, &p) in order.iter().enumerate() {
+            assert_eq!(local[pos * dim..][..dim], emb[p as usize * dim..][..dim]);
+        }
+    }
+
+    #[test]
+    fn layout_dimensions_out_of_range_are_refused() {
+        let g = random_graph(50, 1);
+        for dim in [0, MAX_LAYOUT_DIM + 1] {
+            let opts = UmapOptions {
+                dim,
+                ..UmapOptions::default()
+            };
+            let err = umap(
+                &g,
+                &|| Ok(None),
+                &opts,
+                &crate::backend::CpuBackend::new(),
+                &|_| {},
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("--n-components"), "{err}");
+        }
     }
 
     #[test]
