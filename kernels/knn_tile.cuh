@@ -198,16 +198,10 @@ __device__ __forceinline__ void init_lists(const BlockLists& L, int t) {
     }
 }
 
-// The filter and merge of one tile's estimates `acc` (points p0 ..): a row whose nearest estimate
-// passes marks its passing pairs (bit i * 8 + j); rows past the block's queries have a threshold
-// of −inf; points past n (zero rows, estimate 0) and the query itself are dropped when queued.
-// Merge rounds queue what still passes (up to KT_CAP a query), compute exact distances and insert
-// them; again while anything is left queued out. Ends on a barrier that every thread reaches
-// after its last read of the tile's shared memory.
-__device__ __forceinline__ void merge_tile(const float (&acc)[8][8], const BlockLists& L,
-                                           const float* __restrict__ x, u32 dim, u64 n, u64 p0,
-                                           int t) {
-    const int warp = t / 32, lane = t % 32;
+// The thread's pairs of the tile whose estimate does not exceed their query's threshold: bit
+// i * 8 + j for entry (i, j) of `acc`, a row skipped when its nearest estimate does not pass.
+__device__ __forceinline__ unsigned long long passing_pairs(const float (&acc)[8][8],
+                                                            const BlockLists& L, int t) {
     unsigned long long pending = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++) {
@@ -221,66 +215,28 @@ __device__ __forceinline__ void merge_tile(const float (&acc)[8][8], const Block
                 if (acc[i][j] <= limit) pending |= 1ull << (i * 8 + j);
         }
     }
-    while (__syncthreads_or(pending != 0)) {
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const u32 ql = query_slot(t, i);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                const unsigned long long bit = 1ull << (i * 8 + j);
-                if (pending & bit) {
-                    const u64 p = p0 + point_slot(t, j);
-                    if (p < n && p != L.qfirst + ql && acc[i][j] <= L.thr[ql]) {
-                        const int slot = atomicAdd(&L.count[ql], 1);
-                        if (slot < KT_CAP) {
-                            L.cand[ql][slot] = (u32)p;
-                            pending &= ~bit;
-                        }
-                    } else {
-                        pending &= ~bit;
-                    }
-                }
-            }
-        }
-        __syncthreads();
-        for (u32 ql = warp; ql < L.nq; ql += KT_THREADS / 32) {
-            const int c = min(L.count[ql], KT_CAP);
-            if (c == 0) continue;
-            double d = F64_INF;
-            u32 p = 0xffffffffu;
-            if (lane < c) {
-                p = L.cand[ql][lane];
-                d = exact_sq(x + (L.qfirst + ql) * dim, x + (u64)p * dim, dim);
-            }
-            double* qd = L.ld + (u64)ql * L.m;
-            u32* qi = L.li + (u64)ql * L.m;
-            for (int s = 0; s < c; s++) {
-                const double ds = __shfl_sync(0xffffffffu, d, s);
-                const u32 ps = __shfl_sync(0xffffffffu, p, s);
-                if (lane == 0) list_insert(qd, qi, L.m, ds, ps);
-            }
-            if (lane == 0) {
-                // Rounded up, and no lower than 2^-100: near f32's underflow the
-                // estimate's error is absolute, which σ (relative) does not bound.
-                const double worst = qd[L.m - 1];
-                L.thr[ql] = worst == F64_INF ? F32_MAX : fmaxf(__double2float_ru(worst), 0x1p-100f);
-                L.count[ql] = 0;
-            }
-            __syncwarp();
-        }
-        __syncthreads();
+    return pending;
+}
+
+// Lane `lane`'s queued pair of query ql (of c queued) with its exact squared distance, or
+// (inf, 0xffffffff) past c.
+__device__ __forceinline__ void queued_pair(const BlockLists& L, const float* __restrict__ x,
+                                            u32 dim, u32 ql, int c, int lane, double& d, u32& p) {
+    d = F64_INF;
+    p = 0xffffffffu;
+    if (lane < c) {
+        p = L.cand[ql][lane];
+        d = exact_sq(x + (L.qfirst + ql) * dim, x + (u64)p * dim, dim);
     }
 }
 
-// Deferred merging (the kernels' `flush_at` > 0): a tile's passing pairs are queued, up to
-// KT_CAP a query, and left there; the queues are merged only when one of them reaches
-// `flush_at`, when pairs are left over, and after the last tile (`last`). The thresholds then
-// lag by the tiles since the last merge, so a few more pairs queue, but the lists end the same:
-// a pair is only ever dropped against a list's worst entry so far, which bounds its final one.
-// The merge is warp-parallel (merge_queues). A tile with nothing to merge costs one barrier, as
-// in merge_tile, which ends the same way, after every thread's last read of the tile.
-__device__ __forceinline__ void merge_queues(const BlockLists& L, const float* __restrict__ x,
-                                             u32 dim, int t);
+// Query ql's threshold from its list's last distance `worst` (run by one lane): rounded up, and
+// no lower than 2^-100 (near f32's underflow the estimate's error is absolute, which σ,
+// relative, does not bound); the largest float while the list is not full. Empties its queue.
+__device__ __forceinline__ void set_threshold(const BlockLists& L, u32 ql, double worst) {
+    L.thr[ql] = worst == F64_INF ? F32_MAX : fmaxf(__double2float_ru(worst), 0x1p-100f);
+    L.count[ql] = 0;
+}
 
 // Queues this thread's pending pairs that still pass (CHECK: their estimates against the
 // thresholds; else all, their exact distances deciding) where their query's queue has room;
@@ -316,29 +272,85 @@ __device__ __forceinline__ bool queue_pairs(const float (&acc)[8][8], unsigned l
     return full;
 }
 
+// Every query's queue into its list (defined below; WARP: a warp's lanes hold a list of up to
+// 32 entries).
+template <bool WARP>
+__device__ __forceinline__ void merge_queues(const BlockLists& L, const float* __restrict__ x,
+                                             u32 dim, int t);
+
+// The filter and merge of one tile's estimates `acc` (points p0 ..): a row whose nearest estimate
+// passes marks its passing pairs (bit i * 8 + j); rows past the block's queries have a threshold
+// of −inf; points past n (zero rows, estimate 0) and the query itself are dropped when queued.
+// Merge rounds queue what still passes (up to KT_CAP a query), compute exact distances and insert
+// them; again while anything is left queued out. Ends on a barrier that every thread reaches
+// after its last read of the tile's shared memory.
+__device__ __forceinline__ void merge_tile(const float (&acc)[8][8], const BlockLists& L,
+                                           const float* __restrict__ x, u32 dim, u64 n, u64 p0,
+                                           int t) {
+    // The merging kernels' code as measured: their own queueing loop (queue_pairs, inlined
+    // here, moves ptxas's spills into it) and lane-0 inserts.
+    const int warp = t / 32, lane = t % 32;
+    unsigned long long pending = passing_pairs(acc, L, t);
+    while (__syncthreads_or(pending != 0)) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const u32 ql = query_slot(t, i);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const unsigned long long bit = 1ull << (i * 8 + j);
+                if (pending & bit) {
+                    const u64 p = p0 + point_slot(t, j);
+                    if (p < n && p != L.qfirst + ql && acc[i][j] <= L.thr[ql]) {
+                        const int slot = atomicAdd(&L.count[ql], 1);
+                        if (slot < KT_CAP) {
+                            L.cand[ql][slot] = (u32)p;
+                            pending &= ~bit;
+                        }
+                    } else {
+                        pending &= ~bit;
+                    }
+                }
+            }
+        }
+        __syncthreads();
+        for (u32 ql = warp; ql < L.nq; ql += KT_THREADS / 32) {
+            const int c = min(L.count[ql], KT_CAP);
+            if (c == 0) continue;
+            double d;
+            u32 p;
+            queued_pair(L, x, dim, ql, c, lane, d, p);
+            double* qd = L.ld + (u64)ql * L.m;
+            u32* qi = L.li + (u64)ql * L.m;
+            for (int s = 0; s < c; s++) {
+                const double ds = __shfl_sync(0xffffffffu, d, s);
+                const u32 ps = __shfl_sync(0xffffffffu, p, s);
+                if (lane == 0) list_insert(qd, qi, L.m, ds, ps);
+            }
+            if (lane == 0) set_threshold(L, ql, qd[L.m - 1]);
+            __syncwarp();
+        }
+        __syncthreads();
+    }
+}
+
+// Deferred merging (the kernels' `flush_at` > 0): a tile's passing pairs are queued, up to
+// KT_CAP a query, and left there; the queues are merged only when one of them reaches
+// `flush_at`, when pairs are left over, and after the last tile (`last`). The thresholds then
+// lag by the tiles since the last merge, so a few more pairs queue, but the lists end the same:
+// a pair is only ever dropped against a list's worst entry so far, which bounds its final one.
+// The merge is warp-parallel (merge_queues). A tile with nothing to merge costs one barrier, as
+// in merge_tile, which ends the same way, after every thread's last read of the tile.
 __device__ __forceinline__ void queue_tile(const float (&acc)[8][8], const BlockLists& L,
                                            const float* __restrict__ x, u32 dim, u64 n, u64 p0,
                                            u32 flush_at, bool last, int t) {
-    unsigned long long pending = 0;
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const float limit = L.thr[query_slot(t, i)];
-        float lo = acc[i][0];
-#pragma unroll
-        for (int j = 1; j < 8; j++) lo = fminf(lo, acc[i][j]);
-        if (lo <= limit) {
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-                if (acc[i][j] <= limit) pending |= 1ull << (i * 8 + j);
-        }
-    }
+    unsigned long long pending = passing_pairs(acc, L, t);
     bool full = queue_pairs<true>(acc, pending, L, n, p0, flush_at, t);
     // The estimates are read no further: pairs left over by a full queue are queued after the
     // merge as they are (their exact distances decide), so the estimates do not live across a
     // merge.
     for (;;) {
         if (!__syncthreads_or(last || full || pending != 0)) return;
-        merge_queues(L, x, dim, t);
+        merge_queues<true>(L, x, dim, t);
         // Merged everything queued; again only for pairs left over by full queues.
         if (!__syncthreads_or(pending != 0)) return;
         full = queue_pairs<false>(acc, pending, L, n, p0, flush_at, t);
@@ -346,9 +358,10 @@ __device__ __forceinline__ void queue_tile(const float (&acc)[8][8], const Block
 }
 
 // Every query's queue into its list, a warp a query: the queued pairs' exact distances (a lane
-// each), then, for lists of up to 32 entries, the list held a lane an entry and each pair
-// inserted by one ballot (the entries that come after it) and one shift up; longer lists by
-// lane 0, as merge_tile. Thresholds updated and queues emptied; ends on a barrier.
+// each), then, with WARP and lists of up to 32 entries, the list held a lane an entry and each
+// pair inserted by one ballot (the entries that come after it) and one shift up; else by lane 0
+// (list_insert). Thresholds updated and queues emptied; ends on a barrier.
+template <bool WARP>
 __device__ __forceinline__ void merge_queues(const BlockLists& L, const float* __restrict__ x,
                                              u32 dim, int t) {
     const int warp = t / 32, lane = t % 32;
@@ -356,16 +369,13 @@ __device__ __forceinline__ void merge_queues(const BlockLists& L, const float* _
     for (u32 ql = warp; ql < L.nq; ql += KT_THREADS / 32) {
         const int c = min(L.count[ql], KT_CAP);
         if (c == 0) continue;
-        double d = F64_INF;
-        u32 p = 0xffffffffu;
-        if (lane < c) {
-            p = L.cand[ql][lane];
-            d = exact_sq(x + (L.qfirst + ql) * dim, x + (u64)p * dim, dim);
-        }
+        double d;
+        u32 p;
+        queued_pair(L, x, dim, ql, c, lane, d, p);
         double* qd = L.ld + (u64)ql * L.m;
         u32* qi = L.li + (u64)ql * L.m;
         double worst;
-        if (L.m <= 32) {
+        if (WARP && L.m <= 32) {
             const bool held = (u32)lane < L.m;
             double e = held ? qd[lane] : F64_INF;
             u32 ei = held ? qi[lane] : 0xffffffffu;
@@ -410,11 +420,7 @@ __device__ __forceinline__ void merge_queues(const BlockLists& L, const float* _
             }
             worst = lane == 0 ? qd[L.m - 1] : 0.0;
         }
-        if (lane == 0) {
-            // As merge_tile: rounded up, and no lower than 2^-100.
-            L.thr[ql] = worst == F64_INF ? F32_MAX : fmaxf(__double2float_ru(worst), 0x1p-100f);
-            L.count[ql] = 0;
-        }
+        if (lane == 0) set_threshold(L, ql, worst);
         __syncwarp();
     }
     __syncthreads();
