@@ -14,6 +14,24 @@
 
 __device__ __forceinline__ float clip4(float v) { return fminf(fmaxf(v, -4.0f), 4.0f); }
 
+// One negative sample's repulsion of the head `cur` from the point whose coordinate d is
+// `pt(d)` (umap's gradient 2γb / ((0.001 + d²)(1 + a d²ᵇ)), clipped); `grad` is scratch.
+template <typename P>
+__device__ __forceinline__ void repel(float* cur, float* grad, u32 dim, P pt, float a, float b,
+                                      float gamma, float alpha) {
+    float dn = 0.0f;
+    for (u32 d = 0; d < dim; d++) {
+        const float diff = cur[d] - pt(d);
+        grad[d] = diff;
+        dn += diff * diff;
+    }
+    if (dn > 0.0f) {
+        const float pb = powf(dn, b);
+        const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
+        for (u32 d = 0; d < dim; d++) cur[d] += clip4(c * grad[d]) * alpha;
+    }
+}
+
 // The kernels' parameters, and the same as arguments.
 #define LAYOUT_PARAMS                                                                           \
     float *__restrict__ emb, u32 n, u32 dim_arg, const u32 *__restrict__ head,                  \
@@ -68,17 +86,7 @@ __device__ __forceinline__ void epoch_body(LAYOUT_PARAMS) {
             for (u64 s = 0; s < n_neg; s++) {
                 state = splitmix64(state);
                 const u64 k = (((state >> 32) * (u64)n) >> 32) * dim;
-                float dn = 0.0f;
-                for (u32 d = 0; d < dim; d++) {
-                    const float diff = cur[d] - emb[k + d];
-                    grad[d] = diff;
-                    dn += diff * diff;
-                }
-                if (dn > 0.0f) {
-                    const float pb = powf(dn, b);
-                    const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
-                    for (u32 d = 0; d < dim; d++) cur[d] += clip4(c * grad[d]) * alpha;
-                }
+                repel(cur, grad, dim, [&](u32 d) { return emb[k + d]; }, a, b, gamma, alpha);
             }
         } else {
             // The negative samples' points loaded NB at a time, then used in order: one wait for
@@ -99,21 +107,8 @@ __device__ __forceinline__ void epoch_body(LAYOUT_PARAMS) {
                 }
 #pragma unroll
                 for (int s = 0; s < NB; s++) {
-                    if ((u64)s < nb) {
-                        float dn = 0.0f;
-#pragma unroll
-                        for (int d = 0; d < DIM; d++) {
-                            const float diff = cur[d] - pts[s][d];
-                            grad[d] = diff;
-                            dn += diff * diff;
-                        }
-                        if (dn > 0.0f) {
-                            const float pb = powf(dn, b);
-                            const float c = 2.0f * gamma * b / ((0.001f + dn) * (a * pb + 1.0f));
-#pragma unroll
-                            for (int d = 0; d < DIM; d++) cur[d] += clip4(c * grad[d]) * alpha;
-                        }
-                    }
+                    if ((u64)s < nb)
+                        repel(cur, grad, DIM, [&](u32 d) { return pts[s][d]; }, a, b, gamma, alpha);
                 }
             }
         }
