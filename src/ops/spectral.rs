@@ -418,7 +418,7 @@ mod tests {
         let g = Graph::from_rows(rows);
         // The reference: serial union–find, roots the smallest vertex, labels by size then root.
         let mut parent: Vec<usize> = (0..n).collect();
-        fn root(p: &mut [usize], mut x: usize) -> usize {
+        fn root(p: &[usize], mut x: usize) -> usize {
             while p[x] != x {
                 x = p[x];
             }
@@ -426,11 +426,11 @@ mod tests {
         }
         for i in 0..n {
             for &j in g.row(i).0 {
-                let (a, b) = (root(&mut parent, i), root(&mut parent, j as usize));
+                let (a, b) = (root(&parent, i), root(&parent, j as usize));
                 parent[a.max(b)] = a.min(b);
             }
         }
-        let roots: Vec<usize> = (0..n).map(|i| root(&mut parent, i)).collect();
+        let roots: Vec<usize> = (0..n).map(|i| root(&parent, i)).collect();
         let mut size = vec![0usize; n];
         roots.iter().for_each(|&r| size[r] += 1);
         let mut order: Vec<usize> = (0..n).filter(|&r| size[r] > 0).collect();

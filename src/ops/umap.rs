@@ -285,11 +285,13 @@ fn z_order(embedding: &[f32], dim: usize) -> Vec<u32> {
 }
 
 /// The layout problem with point `order[pos]` renumbered `pos`: the embedding's rows moved, and
-/// the edges renamed and regrouped by their new head (each head's edges in their old order).
+/// the edges renamed and regrouped by their new head (each head's edges in their old order);
+/// `start` is [`head_offsets`] of `edges`.
 fn renumbered(
     embedding: &[f32],
     dim: usize,
     edges: &EdgeList,
+    start: &[usize],
     order: &[u32],
 ) -> (Vec<f32>, EdgeList) {
     let n = order.len();
@@ -297,11 +299,6 @@ fn renumbered(
     for (pos, &p) in order.iter().enumerate() {
         rank[p as usize] = pos as u32;
     }
-    let start = head_offsets(edges, n);
-    debug_assert!(
-        edges.head.windows(2).all(|w| w[0] <= w[1]),
-        "edges grouped by head"
-    );
     let counts: Vec<usize> = order
         .par_iter()
         .map(|&p| start[p as usize + 1] - start[p as usize])
@@ -345,11 +342,12 @@ fn head_offsets(edges: &EdgeList, n: usize) -> Vec<usize> {
     start
 }
 
-/// The graph restricted to `edges` (what the initialization sees).
-fn pruned(g: &Graph, edges: &EdgeList, w_max: f32) -> Graph {
+/// The graph restricted to `edges` (what the initialization sees), `start` their
+/// [`head_offsets`].
+fn pruned(g: &Graph, edges: &EdgeList, start: Vec<usize>, w_max: f32) -> Graph {
     Graph {
         n: g.n,
-        indptr: head_offsets(edges, g.n),
+        indptr: start,
         indices: edges.tail.clone(),
         data: edges
             .epochs_per_sample
@@ -720,7 +718,11 @@ pub fn umap(
     let w_max = g.data.iter().copied().fold(0f32, f32::max);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let t0 = std::time::Instant::now();
-    let (y, init) = spectral_init(&pruned(g, &edges, w_max), dim, source, &mut rng, backend)?;
+    // Each head's edges: the pruned graph's rows, and the renumbering's source.
+    let start = head_offsets(&edges, n);
+    let pg = pruned(g, &edges, start.clone(), w_max);
+    let (y, init) = spectral_init(&pg, dim, source, &mut rng, backend)?;
+    drop(pg);
     // umap: scale to max |y| = 10, add N(0, 1e-4) noise, then each column to [0, 10].
     let expansion = 10.0 / y.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);
     let noise = Normal::new(0.0, 1e-4).expect("valid normal");
@@ -752,7 +754,7 @@ pub fn umap(
     // neighbours then sit close in memory, so the tails each thread writes mostly lie in its own
     // stretch of the embedding instead of in cache lines the other threads are reading.
     let order = z_order(&embedding, dim);
-    let (mut local, local_edges) = renumbered(&embedding, dim, &edges, &order);
+    let (mut local, local_edges) = renumbered(&embedding, dim, &edges, &start, &order);
     drop(edges);
     backend.optimize_layout(&mut local, dim, &local_edges, &params, on_epoch)?;
     for (pos, &p) in order.iter().enumerate() {
@@ -804,7 +806,8 @@ mod tests {
             tail: vec![5, 199, 1, 2, 8, 0, 3],
             epochs_per_sample: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
         };
-        let (local, moved) = renumbered(&emb, dim, &edges, &order);
+        let start = head_offsets(&edges, emb.len() / dim);
+        let (local, moved) = renumbered(&emb, dim, &edges, &start, &order);
         assert!(
             moved.head.windows(2).all(|w| w[0] <= w[1]),
             "grouped by new head"
@@ -889,7 +892,7 @@ mod tests {
                 moved_want.epochs_per_sample.push(want.epochs_per_sample[e]);
             }
         }
-        let (local, moved) = renumbered(&emb, dim, &want, &order);
+        let (local, moved) = renumbered(&emb, dim, &want, &head_offsets(&want, n), &order);
         assert_eq!(
             (&moved.head, &moved.tail, &moved.epochs_per_sample),
             (
