@@ -109,6 +109,14 @@ impl Kernels {
                 deferred: f(family, &format!("{name}_deferred"))?,
             })
         };
+        // The TF32 kernels, where their module loaded (sm_80 and newer).
+        let tensor_core = |name: &str| -> Result<Option<KnnKernel>> {
+            if modules.contains_key("knn_tc") {
+                knn("knn_tc", name).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         Ok(Kernels {
             row_totals: f("rowops", "row_totals")?,
             gene_moments: f("rowops", "gene_moments")?,
@@ -120,16 +128,8 @@ impl Kernels {
             project: f("project", "project")?,
             spmv: f("project", "spmv")?,
             knn_exact: knn("knn", "knn_exact")?,
-            knn_exact_tc: if modules.contains_key("knn_tc") {
-                Some(knn("knn_tc", "knn_exact_tc")?)
-            } else {
-                None
-            },
-            knn_exact_tc_resident: if modules.contains_key("knn_tc") {
-                Some(knn("knn_tc", "knn_exact_tc_resident")?)
-            } else {
-                None
-            },
+            knn_exact_tc: tensor_core("knn_exact_tc")?,
+            knn_exact_tc_resident: tensor_core("knn_exact_tc_resident")?,
             layout_epoch: f("layout", "layout_epoch")?,
             layout_epoch_2d: f("layout", "layout_epoch_2d")?,
             layout_epoch_2d_batched: f("layout", "layout_epoch_2d_batched")?,
