@@ -164,11 +164,14 @@ impl LaneMath for Portable {
             }
             if d2 > 0.0 {
                 let pb = d2.powf(s.b);
-                let coeff = if attract[l] {
-                    -2.0 * s.a * s.b * (pb / d2) / (s.a * pb + 1.0)
+                // umap-learn's coefficients, each with one division: -2ab·d²ᵇ / (d²(1 + a d²ᵇ))
+                // attracting, 2γb / ((0.001 + d²)(1 + a d²ᵇ)) repelling.
+                let (num, den) = if attract[l] {
+                    (-2.0 * s.a * s.b * pb, d2)
                 } else {
-                    2.0 * s.gamma * s.b / ((0.001 + d2) * (s.a * pb + 1.0))
+                    (2.0 * s.gamma * s.b, 0.001 + d2)
                 };
+                let coeff = num / (den * (s.a * pb + 1.0));
                 for d in 0..D {
                     step[d][l] = clip(coeff * (cur[d][l] - other[d][l])) * s.alpha;
                     cur[d][l] += step[d][l];

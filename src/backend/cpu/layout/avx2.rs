@@ -112,15 +112,16 @@ fn step2(
         let d2 = _mm256_fmadd_ps(dx, dx, _mm256_mul_ps(dy, dy));
         let pb = pow(d2, s.b);
         let apb1 = _mm256_fmadd_ps(_mm256_set1_ps(s.a), pb, _mm256_set1_ps(1.0));
-        let att = _mm256_div_ps(
-            _mm256_mul_ps(_mm256_set1_ps(-2.0 * s.a * s.b), _mm256_div_ps(pb, d2)),
-            apb1,
-        );
-        let rep = _mm256_div_ps(
+        // One division for both kinds: -2ab·d²ᵇ / (d²(1 + a d²ᵇ)) attracting, 2γb / ((0.001 + d²)
+        // (1 + a d²ᵇ)) repelling.
+        let att = mask(attract, h);
+        let num = _mm256_blendv_ps(
             _mm256_set1_ps(2.0 * s.gamma * s.b),
-            _mm256_mul_ps(_mm256_add_ps(_mm256_set1_ps(0.001), d2), apb1),
+            _mm256_mul_ps(_mm256_set1_ps(-2.0 * s.a * s.b), pb),
+            att,
         );
-        let coeff = _mm256_blendv_ps(rep, att, mask(attract, h));
+        let den = _mm256_blendv_ps(_mm256_add_ps(_mm256_set1_ps(0.001), d2), d2, att);
+        let coeff = _mm256_div_ps(num, _mm256_mul_ps(den, apb1));
         // Coincident points (d² = 0, where pb / d² is NaN) take no step.
         let moving = _mm256_cmp_ps::<_CMP_GT_OQ>(d2, _mm256_setzero_ps());
         let alpha = _mm256_set1_ps(s.alpha);
