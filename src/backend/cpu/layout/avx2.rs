@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Coords, Epoch, LaneMath, Step, LANES};
+use super::{Coords, DueEdges, Epoch, LaneMath, Step, LANES};
 
 /// Whether this CPU has AVX2 and FMA.
 pub(super) fn available() -> bool {
@@ -19,13 +19,8 @@ pub(super) fn available() -> bool {
 /// # Safety
 /// The CPU must have AVX2 and FMA ([`available`]).
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn block2(
-    epoch: &Epoch<'_>,
-    base: usize,
-    next_s: &mut [f32],
-    next_n: &mut [f32],
-) {
-    epoch.block::<2, Avx2>(base, next_s, next_n)
+pub(super) unsafe fn walk2(epoch: &Epoch<'_>, due: &DueEdges) {
+    epoch.block::<2, Avx2>(due)
 }
 
 /// The AVX2 lane arithmetic; only ever instantiated in 2-D (see [`block2`]).

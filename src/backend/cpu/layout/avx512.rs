@@ -7,11 +7,7 @@
 //! samples' points are gathered. Scalar code is left with what differs per lane: the lanes
 //! between edges, and the writes of heads and tails.
 //!
-//! Before the lanes walk a block, one pass finds its due edges and books their samples, 16
-//! edges at a time ([`find_due`]): a lane between edges then only reads its next entry of a
-//! list, where it used to scan the clocks, book them and draw its random states itself (which
-//! took a fifth of the epochs' time: 200k cells, 200 epochs, 2 threads, 11.6 s before and 9.1 s
-//! after).
+//! A block's due edges are found 16 at a time ([`find_due`]).
 //!
 //! The arithmetic is the AVX2 lanes' operation for operation (`d²ᵇ` by [`super::avx2::pow`] on
 //! each half), and a step reads and writes the embedding in the order [`Epoch::block`] does,
@@ -19,7 +15,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{avx2, prefetch, set_bits as bits, Epoch, Step, LANES};
+use super::{avx2, prefetch, set_bits as bits, DueEdges, Epoch, Step, LANES};
 
 /// Whether this CPU has AVX-512 F and DQ, and the AVX2 lanes' features.
 pub(super) fn available() -> bool {
@@ -155,35 +151,13 @@ unsafe fn gather_points(base: *const f32, idx: __m512i, mask: u8) -> __m512i {
     out
 }
 
-/// An epoch block's due edges, each lane's run in order, as the lanes take them: head and
-/// tail (points), the negative samples' count and the random states of the first two.
-#[derive(Default)]
-pub(super) struct DueEdges {
-    head: Vec<u32>,
-    tail: Vec<u32>,
-    left: Vec<u32>,
-    /// The edge (in the whole list; its random stream's seed).
-    index: Vec<u32>,
-    state: Vec<u64>,
-    after: Vec<u64>,
-    /// Lane `l`'s edges: `start[l]..start[l + 1]`.
-    start: [usize; LANES + 1],
-}
-
-thread_local! {
-    /// Each thread's [`DueEdges`], kept from block to block (a block's lists reach hundreds of
-    /// kilobytes: fresh ones would be fresh pages, zeroed by the kernel, every block).
-    static DUE: std::cell::RefCell<DueEdges> = std::cell::RefCell::default();
-}
-
-/// The due edges of the block at `base` this epoch, with their samples booked in the clocks:
-/// [`Epoch::start_edge`]'s bookkeeping for every edge of every lane's run, 16 edges to a step
-/// (the same operations, so the same clocks and random states).
+/// [`Epoch::find_due`] 16 edges at a step: the same operations, so the same lists, clocks and
+/// random states.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F and DQ.
+/// The CPU must have AVX-512 F and DQ, and the block's edges' indices must fit 32 bits.
 #[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn find_due(
+pub(super) unsafe fn find_due(
     epoch: &Epoch<'_>,
     base: usize,
     next_s: &mut [f32],
@@ -291,39 +265,13 @@ unsafe fn find_due(
 /// [`Epoch::block`] in 2-D with the lanes held in registers: positions, negative-sample
 /// states and counts never pass through memory between steps (every scalar read of a lane is a
 /// register permute, every scalar write a masked move), the negative samples' points are
-/// gathered, and the arithmetic is AVX-512. The edges due and their bookkeeping are found first,
-/// 16 at a time ([`find_due`]), so a lane between edges only reads its next one. The same lanes,
-/// steps and embedding reads and writes in the same order as [`Epoch::block`].
+/// gathered, and the arithmetic is AVX-512. The same lanes, steps and embedding reads and
+/// writes in the same order as [`Epoch::block`].
 ///
 /// # Safety
 /// The CPU must have AVX-512 F and DQ, AVX2 and FMA ([`available`]).
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-pub(super) unsafe fn block2(
-    epoch: &Epoch<'_>,
-    base: usize,
-    next_s: &mut [f32],
-    next_n: &mut [f32],
-) {
-    if base + next_s.len() > u32::MAX as usize {
-        // Edges past 2³² (their indices do not fit the due lists): the AVX2 lanes, same bits.
-        // SAFETY: `available` includes the AVX2 lanes' features.
-        return unsafe { avx2::block2(epoch, base, next_s, next_n) };
-    }
-    DUE.with_borrow_mut(|due| {
-        // SAFETY: the caller guarantees the CPU's features.
-        unsafe {
-            find_due(epoch, base, next_s, next_n, due);
-            walk2(epoch, due)
-        }
-    })
-}
-
-/// The lanes' walk of a block's due edges (see [`block2`]).
-///
-/// # Safety
-/// The CPU must have AVX-512 F and DQ, AVX2 and FMA ([`available`]).
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-unsafe fn walk2(epoch: &Epoch<'_>, due: &DueEdges) {
+pub(super) unsafe fn walk2(epoch: &Epoch<'_>, due: &DueEdges) {
     let emb = epoch.emb;
     let points = emb.0.as_ptr().cast::<f32>();
     // Per lane, scalar: its next due edge and the end of its run, and its edge's head and tail
