@@ -442,6 +442,9 @@ fn bad_requests_fail_clearly_and_write_nothing() {
         err.contains("/obsp/connectivities") && err.contains("scoop neighbors"),
         "{err}"
     );
+    // A negative number is a value to check, not an unknown flag.
+    let err = fails(&["umap", i, "--out", o, "--min-dist", "-1"]);
+    assert!(err.contains("--min-dist -1"), "{err}");
     let err = fails(&["neighbors", i, "--out", i]);
     assert!(
         err.contains("output exists") || err.contains("is the input"),

@@ -17,10 +17,10 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Point size (matplotlib's s, in points²); default 120000 / cells, as scanpy.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     size: Option<f32>,
     /// Dots per inch.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, allow_negative_numbers = true)]
     dpi: f32,
     /// Side of each panel's plot area, in pixels.
     #[arg(long, default_value_t = 480)]

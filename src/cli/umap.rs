@@ -28,10 +28,10 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Effective minimum distance between embedded points.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     min_dist: f64,
     /// Scale of embedded points.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     spread: f64,
     /// Epochs: `auto` (500 up to 10,000 cells, else 200) or a number.
     #[arg(long, default_value = "auto")]

@@ -127,6 +127,31 @@ impl Default for UmapOptions {
     }
 }
 
+impl UmapOptions {
+    /// Refuses options no layout can run with (checked before any data is read).
+    pub fn check(&self) -> Result<()> {
+        let dim = self.dim;
+        if !(1..=MAX_LAYOUT_DIM).contains(&dim) {
+            return Err(Error::InvalidArgument(format!(
+                "--n-components {dim}: expected 1 to {MAX_LAYOUT_DIM}"
+            )));
+        }
+        let valid = self.spread > 0.0 && self.min_dist >= 0.0 && self.min_dist <= self.spread;
+        if !valid {
+            return Err(Error::InvalidArgument(format!(
+                "--min-dist {} and --spread {}: need 0 ≤ min-dist ≤ spread, spread > 0",
+                self.min_dist, self.spread
+            )));
+        }
+        if self.n_epochs == Some(0) {
+            return Err(Error::InvalidArgument(
+                "--n-epochs must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How the layout was started.
 #[derive(Clone, Debug)]
 pub enum Init {
@@ -695,25 +720,9 @@ pub fn umap(
     if n == 0 {
         return Err(Error::InvalidArgument("UMAP of an empty graph".into()));
     }
-    if !(1..=MAX_LAYOUT_DIM).contains(&dim) {
-        return Err(Error::InvalidArgument(format!(
-            "--n-components {dim}: expected 1 to {MAX_LAYOUT_DIM}"
-        )));
-    }
-    let valid = opts.spread > 0.0 && opts.min_dist >= 0.0 && opts.min_dist <= opts.spread;
-    if !valid {
-        return Err(Error::InvalidArgument(format!(
-            "--min-dist {} and --spread {}: need 0 ≤ min-dist ≤ spread, spread > 0",
-            opts.min_dist, opts.spread
-        )));
-    }
+    opts.check()?;
     let (a, b) = find_ab_params(opts.spread, opts.min_dist);
     let n_epochs = opts.n_epochs.unwrap_or_else(|| default_epochs(n));
-    if n_epochs == 0 {
-        return Err(Error::InvalidArgument(
-            "--n-epochs must be at least 1".into(),
-        ));
-    }
     let edges = edge_list(g, n_epochs);
     let w_max = g.data.iter().copied().fold(0f32, f32::max);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);

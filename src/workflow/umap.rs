@@ -151,6 +151,7 @@ fn source_data(reader: &H5adReader, neighbors_key: &str) -> Result<Option<(Vec<f
 
 /// Runs `umap` as the options say.
 pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSummary> {
+    opts.umap.check()?;
     let reader = H5adReader::open(&opts.input)?;
     refuse_input_as_output(&opts.input, &opts.output)?;
     check_output(&opts.output, opts.force)?;
