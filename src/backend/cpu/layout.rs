@@ -3,10 +3,11 @@
 //! Coordinates live in `AtomicU32`s read and written with relaxed ordering: plain loads and
 //! stores on x86, and no data race in Rust's sense.
 //!
-//! Each task walks its edges in [`LANES`] lanes that move in lockstep, one sample each per
-//! step (each edge's own samples in umap-learn's order), and prefetches what the lanes will
-//! read: the edge arrays a few edges ahead, tail points, and every negative sample's point two
-//! samples ahead. Three kinds of lanes ([`LaneKind`]), chosen at run time:
+//! Each task first lists its block's edges due this epoch ([`DueEdges`]), then walks them in
+//! [`LANES`] lanes that move in lockstep, one sample each per step (each edge's own samples in
+//! umap-learn's order), and prefetches what the lanes will read: the next edge's tail point, and
+//! every negative sample's point two samples ahead. Three kinds of lanes ([`LaneKind`]), chosen
+//! at run time (`SCOOP_CPU_LAYOUT=portable|avx2|avx512` asks for one, for benchmarks):
 //!
 //! - [`Portable`]: one lane at a time, in any dimension, `d²ᵇ` by libm's `powf` as umap-learn's
 //!   `pow(dist_squared, b)`;
