@@ -206,10 +206,15 @@ pub struct Umap {
     pub seconds: (f64, f64),
 }
 
-/// Edges of the symmetric graph with weight ≥ w_max / n_epochs, with their sampling periods
-/// w_max / w (umap's `make_epochs_per_sample`), grouped by head in row order.
-pub fn edge_list(g: &Graph, n_epochs: usize) -> EdgeList {
-    let w_max = g.data.par_iter().copied().reduce(|| 0f32, f32::max);
+/// The graph's largest weight (0 for an empty graph).
+pub fn max_weight(g: &Graph) -> f32 {
+    g.data.par_iter().copied().reduce(|| 0f32, f32::max)
+}
+
+/// Edges of the symmetric graph with weight ≥ w_max / n_epochs (`w_max` its
+/// [`max_weight`]), with their sampling periods w_max / w (umap's `make_epochs_per_sample`),
+/// grouped by head in row order.
+pub fn edge_list(g: &Graph, w_max: f32, n_epochs: usize) -> EdgeList {
     let cut = w_max / n_epochs as f32;
     let keep = |w: f32| w >= cut && w > 0.0;
     let counts: Vec<usize> = (0..g.n)
@@ -723,8 +728,8 @@ pub fn umap(
     opts.check()?;
     let (a, b) = find_ab_params(opts.spread, opts.min_dist);
     let n_epochs = opts.n_epochs.unwrap_or_else(|| default_epochs(n));
-    let edges = edge_list(g, n_epochs);
-    let w_max = g.data.iter().copied().fold(0f32, f32::max);
+    let w_max = max_weight(g);
+    let edges = edge_list(g, w_max, n_epochs);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let t0 = std::time::Instant::now();
     // Each head's edges: the pruned graph's rows, and the renumbering's source.
@@ -862,7 +867,7 @@ mod tests {
         // Rows over several tasks of `fill_rows`, and a row count that is not a multiple.
         let n = 3 * FILL_ROWS_PER_TASK + 123;
         let g = random_graph(n, 5);
-        let w_max = g.data.iter().copied().fold(0f32, f32::max);
+        let w_max = max_weight(&g);
         let n_epochs = 20;
         let cut = w_max / n_epochs as f32;
         let mut want = EdgeList::default();
@@ -875,7 +880,7 @@ mod tests {
                 }
             }
         }
-        let got = edge_list(&g, n_epochs);
+        let got = edge_list(&g, w_max, n_epochs);
         assert!(want.head.len() < g.data.len(), "some edges pruned");
         assert_eq!(
             (&got.head, &got.tail, &got.epochs_per_sample),
