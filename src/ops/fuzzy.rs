@@ -128,66 +128,89 @@ impl Graph {
         }
     }
 
-    /// The transpose (rows sorted): entries placed in parallel at slots claimed per column, then
-    /// each row sorted by column (its entries' slots depend on the threads; their order not).
-    /// For rows of distinct columns, as [`memberships`] makes them; repeated columns would come
-    /// out ordered by their values' bits.
+    /// The transpose, each row's columns ascending (entries of one source row keep their
+    /// order). Two parallel passes, as a two-level counting sort: tasks over ranges of rows
+    /// append each entry to the bucket of its column's range (sequential writes), then each
+    /// range of columns counts its buckets' entries per column and places them, the buckets
+    /// read in row order, so every transposed row comes out sorted with no sort and no atomics.
     pub fn transpose(&self) -> Graph {
-        use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-        let count: Vec<AtomicUsize> = (0..self.n)
-            .into_par_iter()
-            .map(|_| AtomicUsize::new(0))
-            .collect();
-        self.indices
-            .par_iter()
-            .with_min_len(ROWS_PER_TASK)
-            .for_each(|&j| {
-                count[j as usize].fetch_add(1, Relaxed);
-            });
-        let mut indptr = Vec::with_capacity(self.n + 1);
-        indptr.push(0);
-        for c in &count {
-            indptr.push(indptr[indptr.len() - 1] + c.load(Relaxed));
+        let n = self.n;
+        let parts = (rayon::current_num_threads() * 8).max(1);
+        // Row tasks of about equal numbers of entries; column ranges of equal width.
+        let per_task = self.nnz().div_ceil(parts).max(1);
+        let mut row_cuts = vec![0usize];
+        for i in 0..n {
+            if self.indptr[i + 1] - self.indptr[row_cuts[row_cuts.len() - 1]] >= per_task {
+                row_cuts.push(i + 1);
+            }
         }
-        let fill: Vec<AtomicUsize> = indptr[..self.n]
-            .par_iter()
-            .map(|&p| AtomicUsize::new(p))
-            .collect();
-        // (row, value bits) of each entry, packed so that one store places it.
-        let slots: Vec<AtomicU64> = (0..self.nnz())
+        if row_cuts[row_cuts.len() - 1] != n {
+            row_cuts.push(n);
+        }
+        let width = n.div_ceil(parts).max(1);
+        let ranges = n.div_ceil(width);
+        // buckets[row task][column range]: (column, row, value).
+        let buckets: Vec<Vec<Vec<(u32, u32, f32)>>> = row_cuts
+            .windows(2)
+            .collect::<Vec<_>>()
             .into_par_iter()
-            .map(|_| AtomicU64::new(0))
-            .collect();
-        (0..self.n)
-            .into_par_iter()
-            .with_min_len(ROWS_PER_TASK)
-            .for_each(|i| {
-                let (cols, vals) = self.row(i);
-                for (&j, &v) in cols.iter().zip(vals) {
-                    let p = fill[j as usize].fetch_add(1, Relaxed);
-                    slots[p].store((i as u64) << 32 | v.to_bits() as u64, Relaxed);
+            .map(|w| {
+                let mut out: Vec<Vec<(u32, u32, f32)>> = vec![Vec::new(); ranges];
+                for i in w[0]..w[1] {
+                    let (cols, vals) = self.row(i);
+                    for (&j, &v) in cols.iter().zip(vals) {
+                        out[j as usize / width].push((j, i as u32, v));
+                    }
                 }
-            });
-        let mut packed: Vec<u64> = slots.into_par_iter().map(AtomicU64::into_inner).collect();
-        let mut rows: Vec<&mut [u64]> = Vec::with_capacity(self.n);
-        let mut rest = &mut packed[..];
-        for w in indptr.windows(2) {
-            let (r, tail) = rest.split_at_mut(w[1] - w[0]);
-            rows.push(r);
-            rest = tail;
+                out
+            })
+            .collect();
+        let sizes: Vec<usize> = (0..ranges)
+            .map(|r| buckets.iter().map(|b| b[r].len()).sum())
+            .collect();
+        let mut indptr = vec![0usize; n + 1];
+        let mut indices = vec![0u32; self.nnz()];
+        let mut data = vec![0f32; self.nnz()];
+        // Each column range's share of the outputs, cut off in order.
+        let mut shares = Vec::with_capacity(ranges);
+        let (mut ptr, mut idx, mut val) = (&mut indptr[1..], &mut indices[..], &mut data[..]);
+        let mut base = 0;
+        for (r, &size) in sizes.iter().enumerate() {
+            let cols = (r * width..((r + 1) * width).min(n)).len();
+            let (p, p_rest) = ptr.split_at_mut(cols);
+            let (i, i_rest) = idx.split_at_mut(size);
+            let (v, v_rest) = val.split_at_mut(size);
+            shares.push((r, p, i, v, base));
+            base += size;
+            (ptr, idx, val) = (p_rest, i_rest, v_rest);
         }
-        // Rows of a transpose hold distinct columns: sorting the packed entries sorts by them.
-        rows.into_par_iter()
-            .with_min_len(ROWS_PER_TASK)
-            .for_each(|r| r.sort_unstable());
+        shares.into_par_iter().for_each(|(r, ptr, idx, val, base)| {
+            let lo = r * width;
+            // Entries per column, then each column's first slot (relative to the range).
+            let mut at = vec![0usize; ptr.len() + 1];
+            for b in &buckets {
+                for &(j, _, _) in &b[r] {
+                    at[j as usize - lo + 1] += 1;
+                }
+            }
+            for c in 0..ptr.len() {
+                at[c + 1] += at[c];
+                ptr[c] = base + at[c + 1];
+            }
+            for b in &buckets {
+                for &(j, i, v) in &b[r] {
+                    let slot = &mut at[j as usize - lo];
+                    idx[*slot] = i;
+                    val[*slot] = v;
+                    *slot += 1;
+                }
+            }
+        });
         Graph {
-            n: self.n,
+            n,
             indptr,
-            indices: packed.par_iter().map(|&e| (e >> 32) as u32).collect(),
-            data: packed
-                .par_iter()
-                .map(|&e| f32::from_bits(e as u32))
-                .collect(),
+            indices,
+            data,
         }
     }
 }
