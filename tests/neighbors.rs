@@ -290,6 +290,264 @@ fn umap_on_scanpys_graph_is_as_good_as_umap_learns() {
     }
 }
 
+/// The `uns` entry `key`'s string item `item`.
+fn uns_string(path: &Path, key: &str, item: &str) -> Option<String> {
+    match H5adReader::open(path)
+        .unwrap()
+        .element("uns", key)
+        .unwrap()
+        .get(item)
+    {
+        Some(Element::String(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// Each column's smallest and largest value of an n x dim layout.
+fn column_ranges(emb: &[f32], dim: usize) -> Vec<(f32, f32)> {
+    (0..dim)
+        .map(|d| {
+            emb.iter()
+                .skip(d)
+                .step_by(dim)
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |r, &v| {
+                    (r.0.min(v), r.1.max(v))
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn graphs_and_layouts_go_under_the_keys_scanpy_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = run_neighbors("lines", dir.path(), &["--force"]);
+    let keyed = dir.path().join("keyed.h5ad");
+    let input = fixture("lines_input.h5ad");
+    let o = common::scoop(&[
+        "neighbors",
+        input.to_str().unwrap(),
+        "--out",
+        keyed.to_str().unwrap(),
+        "--n-neighbors",
+        &scenario("lines")["n_neighbors"]
+            .as_u64()
+            .unwrap()
+            .to_string(),
+        "--key-added",
+        "g2",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same graph under scanpy's key_added names, and nothing under the default ones.
+    for what in ["distances", "connectivities"] {
+        assert_eq!(
+            graph(&keyed, &format!("g2_{what}")),
+            graph(&plain, what),
+            "{what}"
+        );
+        assert_eq!(
+            uns_string(&keyed, "g2", &format!("{what}_key")).as_deref(),
+            Some(format!("g2_{what}").as_str())
+        );
+    }
+    let f = H5adReader::open(&keyed).unwrap();
+    assert!(!f
+        .keys("obsp")
+        .unwrap()
+        .contains(&"connectivities".to_string()));
+    assert!(!f.keys("uns").unwrap().contains(&"neighbors".to_string()));
+    drop(f);
+
+    // UMAP of that graph (found through --neighbors-key), under its own key, with the seed
+    // named in uns as scanpy names a seed other than 0.
+    let um = dir.path().join("um.h5ad");
+    let umap = |input: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "umap",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--neighbors-key",
+            "g2",
+            "--n-epochs",
+            "60",
+            "--backend",
+            "cpu",
+            "--force",
+        ];
+        args.extend_from_slice(extra);
+        let o = common::scoop(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    umap(&keyed, &um, &["--key-added", "um2", "--seed", "3"]);
+    let f = H5adReader::open(&um).unwrap();
+    assert!(f.keys("obsm").unwrap().contains(&"um2".to_string()));
+    assert!(!f.keys("obsm").unwrap().contains(&"X_umap".to_string()));
+    match f
+        .element("uns", "um2")
+        .unwrap()
+        .get("params")
+        .and_then(|p| p.get("random_state"))
+    {
+        Some(Element::Scalar(v)) => assert_eq!(v.to_f64(), vec![3.0]),
+        other => panic!("uns/um2/params/random_state: {other:?}"),
+    }
+    drop(f);
+    let (pca, d) = obsm(&input, "X_pca");
+    let labels = cell_lines(&input);
+    let quality = |emb: &[f32]| {
+        let tw = trustworthiness(
+            Points::new(&pca, d).unwrap(),
+            Points::new(emb, 2).unwrap(),
+            15,
+        );
+        (tw, silhouette(Points::new(emb, 2).unwrap(), &labels))
+    };
+    let (spectral, _) = obsm(&um, "um2");
+    let (tw_spectral, sil_spectral) = quality(&spectral);
+
+    // A random start: every coordinate rescaled to [0, 10] first, as umap does; a different
+    // layout, still a good one after 60 epochs on these well-separated lines.
+    let random = dir.path().join("random.h5ad");
+    let said = umap(&keyed, &random, &["--init-pos", "random"]);
+    assert!(said.contains("random init"), "{said}");
+    let (emb, _) = obsm(&random, "X_umap");
+    assert_ne!(emb, spectral);
+    let (tw, sil) = quality(&emb);
+    eprintln!("random start: trustworthiness {tw:.4} silhouette {sil:.4}; spectral {tw_spectral:.4} {sil_spectral:.4}");
+    assert!(
+        tw >= tw_spectral - 0.05 && sil >= sil_spectral - 0.15,
+        "{tw} {sil}"
+    );
+
+    // Starting from the spectral layout (an obsm key): the layout moves on from it, so it
+    // stays close to it, far closer than the random start's result is.
+    let given = dir.path().join("given.h5ad");
+    let said = umap(&um, &given, &["--init-pos", "um2"]);
+    assert!(said.contains("init from obsm/um2"), "{said}");
+    let (emb, _) = obsm(&given, "X_umap");
+    let mean_shift = |a: &[f32], b: &[f32]| {
+        a.chunks(2)
+            .zip(b.chunks(2))
+            .map(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt() as f64)
+            .sum::<f64>()
+            / (a.len() / 2) as f64
+    };
+    // Both layouts on umap's [0, 10] scale before their epochs; compare after rescaling.
+    let rescaled = |e: &[f32]| -> Vec<f32> {
+        let r = column_ranges(e, 2);
+        e.iter()
+            .enumerate()
+            .map(|(i, &v)| 10.0 * (v - r[i % 2].0) / (r[i % 2].1 - r[i % 2].0))
+            .collect()
+    };
+    let (from_given, from_random) = (
+        mean_shift(&rescaled(&emb), &rescaled(&spectral)),
+        mean_shift(&rescaled(&obsm(&random, "X_umap").0), &rescaled(&spectral)),
+    );
+    eprintln!("mean shift from the start: given {from_given:.3}, random {from_random:.3}");
+    assert!(
+        from_given < from_random / 3.0,
+        "{from_given} vs {from_random}"
+    );
+
+    // Plotted by the key itself, as scanpy's basis lookup finds obsm keys without X_.
+    let png = dir.path().join("um2.png");
+    let o = common::scoop(&[
+        "plot",
+        um.to_str().unwrap(),
+        "--basis",
+        "um2",
+        "--color",
+        "cell_line",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(png.exists());
+
+    // Keys and starts that cannot be: refused, naming the flag, nothing written.
+    let bad = dir.path().join("bad.h5ad");
+    let (k, b) = (keyed.to_str().unwrap(), bad.to_str().unwrap());
+    let err = fails(&[
+        "neighbors",
+        input.to_str().unwrap(),
+        "--out",
+        b,
+        "--key-added",
+        "a/b",
+    ]);
+    assert!(err.contains("--key-added"), "{err}");
+    let err = fails(&[
+        "umap",
+        k,
+        "--out",
+        b,
+        "--neighbors-key",
+        "g2",
+        "--init-pos",
+        "X_tsne",
+    ]);
+    assert!(
+        err.contains("/obsm/X_tsne") && err.contains("--init-pos"),
+        "{err}"
+    );
+    let u = um.to_str().unwrap();
+    let err = fails(&[
+        "umap",
+        u,
+        "--out",
+        b,
+        "--neighbors-key",
+        "g2",
+        "--init-pos",
+        "um2",
+        "--n-components",
+        "3",
+    ]);
+    assert!(
+        err.contains("/obsm/um2") && err.contains("at least 3 columns"),
+        "{err}"
+    );
+    let err = fails(&[
+        "umap",
+        k,
+        "--out",
+        b,
+        "--neighbors-key",
+        "g2",
+        "--gamma",
+        "-1",
+    ]);
+    assert!(err.contains("--gamma -1"), "{err}");
+    let err = fails(&["umap", k, "--out", b, "--negative-sample-rate", "0"]);
+    assert!(err.contains("--negative-sample-rate 0"), "{err}");
+    assert!(!bad.exists());
+
+    // anndata finds everything where scanpy's key_added puts it.
+    let Some(py) = common::python() else { return };
+    let script = r#"
+import sys, anndata as ad, numpy as np, scipy.sparse as sp
+a = ad.read_h5ad(sys.argv[1])
+nb = a.uns["g2"]
+assert sp.issparse(a.obsp[nb["connectivities_key"]]) and sp.issparse(a.obsp[nb["distances_key"]])
+assert a.obsm["um2"].shape == (a.n_obs, 2) and a.obsm["um2"].dtype == np.float32
+assert a.uns["um2"]["params"]["random_state"] == 3
+print("ok")
+"#;
+    let out = std::process::Command::new(&py)
+        .args(["-c", script, um.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
 #[test]
 fn subsample_draws_distinct_rows_in_order_and_carries_obsm() {
     let dir = tempfile::tempdir().unwrap();

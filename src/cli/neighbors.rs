@@ -9,7 +9,7 @@ pub struct Args {
     /// The .h5ad holding the representation (e.g. the PCA or subsample output).
     input: PathBuf,
     /// Output .h5ad: the input's obs/var/obsm/obsp/uns plus obsp/distances,
-    /// obsp/connectivities and uns/neighbors.
+    /// obsp/connectivities and uns/neighbors (see --key-added).
     #[arg(long)]
     out: PathBuf,
     /// Neighbours per cell, the cell itself included (scanpy's n_neighbors).
@@ -28,6 +28,10 @@ pub struct Args {
     /// Random seed of the approximate search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Store the graph as scanpy's key_added does: obsp/KEY_distances,
+    /// obsp/KEY_connectivities and uns/KEY (default: distances, connectivities, uns/neighbors).
+    #[arg(long)]
+    key_added: Option<String>,
     /// Overwrite an existing output.
     #[arg(long)]
     force: bool,
@@ -44,6 +48,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             n_pcs: a.n_pcs,
             method: a.method,
             seed: a.seed,
+            key_added: a.key_added,
             force: a.force,
             quiet: g.quiet,
         },

@@ -5,9 +5,9 @@ use crate::workflow::plot::{plot, PlotRunOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The .h5ad with obsm/X_<basis>.
+    /// The .h5ad with the embedding (obsm/<basis> or obsm/X_<basis>).
     input: PathBuf,
-    /// Embedding to draw (obsm/X_<basis>).
+    /// Embedding to draw: obsm/<basis>, else obsm/X_<basis> (as scanpy looks it up).
     #[arg(long, default_value = "umap")]
     basis: String,
     /// obs columns to color by (comma-separated), one panel each, stacked.

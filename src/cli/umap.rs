@@ -24,7 +24,7 @@ impl std::str::FromStr for Epochs {
 pub struct Args {
     /// The .h5ad with obsp/connectivities (from `scoop neighbors`).
     input: PathBuf,
-    /// Output .h5ad: the input's annotations plus obsm/X_umap and uns/umap.
+    /// Output .h5ad: the input's annotations plus obsm/X_umap and uns/umap (see --key-added).
     #[arg(long)]
     out: PathBuf,
     /// Effective minimum distance between embedded points.
@@ -42,9 +42,23 @@ pub struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Negative samples per positive one.
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    negative_sample_rate: f64,
+    /// Weight of the negative samples (scanpy's gamma, umap's repulsion_strength).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    gamma: f64,
     /// The uns entry describing the graph (scanpy's neighbors_key).
     #[arg(long, default_value = "neighbors")]
     neighbors_key: String,
+    /// Starting layout (scanpy's init_pos): `spectral`, `random`, or an obsm key (its first
+    /// --n-components columns, e.g. an earlier X_umap).
+    #[arg(long, default_value = "spectral")]
+    init_pos: String,
+    /// Store the layout as obsm/KEY and its parameters as uns/KEY (scanpy's key_added;
+    /// default: obsm/X_umap and uns/umap).
+    #[arg(long)]
+    key_added: Option<String>,
     /// Overwrite an existing output.
     #[arg(long)]
     force: bool,
@@ -52,6 +66,7 @@ pub struct Args {
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let backend = crate::backend::select(&g.backend_options())?;
+    let init_pos = a.init_pos.clone();
     let s = run_umap(
         &UmapRunOptions {
             input: a.input,
@@ -62,9 +77,12 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
                 n_epochs: a.n_epochs.0,
                 dim: a.n_components,
                 seed: a.seed,
-                ..UmapOptions::default()
+                negative_sample_rate: a.negative_sample_rate,
+                gamma: a.gamma,
             },
             neighbors_key: a.neighbors_key,
+            init_pos: a.init_pos,
+            key_added: a.key_added,
             force: a.force,
             quiet: g.quiet,
         },
@@ -104,6 +122,16 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             eprintln!("warning: spectral initialization failed ({why}); started from random");
             "random init".to_string()
         }
+        Init::Uniform => "random init".to_string(),
+        Init::Given { jittered } => format!(
+            "init from obsm/{}{}",
+            init_pos,
+            if *jittered {
+                " (repeated rows jittered)"
+            } else {
+                ""
+            }
+        ),
     };
     println!(
         "{} cells, {} edges, {} epochs, a = {:.4}, b = {:.4}, {init}: {:.2} s (init {:.2} s{products}, \

@@ -94,6 +94,20 @@ pub fn default_epochs(n: usize) -> usize {
     }
 }
 
+/// Where the layout starts (scanpy's `init_pos`).
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Start<'a> {
+    /// umap's spectral initialization ([`spectral_init`]).
+    #[default]
+    Spectral,
+    /// Uniform in [−10, 10] per coordinate, as umap's `init="random"`.
+    Random,
+    /// Given coordinates, n x dim row-major (scanpy's `init_pos` naming an obsm array): used as
+    /// they are, with umap's noise of 0.001 x the mean nearest-neighbour distance where rows
+    /// repeat.
+    Given(&'a [f32]),
+}
+
 /// UMAP settings (scanpy's `tl.umap` defaults).
 #[derive(Clone, Copy, Debug)]
 pub struct UmapOptions {
@@ -143,6 +157,18 @@ impl UmapOptions {
                 self.min_dist, self.spread
             )));
         }
+        if !(self.negative_sample_rate > 0.0 && self.negative_sample_rate <= 1e6) {
+            return Err(Error::InvalidArgument(format!(
+                "--negative-sample-rate {}: expected more than 0, at most 1e6",
+                self.negative_sample_rate
+            )));
+        }
+        if !(self.gamma >= 0.0 && self.gamma.is_finite()) {
+            return Err(Error::InvalidArgument(format!(
+                "--gamma {}: expected a finite value ≥ 0",
+                self.gamma
+            )));
+        }
         if self.n_epochs == Some(0) {
             return Err(Error::InvalidArgument(
                 "--n-epochs must be at least 1".into(),
@@ -168,6 +194,13 @@ pub enum Init {
     },
     /// Uniform random in [−10, 10] (the spectral solve failed; the reason).
     Random(String),
+    /// Uniform random in [−10, 10], as asked ([`Start::Random`]).
+    Uniform,
+    /// The coordinates given ([`Start::Given`]); `jittered` when rows repeated and got noise.
+    Given {
+        /// Whether noise was added (some rows repeated).
+        jittered: bool,
+    },
 }
 
 /// How umap's `multi_component_layout` placed a graph's components relative to each other.
@@ -710,12 +743,75 @@ fn subgraph(g: &Graph, ids: &[usize], local: &[u32]) -> Graph {
     }
 }
 
-/// Lays out the graph `g` (scanpy's `connectivities`); `source` gives the data the graph was
-/// built on when its components need placing (see [`SourceData`]); `on_epoch(e)` after each
-/// epoch.
+/// Rows sampled to estimate the mean nearest-neighbour distance of a given start.
+const GIVEN_NN_SAMPLE: usize = 2000;
+
+/// A [`Start::Given`] layout as umap-learn takes an `init` array: the coordinates as they are;
+/// where some rows repeat, plus N(0, (0.001 d)²) noise, d the mean distance from a row to its
+/// nearest other row (here over up to [`GIVEN_NN_SAMPLE`] random rows, exactly against all).
+fn given_start(
+    coords: &[f32],
+    n: usize,
+    dim: usize,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<(Vec<f32>, Init)> {
+    if coords.len() != n * dim {
+        return Err(Error::InvalidArgument(format!(
+            "the starting layout has {} values, not {n} rows of {dim}",
+            coords.len()
+        )));
+    }
+    if let Some(v) = coords.iter().find(|v| !v.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "the starting layout holds {v}; coordinates must be finite"
+        )));
+    }
+    let row = |i: usize| &coords[i * dim..(i + 1) * dim];
+    // Rows in lexicographic order (−0 as 0, so that equal rows end up side by side).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.par_sort_unstable_by(|&a, &b| {
+        let key = |v: &f32| v + 0.0;
+        row(a)
+            .iter()
+            .map(key)
+            .zip(row(b).iter().map(key))
+            .map(|(x, y)| x.total_cmp(&y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let repeats = order.windows(2).any(|w| row(w[0]) == row(w[1]));
+    if !repeats {
+        return Ok((coords.to_vec(), Init::Given { jittered: false }));
+    }
+    let sample = rand::seq::index::sample(rng, n, GIVEN_NN_SAMPLE.min(n)).into_vec();
+    let nearest: f64 = sample
+        .par_iter()
+        .map(|&i| {
+            (0..n)
+                .filter(|&j| j != i)
+                .map(|j| crate::backend::points::sq_dist_f64(row(i), row(j)))
+                .fold(f64::INFINITY, f64::min)
+                .sqrt()
+        })
+        .filter(|d| d.is_finite())
+        .sum();
+    let scale = 0.001 * nearest / sample.len().max(1) as f64;
+    let noise = Normal::new(0.0, scale.max(f64::MIN_POSITIVE)).expect("valid normal");
+    let y = coords
+        .iter()
+        .map(|&v| v + noise.sample(rng) as f32)
+        .collect();
+    Ok((y, Init::Given { jittered: true }))
+}
+
+/// Lays out the graph `g` (scanpy's `connectivities`) from `start`; `source` gives the data the
+/// graph was built on when a spectral start's components need placing (see [`SourceData`]);
+/// `on_epoch(e)` after each epoch. Every start ends with umap's rescaling of each coordinate to
+/// [0, 10].
 pub fn umap(
     g: &Graph,
     source: SourceData<'_>,
+    start: Start<'_>,
     opts: &UmapOptions,
     backend: &dyn Backend,
     on_epoch: &(dyn Fn(usize) + Sync),
@@ -732,18 +828,31 @@ pub fn umap(
     let edges = edge_list(g, w_max, n_epochs);
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let t0 = std::time::Instant::now();
-    // Each head's edges: the pruned graph's rows, and the renumbering's source.
-    let start = head_offsets(&edges, n);
-    let pg = pruned(g, &edges, start.clone(), w_max);
-    let (y, init) = spectral_init(&pg, dim, source, &mut rng, backend)?;
-    drop(pg);
-    // umap: scale to max |y| = 10, add N(0, 1e-4) noise, then each column to [0, 10].
-    let expansion = 10.0 / y.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);
-    let noise = Normal::new(0.0, 1e-4).expect("valid normal");
-    let y: Vec<f32> = y
-        .iter()
-        .map(|v| (v * expansion) as f32 + noise.sample(&mut rng) as f32)
-        .collect();
+    // Each head's edges (`heads`): the pruned graph's rows, and the renumbering's source.
+    let heads = head_offsets(&edges, n);
+    let (y, init): (Vec<f32>, Init) = match start {
+        Start::Spectral => {
+            let pg = pruned(g, &edges, heads.clone(), w_max);
+            let (y, init) = spectral_init(&pg, dim, source, &mut rng, backend)?;
+            drop(pg);
+            // umap: scale to max |y| = 10, add N(0, 1e-4) noise.
+            let expansion = 10.0 / y.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);
+            let noise = Normal::new(0.0, 1e-4).expect("valid normal");
+            let y = y
+                .iter()
+                .map(|v| (v * expansion) as f32 + noise.sample(&mut rng) as f32)
+                .collect();
+            (y, init)
+        }
+        Start::Random => {
+            let y = (0..n * dim)
+                .map(|_| rng.random_range(-10.0f32..10.0))
+                .collect();
+            (y, Init::Uniform)
+        }
+        Start::Given(coords) => given_start(coords, n, dim, &mut rng)?,
+    };
+    // umap: each column to [0, 10], whatever the start.
     let mut embedding = vec![0f32; n * dim];
     for d in 0..dim {
         let col = y.iter().skip(d).step_by(dim);
@@ -768,7 +877,7 @@ pub fn umap(
     // neighbours then sit close in memory, so the tails each thread writes mostly lie in its own
     // stretch of the embedding instead of in cache lines the other threads are reading.
     let order = z_order(&embedding, dim);
-    let (mut local, local_edges) = renumbered(&embedding, dim, &edges, &start, &order);
+    let (mut local, local_edges) = renumbered(&embedding, dim, &edges, &heads, &order);
     drop(edges);
     backend.optimize_layout(&mut local, dim, &local_edges, &params, on_epoch)?;
     for (pos, &p) in order.iter().enumerate() {
@@ -921,6 +1030,34 @@ mod tests {
     }
 
     #[test]
+    fn given_starts_are_kept_and_repeated_rows_jittered() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        // Distinct rows (one pair equal in x, another with −0 against 0 in one coordinate
+        // only): kept bit for bit.
+        let distinct = [0.0f32, 1.0, 0.0, 2.0, -0.0, 3.0, 5.0, 3.0, 4.0, 4.0];
+        let (y, init) = given_start(&distinct, 5, 2, &mut rng).unwrap();
+        assert!(matches!(init, Init::Given { jittered: false }));
+        assert_eq!(y, distinct.to_vec());
+        // Rows 0 and 3 equal (−0 counts as 0), on a grid of spacing 1: noise of 0.001 x the
+        // mean nearest distance (here (4 x 1 + 0) / 5 = 0.8 for the 5 rows sampled), so every
+        // coordinate moves, by far less than the spacing.
+        let repeated = [0.0f32, 0.0, 1.0, 0.0, 2.0, 0.0, -0.0, 0.0, 3.0, 0.0];
+        let (y, init) = given_start(&repeated, 5, 2, &mut rng).unwrap();
+        assert!(matches!(init, Init::Given { jittered: true }));
+        assert_ne!(y[0..2], y[6..8]);
+        let moved: Vec<f32> = y
+            .iter()
+            .zip(&repeated)
+            .map(|(a, b)| (a - b).abs())
+            .collect();
+        assert!(moved.iter().all(|&m| m > 0.0 && m < 0.008), "{moved:?}");
+        assert!(moved.iter().any(|&m| m > 1e-5), "{moved:?}");
+        // Wrong sizes and non-finite values are refused.
+        assert!(given_start(&repeated, 4, 2, &mut rng).is_err());
+        assert!(given_start(&[0.0, f32::NAN], 1, 2, &mut rng).is_err());
+    }
+
+    #[test]
     fn layout_dimensions_out_of_range_are_refused() {
         let g = random_graph(50, 1);
         for dim in [0, MAX_LAYOUT_DIM + 1] {
@@ -931,6 +1068,7 @@ mod tests {
             let err = umap(
                 &g,
                 &|| Ok(None),
+                Start::Spectral,
                 &opts,
                 &crate::backend::CpuBackend::new(),
                 &|_| {},

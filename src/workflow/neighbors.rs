@@ -32,6 +32,8 @@ pub struct NeighborsOptions {
     pub method: KnnMethod,
     /// Seed of the approximate search.
     pub seed: u64,
+    /// scanpy's `key_added`: where the graph goes ([`GraphKeys`]).
+    pub key_added: Option<String>,
     /// Overwrite an existing output.
     pub force: bool,
     /// No progress bars.
@@ -57,6 +59,46 @@ pub struct NeighborsSummary {
     pub fuzzy_seconds: f64,
     /// The written file.
     pub output: PathBuf,
+}
+
+/// Where a neighbors graph is stored, as scanpy's `pp.neighbors(key_added=…)` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphKeys {
+    /// The `uns` entry describing the graph (`neighbors`, or the key added).
+    pub uns: String,
+    /// `obsp` key of the distances (`distances`, or `<key>_distances`).
+    pub distances: String,
+    /// `obsp` key of the connectivities (`connectivities`, or `<key>_connectivities`).
+    pub connectivities: String,
+}
+
+impl GraphKeys {
+    /// scanpy's names for `key_added` (`None`: the defaults). Fails on a key that is empty or
+    /// holds a `/` (it names HDF5 groups).
+    pub fn new(key_added: Option<&str>) -> Result<Self> {
+        Ok(match key_added {
+            None => GraphKeys {
+                uns: "neighbors".into(),
+                distances: "distances".into(),
+                connectivities: "connectivities".into(),
+            },
+            Some(k) => GraphKeys {
+                uns: element_key(k, "--key-added")?.into(),
+                distances: format!("{k}_distances"),
+                connectivities: format!("{k}_connectivities"),
+            },
+        })
+    }
+}
+
+/// `key`, when it can name an HDF5 group member (not empty, no `/`, not `.`/`..`).
+pub(crate) fn element_key<'k>(key: &'k str, flag: &str) -> Result<&'k str> {
+    if key.is_empty() || key.contains('/') || key == "." || key == ".." {
+        return Err(Error::InvalidArgument(format!(
+            "{flag} {key:?}: a key names one element: not empty, no '/'"
+        )));
+    }
+    Ok(key)
 }
 
 /// Rows per read of a representation.
@@ -137,6 +179,7 @@ pub fn knn_graph(
 
 /// Runs `neighbors` as the options say.
 pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<NeighborsSummary> {
+    let keys = GraphKeys::new(opts.key_added.as_deref())?;
     let reader = H5adReader::open(&opts.input)?;
     super::refuse_input_as_output(&opts.input, &opts.output)?;
     check_output(&opts.output, opts.force)?;
@@ -152,7 +195,12 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     let n = points.len();
     let read_seconds = t.elapsed().as_secs_f64();
 
-    let skip = ["obsp/distances", "obsp/connectivities", "uns/neighbors"];
+    let skip = [
+        format!("obsp/{}", keys.distances),
+        format!("obsp/{}", keys.connectivities),
+        format!("uns/{}", keys.uns),
+    ];
+    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     let t = Instant::now();
     let (out, (knn, method)) =
         super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
@@ -167,10 +215,10 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     let fuzzy_seconds = t.elapsed().as_secs_f64();
     let nnz = conn.nnz();
     let obsp = out.group("obsp")?;
-    write_csr(&obsp, "distances", &graph_chunk(dist), None)?;
-    write_csr(&obsp, "connectivities", &graph_chunk(conn), None)?;
+    write_csr(&obsp, &keys.distances, &graph_chunk(dist), None)?;
+    write_csr(&obsp, &keys.connectivities, &graph_chunk(conn), None)?;
     let uns = out.group("uns")?;
-    write_element(&uns, "neighbors", &uns_neighbors(opts))?;
+    write_element(&uns, &keys.uns, &uns_neighbors(opts, &keys))?;
     let output = out.commit()?;
     Ok(NeighborsSummary {
         n_cells: n,
@@ -184,8 +232,8 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     })
 }
 
-/// `uns['neighbors']` as scanpy writes it.
-fn uns_neighbors(opts: &NeighborsOptions) -> Element {
+/// `uns['neighbors']` (or the key added) as scanpy writes it.
+fn uns_neighbors(opts: &NeighborsOptions, keys: &GraphKeys) -> Element {
     let s = |v: &str| Element::String(v.to_string());
     let int = |v: i64| Element::Scalar(NumVec::I64(vec![v]));
     let mut params = vec![
@@ -199,8 +247,8 @@ fn uns_neighbors(opts: &NeighborsOptions) -> Element {
         params.push(("n_pcs".to_string(), int(p as i64)));
     }
     Element::Dict(vec![
-        ("connectivities_key".to_string(), s("connectivities")),
-        ("distances_key".to_string(), s("distances")),
+        ("connectivities_key".to_string(), s(&keys.connectivities)),
+        ("distances_key".to_string(), s(&keys.distances)),
         ("params".to_string(), Element::Dict(params)),
     ])
 }

@@ -11,11 +11,12 @@ use crate::plot::{render, Coloring, Panel, PlotOptions};
 /// Everything `scoop plot` needs.
 #[derive(Clone, Debug)]
 pub struct PlotRunOptions {
-    /// Input `.h5ad` with `obsm/X_<basis>`.
+    /// Input `.h5ad` with `obsm/<basis>` or `obsm/X_<basis>`.
     pub input: PathBuf,
     /// Output PNG.
     pub output: PathBuf,
-    /// Embedding name (`umap` reads `obsm/X_umap`).
+    /// Embedding name: the obsm key itself, else with `X_` put before it (`umap` reads
+    /// `obsm/X_umap`).
     pub basis: String,
     /// obs columns to color by, one panel each.
     pub color: Vec<String>,
@@ -144,6 +145,20 @@ pub fn coloring(reader: &H5adReader, key: &str) -> Result<ObsColoring> {
     })
 }
 
+/// The axis name of a basis, as scanpy's `_basis2name`: `UMAP`, `PC`, `tSNE`, `DC` for umap, pca,
+/// tsne and diffmap, the upper-cased layout of a `draw_graph_*` basis, else the basis as given
+/// (axes are then labelled `<name>1`, `<name>2`).
+pub fn axis_name(basis: &str) -> String {
+    match basis {
+        "umap" => "UMAP".into(),
+        "pca" => "PC".into(),
+        "tsne" => "tSNE".into(),
+        "diffmap" => "DC".into(),
+        b if b.contains("draw_graph") => b.replace("draw_graph_", "").to_uppercase(),
+        b => b.into(),
+    }
+}
+
 /// Draws the plot and writes the PNG (under a temporary name, renamed when complete).
 pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
     check_output(&opts.output, opts.force)?;
@@ -151,14 +166,24 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
         return Err(Error::InvalidArgument("--color names no obs column".into()));
     }
     let reader = H5adReader::open(&opts.input)?;
-    let key = format!("X_{}", opts.basis);
-    if !reader.keys("obsm")?.contains(&key) {
-        return Err(Error::format(
-            reader.path(),
-            format!("/obsm/{key}"),
-            format!("not found (run `scoop {}` first)", opts.basis),
-        ));
-    }
+    // As scanpy's `_get_basis`: obsm/<basis> itself, else obsm/X_<basis>.
+    let keys = reader.keys("obsm")?;
+    let key = match [opts.basis.clone(), format!("X_{}", opts.basis)]
+        .into_iter()
+        .find(|k| keys.contains(k))
+    {
+        Some(k) => k,
+        None => {
+            return Err(Error::format(
+                reader.path(),
+                format!("/obsm/X_{}", opts.basis),
+                format!(
+                    "not found, nor /obsm/{} (run `scoop {}` first)",
+                    opts.basis, opts.basis
+                ),
+            ))
+        }
+    };
     let obsm = reader.group("obsm")?;
     let r = DenseRowReader::open(&obsm, &key)?;
     let (n, d) = r.shape();
@@ -205,7 +230,7 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
             },
         })
         .collect();
-    let label = opts.basis.to_uppercase();
+    let label = axis_name(&opts.basis);
     let image = render(
         &x,
         &y,

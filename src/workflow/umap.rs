@@ -7,12 +7,13 @@ use std::time::Instant;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::{
-    check_output, write_element, DenseArray, Element, H5adReader, MatrixReader, NumVec,
+    check_output, write_element, DenseArray, DenseRowReader, Element, H5adReader, MatrixReader,
+    NumVec,
 };
 use crate::ops::fuzzy::Graph;
-use crate::ops::umap::{default_epochs, umap, Init, UmapOptions};
+use crate::ops::umap::{default_epochs, umap, Init, Start, UmapOptions};
 use crate::progress::Progress;
-use crate::workflow::neighbors::read_representation;
+use crate::workflow::neighbors::{element_key, read_representation};
 use crate::workflow::refuse_input_as_output;
 
 /// Everything `scoop umap` needs.
@@ -26,6 +27,12 @@ pub struct UmapRunOptions {
     pub umap: UmapOptions,
     /// The `uns` entry naming the graph (scanpy's `neighbors_key`).
     pub neighbors_key: String,
+    /// Where the layout starts (scanpy's `init_pos`): an `obsm` key (its first `dim` columns),
+    /// else `spectral` or `random`.
+    pub init_pos: String,
+    /// scanpy's `key_added`: the layout goes to `obsm/<key>` and `uns/<key>` (default
+    /// `X_umap` and `umap`).
+    pub key_added: Option<String>,
     /// Overwrite an existing output.
     pub force: bool,
     /// No progress bars.
@@ -149,41 +156,89 @@ fn source_data(reader: &H5adReader, neighbors_key: &str) -> Result<Option<(Vec<f
     read_representation(reader, &use_rep, n_pcs).map(Some)
 }
 
+/// The starting layout `init_pos` names, as scanpy resolves it: an `obsm` key first (its first
+/// `dim` columns, read here), then `spectral` or `random`.
+fn start_coords(reader: &H5adReader, init_pos: &str, dim: usize) -> Result<Option<Vec<f32>>> {
+    let path = reader.path();
+    if reader.keys("obsm")?.iter().any(|k| k == init_pos) {
+        let obsm = reader.group("obsm")?;
+        let r = DenseRowReader::open(&obsm, init_pos)?;
+        let (n, d) = r.shape();
+        let (n_obs, _) = reader.shape()?;
+        let element = format!("/obsm/{init_pos}");
+        if n != n_obs || d < dim {
+            return Err(Error::format(
+                path,
+                &element,
+                format!(
+                    "--init-pos: a start needs {n_obs} rows of at least {dim} columns \
+                     (--n-components), found {n} x {d}"
+                ),
+            ));
+        }
+        return Ok(Some(r.read_all(dim, 1 << 16)?));
+    }
+    match init_pos {
+        "spectral" | "random" => Ok(None),
+        other => Err(Error::format(
+            path,
+            format!("/obsm/{other}"),
+            "--init-pos: not found, and not `spectral` or `random` (paga is not supported)",
+        )),
+    }
+}
+
 /// Runs `umap` as the options say.
 pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSummary> {
     opts.umap.check()?;
     let reader = H5adReader::open(&opts.input)?;
     refuse_input_as_output(&opts.input, &opts.output)?;
     check_output(&opts.output, opts.force)?;
+    let (obsm_key, uns_key) = match &opts.key_added {
+        Some(k) => (element_key(k, "--key-added")?, k.as_str()),
+        None => ("X_umap", "umap"),
+    };
     let key = graph_key(&reader, &opts.neighbors_key)?;
     let g = read_graph(&reader, &key)?;
+    let given = start_coords(&reader, &opts.init_pos, opts.umap.dim)?;
+    let start = match (&given, opts.init_pos.as_str()) {
+        (Some(c), _) => Start::Given(c),
+        (None, "random") => Start::Random,
+        (None, _) => Start::Spectral,
+    };
     let n = g.n;
     let t = Instant::now();
     let epochs = opts.umap.n_epochs.unwrap_or_else(|| default_epochs(n));
     let bar = Progress::new("umap epochs", epochs as u64, opts.quiet);
     let source = || source_data(&reader, &opts.neighbors_key);
-    let skip = ["obsm/X_umap", "uns/umap"];
+    let skip = [format!("obsm/{obsm_key}"), format!("uns/{uns_key}")];
+    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     let (out, u) = super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
-        umap(&g, &source, &opts.umap, backend, &|_| bar.inc(1))
+        umap(&g, &source, start, &opts.umap, backend, &|_| bar.inc(1))
     })?;
     bar.finish();
-    drop(g);
+    drop((g, given));
     let layout_seconds = t.elapsed().as_secs_f64();
     let obsm = out.group("obsm")?;
     write_element(
         &obsm,
-        "X_umap",
+        obsm_key,
         &Element::Array(DenseArray::new(vec![n, u.dim], NumVec::F32(u.embedding))),
     )?;
     let uns = out.group("uns")?;
     let f = |v: f64| Element::Scalar(NumVec::F64(vec![v]));
+    // scanpy names the seed only when it is not 0.
+    let mut params = vec![("a".to_string(), f(u.a)), ("b".to_string(), f(u.b))];
+    if opts.umap.seed != 0 {
+        params.push((
+            "random_state".to_string(),
+            Element::Scalar(NumVec::I64(vec![opts.umap.seed as i64])),
+        ));
+    }
     write_element(
         &uns,
-        "umap",
-        &Element::Dict(vec![(
-            "params".to_string(),
-            Element::Dict(vec![("a".to_string(), f(u.a)), ("b".to_string(), f(u.b))]),
-        )]),
+        uns_key,
+        &Element::Dict(vec![("params".to_string(), Element::Dict(params))]),
     )?;
     let output = out.commit()?;
     Ok(UmapSummary {
