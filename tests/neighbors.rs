@@ -549,6 +549,101 @@ print("ok")
 }
 
 #[test]
+fn small_panels_search_x_itself_as_scanpy_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // 40 genes (at most 50: scanpy's default representation is X itself) of 400 cells.
+    let o = common::scoop(&[
+        "simulate",
+        "--out",
+        d,
+        "--plates",
+        "1",
+        "--cells-per-plate",
+        "400",
+        "--genes",
+        "40",
+        "--seed",
+        "5",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let input = dir.path().join("plate1_filtered.h5ad");
+    let out = dir.path().join("nb.h5ad");
+    let o = common::scoop(&[
+        "neighbors",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--n-neighbors",
+        "10",
+        "--n-pcs",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("x 40 dims of X"), "{said}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--n-pcs does not apply to X"));
+    // The exact neighbours of X's dense rows, by brute force here.
+    let f = H5adReader::open(&input).unwrap();
+    let x = f.x().unwrap();
+    let (n, genes) = x.shape();
+    let chunk = x.read_rows(0..n).unwrap();
+    let mut dense = vec![0f64; n * genes];
+    for i in 0..n {
+        let (cols, vals) = chunk.row(i);
+        for (&c, &v) in cols.iter().zip(vals) {
+            dense[i * genes + c as usize] += v as f64;
+        }
+    }
+    let dist = graph(&out, "distances");
+    for i in 0..n {
+        let mut all: Vec<(f64, u32)> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| {
+                let d2: f64 = (0..genes)
+                    .map(|g| (dense[i * genes + g] - dense[j * genes + g]).powi(2))
+                    .sum();
+                (d2.sqrt(), j as u32)
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (cols, vals) = dist.row(i);
+        assert_eq!(cols.len(), 9, "row {i}");
+        for ((&c, &v), want) in cols.iter().zip(vals).zip(&all) {
+            // Each neighbour at its own distance, and the k−1 nearest distances in order (ties
+            // at equal distance may come in either order).
+            let own = all.iter().find(|e| e.1 == c).unwrap().0;
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.max(1.0);
+            assert!(
+                close(v as f64, own) && close(v as f64, want.0),
+                "row {i}: {c} {v} vs {want:?}"
+            );
+        }
+    }
+    // As scanpy writes it: use_rep only when given (it was not), n_pcs as given.
+    let params = H5adReader::open(&out)
+        .unwrap()
+        .element("uns", "neighbors")
+        .unwrap()
+        .get("params")
+        .cloned()
+        .unwrap();
+    assert!(params.get("use_rep").is_none());
+    assert!(params.get("n_pcs").is_some());
+    // An X too wide to read dense is refused, naming it.
+    let err = fails(&[
+        "neighbors",
+        fixture("lines_input.h5ad").to_str().unwrap(),
+        "--out",
+        dir.path().join("x.h5ad").to_str().unwrap(),
+        "--use-rep",
+        "X",
+    ]);
+    assert!(err.contains("/X"), "{err}");
+}
+
+#[test]
 fn subsample_draws_distinct_rows_in_order_and_carries_obsm() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture("lines_input.h5ad");

@@ -207,7 +207,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             input: sub,
             output: nb.clone(),
             n_neighbors: 15,
-            use_rep: "X_pca".into(),
+            use_rep: Some("X_pca".into()),
             n_pcs: None,
             method: KnnMethod::Auto,
             seed: 0,

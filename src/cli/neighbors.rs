@@ -18,9 +18,10 @@ pub struct Args {
     /// Leading columns of the representation to use (default: all).
     #[arg(long)]
     n_pcs: Option<usize>,
-    /// The obsm key of the representation.
-    #[arg(long, default_value = "X_pca")]
-    use_rep: String,
+    /// The representation: an obsm key, or X (read dense, up to 4096 genes). Default, as
+    /// scanpy: X_pca, or X when there are at most 50 genes.
+    #[arg(long)]
+    use_rep: Option<String>,
     /// Exact (brute force) or approximate (NN-descent) search; auto = exact below 8192 cells
     /// or on a GPU.
     #[arg(long, value_enum, default_value_t = KnnMethod::Auto)]
@@ -55,10 +56,11 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         backend.as_ref(),
     )?;
     println!(
-        "{} cells x {} dims, {} neighbours ({:?}): knn {:.2} s ({:.0} cells/s), connectivities \
+        "{} cells x {} dims of {}, {} neighbours ({:?}): knn {:.2} s ({:.0} cells/s), connectivities \
          {:.2} s ({} stored), read {:.2} s on {} -> {}",
         s.n_cells,
         s.n_dims,
+        s.representation.name(),
         a.n_neighbors,
         s.method,
         s.knn_seconds,

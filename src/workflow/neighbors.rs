@@ -24,9 +24,10 @@ pub struct NeighborsOptions {
     pub output: PathBuf,
     /// Neighbours per cell, the cell itself included (scanpy's `n_neighbors`).
     pub n_neighbors: usize,
-    /// The `obsm` key of the representation.
-    pub use_rep: String,
-    /// Leading columns of the representation to use (all when `None`).
+    /// The representation: an `obsm` key or `X`; `None` chooses as scanpy does
+    /// ([`Representation::choose`]).
+    pub use_rep: Option<String>,
+    /// Leading columns of the representation to use (all when `None`; an `obsm` array's only).
     pub n_pcs: Option<usize>,
     /// Exact or approximate search.
     pub method: KnnMethod,
@@ -43,6 +44,8 @@ pub struct NeighborsOptions {
 /// What `neighbors` did.
 #[derive(Clone, Debug)]
 pub struct NeighborsSummary {
+    /// What the search ran on.
+    pub representation: Representation,
     /// Cells.
     pub n_cells: usize,
     /// Columns of the representation used.
@@ -104,12 +107,106 @@ pub(crate) fn element_key<'k>(key: &'k str, flag: &str) -> Result<&'k str> {
 /// Rows per read of a representation.
 const READ_BLOCK: usize = 65_536;
 
-/// Reads the first `n_cols` (all when `None`) columns of `obsm/<key>` as f32 rows.
+/// Genes up to which scanpy takes `X` itself as the representation (`settings.N_PCS`).
+pub const X_REP_MAX_DEFAULT: usize = 50;
+
+/// Most genes `X` may have to be a representation: it is read dense, n x genes (a larger `X`
+/// wants a PCA first).
+pub const X_REP_MAX: usize = 4096;
+
+/// What the kNN search runs on (scanpy's `use_rep`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Representation {
+    /// `obsm/<key>`.
+    Obsm(String),
+    /// `X`, read dense.
+    X,
+}
+
+impl Representation {
+    /// The representation `use_rep` names (`X` or an obsm key); for `None` scanpy's choice:
+    /// `X_pca` above [`X_REP_MAX_DEFAULT`] genes, else `X`, or `X_pca` where there is no `X`
+    /// (a file of annotations alone, such as `scoop subsample` writes without `--with-x`).
+    pub fn choose(reader: &H5adReader, use_rep: Option<&str>) -> Result<Self> {
+        Ok(match use_rep {
+            Some("X") => Representation::X,
+            Some(key) => Representation::Obsm(key.to_string()),
+            None if reader.shape()?.1 <= X_REP_MAX_DEFAULT && reader.has_x() => Representation::X,
+            None => Representation::Obsm("X_pca".to_string()),
+        })
+    }
+
+    /// Its name as scanpy writes `use_rep`.
+    pub fn name(&self) -> &str {
+        match self {
+            Representation::Obsm(k) => k,
+            Representation::X => "X",
+        }
+    }
+}
+
+/// Reads the representation as f32 rows and their width: the first `n_cols` (all when `None`)
+/// columns of an obsm array, or all of `X` (`n_cols` does not apply to it, as in scanpy).
 pub fn read_representation(
     reader: &H5adReader,
-    key: &str,
+    rep: &Representation,
     n_cols: Option<usize>,
 ) -> Result<(Vec<f32>, usize)> {
+    match rep {
+        Representation::Obsm(key) => read_obsm(reader, key, n_cols),
+        Representation::X => read_x_dense(reader),
+    }
+}
+
+/// All of `X` as dense f32 rows (at most [`X_REP_MAX`] genes).
+fn read_x_dense(reader: &H5adReader) -> Result<(Vec<f32>, usize)> {
+    let x = reader.x()?;
+    let (n, genes) = x.shape();
+    let (n_obs, _) = reader.shape()?;
+    if n != n_obs {
+        return Err(Error::format(
+            reader.path(),
+            "/X",
+            format!("has {n} rows, obs has {n_obs}"),
+        ));
+    }
+    if genes == 0 || genes > X_REP_MAX {
+        return Err(Error::format(
+            reader.path(),
+            "/X",
+            format!(
+                "has {genes} genes: a kNN on X takes 1 to {X_REP_MAX} (run `scoop pca` and use \
+                 X_pca)"
+            ),
+        ));
+    }
+    let mut out = vec![0f32; n * genes];
+    for start in (0..n).step_by(READ_BLOCK) {
+        let end = (start + READ_BLOCK).min(n);
+        let chunk = x.read_rows(start..end)?;
+        for (r, row) in out[start * genes..end * genes]
+            .chunks_exact_mut(genes)
+            .enumerate()
+        {
+            let (cols, vals) = chunk.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                // Repeated columns add up, as scipy densifies them.
+                let slot = row.get_mut(c as usize).ok_or_else(|| {
+                    Error::format(
+                        reader.path(),
+                        "/X/indices",
+                        format!("column {c} in row {}: X has {genes} columns", start + r),
+                    )
+                })?;
+                *slot += v;
+            }
+        }
+    }
+    Ok((out, genes))
+}
+
+/// Reads the first `n_cols` (all when `None`) columns of `obsm/<key>` as f32 rows.
+fn read_obsm(reader: &H5adReader, key: &str, n_cols: Option<usize>) -> Result<(Vec<f32>, usize)> {
     let path = reader.path();
     if !reader.keys("obsm")?.iter().any(|k| k == key) {
         return Err(Error::format(
@@ -184,14 +281,17 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     super::refuse_input_as_output(&opts.input, &opts.output)?;
     check_output(&opts.output, opts.force)?;
     let t = Instant::now();
-    let (data, dim) = read_representation(&reader, &opts.use_rep, opts.n_pcs)?;
-    let points = Points::new(&data, dim).map_err(|e| {
-        Error::format(
-            &opts.input,
-            format!("/obsm/{}", opts.use_rep),
-            e.to_string(),
-        )
-    })?;
+    let rep = Representation::choose(&reader, opts.use_rep.as_deref())?;
+    if rep == Representation::X && opts.n_pcs.is_some() {
+        eprintln!("warning: --n-pcs does not apply to X (scanpy ignores it too); using all genes");
+    }
+    let (data, dim) = read_representation(&reader, &rep, opts.n_pcs)?;
+    let element = match &rep {
+        Representation::Obsm(k) => format!("/obsm/{k}"),
+        Representation::X => "/X".to_string(),
+    };
+    let points =
+        Points::new(&data, dim).map_err(|e| Error::format(&opts.input, element, e.to_string()))?;
     let n = points.len();
     let read_seconds = t.elapsed().as_secs_f64();
 
@@ -221,6 +321,7 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     write_element(&uns, &keys.uns, &uns_neighbors(opts, &keys))?;
     let output = out.commit()?;
     Ok(NeighborsSummary {
+        representation: rep,
         n_cells: n,
         n_dims: dim,
         method,
@@ -241,8 +342,11 @@ fn uns_neighbors(opts: &NeighborsOptions, keys: &GraphKeys) -> Element {
         ("method".to_string(), s("umap")),
         ("random_state".to_string(), int(opts.seed as i64)),
         ("metric".to_string(), s("euclidean")),
-        ("use_rep".to_string(), s(&opts.use_rep)),
     ];
+    // scanpy names the representation only when it was given.
+    if let Some(rep) = &opts.use_rep {
+        params.push(("use_rep".to_string(), s(rep)));
+    }
     if let Some(p) = opts.n_pcs {
         params.push(("n_pcs".to_string(), int(p as i64)));
     }

@@ -13,7 +13,7 @@ use crate::io::{
 use crate::ops::fuzzy::Graph;
 use crate::ops::umap::{default_epochs, umap, Init, Start, UmapOptions};
 use crate::progress::Progress;
-use crate::workflow::neighbors::{element_key, read_representation};
+use crate::workflow::neighbors::{element_key, read_representation, Representation, X_REP_MAX};
 use crate::workflow::refuse_input_as_output;
 
 /// Everything `scoop umap` needs.
@@ -131,9 +131,10 @@ fn graph_key(reader: &H5adReader, neighbors_key: &str) -> Result<String> {
 }
 
 /// The representation the graph was built on, as scanpy's `tl.umap` chooses it for umap's
-/// component layout: `obsm/<use_rep>` of `uns/<neighbors_key>/params` (its first `n_pcs`
-/// columns when the params name them), `obsm/X_pca` when they name no representation; None
-/// where that is `X` or there is no `X_pca` (umap then places components at random).
+/// component layout: `uns/<neighbors_key>/params/use_rep` (an obsm array's first `n_pcs`
+/// columns when the params name them, or `X`), else scanpy's default ([`Representation::choose`]);
+/// None where that is an `X` this file lacks (or too wide to read dense) or a missing `X_pca`
+/// (umap then places components at random).
 fn source_data(reader: &H5adReader, neighbors_key: &str) -> Result<Option<(Vec<f32>, usize)>> {
     let params = if reader.keys("uns")?.iter().any(|k| k == neighbors_key) {
         reader.element("uns", neighbors_key)?.get("params").cloned()
@@ -142,18 +143,22 @@ fn source_data(reader: &H5adReader, neighbors_key: &str) -> Result<Option<(Vec<f
     };
     let param = |key: &str| params.as_ref().and_then(|p| p.get(key));
     let use_rep = match param("use_rep") {
-        Some(Element::String(rep)) => rep.clone(),
-        _ => "X_pca".to_string(),
+        Some(Element::String(rep)) => Some(rep.as_str()),
+        _ => None,
     };
     let n_pcs = match param("n_pcs") {
         Some(Element::Scalar(v)) => v.to_f64().first().map(|&p| p as usize),
         _ => None,
     };
-    let missing_pca = use_rep == "X_pca" && !reader.keys("obsm")?.iter().any(|k| k == "X_pca");
-    if use_rep == "X" || missing_pca {
+    let rep = Representation::choose(reader, use_rep)?;
+    let usable = match &rep {
+        Representation::X => reader.has_x() && reader.shape()?.1 <= X_REP_MAX,
+        Representation::Obsm(k) => k != "X_pca" || reader.keys("obsm")?.iter().any(|x| x == k),
+    };
+    if !usable {
         return Ok(None);
     }
-    read_representation(reader, &use_rep, n_pcs).map(Some)
+    read_representation(reader, &rep, n_pcs).map(Some)
 }
 
 /// The starting layout `init_pos` names, as scanpy resolves it: an `obsm` key first (its first
