@@ -156,8 +156,13 @@ pub struct DescentOptions {
     pub delta: f64,
     /// Most new (and, separately, old) join candidates per point and round.
     pub max_candidates: usize,
-    /// Neighbours kept per point while searching (≥ k; the nearest k are returned).
-    pub heap_neighbors: usize,
+    /// Neighbours kept per point while searching (≥ k; the nearest k are returned); `None`
+    /// sizes them from the data ([`heap_factor`]).
+    pub heap_neighbors: Option<usize>,
+    /// Recall of the k − 1 nearest other points that the graph must reach on the checked
+    /// points ([`Check`]) before the search stops; below it the heaps grow by half and the joins
+    /// go on (at most [`MAX_GROWS`] times). 0 checks nothing.
+    pub min_recall: f64,
     /// Points whose local joins are computed before their updates are applied (bounds the
     /// update lists' memory).
     pub join_group: usize,
@@ -167,23 +172,62 @@ pub struct DescentOptions {
 
 impl DescentOptions {
     /// Defaults for `k` neighbours of `n` points: pynndescent's iteration rule, fewer trees,
-    /// 4k join candidates, and heaps of 2k up to 250k points growing to 3k at 1M (measured on
-    /// simulated cells x 50 PCs, recall@15: 200k, heaps of 2k: 0.96, against 0.60 with heaps of k
-    /// and 15 candidates at 2.7x the time; 1M: heaps of 2k 0.91, 2.5k 0.95, 3k 0.96, in 62, 74
-    /// and 91 s on 2 cores before the tiled joins made each about 40% faster).
+    /// 4k join candidates, heaps sized from the data ([`heap_factor`]) and a recall of 0.95
+    /// checked.
     pub fn for_n(n: usize, k: usize, seed: u64) -> Self {
-        let grow = ((n.max(1) as f64 / 250_000.0).log2() / 2.0).clamp(0.0, 1.0);
         DescentOptions {
             n_trees: (4 + (n as f64).sqrt() as usize / 200).min(12),
             leaf_size: 32,
             max_iters: ((n.max(2) as f64).log2().round() as usize).max(5),
             delta: 0.001,
-            heap_neighbors: (k as f64 * (2.0 + grow)).round() as usize,
+            heap_neighbors: None,
+            min_recall: MIN_RECALL,
             max_candidates: 4 * k,
             join_group: JOIN_GROUP,
             seed,
         }
     }
+}
+
+/// Recall the default search must reach on its checked points (the 0.95 at 100k cells).
+pub const MIN_RECALL: f64 = 0.95;
+
+/// Most times the heaps grow after a check finds the recall short.
+pub const MAX_GROWS: usize = 3;
+
+/// Heap size, in units of k, for `n` points whose local intrinsic dimension near their
+/// neighbours is `lid` (the checked points' median MLE estimate): 1 up to a dimension of 20,
+/// 2 from 28, linear between, times up to 1.5 as n grows from 250k to 1M.
+///
+/// Measured on simulated PCA spaces, recall@15 of the k − 1 nearest other points (2 cores):
+/// - isotropic within each cell line (dimension ~31, scoop's preprocess + pca output): 200k,
+///   heaps of 2k: 0.956, against 0.60 with heaps of k; 1M: 2k 0.91, 2.5k 0.95, 3k 0.96;
+/// - variances decaying as PCA's do (dimension ~16–19, `benches/make_points.py`): 200k, heaps
+///   of k 0.988 (50 PCs) and 0.987 (300 PCs) in half the time of heaps of 2k (0.999); 1M
+///   (50 PCs), heaps of k 0.975 in 16.4 s, 1.5k 0.996 in 22.8 s (pynndescent: 0.994 in 167 s),
+///   3k (the size isotropic data needs there) 0.9998 in 62 s.
+pub fn heap_factor(lid: f64, n: usize) -> f64 {
+    let base = 1.0 + ((lid - 20.0) / 8.0).clamp(0.0, 1.0);
+    let grow = ((n.max(1) as f64 / 250_000.0).log2() / 2.0).clamp(0.0, 1.0);
+    base * (1.0 + grow / 2.0)
+}
+
+/// What one NN-descent search did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescentReport {
+    /// Neighbours kept per point at the end (the heaps' size, the point itself included).
+    pub heap_neighbors: usize,
+    /// Median local intrinsic dimension of the checked points (NaN when none could be
+    /// estimated).
+    pub intrinsic_dim: f64,
+    /// Points whose exact neighbours checked the graph (0: no check).
+    pub checked: usize,
+    /// Recall of their k − 1 nearest other points (NaN without a check).
+    pub recall: f64,
+    /// Times the heaps grew.
+    pub grows: usize,
+    /// Local-join rounds run.
+    pub rounds: usize,
 }
 
 /// Default [`DescentOptions::join_group`].
@@ -210,6 +254,28 @@ impl Heaps {
     /// Largest kept squared distance of each point.
     fn thresholds(&self) -> Vec<f32> {
         self.d.par_chunks(self.m).map(|d| d[0]).collect()
+    }
+
+    /// Heaps of `m` (≥ these) holding these entries, every one flagged new so that it joins
+    /// again.
+    fn grown(&self, m: usize) -> Heaps {
+        let n = self.i.len() / self.m.max(1);
+        let mut out = Heaps::new(n, m);
+        out.d
+            .par_chunks_mut(m)
+            .zip(out.i.par_chunks_mut(m))
+            .zip(out.new.par_chunks_mut(m))
+            .enumerate()
+            .for_each(|(p, ((d, i), new))| {
+                let mut row = HeapRow { d, i, new };
+                let o = p * self.m;
+                for (&j, &dj) in self.i[o..o + self.m].iter().zip(&self.d[o..o + self.m]) {
+                    if j != u32::MAX {
+                        row.push(dj, j);
+                    }
+                }
+            });
+        out
     }
 }
 
@@ -604,7 +670,8 @@ const APPLY_AHEAD: usize = 8;
 /// One proposed neighbour: (point, candidate, squared distance).
 type Update = (u32, u32, f32);
 
-/// Approximate kNN by NN-descent; `progress(round)` after each local-join round.
+/// Approximate kNN by NN-descent, with what the search did; `progress(round)` after each
+/// local-join round.
 ///
 /// The search runs on a copy of the points in the leaf order of one random-projection tree:
 /// neighbours (and neighbours of neighbours, the join candidates) then sit close together in
@@ -615,7 +682,7 @@ pub fn nn_descent(
     k: usize,
     opts: &DescentOptions,
     progress: &dyn Fn(usize),
-) -> Result<Knn> {
+) -> Result<(Knn, DescentReport)> {
     let n = points.len();
     check_k(n, k)?;
     let dim = points.dim();
@@ -633,7 +700,7 @@ pub fn nn_descent(
         .par_chunks_mut(dim.max(1))
         .zip(order.par_iter())
         .for_each(|(row, &p)| row.copy_from_slice(points.row(p as usize)));
-    let found = descend(Points::new(&local, dim)?, k, opts, progress)?;
+    let (found, report) = descend(Points::new(&local, dim)?, k, opts, progress)?;
     drop(local);
     let mut indices = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
@@ -644,11 +711,190 @@ pub fn nn_descent(
         }
         distances[at..at + k].copy_from_slice(found.row_distances(pos));
     }
-    Ok(Knn {
-        k,
-        indices,
-        distances,
-    })
+    Ok((
+        Knn {
+            k,
+            indices,
+            distances,
+        },
+        report,
+    ))
+}
+
+/// Points whose exact neighbours [`Check`] finds: all of them up to this many (the default
+/// search is exact there anyway), else [`CHECK_SAMPLE`] drawn at random.
+const CHECK_ALL_MAX: usize = 8192;
+/// Points checked above [`CHECK_ALL_MAX`] (the recall's standard error: ~0.004 at 0.95).
+const CHECK_SAMPLE: usize = 256;
+/// Points a task of [`Check::new`] compares with every checked point.
+const CHECK_BLOCK: usize = 4096;
+/// Candidates per checked point beyond its m that the product form keeps for the exact ranking.
+const CHECK_SPARE: usize = 8;
+
+/// The exact neighbours of a few points, found by brute force before the search: their local
+/// intrinsic dimension sizes the heaps, and the recall of their neighbours checks the graph.
+struct Check {
+    /// The checked points.
+    ids: Vec<u32>,
+    /// Nearest other points kept per checked point (k − 1).
+    m: usize,
+    /// Per checked point, its m nearest other points by (squared f32 distance, index).
+    truth: Vec<(f32, u32)>,
+}
+
+impl Check {
+    /// The checked points' exact neighbours: each task takes a block of points, computes its
+    /// products with the checked points as one matrix product (faer) of the points less their
+    /// mean, keeps each checked point's [`CHECK_SPARE`] + m nearest by ‖x‖² + ‖y‖² − 2x·y, and
+    /// those are then ranked again by their exact f32 distances (the product form cancels).
+    fn new(points: Points<'_>, m: usize, seed: u64) -> Self {
+        let (n, dim) = (points.len(), points.dim());
+        let ids: Vec<u32> = if n <= CHECK_ALL_MAX {
+            (0..n as u32).collect()
+        } else {
+            let mut rng =
+                <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(splitmix64(seed ^ 0xC4EC));
+            let mut v: Vec<u32> = rand::seq::index::sample(&mut rng, n, CHECK_SAMPLE)
+                .into_iter()
+                .map(|i| i as u32)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let c = ids.len();
+        let sums = points
+            .data()
+            .par_chunks(CHECK_BLOCK * dim.max(1))
+            .map(|block| {
+                let mut s = vec![0f64; dim];
+                for row in block.chunks_exact(dim.max(1)) {
+                    s.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64);
+                }
+                s
+            })
+            .reduce(
+                || vec![0f64; dim],
+                |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+            );
+        let mean: Vec<f32> = sums.iter().map(|s| (s / n.max(1) as f64) as f32).collect();
+        let centred = |p: usize, out: &mut Vec<f32>| {
+            out.extend(points.row(p).iter().zip(&mean).map(|(v, m)| v - m));
+        };
+        let mut q = Vec::with_capacity(c * dim);
+        ids.iter().for_each(|&id| centred(id as usize, &mut q));
+        let norm = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>();
+        let qn: Vec<f32> = q.chunks_exact(dim.max(1)).map(norm).collect();
+        let keep = (m + CHECK_SPARE).min(n.saturating_sub(1)).max(1);
+        let none = (f32::INFINITY, u32::MAX);
+        // Blocks whose products with the checked points take at most 4M floats (16 MB).
+        let block = ((1usize << 22) / c.max(1)).clamp(64, CHECK_BLOCK);
+        let parts: Vec<Vec<(f32, u32)>> = (0..n.div_ceil(block))
+            .into_par_iter()
+            .map(|b| {
+                let (lo, hi) = (b * block, ((b + 1) * block).min(n));
+                let mut rows = Vec::with_capacity((hi - lo) * dim);
+                (lo..hi).for_each(|p| centred(p, &mut rows));
+                let mut g = faer::Mat::<f32>::zeros(c, hi - lo);
+                faer::linalg::matmul::matmul(
+                    g.as_mut(),
+                    faer::Accum::Replace,
+                    faer::MatRef::from_row_major_slice(&q, c, dim),
+                    faer::MatRef::from_row_major_slice(&rows, hi - lo, dim).transpose(),
+                    1.0f32,
+                    faer::Par::Seq,
+                );
+                let mut tops = vec![none; c * keep];
+                for (t, r) in rows.chunks_exact(dim.max(1)).enumerate() {
+                    let (p, pn) = ((lo + t) as u32, norm(r));
+                    let col = g.col(t);
+                    for (ci, &id) in ids.iter().enumerate() {
+                        let top = &mut tops[ci * keep..(ci + 1) * keep];
+                        let e = ((qn[ci] + pn - 2.0 * col[ci]).max(0.0), p);
+                        if id != p && e < top[keep - 1] {
+                            let mut pos = keep - 1;
+                            while pos > 0 && top[pos - 1] > e {
+                                top[pos] = top[pos - 1];
+                                pos -= 1;
+                            }
+                            top[pos] = e;
+                        }
+                    }
+                }
+                tops
+            })
+            .collect();
+        let mut truth = vec![none; c * m];
+        truth
+            .par_chunks_mut(m.max(1))
+            .zip(ids.par_iter())
+            .enumerate()
+            .for_each(|(ci, (out, &id))| {
+                let x = points.row(id as usize);
+                let mut all: Vec<(f32, u32)> = parts
+                    .iter()
+                    .flat_map(|t| t[ci * keep..(ci + 1) * keep].iter())
+                    .filter(|e| e.1 != u32::MAX)
+                    .map(|&(_, j)| (sq_dist_f32(x, points.row(j as usize)), j))
+                    .collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                all.dedup_by_key(|e| e.1);
+                for (o, e) in out.iter_mut().zip(all) {
+                    *o = e;
+                }
+            });
+        Check { ids, m, truth }
+    }
+
+    /// Median over the checked points of the maximum-likelihood estimate of the local intrinsic
+    /// dimension from their m nearest distances, −(m − 1) / Σ ln(dⱼ / dₘ) (Levina and Bickel);
+    /// NaN when no point has m distinct positive distances.
+    fn intrinsic_dim(&self) -> f64 {
+        let m = self.m;
+        let mut est: Vec<f64> = self
+            .truth
+            .chunks_exact(m.max(1))
+            .filter_map(|row| {
+                let far = (row[m - 1].0 as f64).sqrt();
+                let sum: f64 = row[..m - 1]
+                    .iter()
+                    .map(|e| ((e.0 as f64).sqrt() / far).ln())
+                    .sum();
+                (m >= 3 && row[0].0 > 0.0 && far.is_finite() && sum < 0.0)
+                    .then(|| -((m - 1) as f64) / sum)
+            })
+            .collect();
+        if est.is_empty() {
+            return f64::NAN;
+        }
+        est.sort_by(f64::total_cmp);
+        est[est.len() / 2]
+    }
+
+    /// The fraction of the checked points' m nearest other points that are among the m nearest
+    /// of their heap entries by exact distance (the neighbours the search would return now).
+    fn recall(&self, points: Points<'_>, heaps: &Heaps) -> f64 {
+        let (m, hm) = (self.m, heaps.m);
+        let hits: usize = self
+            .ids
+            .par_iter()
+            .zip(self.truth.par_chunks(m.max(1)))
+            .map(|(&id, truth)| {
+                let x = points.row(id as usize);
+                let mut got: Vec<(f32, u32)> = heaps.i[id as usize * hm..(id as usize + 1) * hm]
+                    .iter()
+                    .filter(|&&j| j != u32::MAX)
+                    .map(|&j| (sq_dist_f32(x, points.row(j as usize)), j))
+                    .collect();
+                got.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                got.truncate(m);
+                truth
+                    .iter()
+                    .filter(|t| got.iter().any(|g| g.1 == t.1))
+                    .count()
+            })
+            .sum();
+        hits as f64 / (self.ids.len() * m).max(1) as f64
+    }
 }
 
 /// NN-descent proper, on points in a locality-friendly order.
@@ -657,14 +903,50 @@ fn descend(
     k: usize,
     opts: &DescentOptions,
     progress: &dyn Fn(usize),
-) -> Result<Knn> {
+) -> Result<(Knn, DescentReport)> {
     let n = points.len();
+    let check = (opts.min_recall > 0.0 || opts.heap_neighbors.is_none())
+        .then(|| Check::new(points, k - 1, opts.seed));
+    let lid = check.as_ref().map_or(f64::NAN, Check::intrinsic_dim);
     // Heaps wider than k − 1 keep second-tier neighbours as join candidates: recall in high
     // intrinsic dimension rises far more than the extra distances cost.
-    let m = opts.heap_neighbors.max(k).min(n) - 1;
+    let wanted = opts.heap_neighbors.unwrap_or_else(|| {
+        // No estimate (every checked point has duplicates at distance 0): the widest start.
+        let factor = heap_factor(if lid.is_nan() { f64::INFINITY } else { lid }, n);
+        (k as f64 * factor).round() as usize
+    });
+    let mut m = wanted.max(k).min(n) - 1;
     let mut heaps = Heaps::new(n, m);
+    tree_start(points, &mut heaps, opts);
+    let mut rounds = join_rounds(points, &mut heaps, k, opts, 0, progress);
+    let mut recall = check
+        .as_ref()
+        .map_or(f64::NAN, |c| c.recall(points, &heaps));
+    let mut grows = 0;
+    while grows < MAX_GROWS && recall < opts.min_recall && m + 1 < n {
+        // Short of the recall: wider heaps, every entry joined again.
+        m = (((m + 1) as f64 * 1.5).round() as usize).min(n) - 1;
+        heaps = heaps.grown(m);
+        grows += 1;
+        rounds += join_rounds(points, &mut heaps, k, opts, rounds, progress);
+        recall = check
+            .as_ref()
+            .map_or(f64::NAN, |c| c.recall(points, &heaps));
+    }
+    let report = DescentReport {
+        heap_neighbors: m + 1,
+        intrinsic_dim: lid,
+        checked: check.as_ref().map_or(0, |c| c.ids.len()),
+        recall,
+        grows,
+        rounds,
+    };
+    finish(points, &heaps, k).map(|knn| (knn, report))
+}
 
-    // Start: all pairs inside the leaves of a few random-projection trees.
+/// Starts the heaps with all pairs inside the leaves of a few random-projection trees.
+fn tree_start(points: Points<'_>, heaps: &mut Heaps, opts: &DescentOptions) {
+    let (n, m) = (points.len(), heaps.m);
     for t in 0..opts.n_trees {
         let mut ids: Vec<u32> = (0..n as u32).collect();
         let mut leaves = Vec::new();
@@ -676,7 +958,7 @@ fn descend(
             &mut leaves,
             0,
         );
-        let shared = SharedHeaps::new(&mut heaps);
+        let shared = SharedHeaps::new(heaps);
         // A leaf's points and heap rows lie scattered over memory: each task fetches the next
         // leaf's while it joins the current one.
         leaves
@@ -704,7 +986,20 @@ fn descend(
                 }
             });
     }
+}
 
+/// Local-join rounds until fewer than `delta · n · k` slots improve or `max_iters` rounds have
+/// run (numbered from `first` for their seeds and `progress`); returns how many ran.
+fn join_rounds(
+    points: Points<'_>,
+    heaps: &mut Heaps,
+    k: usize,
+    opts: &DescentOptions,
+    first: usize,
+    progress: &dyn Fn(usize),
+) -> usize {
+    let (n, m) = (points.len(), heaps.m);
+    let mut ran = 0;
     // Updates are applied by shard, a power-of-two range of points each (a shift, not a
     // division, per update), more than 4 and at most 8 a thread.
     let shift = (n.div_ceil((rayon::current_num_threads() * 8).max(1)))
@@ -713,12 +1008,12 @@ fn descend(
     let shards = ((n.max(1) - 1) >> shift) + 1;
     let shard_of = |p: u32| (p >> shift) as usize;
     let max_cand = opts.max_candidates.max(m);
-    for round in 0..opts.max_iters {
+    for round in first..first + opts.max_iters {
         // Candidates: new and old neighbours of each point, plus the reverse edges, capped.
         // Old candidates only matter to points with new ones (joins pair a new candidate with
         // the rest).
         let seed = splitmix64(opts.seed ^ 0xD1B5 ^ round as u64);
-        let (new_c, old_c) = candidate_lists(&heaps, max_cand, seed);
+        let (new_c, old_c) = candidate_lists(heaps, max_cand, seed);
         heaps.new.fill(false);
         // Local joins, a group of points at a time: distances among each point's candidates,
         // proposed to both ends when they beat the end's current farthest neighbour, then
@@ -770,7 +1065,7 @@ fn descend(
                     out
                 })
                 .collect();
-            let shared = SharedHeaps::new(&mut heaps);
+            let shared = SharedHeaps::new(heaps);
             changed += (0..shards)
                 .into_par_iter()
                 .map(|s| {
@@ -792,11 +1087,17 @@ fn descend(
                 .sum::<usize>();
         }
         progress(round + 1);
+        ran += 1;
         if (changed as f64) < opts.delta * (n * k) as f64 {
             break;
         }
     }
+    ran
+}
 
+/// The k nearest of each point's heap entries, sorted, the point itself first.
+fn finish(points: Points<'_>, heaps: &Heaps, k: usize) -> Result<Knn> {
+    let (n, m) = (points.len(), heaps.m);
     // Sorted rows, the point itself first. The distances are computed afresh: the AVX-512
     // tiles' ‖x‖² + ‖y‖² − 2x·y form found the neighbours but cancels (see `ops::pairs`).
     let mut indices = vec![0u32; n * k];
@@ -891,6 +1192,83 @@ mod tests {
     }
 
     #[test]
+    fn heaps_widen_with_the_intrinsic_dimension_and_the_points() {
+        assert_eq!(heap_factor(10.0, 100_000), 1.0);
+        assert_eq!(heap_factor(24.0, 100_000), 1.5);
+        assert_eq!(heap_factor(40.0, 100_000), 2.0);
+        // From 250k to 1M points, up to half again.
+        assert_eq!(heap_factor(40.0, 1_000_000), 3.0);
+        assert_eq!(heap_factor(10.0, 4_000_000), 1.5);
+        assert!((heap_factor(40.0, 500_000) - 2.5).abs() < 1e-12);
+    }
+
+    /// Points uniform in a cube of `d` dimensions, embedded in `dim ≥ d` (the rest zeros).
+    fn cube(n: usize, d: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n * dim)
+            .map(|e| {
+                if e % dim < d {
+                    rng.random_range(0.0..1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_check_estimates_the_intrinsic_dimension() {
+        // Uniform data of 3 and of 12 dimensions in 30 coordinates: the MLE over 14 neighbours
+        // is near the truth (it runs low in higher dimensions at this n).
+        for (d, lo, hi) in [(3, 2.5, 3.6), (12, 8.5, 13.0)] {
+            let x = cube(20_000, d, 30, d as u64);
+            let check = Check::new(Points::new(&x, 30).unwrap(), 14, 1);
+            assert_eq!(check.ids.len(), CHECK_SAMPLE);
+            let lid = check.intrinsic_dim();
+            assert!(lid > lo && lid < hi, "{d} dimensions: estimated {lid}");
+            // The checked neighbours are the exact ones.
+            let p = Points::new(&x, 30).unwrap();
+            for (c, &id) in check.ids.iter().enumerate().take(5) {
+                let mut all: Vec<(f32, u32)> = (0..20_000u32)
+                    .filter(|&j| j != id)
+                    .map(|j| (sq_dist_f32(p.row(id as usize), p.row(j as usize)), j))
+                    .collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                assert_eq!(&check.truth[c * 14..(c + 1) * 14], &all[..14]);
+            }
+        }
+    }
+
+    #[test]
+    fn heaps_grow_until_the_checked_recall_holds() {
+        // Heaps of k on hard data (uniform in 24 dimensions) fall short of a recall of 0.99; the
+        // search grows them and goes on until the check holds.
+        let (n, dim, k) = (6007, 24, 15);
+        let data = cube(n, dim, dim, 5);
+        let p = Points::new(&data, dim).unwrap();
+        let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
+        let all: Vec<usize> = (0..n).collect();
+        let opts = |min_recall| DescentOptions {
+            heap_neighbors: Some(k),
+            min_recall,
+            ..DescentOptions::for_n(n, k, 0)
+        };
+        let (plain, first) = nn_descent(p, k, &opts(0.0), &|_| {}).unwrap();
+        let short = recall(&plain, &truth, &all);
+        assert_eq!(
+            (first.grows, first.heap_neighbors, first.checked),
+            (0, k, 0)
+        );
+        assert!(first.recall.is_nan());
+        assert!(short < 0.99, "heaps of k already recall {short}");
+        let (grown, report) = nn_descent(p, k, &opts(0.99), &|_| {}).unwrap();
+        let r = recall(&grown, &truth, &all);
+        assert!(report.grows > 0 && report.heap_neighbors > k, "{report:?}");
+        assert!(r >= 0.99 && r > short, "recall {r} ({report:?})");
+        assert!((report.recall - r).abs() < 1e-3, "{report:?} vs {r}");
+    }
+
+    #[test]
     fn descent_recalls_the_exact_neighbours() {
         // n prime: no task's range of points divides it evenly.
         let (n, dim, k) = (6007, 20, 15);
@@ -905,9 +1283,12 @@ mod tests {
                 join_group: group,
                 ..DescentOptions::for_n(n, k, 0)
             };
-            let approx = nn_descent(p, k, &opts, &|_| {}).unwrap();
+            let (approx, report) = nn_descent(p, k, &opts, &|_| {}).unwrap();
             let r = recall(&approx, &truth, &all);
             assert!(r >= 0.95, "recall {r} with join groups of {group}");
+            // Every point was checked (n ≤ CHECK_ALL_MAX): the report's recall is this one.
+            assert_eq!(report.checked, n);
+            assert!((report.recall - r).abs() < 1e-3, "{report:?} vs {r}");
             for i in 0..n {
                 assert_eq!(approx.row(i)[0], i as u32);
                 let d = approx.row_distances(i);

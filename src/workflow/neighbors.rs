@@ -12,7 +12,7 @@ use crate::io::{
     check_output, write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds,
 };
 use crate::ops::fuzzy::{connectivities, distance_graph, Graph};
-use crate::ops::knn::{exact, nn_descent, DescentOptions, Knn, KnnMethod};
+use crate::ops::knn::{exact, nn_descent, DescentOptions, DescentReport, Knn, KnnMethod};
 use crate::progress::Progress;
 
 /// Everything `scoop neighbors` needs.
@@ -52,6 +52,8 @@ pub struct NeighborsSummary {
     pub n_dims: usize,
     /// The search that ran.
     pub method: KnnMethod,
+    /// What NN-descent did (heaps, intrinsic dimension, checked recall), where it ran.
+    pub descent: Option<DescentReport>,
     /// Stored connectivities.
     pub nnz: usize,
     /// Seconds reading the representation.
@@ -248,21 +250,25 @@ pub(crate) fn graph_chunk(g: Graph) -> CsrChunk {
     }
 }
 
-/// Runs the kNN search the options ask for.
+/// Runs the kNN search the options ask for: the graph, the method that ran and, for NN-descent,
+/// its report.
 pub fn knn_graph(
     points: Points<'_>,
     opts: &NeighborsOptions,
     backend: &dyn Backend,
-) -> Result<(Knn, KnnMethod)> {
+) -> Result<(Knn, KnnMethod, Option<DescentReport>)> {
     let n = points.len();
     let method = opts.method.resolve(n, backend);
+    let mut descent = None;
     let knn = match method {
         KnnMethod::Approx => {
             let d = DescentOptions::for_n(n, opts.n_neighbors, opts.seed);
             let bar = Progress::new("knn rounds", d.max_iters as u64, opts.quiet);
             let r = nn_descent(points, opts.n_neighbors, &d, &|_| bar.inc(1));
             bar.finish();
-            r?
+            let (knn, report) = r?;
+            descent = Some(report);
+            knn
         }
         _ => {
             let bar = Progress::new("knn exact", n as u64, opts.quiet);
@@ -271,7 +277,7 @@ pub fn knn_graph(
             r?
         }
     };
-    Ok((knn, method))
+    Ok((knn, method, descent))
 }
 
 /// Runs `neighbors` as the options say.
@@ -302,7 +308,7 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     ];
     let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     let t = Instant::now();
-    let (out, (knn, method)) =
+    let (out, (knn, method, descent)) =
         super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
             knn_graph(points, opts, backend)
         })?;
@@ -322,6 +328,7 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     let output = out.commit()?;
     Ok(NeighborsSummary {
         representation: rep,
+        descent,
         n_cells: n,
         n_dims: dim,
         method,
