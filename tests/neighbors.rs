@@ -59,6 +59,20 @@ fn sorted_row(c: &CsrChunk, i: usize) -> Vec<(u32, f32)> {
     r
 }
 
+/// What `py -c script file` prints (trimmed); fails the test if the script fails.
+fn python_says(py: &Path, script: &str, file: &Path) -> String {
+    let out = std::process::Command::new(py)
+        .args(["-c", script, file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn assert_graphs_close(ours: &CsrChunk, theirs: &CsrChunk, tol: f32, what: &str) {
     assert_eq!(ours.n_rows(), theirs.n_rows(), "{what}: rows");
     assert_eq!(ours.n_cols, theirs.n_cols, "{what}: columns");
@@ -479,47 +493,26 @@ fn graphs_and_layouts_go_under_the_keys_scanpy_adds() {
         "a/b",
     ]);
     assert!(err.contains("--key-added"), "{err}");
-    let err = fails(&[
-        "umap",
-        k,
-        "--out",
-        b,
-        "--neighbors-key",
-        "g2",
-        "--init-pos",
-        "X_tsne",
-    ]);
+    // `scoop umap IN --out bad.h5ad --neighbors-key g2 EXTRA…` fails; its message.
+    let umap_fails = |input: &str, extra: &[&str]| {
+        let mut args = vec!["umap", input, "--out", b, "--neighbors-key", "g2"];
+        args.extend_from_slice(extra);
+        fails(&args)
+    };
+    let err = umap_fails(k, &["--init-pos", "X_tsne"]);
     assert!(
         err.contains("/obsm/X_tsne") && err.contains("--init-pos"),
         "{err}"
     );
-    let u = um.to_str().unwrap();
-    let err = fails(&[
-        "umap",
-        u,
-        "--out",
-        b,
-        "--neighbors-key",
-        "g2",
-        "--init-pos",
-        "um2",
-        "--n-components",
-        "3",
-    ]);
+    let err = umap_fails(
+        um.to_str().unwrap(),
+        &["--init-pos", "um2", "--n-components", "3"],
+    );
     assert!(
         err.contains("/obsm/um2") && err.contains("at least 3 columns"),
         "{err}"
     );
-    let err = fails(&[
-        "umap",
-        k,
-        "--out",
-        b,
-        "--neighbors-key",
-        "g2",
-        "--gamma",
-        "-1",
-    ]);
+    let err = umap_fails(k, &["--gamma", "-1"]);
     assert!(err.contains("--gamma -1"), "{err}");
     let err = fails(&["umap", k, "--out", b, "--negative-sample-rate", "0"]);
     assert!(err.contains("--negative-sample-rate 0"), "{err}");
@@ -536,16 +529,7 @@ assert a.obsm["um2"].shape == (a.n_obs, 2) and a.obsm["um2"].dtype == np.float32
 assert a.uns["um2"]["params"]["random_state"] == 3
 print("ok")
 "#;
-    let out = std::process::Command::new(&py)
-        .args(["-c", script, um.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert_eq!(python_says(&py, script, &um), "ok");
 }
 
 #[test]
@@ -842,14 +826,5 @@ assert a.obsm["X_umap"].shape == (a.n_obs, 2) and a.obsm["X_umap"].dtype == np.f
 assert set(a.uns["umap"]["params"]) == {"a", "b"}
 print("ok", a.n_obs)
 "#;
-    let out = std::process::Command::new(&py)
-        .args(["-c", script, um.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 400");
+    assert_eq!(python_says(&py, script, &um), "ok 400");
 }
