@@ -53,7 +53,34 @@ impl<'a> Points<'a> {
     pub fn data(&self) -> &'a [f32] {
         self.data
     }
+
+    /// The mean point, in f64: per-block sums in parallel, added in block order (the same bits
+    /// each run, whatever the threads).
+    pub fn mean(&self) -> Vec<f64> {
+        use rayon::prelude::*;
+        let dim = self.dim;
+        let block_sums: Vec<Vec<f64>> = self
+            .data
+            .par_chunks(MEAN_ROWS_PER_TASK * dim)
+            .map(|block| {
+                let mut s = vec![0f64; dim];
+                for row in block.chunks_exact(dim) {
+                    s.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+                }
+                s
+            })
+            .collect();
+        let mut mean = vec![0f64; dim];
+        for s in &block_sums {
+            mean.iter_mut().zip(s).for_each(|(m, &v)| *m += v);
+        }
+        mean.iter_mut().for_each(|m| *m /= self.len().max(1) as f64);
+        mean
+    }
 }
+
+/// Rows per task of [`Points::mean`].
+const MEAN_ROWS_PER_TASK: usize = 8192;
 
 /// Squared Euclidean distance in f32 with four partial sums (vectorizes without fast-math).
 #[inline]

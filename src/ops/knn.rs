@@ -159,9 +159,9 @@ pub struct DescentOptions {
     /// Neighbours kept per point while searching (≥ k; the nearest k are returned); `None`
     /// sizes them from the data ([`heap_factor`]).
     pub heap_neighbors: Option<usize>,
-    /// Recall of the k − 1 nearest other points that the graph must reach on the checked
-    /// points ([`Check`]) before the search stops; below it the heaps grow by half and the joins
-    /// go on (at most [`MAX_GROWS`] times). 0 checks nothing.
+    /// Recall of the k − 1 nearest other points that the graph must reach on the points whose
+    /// neighbours were found exactly before the search; below it the heaps grow by half and the
+    /// joins go on (at most [`MAX_GROWS`] times). 0 checks nothing.
     pub min_recall: f64,
     /// Points whose local joins are computed before their updates are applied (bounds the
     /// update lists' memory).
@@ -746,13 +746,89 @@ struct Check {
     truth: Vec<(f32, u32)>,
 }
 
+/// The `m` nearest other points of each point `ids` (row-major, `m` a point, by squared f32
+/// distance then index; (∞, `u32::MAX`) where there are fewer), exactly: each task takes a
+/// block of points, computes its products with the points `ids` as one matrix product (faer)
+/// of the points less their mean, keeps each one's [`CHECK_SPARE`] + m nearest by
+/// ‖x‖² + ‖y‖² − 2x·y, and those are then ranked again by their exact f32 distances (the product
+/// form cancels).
+pub(crate) fn nearest_others(points: Points<'_>, ids: &[u32], m: usize) -> Vec<(f32, u32)> {
+    let (n, dim) = (points.len(), points.dim());
+    let c = ids.len();
+    let mean: Vec<f32> = points.mean().iter().map(|&m| m as f32).collect();
+    let centred = |p: usize, out: &mut Vec<f32>| {
+        out.extend(points.row(p).iter().zip(&mean).map(|(v, m)| v - m));
+    };
+    let mut q = Vec::with_capacity(c * dim);
+    ids.iter().for_each(|&id| centred(id as usize, &mut q));
+    let norm = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>();
+    let qn: Vec<f32> = q.chunks_exact(dim.max(1)).map(norm).collect();
+    let keep = (m + CHECK_SPARE).min(n.saturating_sub(1)).max(1);
+    let none = (f32::INFINITY, u32::MAX);
+    // Blocks whose products with the checked points take at most 4M floats (16 MB).
+    let block = ((1usize << 22) / c.max(1)).clamp(64, CHECK_BLOCK);
+    let parts: Vec<Vec<(f32, u32)>> = (0..n.div_ceil(block))
+        .into_par_iter()
+        .map(|b| {
+            let (lo, hi) = (b * block, ((b + 1) * block).min(n));
+            let mut rows = Vec::with_capacity((hi - lo) * dim);
+            (lo..hi).for_each(|p| centred(p, &mut rows));
+            let mut g = faer::Mat::<f32>::zeros(c, hi - lo);
+            faer::linalg::matmul::matmul(
+                g.as_mut(),
+                faer::Accum::Replace,
+                faer::MatRef::from_row_major_slice(&q, c, dim),
+                faer::MatRef::from_row_major_slice(&rows, hi - lo, dim).transpose(),
+                1.0f32,
+                faer::Par::Seq,
+            );
+            let mut tops = vec![none; c * keep];
+            for (t, r) in rows.chunks_exact(dim.max(1)).enumerate() {
+                let (p, pn) = ((lo + t) as u32, norm(r));
+                let col = g.col(t);
+                for (ci, &id) in ids.iter().enumerate() {
+                    let top = &mut tops[ci * keep..(ci + 1) * keep];
+                    let e = ((qn[ci] + pn - 2.0 * col[ci]).max(0.0), p);
+                    if id != p && e < top[keep - 1] {
+                        let mut pos = keep - 1;
+                        while pos > 0 && top[pos - 1] > e {
+                            top[pos] = top[pos - 1];
+                            pos -= 1;
+                        }
+                        top[pos] = e;
+                    }
+                }
+            }
+            tops
+        })
+        .collect();
+    let mut truth = vec![none; c * m];
+    truth
+        .par_chunks_mut(m.max(1))
+        .zip(ids.par_iter())
+        .enumerate()
+        .for_each(|(ci, (out, &id))| {
+            let x = points.row(id as usize);
+            let mut all: Vec<(f32, u32)> = parts
+                .iter()
+                .flat_map(|t| t[ci * keep..(ci + 1) * keep].iter())
+                .filter(|e| e.1 != u32::MAX)
+                .map(|&(_, j)| (sq_dist_f32(x, points.row(j as usize)), j))
+                .collect();
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            all.dedup_by_key(|e| e.1);
+            for (o, e) in out.iter_mut().zip(all) {
+                *o = e;
+            }
+        });
+    truth
+}
+
 impl Check {
-    /// The checked points' exact neighbours: each task takes a block of points, computes its
-    /// products with the checked points as one matrix product (faer) of the points less their
-    /// mean, keeps each checked point's [`CHECK_SPARE`] + m nearest by ‖x‖² + ‖y‖² − 2x·y, and
-    /// those are then ranked again by their exact f32 distances (the product form cancels).
+    /// The checked points (all, or a random sample) and their exact neighbours
+    /// ([`nearest_others`]).
     fn new(points: Points<'_>, m: usize, seed: u64) -> Self {
-        let (n, dim) = (points.len(), points.dim());
+        let n = points.len();
         let ids: Vec<u32> = if n <= CHECK_ALL_MAX {
             (0..n as u32).collect()
         } else {
@@ -765,87 +841,7 @@ impl Check {
             v.sort_unstable();
             v
         };
-        let c = ids.len();
-        let sums = points
-            .data()
-            .par_chunks(CHECK_BLOCK * dim.max(1))
-            .map(|block| {
-                let mut s = vec![0f64; dim];
-                for row in block.chunks_exact(dim.max(1)) {
-                    s.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64);
-                }
-                s
-            })
-            .reduce(
-                || vec![0f64; dim],
-                |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-            );
-        let mean: Vec<f32> = sums.iter().map(|s| (s / n.max(1) as f64) as f32).collect();
-        let centred = |p: usize, out: &mut Vec<f32>| {
-            out.extend(points.row(p).iter().zip(&mean).map(|(v, m)| v - m));
-        };
-        let mut q = Vec::with_capacity(c * dim);
-        ids.iter().for_each(|&id| centred(id as usize, &mut q));
-        let norm = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>();
-        let qn: Vec<f32> = q.chunks_exact(dim.max(1)).map(norm).collect();
-        let keep = (m + CHECK_SPARE).min(n.saturating_sub(1)).max(1);
-        let none = (f32::INFINITY, u32::MAX);
-        // Blocks whose products with the checked points take at most 4M floats (16 MB).
-        let block = ((1usize << 22) / c.max(1)).clamp(64, CHECK_BLOCK);
-        let parts: Vec<Vec<(f32, u32)>> = (0..n.div_ceil(block))
-            .into_par_iter()
-            .map(|b| {
-                let (lo, hi) = (b * block, ((b + 1) * block).min(n));
-                let mut rows = Vec::with_capacity((hi - lo) * dim);
-                (lo..hi).for_each(|p| centred(p, &mut rows));
-                let mut g = faer::Mat::<f32>::zeros(c, hi - lo);
-                faer::linalg::matmul::matmul(
-                    g.as_mut(),
-                    faer::Accum::Replace,
-                    faer::MatRef::from_row_major_slice(&q, c, dim),
-                    faer::MatRef::from_row_major_slice(&rows, hi - lo, dim).transpose(),
-                    1.0f32,
-                    faer::Par::Seq,
-                );
-                let mut tops = vec![none; c * keep];
-                for (t, r) in rows.chunks_exact(dim.max(1)).enumerate() {
-                    let (p, pn) = ((lo + t) as u32, norm(r));
-                    let col = g.col(t);
-                    for (ci, &id) in ids.iter().enumerate() {
-                        let top = &mut tops[ci * keep..(ci + 1) * keep];
-                        let e = ((qn[ci] + pn - 2.0 * col[ci]).max(0.0), p);
-                        if id != p && e < top[keep - 1] {
-                            let mut pos = keep - 1;
-                            while pos > 0 && top[pos - 1] > e {
-                                top[pos] = top[pos - 1];
-                                pos -= 1;
-                            }
-                            top[pos] = e;
-                        }
-                    }
-                }
-                tops
-            })
-            .collect();
-        let mut truth = vec![none; c * m];
-        truth
-            .par_chunks_mut(m.max(1))
-            .zip(ids.par_iter())
-            .enumerate()
-            .for_each(|(ci, (out, &id))| {
-                let x = points.row(id as usize);
-                let mut all: Vec<(f32, u32)> = parts
-                    .iter()
-                    .flat_map(|t| t[ci * keep..(ci + 1) * keep].iter())
-                    .filter(|e| e.1 != u32::MAX)
-                    .map(|&(_, j)| (sq_dist_f32(x, points.row(j as usize)), j))
-                    .collect();
-                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                all.dedup_by_key(|e| e.1);
-                for (o, e) in out.iter_mut().zip(all) {
-                    *o = e;
-                }
-            });
+        let truth = nearest_others(points, &ids, m);
         Check { ids, m, truth }
     }
 

@@ -9,8 +9,9 @@ use rayon::prelude::*;
 
 use super::eigen::{top_eigen, EigenSolver};
 use super::fuzzy::Graph;
+use super::knn::nearest_others;
 use super::spectral::{components, laplacian_eigenvectors, SpectralReport};
-use crate::backend::{Backend, EdgeList, LayoutParams, MAX_LAYOUT_DIM};
+use crate::backend::{Backend, EdgeList, LayoutParams, Points, MAX_LAYOUT_DIM};
 use crate::error::{Error, Result};
 
 /// a, b of the curve 1 / (1 + a·x^(2b)) fitted (least squares, Levenberg–Marquardt from
@@ -748,7 +749,8 @@ const GIVEN_NN_SAMPLE: usize = 2000;
 
 /// A [`Start::Given`] layout as umap-learn takes an `init` array: the coordinates as they are;
 /// where some rows repeat, plus N(0, (0.001 d)²) noise, d the mean distance from a row to its
-/// nearest other row (here over up to [`GIVEN_NN_SAMPLE`] random rows, exactly against all).
+/// nearest other row (here over up to [`GIVEN_NN_SAMPLE`] random rows, exactly against all:
+/// [`nearest_others`]).
 fn given_start(
     coords: &[f32],
     n: usize,
@@ -761,12 +763,9 @@ fn given_start(
             coords.len()
         )));
     }
-    if let Some(v) = coords.iter().find(|v| !v.is_finite()) {
-        return Err(Error::InvalidArgument(format!(
-            "the starting layout holds {v}; coordinates must be finite"
-        )));
-    }
-    let row = |i: usize| &coords[i * dim..(i + 1) * dim];
+    let points = Points::new(coords, dim)
+        .map_err(|e| Error::InvalidArgument(format!("the starting layout: {e}")))?;
+    let row = |i: usize| points.row(i);
     // Rows in lexicographic order (−0 as 0, so that equal rows end up side by side).
     let mut order: Vec<usize> = (0..n).collect();
     order.par_sort_unstable_by(|&a, &b| {
@@ -783,17 +782,14 @@ fn given_start(
     if !repeats {
         return Ok((coords.to_vec(), Init::Given { jittered: false }));
     }
-    let sample = rand::seq::index::sample(rng, n, GIVEN_NN_SAMPLE.min(n)).into_vec();
-    let nearest: f64 = sample
-        .par_iter()
-        .map(|&i| {
-            (0..n)
-                .filter(|&j| j != i)
-                .map(|j| crate::backend::points::sq_dist_f64(row(i), row(j)))
-                .fold(f64::INFINITY, f64::min)
-                .sqrt()
-        })
-        .filter(|d| d.is_finite())
+    let sample: Vec<u32> = rand::seq::index::sample(rng, n, GIVEN_NN_SAMPLE.min(n))
+        .into_iter()
+        .map(|i| i as u32)
+        .collect();
+    let nearest: f64 = nearest_others(points, &sample, 1)
+        .iter()
+        .filter(|e| e.0.is_finite())
+        .map(|e| (e.0 as f64).sqrt())
         .sum();
     let scale = 0.001 * nearest / sample.len().max(1) as f64;
     let noise = Normal::new(0.0, scale.max(f64::MIN_POSITIVE)).expect("valid normal");

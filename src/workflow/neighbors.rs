@@ -145,6 +145,14 @@ impl Representation {
             Representation::X => "X",
         }
     }
+
+    /// The h5ad element it is read from (`/obsm/<key>` or `/X`).
+    pub fn element(&self) -> String {
+        match self {
+            Representation::Obsm(k) => format!("/obsm/{k}"),
+            Representation::X => "/X".to_string(),
+        }
+    }
 }
 
 /// Reads the representation as f32 rows and their width: the first `n_cols` (all when `None`)
@@ -292,12 +300,8 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         eprintln!("warning: --n-pcs does not apply to X (scanpy ignores it too); using all genes");
     }
     let (data, dim) = read_representation(&reader, &rep, opts.n_pcs)?;
-    let element = match &rep {
-        Representation::Obsm(k) => format!("/obsm/{k}"),
-        Representation::X => "/X".to_string(),
-    };
-    let points =
-        Points::new(&data, dim).map_err(|e| Error::format(&opts.input, element, e.to_string()))?;
+    let points = Points::new(&data, dim)
+        .map_err(|e| Error::format(&opts.input, rep.element(), e.to_string()))?;
     let n = points.len();
     let read_seconds = t.elapsed().as_secs_f64();
 

@@ -110,9 +110,6 @@ fn tf32(v: f32) -> f32 {
 /// their sums and `−2x` stay far from f32's overflow).
 const KNN_MAX_SQ_NORM: f64 = 1.2676506002282294e30;
 
-/// Rows per task of the points' mean.
-const MEAN_ROWS_PER_TASK: usize = 8192;
-
 /// The points as kernels/knn_tile.cuh reads them: the coordinates as given (exact distances
 /// come from them), and the estimate's two augmentations of the points less their mean
 /// (distances do not change; the error bound, relative to the norms, shrinks), padded with zeros
@@ -135,23 +132,7 @@ impl<'a> PaddedPoints<'a> {
         let (n, dim) = (points.len(), points.dim());
         let dimp = (dim + 2).div_ceil(KNN_DIMS_PER_PASS) * KNN_DIMS_PER_PASS;
         let shrink = 1.0 - arith.sigma(dimp) as f64;
-        // The mean: per-block sums in parallel, added in block order (the same bits each run).
-        let block_sums: Vec<Vec<f64>> = points
-            .data()
-            .par_chunks(MEAN_ROWS_PER_TASK * dim.max(1))
-            .map(|block| {
-                let mut s = vec![0f64; dim];
-                for row in block.chunks_exact(dim) {
-                    s.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
-                }
-                s
-            })
-            .collect();
-        let mut mean = vec![0f64; dim];
-        for s in &block_sums {
-            mean.iter_mut().zip(s).for_each(|(m, &v)| *m += v);
-        }
-        mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+        let mean = points.mean();
         let mut rows = vec![0f32; n * dimp];
         let mut cols = vec![0f32; n * dimp];
         let largest = rows

@@ -23,7 +23,7 @@ pub(super) unsafe fn walk2(epoch: &Epoch<'_>, due: &DueEdges) {
     epoch.block::<2, Avx2>(due)
 }
 
-/// The AVX2 lane arithmetic; only ever instantiated in 2-D (see [`block2`]).
+/// The AVX2 lane arithmetic; only ever instantiated in 2-D (see [`walk2`]).
 struct Avx2;
 
 impl LaneMath for Avx2 {
@@ -36,7 +36,7 @@ impl LaneMath for Avx2 {
     ) -> Coords<D> {
         assert_eq!(D, 2);
         let mut step = [[0f32; LANES]; D];
-        // SAFETY: D is 2, so these point at `Coords<2>`s; `block2` runs only on CPUs with
+        // SAFETY: D is 2, so these point at `Coords<2>`s; `walk2` runs only on CPUs with
         // AVX2 and FMA.
         unsafe {
             step2(
