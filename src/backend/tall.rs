@@ -13,6 +13,7 @@
 //!   task order ([`sum_parts`]);
 //! - `X −= A C` updates each value of X by `x + (−c_jq · a_j)` for j in order, each product and
 //!   sum rounded (no fused multiply-add);
+//! - `X −= A diag(c)` is `X −= A C` for the diagonal C, column by column;
 //! - `X = A V` sums `a_j · v_jq` for j in order from 0, each product and sum rounded;
 //! - the graph product rounds each row of the block, scaled by the operator's row scale, to f32,
 //!   applies the [`crate::backend::SparseOperator`] and stores its f64 result.
@@ -50,6 +51,19 @@ pub trait TallMatrix {
     /// [`TallMatrix::sub_mul`], then `M[:, a]ᵀ M[:, x]` of the result (one sweep over the rows
     /// where the backend can).
     fn sub_t_mul(&mut self, x: Range<usize>, a: Range<usize>, c: &[f64]) -> Result<Vec<f64>>;
+
+    /// `M[:, x] −= M[:, a] · diag(c)`: column q of `x` less `c[q]` times column q of `a` (`a` and
+    /// `x` disjoint, of one width, `c` as long), each value `x + (−c_q · a_q)` as
+    /// [`TallMatrix::sub_mul`] rounds it. By default one `sub_mul` per column; a backend may do
+    /// it in one sweep.
+    fn sub_diag(&mut self, x: Range<usize>, a: Range<usize>, c: &[f64]) -> Result<()> {
+        check_diag(&x, &a, c.len(), self.ncols())?;
+        for (q, &cq) in c.iter().enumerate() {
+            let (xq, aq) = (x.start + q, a.start + q);
+            self.sub_mul(xq..xq + 1, aq..aq + 1, &[cq])?;
+        }
+        Ok(())
+    }
 
     /// `M[:, x] = M[:, a] · V` for the row-major `a.len() x x.len()` matrix `v` (`a` and `x`
     /// disjoint).
@@ -118,6 +132,23 @@ pub(crate) fn check_product(
             "tall matrix {what}: {len} coefficients for {} x {} columns",
             a.len(),
             x.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks [`TallMatrix::sub_diag`]'s ranges: within the columns, disjoint, of one width, with a
+/// coefficient per column.
+pub(crate) fn check_diag(
+    x: &Range<usize>,
+    a: &Range<usize>,
+    len: usize,
+    ncols: usize,
+) -> Result<()> {
+    check_product("sub_diag", x, a, x.len() * a.len(), ncols)?;
+    if x.len() != a.len() || len != x.len() {
+        return Err(Error::InvalidArgument(format!(
+            "tall matrix sub_diag: {len} coefficients for columns {a:?} into {x:?}"
         )));
     }
     Ok(())

@@ -115,7 +115,12 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             },
             worst
                 .as_ref()
-                .map(|w| format!(", {} restarts, residual {:.1e}", w.restarts, w.residual))
+                .map(|w| {
+                    format!(
+                        ", {} rounds, {} block products, residual {:.1e}",
+                        w.rounds, w.products, w.residual
+                    )
+                })
                 .unwrap_or_default()
         ),
         Init::Random(why) => {

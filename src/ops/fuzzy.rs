@@ -64,6 +64,52 @@ impl Graph {
         (&self.indices[r.clone()], &self.data[r])
     }
 
+    /// The graph with its vertices renumbered: vertex `order[r]` becomes `r` (`order` a
+    /// permutation of `0..n`). Each row keeps its values in their order.
+    pub fn permuted(&self, order: &[u32]) -> Graph {
+        let n = self.n;
+        let mut new_id = vec![0u32; n];
+        for (r, &v) in order.iter().enumerate() {
+            new_id[v as usize] = r as u32;
+        }
+        let mut indptr = Vec::with_capacity(n + 1);
+        indptr.push(0);
+        for &v in order {
+            let v = v as usize;
+            indptr.push(indptr[indptr.len() - 1] + self.indptr[v + 1] - self.indptr[v]);
+        }
+        let nnz = indptr[n];
+        let (mut indices, mut data) = (vec![0u32; nnz], vec![0f32; nnz]);
+        // Blocks of ROWS_PER_TASK rows, each writing its own share of the outputs.
+        let mut parts = Vec::with_capacity(n.div_ceil(ROWS_PER_TASK));
+        let (mut idx, mut val) = (&mut indices[..], &mut data[..]);
+        for r0 in (0..n).step_by(ROWS_PER_TASK) {
+            let rows = r0..(r0 + ROWS_PER_TASK).min(n);
+            let len = indptr[rows.end] - indptr[r0];
+            let (i, i_rest) = idx.split_at_mut(len);
+            let (v, v_rest) = val.split_at_mut(len);
+            parts.push((rows, i, v));
+            (idx, val) = (i_rest, v_rest);
+        }
+        parts.into_par_iter().for_each(|(rows, idx, val)| {
+            let mut at = 0;
+            for r in rows {
+                let (cols, vals) = self.row(order[r] as usize);
+                for (&j, &w) in cols.iter().zip(vals) {
+                    idx[at] = new_id[j as usize];
+                    val[at] = w;
+                    at += 1;
+                }
+            }
+        });
+        Graph {
+            n,
+            indptr,
+            indices,
+            data,
+        }
+    }
+
     /// The graph whose row i is what `row(i, buf)` leaves in `buf` (emptied before each row):
     /// rows made in parallel, [`ROWS_PER_TASK`] a task, then copied into place in parallel.
     pub fn from_row_fn<F>(n: usize, row: F) -> Graph

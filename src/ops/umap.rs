@@ -188,7 +188,7 @@ pub enum Init {
         components: usize,
         /// How the components were placed relative to each other.
         placement: Placement,
-        /// Largest residual and most restarts over the components solved.
+        /// Largest residual and most rounds over the components solved.
         worst: Option<SpectralReport>,
         /// Seconds of the graph products, all components together.
         product_seconds: f64,

@@ -1,5 +1,7 @@
 //! [`SparseOperator`] on the CPU: the matrix stays where its owner keeps it, rows in parallel.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::prefetch;
@@ -33,69 +35,129 @@ impl SparseOperator for CpuSparseOperator<'_> {
 
     fn apply(&mut self, rows: &[f32], k: usize, out: &mut [f64]) -> Result<()> {
         check_apply(self.a.n(), rows.len(), k, out.len())?;
-        macro_rules! fixed {
-            ($k:literal) => {
-                apply_fixed::<$k>(self.a, self.scale, rows, out)
-            };
+        if k == 0 {
+            return Ok(());
         }
-        match k {
-            0 => {}
-            1 => fixed!(1),
-            2 => fixed!(2),
-            3 => fixed!(3),
-            4 => fixed!(4),
-            5 => fixed!(5),
-            6 => fixed!(6),
-            _ => apply_any(self.a, self.scale, k, rows, out),
-        }
+        let (a, scale) = (self.a, self.scale);
+        let task = (PAR_MIN / k).max(1);
+        out.par_chunks_mut(k * task).enumerate().for_each(|(t, o)| {
+            let r0 = t * task;
+            visit_row_sums(a, rows, k, r0..r0 + o.len() / k, |i, sums| {
+                for (y, &s) in o[(i - r0) * k..][..k].iter_mut().zip(sums) {
+                    *y = s * scale[i];
+                }
+            });
+        });
         Ok(())
     }
 }
 
-/// [`SparseOperator::apply`] for `K` columns: the sums in registers, and the gathered block row
-/// prefetched a few stored values ahead (in a large graph each is a cache miss).
-fn apply_fixed<const K: usize>(a: SparseRows<'_>, scale: &[f64], rows: &[f32], out: &mut [f64]) {
-    let indices = a.indices();
-    out.par_chunks_mut(K)
-        .with_min_len(PAR_MIN / K)
-        .enumerate()
-        .for_each(|(i, yi)| {
-            let (cols, vals) = a.row(i);
-            let lo = a.indptr()[i];
-            let mut acc = [0f64; K];
-            for (p, (&j, &w)) in cols.iter().zip(vals).enumerate() {
-                // (Past the row's end this is the next row's gather, as useful.)
-                if let Some(&ahead) = indices.get(lo + p + GATHER_AHEAD) {
-                    prefetch(rows.as_ptr().wrapping_add(ahead as usize * K));
-                }
-                let r = &rows[j as usize * K..][..K];
-                for c in 0..K {
-                    acc[c] += w as f64 * r[c] as f64;
-                }
-            }
-            for (y, s) in yi.iter_mut().zip(acc) {
-                *y = s * scale[i];
-            }
-        });
+impl<'a> CpuSparseOperator<'a> {
+    /// The matrix.
+    pub fn matrix(&self) -> SparseRows<'a> {
+        self.a
+    }
+
+    /// The row scale.
+    pub fn scale(&self) -> &'a [f64] {
+        self.scale
+    }
 }
 
-/// [`SparseOperator::apply`] for any column count.
-fn apply_any(a: SparseRows<'_>, scale: &[f64], k: usize, rows: &[f32], out: &mut [f64]) {
-    out.par_chunks_mut(k)
-        .with_min_len(PAR_MIN / k)
-        .enumerate()
-        .for_each(|(i, yi)| {
-            yi.fill(0.0);
-            let (cols, vals) = a.row(i);
-            for (&j, &w) in cols.iter().zip(vals) {
-                for (y, &r) in yi.iter_mut().zip(&rows[j as usize * k..][..k]) {
-                    *y += w as f64 * r as f64;
+/// Calls `f(i, sums)` for each row `i` in `range` of `a` times the `k`-column row-major block
+/// `rows`, in order: the row's unscaled sums, each over its stored values in order from 0.0 with
+/// every product and sum rounded (the sums [`SparseOperator::apply`] scales). Common widths keep
+/// the sums in registers and prefetch the gathered block rows a few stored values ahead (in a
+/// large graph each is a cache miss).
+pub(crate) fn visit_row_sums(
+    a: SparseRows<'_>,
+    rows: &[f32],
+    k: usize,
+    range: Range<usize>,
+    mut f: impl FnMut(usize, &[f64]),
+) {
+    macro_rules! fixed {
+        ($k:literal) => {
+            visit_fixed::<$k>(a, rows, range, &mut f)
+        };
+    }
+    match k {
+        1 => fixed!(1),
+        2 => fixed!(2),
+        3 => fixed!(3),
+        4 => fixed!(4),
+        5 => fixed!(5),
+        6 => fixed!(6),
+        8 => fixed!(8),
+        10 => fixed!(10),
+        12 => fixed!(12),
+        16 => fixed!(16),
+        20 => fixed!(20),
+        24 => fixed!(24),
+        _ => {
+            let mut acc = vec![0f64; k];
+            for i in range {
+                acc.fill(0.0);
+                let (cols, vals) = a.row(i);
+                for (&j, &w) in cols.iter().zip(vals) {
+                    for (y, &r) in acc.iter_mut().zip(&rows[j as usize * k..][..k]) {
+                        *y += w as f64 * r as f64;
+                    }
                 }
+                f(i, &acc);
             }
-            for y in yi.iter_mut() {
-                *y *= scale[i];
-            }
-        });
+        }
+    }
+}
+
+/// [`visit_row_sums`] for `K` columns.
+fn visit_fixed<const K: usize>(
+    a: SparseRows<'_>,
+    rows: &[f32],
+    range: Range<usize>,
+    f: &mut impl FnMut(usize, &[f64]),
+) {
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    for i in range {
+        #[cfg(target_arch = "x86_64")]
+        let acc = if avx2 {
+            // SAFETY: the CPU supports the features the function was compiled for.
+            unsafe { row_sums_avx2::<K>(a, i, rows) }
+        } else {
+            row_sums::<K>(a, i, rows)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let acc = row_sums::<K>(a, i, rows);
+        f(i, &acc);
+    }
+}
+
+/// Row `i` of `a` times the `K`-column block `rows` (see [`visit_row_sums`]).
+#[inline(always)]
+fn row_sums<const K: usize>(a: SparseRows<'_>, i: usize, rows: &[f32]) -> [f64; K] {
+    let indices = a.indices();
+    let (cols, vals) = a.row(i);
+    let lo = a.indptr()[i];
+    let mut acc = [0f64; K];
+    for (p, (&j, &w)) in cols.iter().zip(vals).enumerate() {
+        // (Past the row's end this is the next row's gather, as useful.)
+        if let Some(&ahead) = indices.get(lo + p + GATHER_AHEAD) {
+            prefetch(rows.as_ptr().wrapping_add(ahead as usize * K));
+        }
+        let r = &rows[j as usize * K..][..K];
+        for c in 0..K {
+            acc[c] += w as f64 * r[c] as f64;
+        }
+    }
+    acc
+}
+
+/// [`row_sums`], four lanes to a register where the CPU has AVX2 (the same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn row_sums_avx2<const K: usize>(a: SparseRows<'_>, i: usize, rows: &[f32]) -> [f64; K] {
+    row_sums::<K>(a, i, rows)
 }
 
 #[cfg(test)]
@@ -121,7 +183,7 @@ mod tests {
         let a = SparseRows::new(&indptr, &indices, &data).unwrap();
         let scale: Vec<f64> = (0..n).map(|i| 0.5 + i as f64 / n as f64).collect();
         let mut op = CpuSparseOperator::new(a, &scale).unwrap();
-        for k in [1, 2, 3, 4, 5, 6, 7, 9] {
+        for k in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 20, 24] {
             let rows: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
             let mut out = vec![f64::NAN; n * k];
             op.apply(&rows, k, &mut out).unwrap();

@@ -9,9 +9,11 @@ use faer::reborrow::IntoConst;
 use faer::{Mat, MatMut, MatRef};
 use rayon::prelude::*;
 
-use super::sparse::CpuSparseOperator;
-use crate::backend::sparse::{SparseOperator, SparseRows};
-use crate::backend::tall::{check_cols, check_product, dot16, sum_parts, TallMatrix, TALL_ROWS};
+use super::sparse::{visit_row_sums, CpuSparseOperator};
+use crate::backend::sparse::SparseRows;
+use crate::backend::tall::{
+    check_cols, check_diag, check_product, dot16, sum_parts, TallMatrix, TALL_ROWS,
+};
 use crate::error::Result;
 
 /// Vector entries per rayon task of the element-wise steps.
@@ -22,6 +24,8 @@ pub struct CpuTall<'a> {
     m: Mat<f64>,
     op: CpuSparseOperator<'a>,
     scale: &'a [f64],
+    /// The block of a product, row-major f32 (kept between products).
+    rows: Vec<f32>,
 }
 
 impl<'a> CpuTall<'a> {
@@ -32,6 +36,7 @@ impl<'a> CpuTall<'a> {
             m: Mat::zeros(a.n(), ncols),
             op: CpuSparseOperator::new(a, scale)?,
             scale,
+            rows: Vec::new(),
         })
     }
 
@@ -115,6 +120,24 @@ impl TallMatrix for CpuTall<'_> {
         Ok(tall_sub_t_mul(xm, am, c.as_ref()))
     }
 
+    fn sub_diag(&mut self, x: Range<usize>, a: Range<usize>, c: &[f64]) -> Result<()> {
+        check_diag(&x, &a, c.len(), self.m.ncols())?;
+        let (xm, am) = self.split(&x, &a);
+        xm.par_row_chunks_mut(TALL_ROWS)
+            .enumerate()
+            .for_each(|(t, mut xt)| {
+                let rows = t * TALL_ROWS..t * TALL_ROWS + xt.nrows();
+                for (q, &cq) in c.iter().enumerate() {
+                    axpy_f64(
+                        -cq,
+                        &col_slice(am, q)[rows.clone()],
+                        col_slice_mut(xt.as_mut(), q),
+                    );
+                }
+            });
+        Ok(())
+    }
+
     fn mul(&mut self, x: Range<usize>, a: Range<usize>, v: &[f64]) -> Result<()> {
         check_product("mul", &x, &a, v.len(), self.m.ncols())?;
         let (p, k) = (a.len(), x.len());
@@ -154,6 +177,14 @@ impl TallMatrix for CpuTall<'_> {
     }
 
     fn apply(&mut self, x: Range<usize>, a: Range<usize>) -> Result<()> {
+        self.product(x, a)
+    }
+}
+
+impl CpuTall<'_> {
+    /// [`TallMatrix::apply`]: row tasks of [`TALL_ROWS`], each summing its rows row-major (in
+    /// L2), then writing them into the columns of `x` one column at a time.
+    fn product(&mut self, x: Range<usize>, a: Range<usize>) -> Result<()> {
         check_product("apply", &x, &a, x.len() * a.len(), self.m.ncols())?;
         if x.len() != a.len() {
             return Err(crate::error::Error::InvalidArgument(format!(
@@ -161,28 +192,48 @@ impl TallMatrix for CpuTall<'_> {
             )));
         }
         let (n, k) = (self.m.nrows(), a.len());
+        if k == 0 {
+            return Ok(());
+        }
         let scale = self.scale;
+        // The block row-major, each row scaled and rounded to f32: one gather per stored value
+        // (kept between products: 16 columns of 1M rows are 64 MB).
+        self.rows.resize(n * k, 0.0);
+        let rows = &mut self.rows[..n * k];
         let src = self.m.as_ref().subcols(a.start, k);
-        // The block row-major, each row scaled and rounded to f32: one gather per stored value.
-        let mut rows = vec![0f32; n * k];
-        rows.par_chunks_mut(k.max(1))
-            .with_min_len(PAR_MIN / k.max(1))
+        rows.par_chunks_mut(k * TALL_ROWS)
             .enumerate()
-            .for_each(|(i, r)| {
-                for (c, v) in r.iter_mut().enumerate() {
-                    *v = (src[(i, c)] * scale[i]) as f32;
+            .for_each(|(t, chunk)| {
+                let r0 = t * TALL_ROWS;
+                for c in 0..k {
+                    let col = &col_slice(src, c)[r0..];
+                    for (i, r) in chunk.chunks_exact_mut(k).enumerate() {
+                        r[c] = (col[i] * scale[r0 + i]) as f32;
+                    }
                 }
             });
-        let mut out = vec![0f64; n * k];
-        self.op.apply(&rows, k, &mut out)?;
-        let mut dst = self.m.as_mut().subcols_mut(x.start, k);
-        for c in 0..k {
-            col_slice_mut(dst.as_mut(), c)
-                .par_iter_mut()
-                .with_min_len(PAR_MIN)
-                .enumerate()
-                .for_each(|(i, v)| *v = out[i * k + c]);
-        }
+        let (rows, matrix) = (&self.rows[..n * k], self.op.matrix());
+        self.m
+            .as_mut()
+            .subcols_mut(x.start, k)
+            .par_row_chunks_mut(TALL_ROWS)
+            .enumerate()
+            .for_each(|(t, mut xt)| {
+                let r0 = t * TALL_ROWS;
+                let len = xt.nrows();
+                let mut sums = vec![0f64; len * k];
+                visit_row_sums(matrix, rows, k, r0..r0 + len, |i, row| {
+                    for (o, &v) in sums[(i - r0) * k..][..k].iter_mut().zip(row) {
+                        *o = v * scale[i];
+                    }
+                });
+                for c in 0..k {
+                    let col = col_slice_mut(xt.as_mut(), c);
+                    for (r, v) in col.iter_mut().enumerate() {
+                        *v = sums[r * k + c];
+                    }
+                }
+            });
         Ok(())
     }
 }
@@ -389,6 +440,21 @@ mod tests {
                 .collect();
             assert_eq!(col(&t, 10 + q), want);
         }
+
+        // sub_diag: what a sub_mul per column gives (the trait's default), in one sweep.
+        let d = [0.3, -1.7];
+        let mut twin = CpuTall::new(a, &scale, 12).unwrap();
+        twin.set_cols(0, &t.cols(0..12).unwrap()).unwrap();
+        t.sub_diag(10..12, 0..2, &d).unwrap();
+        for (q, &dq) in d.iter().enumerate() {
+            twin.sub_mul(10 + q..11 + q, q..q + 1, &[dq]).unwrap();
+        }
+        assert_eq!(t.cols(0..12).unwrap(), twin.cols(0..12).unwrap());
+        assert!(t.sub_diag(10..12, 0..3, &d).is_err(), "widths differ");
+        assert!(
+            t.sub_diag(10..12, 0..2, &d[..1]).is_err(),
+            "coefficient count"
+        );
 
         // div_col, copy_col.
         t.div_col(3, 3.0).unwrap();
