@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use scoop::backend::cuda::CudaBackend;
 use scoop::backend::{
     Backend, CpuBackend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams, Points, Projection,
-    SparseRows, ValueMap,
+    SparseRows, TallMatrix, ValueMap,
 };
 use scoop::io::{CsrChunk, RowIds};
 
@@ -268,11 +268,11 @@ fn layout_10_epochs(b: Bencher, case: Case<usize>) {
 }
 
 /// A product of a 1M-row graph of 24 stored values a row (the shape of UMAP's symmetrized
-/// 15-NN graph at a million cells) with a block of 4 columns, as the spectral initialization
-/// applies it (items = stored values; the GPU numbers include the block's copies both ways, not
-/// the graph's one upload).
+/// 15-NN graph at a million cells) with a block of 8 columns, as the spectral initialization's
+/// filter applies it (items = stored values; the GPU numbers include the block's copies both
+/// ways, not the graph's one upload).
 #[divan::bench(args = cases(&[1_000_000usize]), sample_count = 20)]
-fn sparse_apply_4(b: Bencher, case: Case<usize>) {
+fn sparse_apply_8(b: Bencher, case: Case<usize>) {
     let (n, be) = (case.shape, backend(case.on));
     let mut rng = SmallRng::seed_from_u64(6);
     let per_row = 24;
@@ -286,26 +286,49 @@ fn sparse_apply_4(b: Bencher, case: Case<usize>) {
     let scale = vec![0.2f64; n];
     let a = SparseRows::new(&indptr, &indices, &data).unwrap();
     let mut op = be.sparse_operator(a, &scale).unwrap();
-    let k = 4;
+    let k = 8;
     let rows: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
     let mut out = vec![0f64; n * k];
     b.counter(ItemsCount::new(n * per_row))
         .bench_local(|| op.apply(&rows, k, &mut out).unwrap());
 }
 
-/// The eigensolver's widest tall product at a million rows: `Wᵀ X` for a 41-column basis and a
-/// 4-column block (items = basis values read), with the matrix where the backend computes (the
-/// GPU number counts the partial products' download).
-#[divan::bench(args = cases(&[1_000_000usize]), sample_count = 10)]
-fn tall_t_mul_41x4(b: Bencher, case: Case<usize>) {
-    let (n, be) = (case.shape, backend(case.on));
-    let indptr = vec![0usize; n + 1];
-    let scale = vec![1f64; n];
-    let a = SparseRows::new(&indptr, &[], &[]).unwrap();
-    let mut t = be.tall_matrix(a, &scale, 45).unwrap();
+/// A tall matrix of `ncols` random columns over the empty graph `indptr` (rows of no values),
+/// where `be` computes.
+fn random_tall<'a>(
+    be: &'a dyn Backend,
+    indptr: &'a [usize],
+    scale: &'a [f64],
+    ncols: usize,
+) -> Box<dyn TallMatrix + 'a> {
+    let a = SparseRows::new(indptr, &[], &[]).unwrap();
+    let mut t = be.tall_matrix(a, scale, ncols).unwrap();
     let mut rng = SmallRng::seed_from_u64(8);
-    let x: Vec<f64> = (0..n * 45).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let x: Vec<f64> = (0..scale.len() * ncols)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
     t.set_cols(0, &x).unwrap();
-    b.counter(ItemsCount::new(n * 41))
-        .bench_local(|| t.t_mul(0..41, 41..45).unwrap());
+    t
+}
+
+/// The eigensolver's gram of a block at a million rows: `Yᵀ Y` for 8 columns, as its
+/// orthonormalization and Rayleigh–Ritz take it (items = values read), with the matrix where the
+/// backend computes (the GPU number counts the partial products' download).
+#[divan::bench(args = cases(&[1_000_000usize]), sample_count = 10)]
+fn tall_t_mul_8x8(b: Bencher, case: Case<usize>) {
+    let (indptr, scale) = (vec![0usize; case.shape + 1], vec![1f64; case.shape]);
+    let mut t = random_tall(backend(case.on), &indptr, &scale, 16);
+    b.counter(ItemsCount::new(case.shape * 8))
+        .bench_local(|| t.t_mul(0..8, 0..8).unwrap());
+}
+
+/// The filter's shift at a million rows: `X −= Z diag(c)` for blocks of 8 columns (items =
+/// values updated).
+#[divan::bench(args = cases(&[1_000_000usize]), sample_count = 10)]
+fn tall_sub_diag_8(b: Bencher, case: Case<usize>) {
+    let (indptr, scale) = (vec![0usize; case.shape + 1], vec![1f64; case.shape]);
+    let mut t = random_tall(backend(case.on), &indptr, &scale, 16);
+    let c = vec![1e-9; 8];
+    b.counter(ItemsCount::new(case.shape * 8))
+        .bench_local(|| t.sub_diag(8..16, 0..8, &c).unwrap());
 }

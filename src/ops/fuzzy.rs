@@ -111,7 +111,7 @@ impl Graph {
     }
 
     /// The graph whose row i is what `row(i, buf)` leaves in `buf` (emptied before each row):
-    /// rows made in parallel, [`ROWS_PER_TASK`] a task, then copied into place in parallel.
+    /// rows made in parallel, `ROWS_PER_TASK` a task, then copied into place in parallel.
     pub fn from_row_fn<F>(n: usize, row: F) -> Graph
     where
         F: Fn(usize, &mut Vec<(u32, f32)>) + Sync,

@@ -116,7 +116,7 @@ pub struct SpectralReport {
 /// smaller ones on the CPU's; both give the same bits. Only the small Rayleigh–Ritz problems and
 /// the residuals are computed here.
 ///
-/// The solver is Chebyshev-filtered subspace iteration: a block of [`block_width`] vectors (⟂
+/// The solver is Chebyshev-filtered subspace iteration: a block of 2·(dim + 2) vectors (⟂
 /// the trivial eigenvector u0 = D^(½)·1) is multiplied by a Chebyshev polynomial of N that stays
 /// within ±1 on [−1, c] (c the block's smallest Ritz value) and grows fast above it, then
 /// orthonormalized, and Rayleigh–Ritz gives the next block. N's spectrum lies in [−1, 1], and on

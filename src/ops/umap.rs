@@ -98,7 +98,7 @@ pub fn default_epochs(n: usize) -> usize {
 /// Where the layout starts (scanpy's `init_pos`).
 #[derive(Clone, Copy, Debug, Default)]
 pub enum Start<'a> {
-    /// umap's spectral initialization ([`spectral_init`]).
+    /// umap's spectral initialization (`spectral_init`).
     #[default]
     Spectral,
     /// Uniform in [−10, 10] per coordinate, as umap's `init="random"`.
