@@ -57,11 +57,6 @@ impl<'a> CpuSparseOperator<'a> {
     pub fn matrix(&self) -> SparseRows<'a> {
         self.a
     }
-
-    /// The row scale.
-    pub fn scale(&self) -> &'a [f64] {
-        self.scale
-    }
 }
 
 /// Calls `f(i, sums)` for each row `i` in `range` of `a` times the `k`-column row-major block

@@ -176,15 +176,9 @@ impl TallMatrix for CpuTall<'_> {
         Ok(())
     }
 
+    /// Row tasks of [`TALL_ROWS`], each summing its rows row-major (in L2), then writing them
+    /// into the columns of `x` one column at a time.
     fn apply(&mut self, x: Range<usize>, a: Range<usize>) -> Result<()> {
-        self.product(x, a)
-    }
-}
-
-impl CpuTall<'_> {
-    /// [`TallMatrix::apply`]: row tasks of [`TALL_ROWS`], each summing its rows row-major (in
-    /// L2), then writing them into the columns of `x` one column at a time.
-    fn product(&mut self, x: Range<usize>, a: Range<usize>) -> Result<()> {
         check_product("apply", &x, &a, x.len() * a.len(), self.m.ncols())?;
         if x.len() != a.len() {
             return Err(crate::error::Error::InvalidArgument(format!(
@@ -197,7 +191,7 @@ impl CpuTall<'_> {
         }
         let scale = self.scale;
         // The block row-major, each row scaled and rounded to f32: one gather per stored value
-        // (kept between products: 16 columns of 1M rows are 64 MB).
+        // (kept between products: 8 columns of 1M rows are 32 MB).
         self.rows.resize(n * k, 0.0);
         let rows = &mut self.rows[..n * k];
         let src = self.m.as_ref().subcols(a.start, k);
