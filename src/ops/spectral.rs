@@ -597,15 +597,14 @@ mod tests {
     }
 
     /// Asserts that `vecs` are unit length, orthogonal to D^(½)·1 and inside the span of the dense
-    /// solution's top 2 for `g`.
+    /// solution's top `vecs.len()` for `g`.
     fn assert_spans_dense(g: &Graph, vecs: &[Vec<f64>]) {
         let inv_sqrt_deg: Vec<f64> = (0..g.n)
             .map(|i| 1.0 / g.row(i).1.iter().map(|&w| w as f64).sum::<f64>().sqrt())
             .collect();
         let mut u0: Vec<f64> = inv_sqrt_deg.iter().map(|s| 1.0 / s).collect();
         normalize(&mut u0);
-        let (want, _) = dense_eigenvectors(g, &inv_sqrt_deg, &u0, 2);
-        assert_eq!(vecs.len(), 2);
+        let (want, _) = dense_eigenvectors(g, &inv_sqrt_deg, &u0, vecs.len());
         for (c, v) in vecs.iter().enumerate() {
             assert!((dot(v, v) - 1.0).abs() < 1e-8, "vector {c} not unit");
             assert!(
@@ -624,17 +623,21 @@ mod tests {
     fn filtered_eigenvectors_span_the_dense_solution() {
         let g = geometric_graph(1_500, 3);
         assert_eq!(components(&g).1, 1, "the test graph must be connected");
-        let (vecs, report) =
-            laplacian_eigenvectors(&g, 2, 7, &crate::backend::CpuBackend::new()).unwrap();
         assert!(g.n > DENSE_MAX, "the iterative path must run");
-        assert!(
-            report.residual <= SPECTRAL_TOL,
-            "residual {} after {} rounds",
-            report.residual,
-            report.rounds
-        );
-        assert!(report.rounds > 1 && report.products > report.rounds);
-        assert_spans_dense(&g, &vecs);
+        // 2-D (blocks of 8) and 3-D (blocks of 10).
+        for dim in [2, 3] {
+            let (vecs, report) =
+                laplacian_eigenvectors(&g, dim, 7, &crate::backend::CpuBackend::new()).unwrap();
+            assert!(
+                report.residual <= SPECTRAL_TOL,
+                "{dim}-D: residual {} after {} rounds",
+                report.residual,
+                report.rounds
+            );
+            assert!(report.rounds > 1 && report.products > report.rounds);
+            assert_eq!(vecs.len(), dim);
+            assert_spans_dense(&g, &vecs);
+        }
     }
 
     #[test]
