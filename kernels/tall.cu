@@ -57,6 +57,18 @@ extern "C" __global__ void tall_sub_mul(double* __restrict__ m, u64 n, u32 x0, u
     }
 }
 
+// M[:, x0 + q] -= c[q] * M[:, a0 + q] for q < k: each value v becomes v + (-c[q] * a), as
+// tall_sub_mul rounds it for a one-column C. One thread per row.
+extern "C" __global__ void tall_sub_diag(double* __restrict__ m, u64 n, u32 x0, u32 k, u32 a0,
+                                         const double* __restrict__ c) {
+    for (u64 i = global_tid(); i < n; i += grid_stride()) {
+        for (u32 q = 0; q < k; q++) {
+            const double v = m[(u64)(x0 + q) * n + i];
+            m[(u64)(x0 + q) * n + i] = __dadd_rn(v, __dmul_rn(-c[q], m[(u64)(a0 + q) * n + i]));
+        }
+    }
+}
+
 // M[:, x0 .. x0 + k] = M[:, a0 .. a0 + p] V for the row-major p x k matrix v: the sum of
 // v[j][q] * a_j for j in order from 0.0. One thread per row.
 extern "C" __global__ void tall_mul(double* __restrict__ m, u64 n, u32 x0, u32 k, u32 a0, u32 p,

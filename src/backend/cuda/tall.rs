@@ -9,7 +9,9 @@ use cudarc::driver::CudaSlice;
 use super::sparse::CudaSparseOperator;
 use super::worker::{cuda_err, launch, Worker};
 use crate::backend::sparse::SparseRows;
-use crate::backend::tall::{check_cols, check_product, sum_parts, TallMatrix, TALL_ROWS};
+use crate::backend::tall::{
+    check_cols, check_diag, check_product, sum_parts, TallMatrix, TALL_ROWS,
+};
 use crate::error::{Error, Result};
 
 /// Block columns the scratch buffers are budgeted for (the spectral solve's blocks are dim + 2
@@ -217,6 +219,31 @@ impl TallMatrix for CudaTall<'_> {
     fn sub_t_mul(&mut self, x: Range<usize>, a: Range<usize>, c: &[f64]) -> Result<Vec<f64>> {
         self.sub_mul(x.clone(), a.clone(), c)?;
         self.t_mul(a, x)
+    }
+
+    fn sub_diag(&mut self, x: Range<usize>, a: Range<usize>, c: &[f64]) -> Result<()> {
+        check_diag(&x, &a, c.len(), self.ncols)?;
+        if x.is_empty() || self.n == 0 {
+            return Ok(());
+        }
+        self.upload_coef(c)?;
+        let (n64, x0, k, a0) = (
+            self.n as u64,
+            x.start as u32,
+            x.len() as u32,
+            a.start as u32,
+        );
+        launch!(
+            self.w,
+            tall_sub_diag,
+            Worker::flat_launch(n64),
+            &mut self.m,
+            &n64,
+            &x0,
+            &k,
+            &a0,
+            &self.coef
+        )
     }
 
     fn mul(&mut self, x: Range<usize>, a: Range<usize>, v: &[f64]) -> Result<()> {
