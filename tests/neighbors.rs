@@ -757,6 +757,64 @@ fn plot_draws_each_category_in_scanpys_colors() {
 }
 
 #[test]
+fn fewer_cells_than_neighbours_search_scanpys_smaller_neighbourhood() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("lines_input.h5ad");
+    let (sub, nb, um) = (
+        dir.path().join("sub.h5ad"),
+        dir.path().join("nb.h5ad"),
+        dir.path().join("um.h5ad"),
+    );
+    let (s, n, u) = (
+        sub.to_str().unwrap(),
+        nb.to_str().unwrap(),
+        um.to_str().unwrap(),
+    );
+    let i = input.to_str().unwrap();
+    let ok = |args: &[&str]| {
+        let o = common::scoop(args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    ok(&["subsample", i, "--n", "9", "--out", s, "-q"]);
+    // 9 cells, 15 neighbours asked: scanpy searches 1 + 9 / 2 = 5 and says so.
+    let warning = ok(&["neighbors", s, "--out", n, "-q", "--backend", "cpu"]);
+    assert!(warning.contains("using 5"), "{warning}");
+    let (x, d) = obsm(&sub, "X_pca");
+    let dist = graph(&nb, "distances");
+    for q in 0..9 {
+        let mut by_distance: Vec<(f32, u32)> = (0..9u32)
+            .filter(|&p| p as usize != q)
+            .map(|p| {
+                let (a, b) = (&x[q * d..][..d], &x[p as usize * d..][..d]);
+                let d2: f32 = a.iter().zip(b).map(|(u, v)| (u - v) * (u - v)).sum();
+                (d2.sqrt(), p)
+            })
+            .collect();
+        by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut want: Vec<u32> = by_distance[..4].iter().map(|e| e.1).collect();
+        want.sort_unstable();
+        let got: Vec<u32> = sorted_row(&dist, q).iter().map(|e| e.0).collect();
+        assert_eq!(got, want, "cell {q}: its 4 nearest others");
+    }
+    let params = H5adReader::open(&nb)
+        .unwrap()
+        .element("uns", "neighbors")
+        .unwrap()
+        .get("params")
+        .and_then(|p| p.get("n_neighbors"))
+        .cloned();
+    assert!(
+        matches!(&params, Some(Element::Scalar(scoop::io::NumVec::I64(v))) if v == &[5]),
+        "uns/neighbors/params/n_neighbors: {params:?}"
+    );
+    ok(&["umap", n, "--out", u, "-q", "--backend", "cpu"]);
+    let (emb, dim) = obsm(&um, "X_umap");
+    assert_eq!((emb.len(), dim), (18, 2));
+    assert!(emb.iter().all(|v| v.is_finite()));
+}
+
+#[test]
 fn bad_requests_fail_clearly_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture("lines_input.h5ad");

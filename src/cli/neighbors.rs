@@ -12,7 +12,8 @@ pub struct Args {
     /// obsp/connectivities and uns/neighbors (see --key-added).
     #[arg(long)]
     out: PathBuf,
-    /// Neighbours per cell, the cell itself included (scanpy's n_neighbors).
+    /// Neighbours per cell, the cell itself included (scanpy's n_neighbors). On fewer cells
+    /// than that, 1 + cells / 2, as scanpy.
     #[arg(long, default_value_t = 15)]
     n_neighbors: usize,
     /// Leading columns of the representation to use (default: all).
@@ -69,7 +70,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
                 },
                 d.rounds,
                 d.intrinsic_dim,
-                a.n_neighbors,
+                s.n_neighbors,
                 d.recall,
                 d.checked
             )
@@ -81,7 +82,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         s.n_cells,
         s.n_dims,
         s.representation.name(),
-        a.n_neighbors,
+        s.n_neighbors,
         s.method,
         s.knn_seconds,
         s.n_cells as f64 / s.knn_seconds.max(1e-9),

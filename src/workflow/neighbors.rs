@@ -48,6 +48,9 @@ pub struct NeighborsSummary {
     pub representation: Representation,
     /// Cells.
     pub n_cells: usize,
+    /// Neighbours per cell searched: the option's, or fewer on a small dataset
+    /// ([`effective_n_neighbors`]).
+    pub n_neighbors: usize,
     /// Columns of the representation used.
     pub n_dims: usize,
     /// The search that ran.
@@ -288,6 +291,16 @@ pub fn knn_graph(
     Ok((knn, method, descent))
 }
 
+/// The neighbours per cell searched among `n_obs` cells when `n_neighbors` were asked for: as
+/// scanpy, more than there are cells becomes `1 + n_obs / 2` (scanpy warns "n_obs too small").
+pub fn effective_n_neighbors(n_neighbors: usize, n_obs: usize) -> usize {
+    if n_neighbors > n_obs {
+        1 + n_obs / 2
+    } else {
+        n_neighbors
+    }
+}
+
 /// Runs `neighbors` as the options say.
 pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<NeighborsSummary> {
     let keys = GraphKeys::new(opts.key_added.as_deref())?;
@@ -304,6 +317,21 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         .map_err(|e| Error::format(&opts.input, rep.element(), e.to_string()))?;
     let n = points.len();
     let read_seconds = t.elapsed().as_secs_f64();
+    let k = effective_n_neighbors(opts.n_neighbors, n);
+    let adjusted;
+    let opts = if k == opts.n_neighbors {
+        opts
+    } else {
+        eprintln!(
+            "warning: {n} cells are fewer than --n-neighbors {}: using {k} (1 + n/2, as scanpy)",
+            opts.n_neighbors
+        );
+        adjusted = NeighborsOptions {
+            n_neighbors: k,
+            ..opts.clone()
+        };
+        &adjusted
+    };
 
     let skip = [
         format!("obsp/{}", keys.distances),
@@ -334,6 +362,7 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         representation: rep,
         descent,
         n_cells: n,
+        n_neighbors: k,
         n_dims: dim,
         method,
         nnz,
