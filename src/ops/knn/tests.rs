@@ -1,0 +1,172 @@
+//! The kNN searches against brute force, and the NN-descent pieces on their own.
+
+use super::check::{Check, CHECK_SAMPLE};
+use super::descent::JOIN_GROUP;
+use super::*;
+use crate::backend::points::sq_dist_f32;
+use crate::backend::CpuBackend;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+
+#[test]
+fn auto_help_names_the_threshold() {
+    use clap::ValueEnum;
+    let help = KnnMethod::Auto.to_possible_value().unwrap();
+    let help = help.get_help().unwrap().to_string();
+    assert!(help.contains(&EXACT_MAX_CPU.to_string()), "{help}");
+}
+
+/// `n` points of `dim` coordinates around 12 Gaussian centres with varying spread.
+pub(crate) fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let centres: Vec<f32> = (0..12 * dim).map(|_| rng.random_range(-6.0..6.0)).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = rng.random_range(0..12);
+        let s = Normal::new(0.0, 0.5 + c as f32 * 0.1).unwrap();
+        for d in 0..dim {
+            out.push(centres[c * dim + d] + s.sample(&mut rng));
+        }
+    }
+    out
+}
+
+#[test]
+fn exact_matches_a_sort_of_all_distances() {
+    let data = clustered(300, 7, 1);
+    let p = Points::new(&data, 7).unwrap();
+    let knn = exact(p, 6, &CpuBackend::new(), &|_| {}).unwrap();
+    for i in 0..300 {
+        let mut all: Vec<(f64, u32)> = (0..300)
+            .filter(|&j| j != i)
+            .map(|j| {
+                let d: f64 = p
+                    .row(i)
+                    .iter()
+                    .zip(p.row(j))
+                    .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                    .sum();
+                (d, j as u32)
+            })
+            .collect();
+        all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(knn.row(i)[0], i as u32);
+        let want: Vec<u32> = all[..5].iter().map(|x| x.1).collect();
+        assert_eq!(&knn.row(i)[1..], &want[..], "row {i}");
+        for (s, x) in all[..5].iter().enumerate() {
+            assert!((knn.row_distances(i)[s + 1] as f64 - x.0.sqrt()).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn heaps_widen_with_the_intrinsic_dimension_and_the_points() {
+    assert_eq!(heap_factor(10.0, 100_000), 1.5);
+    assert_eq!(heap_factor(24.0, 100_000), 1.75);
+    assert_eq!(heap_factor(40.0, 100_000), 2.0);
+    // From 250k to 1M points, high dimensions up to half again; low ones need no more.
+    assert_eq!(heap_factor(40.0, 1_000_000), 3.0);
+    assert_eq!(heap_factor(10.0, 4_000_000), 1.5);
+    assert!((heap_factor(40.0, 500_000) - 2.5).abs() < 1e-12);
+    assert!((heap_factor(24.0, 1_000_000) - 2.25).abs() < 1e-12);
+}
+
+/// Points uniform in a cube of `d` dimensions, embedded in `dim ≥ d` (the rest zeros).
+fn cube(n: usize, d: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n * dim)
+        .map(|e| {
+            if e % dim < d {
+                rng.random_range(0.0..1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_check_estimates_the_intrinsic_dimension() {
+    // Uniform data of 3 and of 12 dimensions in 30 coordinates: the MLE over 14 neighbours
+    // is near the truth (it runs low in higher dimensions at this n).
+    for (d, lo, hi) in [(3, 2.5, 3.6), (12, 8.5, 13.0)] {
+        let x = cube(20_000, d, 30, d as u64);
+        let check = Check::new(Points::new(&x, 30).unwrap(), 14, 1);
+        assert_eq!(check.ids.len(), CHECK_SAMPLE);
+        let lid = check.intrinsic_dim();
+        assert!(lid > lo && lid < hi, "{d} dimensions: estimated {lid}");
+        // The checked neighbours are the exact ones.
+        let p = Points::new(&x, 30).unwrap();
+        for (c, &id) in check.ids.iter().enumerate().take(5) {
+            let mut all: Vec<(f32, u32)> = (0..20_000u32)
+                .filter(|&j| j != id)
+                .map(|j| (sq_dist_f32(p.row(id as usize), p.row(j as usize)), j))
+                .collect();
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            assert_eq!(&check.truth[c * 14..(c + 1) * 14], &all[..14]);
+        }
+    }
+}
+
+#[test]
+fn heaps_grow_until_the_checked_recall_holds() {
+    // Heaps of k on hard data (uniform in 24 dimensions) fall short of a recall of 0.99; the
+    // search grows them and goes on until the check holds.
+    let (n, dim, k) = (6007, 24, 15);
+    let data = cube(n, dim, dim, 5);
+    let p = Points::new(&data, dim).unwrap();
+    let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
+    let all: Vec<usize> = (0..n).collect();
+    let opts = |min_recall| DescentOptions {
+        heap_neighbors: Some(k),
+        min_recall,
+        ..DescentOptions::for_n(n, k, 0)
+    };
+    let (plain, first) = nn_descent(p, k, &opts(0.0), &|_| {}).unwrap();
+    let short = recall(&plain, &truth, &all);
+    assert_eq!(
+        (first.grows, first.heap_neighbors, first.checked),
+        (0, k, 0)
+    );
+    assert!(first.recall.is_nan());
+    assert!(short < 0.99, "heaps of k already recall {short}");
+    let (grown, report) = nn_descent(p, k, &opts(0.99), &|_| {}).unwrap();
+    let r = recall(&grown, &truth, &all);
+    assert!(report.grows > 0 && report.heap_neighbors > k, "{report:?}");
+    assert!(r >= 0.99 && r > short, "recall {r} ({report:?})");
+    assert!((report.recall - r).abs() < 1e-3, "{report:?} vs {r}");
+}
+
+#[test]
+fn descent_recalls_the_exact_neighbours() {
+    // n prime: no task's range of points divides it evenly.
+    let (n, dim, k) = (6007, 20, 15);
+    let data = clustered(n, dim, 2);
+    let p = Points::new(&data, dim).unwrap();
+    let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
+    let all: Vec<usize> = (0..n).collect();
+    // One group of joins per round (the default at this size), and rounds split into groups
+    // of 700 points as at a million.
+    for group in [JOIN_GROUP, 700] {
+        let opts = DescentOptions {
+            join_group: group,
+            ..DescentOptions::for_n(n, k, 0)
+        };
+        let (approx, report) = nn_descent(p, k, &opts, &|_| {}).unwrap();
+        let r = recall(&approx, &truth, &all);
+        assert!(r >= 0.95, "recall {r} with join groups of {group}");
+        // Every point was checked (n ≤ CHECK_ALL_MAX): the report's recall is this one.
+        assert_eq!(report.checked, n);
+        assert!((report.recall - r).abs() < 1e-3, "{report:?} vs {r}");
+        for i in 0..n {
+            assert_eq!(approx.row(i)[0], i as u32);
+            let d = approx.row_distances(i);
+            assert!(d.windows(2).all(|w| w[0] <= w[1]));
+            // Reported distances are computed afresh, not the search's ‖x‖² + ‖y‖² − 2x·y.
+            for (&j, &dj) in approx.row(i).iter().zip(d).skip(1) {
+                let want = sq_dist_f32(p.row(i), p.row(j as usize)).sqrt();
+                assert_eq!(dj.to_bits(), want.to_bits(), "point {i}, neighbour {j}");
+            }
+        }
+    }
+}
