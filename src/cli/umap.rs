@@ -115,11 +115,13 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             },
             worst
                 .as_ref()
-                .map(|w| {
-                    format!(
+                .map(|w| match w.products {
+                    // Components this small are solved densely, exactly.
+                    0 => ", dense eigensolve".to_string(),
+                    _ => format!(
                         ", {} rounds, {} block products, residual {:.1e}",
                         w.rounds, w.products, w.residual
-                    )
+                    ),
                 })
                 .unwrap_or_default()
         ),
