@@ -101,6 +101,17 @@ fn arches(sources: &[PathBuf]) -> String {
 
 /// The virtual architecture of `src`: a `// scoop-arch: compute_NN` line among its first five,
 /// else [`ARCH`].
+/// Whether `src` asks (a `// scoop-no-fmad` line among its first ten) to be compiled without
+/// fused multiply-adds: the kernels whose results must equal the CPU's bit for bit. Their
+/// arithmetic is written as explicit `_rn` intrinsics already; this keeps a plain `a * b + c`
+/// added later from being contracted.
+fn no_fmad(src: &Path) -> bool {
+    let text = fs::read_to_string(src).unwrap_or_default();
+    text.lines()
+        .take(10)
+        .any(|l| l.trim() == "// scoop-no-fmad")
+}
+
 fn arch_of(src: &Path) -> &'static str {
     let text = fs::read_to_string(src).unwrap_or_default();
     for line in text.lines().take(5) {
@@ -141,7 +152,9 @@ fn compile_nvcc(
     for src in sources {
         let ptx = out.join(format!("{}.ptx", stem(src)));
         let status = Command::new(nvcc)
-            .args(["--ptx", &format!("-arch={}", arch_of(src)), "-O3", "-I"])
+            .args(["--ptx", &format!("-arch={}", arch_of(src)), "-O3"])
+            .args(no_fmad(src).then_some("--fmad=false"))
+            .arg("-I")
             .arg(kdir)
             .arg("-o")
             .arg(&ptx)
@@ -211,6 +224,7 @@ fn compile_nvrtc(kdir: &Path, sources: &[PathBuf], out: &Path) -> Result<Compile
             arch: Some(arch_of(src)),
             include_paths: vec![kdir.display().to_string()],
             name: Some(src.file_name().unwrap().to_string_lossy().into_owned()),
+            fmad: no_fmad(src).then_some(false),
             ..Default::default()
         };
         let ptx = match cudarc::nvrtc::compile_ptx_with_opts(text, opts) {

@@ -1,10 +1,12 @@
+// scoop-no-fmad
 // Square sparse matrix times a narrow dense block, the CUDA twin of the CPU SparseOperator
 // (backend::cpu::sparse): out[i][c] = scale[i] * sum_j a[i][j] * rows[j][c], the block row-major
 // with k columns. One thread per output value (row i, column c): the k threads of a row sit side
 // by side, so they read the row's columns and values as one broadcast and the gathered block
 // row (k consecutive floats) as one coalesced access. Each sum runs over the row's stored values
 // in order with every product and sum rounded to f64 (__dmul_rn / __dadd_rn: no fused
-// multiply-add), as the CPU does, so the two give the same bits.
+// multiply-add; `scoop-no-fmad` above also compiles the file with --fmad=false), as the CPU
+// does, so the two give the same bits.
 #include "common.cuh"
 
 extern "C" __global__ void sparse_apply(const u64* __restrict__ indptr,

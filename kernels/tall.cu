@@ -1,9 +1,12 @@
+// scoop-no-fmad
 // The tall-matrix operations of the spectral initialization's eigensolver, the CUDA twins of
 // backend::cpu::tall (see backend/tall.rs for each one's rounding, which both follow, so the
 // solver returns the same bits on either). M is column-major, n rows, column c at M + c * n.
 // Every product and sum is an explicit round-to-nearest operation (__dmul_rn, __dadd_rn): no
-// fused multiply-add. The parity with the CPU also needs IEEE f32 conversion (no flush of
-// subnormals to zero): build.rs compiles without fast-math or -ftz. Launches are 256 threads a
+// fused multiply-add (and `scoop-no-fmad` above has build.rs compile this file with
+// --fmad=false, so no later plain a * b + c is contracted either). The parity with the CPU also
+// needs IEEE f32 conversion (no flush of subnormals to zero): build.rs compiles without
+// fast-math or -ftz. Launches are 256 threads a
 // block (Worker::flat_launch), a whole number of warps, as tall_dot_parts's half-warps need.
 #include "common.cuh"
 

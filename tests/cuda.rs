@@ -384,6 +384,13 @@ fn tall_matrix_equals_cpu_bit_for_bit() {
             let mut want = cpu.tall_matrix(a, &scale, 14).unwrap();
             let mut got = g.tall_matrix(a, &scale, 14).unwrap();
             assert_eq!((got.nrows(), got.ncols()), (n, 14));
+            // Not the host's fallback, which would compare the CPU with itself.
+            assert_eq!(
+                got.on_device(),
+                !standin(),
+                "n = {n}: where {} holds it",
+                g.name()
+            );
             want.set_cols(0, &init).unwrap();
             got.set_cols(0, &init).unwrap();
             let same = |step: &str, want: &dyn TallMatrix, got: &dyn TallMatrix| {
@@ -438,6 +445,15 @@ fn tall_matrix_equals_cpu_bit_for_bit() {
             want.sub_diag(9..14, 2..7, &c).unwrap();
             got.sub_diag(9..14, 2..7, &c).unwrap();
             same("sub_diag", want.as_ref(), got.as_ref());
+            // The destination before the source, as the filter's rotating slots have it too.
+            let c = coef(&mut rng, 4);
+            want.sub_diag(0..4, 10..14, &c).unwrap();
+            got.sub_diag(0..4, 10..14, &c).unwrap();
+            same("sub_diag, destination first", want.as_ref(), got.as_ref());
+            let v = coef(&mut rng, 5 * 2);
+            want.mul(0..2, 4..9, &v).unwrap();
+            got.mul(0..2, 4..9, &v).unwrap();
+            same("mul, destination first", want.as_ref(), got.as_ref());
             for (x, a) in [
                 (9..13, 1..5),
                 (0..1, 13..14),

@@ -34,6 +34,12 @@ pub trait TallMatrix {
     /// Columns.
     fn ncols(&self) -> usize;
 
+    /// Whether the columns live in a device's memory (false for the host's; a GPU backend falls
+    /// back to the host where a solve does not fit its device).
+    fn on_device(&self) -> bool {
+        false
+    }
+
     /// Writes the column-major values `x` (`nrows · k`) into columns `at..at + k`.
     fn set_cols(&mut self, at: usize, x: &[f64]) -> Result<()>;
 

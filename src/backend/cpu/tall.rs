@@ -444,6 +444,12 @@ mod tests {
             twin.sub_mul(10 + q..11 + q, q..q + 1, &[dq]).unwrap();
         }
         assert_eq!(t.cols(0..12).unwrap(), twin.cols(0..12).unwrap());
+        // The destination before the source (the other side of the split borrow).
+        t.sub_diag(6..8, 8..10, &d).unwrap();
+        for (q, &dq) in d.iter().enumerate() {
+            twin.sub_mul(6 + q..7 + q, 8 + q..9 + q, &[dq]).unwrap();
+        }
+        assert_eq!(t.cols(0..12).unwrap(), twin.cols(0..12).unwrap());
         assert!(t.sub_diag(10..12, 0..3, &d).is_err(), "widths differ");
         assert!(
             t.sub_diag(10..12, 0..2, &d[..1]).is_err(),

@@ -131,6 +131,10 @@ impl<'a> CudaTall<'a> {
 }
 
 impl TallMatrix for CudaTall<'_> {
+    fn on_device(&self) -> bool {
+        true
+    }
+
     fn nrows(&self) -> usize {
         self.n
     }
