@@ -27,6 +27,14 @@ fn standin() -> bool {
     std::env::var_os(STANDIN).is_some()
 }
 
+/// Held by every test for its whole run: several pick kernels through environment variables
+/// (`SCOOP_CUDA_*`), which the others would otherwise read mid-change, and setting one while
+/// another thread (the CUDA driver's) reads the environment is a race.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The CUDA backends to test (one worker; two workers on device 0), or `None` after saying why.
 fn gpus(test: &str) -> Option<Vec<Box<dyn Backend>>> {
     if standin() {
@@ -92,6 +100,7 @@ fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
 
 #[test]
 fn row_totals_match_cpu() {
+    let _serial = serial();
     let Some(gpus) = gpus("row_totals_match_cpu") else {
         return;
     };
@@ -118,6 +127,7 @@ fn row_totals_match_cpu() {
 
 #[test]
 fn gene_moments_match_cpu_for_every_value_map() {
+    let _serial = serial();
     let Some(gpus) = gpus("gene_moments_match_cpu_for_every_value_map") else {
         return;
     };
@@ -164,6 +174,7 @@ fn gene_moments_match_cpu_for_every_value_map() {
 
 #[test]
 fn normalize_log1p_matches_cpu() {
+    let _serial = serial();
     let Some(gpus) = gpus("normalize_log1p_matches_cpu") else {
         return;
     };
@@ -195,6 +206,7 @@ fn normalize_log1p_matches_cpu() {
 
 #[test]
 fn gram_matches_cpu_and_accumulates_on_the_device() {
+    let _serial = serial();
     let Some(gpus) = gpus("gram_matches_cpu_and_accumulates_on_the_device") else {
         return;
     };
@@ -234,6 +246,7 @@ fn gram_matches_cpu_and_accumulates_on_the_device() {
 
 #[test]
 fn projection_matches_f64_reference() {
+    let _serial = serial();
     let Some(gpus) = gpus("projection_matches_f64_reference") else {
         return;
     };
@@ -272,6 +285,7 @@ fn projection_matches_f64_reference() {
 
 #[test]
 fn spmv_matches_f64_reference() {
+    let _serial = serial();
     let gpus = match (CudaBackend::open(&[0]), CudaBackend::open(&[0, 0])) {
         (Ok(a), Ok(b)) => [a, b],
         (Err(e), _) | (_, Err(e)) => {
@@ -326,6 +340,7 @@ fn sparse_matrix(n: usize, seed: u64) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
 
 #[test]
 fn sparse_operator_equals_cpu_bit_for_bit() {
+    let _serial = serial();
     let Some(gpus) = gpus("sparse_operator_equals_cpu_bit_for_bit") else {
         return;
     };
@@ -364,6 +379,7 @@ fn sparse_operator_equals_cpu_bit_for_bit() {
 
 #[test]
 fn tall_matrix_equals_cpu_bit_for_bit() {
+    let _serial = serial();
     let Some(gpus) = gpus("tall_matrix_equals_cpu_bit_for_bit") else {
         return;
     };
@@ -474,6 +490,7 @@ fn tall_matrix_equals_cpu_bit_for_bit() {
 
 #[test]
 fn spectral_vectors_on_cuda_equal_cpu() {
+    let _serial = serial();
     let Some(gpus) = gpus("spectral_vectors_on_cuda_equal_cpu") else {
         return;
     };
@@ -563,6 +580,7 @@ fn default_knn_kernel() -> Option<&'static str> {
 
 #[test]
 fn knn_exact_matches_cpu() {
+    let _serial = serial();
     let Some(gpus) = gpus("knn_exact_matches_cpu") else {
         return;
     };
@@ -643,6 +661,7 @@ fn knn_exact_matches_cpu() {
 
 #[test]
 fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
+    let _serial = serial();
     let Some(gpus) = gpus("layout_of_one_edge_equals_cpu_and_clusters_separate") else {
         return;
     };
@@ -663,30 +682,39 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
         tail: vec![17],
         epochs_per_sample: vec![1.0],
     };
-    let mut want = start.clone();
-    cpu.optimize_layout(&mut want, 2, &one, &params, &|_| {})
-        .unwrap();
-    assert_ne!(want, start, "the CPU layout moved nothing");
-    // Every device kernel: the 2-D instance (the default), its twin that loads eight negative
-    // samples at once, and the any-dimension one.
-    for kernel in [None, Some("batched"), Some("generic")] {
-        match kernel {
-            Some(k) => std::env::set_var("SCOOP_CUDA_LAYOUT", k),
-            None => std::env::remove_var("SCOOP_CUDA_LAYOUT"),
-        }
-        for g in &gpus {
-            let mut got = start.clone();
-            g.optimize_layout(&mut got, 2, &one, &params, &|_| {})
-                .unwrap();
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    close(*a as f64, *b as f64, 1e-4, 1e-5),
-                    "{kernel:?} kernel, coordinate {i}: {a} vs {b}"
-                );
+    // 4–5 negative samples an epoch, and 18–19: two full batches of eight and a partial one
+    // for the kernel that loads eight at once.
+    for rate in [5.0, 19.0] {
+        let params = LayoutParams {
+            negative_sample_rate: rate,
+            ..params
+        };
+        let mut want = start.clone();
+        cpu.optimize_layout(&mut want, 2, &one, &params, &|_| {})
+            .unwrap();
+        assert_ne!(want, start, "the CPU layout moved nothing");
+        // Every device kernel: the 2-D instance (the default), its twin that loads eight
+        // negative samples at once, and the any-dimension one.
+        for kernel in [None, Some("batched"), Some("generic")] {
+            match kernel {
+                Some(k) => std::env::set_var("SCOOP_CUDA_LAYOUT", k),
+                None => std::env::remove_var("SCOOP_CUDA_LAYOUT"),
+            }
+            for g in &gpus {
+                let mut got = start.clone();
+                g.optimize_layout(&mut got, 2, &one, &params, &|_| {})
+                    .unwrap();
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        close(*a as f64, *b as f64, 1e-4, 1e-5),
+                        "{kernel:?} kernel, {rate} negative samples an edge, coordinate {i}: \
+                         {a} vs {b}"
+                    );
+                }
             }
         }
+        std::env::remove_var("SCOOP_CUDA_LAYOUT");
     }
-    std::env::remove_var("SCOOP_CUDA_LAYOUT");
 
     // A kNN graph of 4 blobs laid out from random starts: the blobs separate on the device as
     // on the CPU (Hogwild races make the two differ in detail).
@@ -715,25 +743,34 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
     let mut on_cpu = start.clone();
     cpu.optimize_layout(&mut on_cpu, 2, &edges, &params, &|_| {})
         .unwrap();
-    for g in &gpus {
-        let mut got = start.clone();
-        let epochs = std::sync::atomic::AtomicUsize::new(0);
-        g.optimize_layout(&mut got, 2, &edges, &params, &|_| {
-            epochs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })
-        .unwrap();
-        assert_eq!(epochs.into_inner(), 200);
-        let (s_gpu, s_cpu) = (sil(&got), sil(&on_cpu));
-        assert!(
-            s_gpu > 0.5 && (s_gpu - s_cpu).abs() < 0.1,
-            "silhouette {s_gpu} on {} vs {s_cpu}",
-            g.name()
-        );
+    // The default 2-D kernel and its batched twin, with real races among the updates.
+    for kernel in [None, Some("batched")] {
+        match kernel {
+            Some(k) => std::env::set_var("SCOOP_CUDA_LAYOUT", k),
+            None => std::env::remove_var("SCOOP_CUDA_LAYOUT"),
+        }
+        for g in &gpus {
+            let mut got = start.clone();
+            let epochs = std::sync::atomic::AtomicUsize::new(0);
+            g.optimize_layout(&mut got, 2, &edges, &params, &|_| {
+                epochs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .unwrap();
+            assert_eq!(epochs.into_inner(), 200);
+            let (s_gpu, s_cpu) = (sil(&got), sil(&on_cpu));
+            assert!(
+                s_gpu > 0.5 && (s_gpu - s_cpu).abs() < 0.1,
+                "silhouette {s_gpu} on {} ({kernel:?} kernel) vs {s_cpu}",
+                g.name()
+            );
+        }
     }
+    std::env::remove_var("SCOOP_CUDA_LAYOUT");
 }
 
 #[test]
 fn bad_arguments_are_errors_not_device_faults() {
+    let _serial = serial();
     let Some(gpus) = gpus("bad_arguments_are_errors_not_device_faults") else {
         return;
     };
@@ -795,6 +832,7 @@ fn read_dense(path: &Path, group: &str, key: &str) -> Vec<f64> {
 
 #[test]
 fn preprocess_and_pca_on_cuda_equal_cpu() {
+    let _serial = serial();
     if gpus("preprocess_and_pca_on_cuda_equal_cpu").is_none() {
         return;
     }
