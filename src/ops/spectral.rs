@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::eigen::{top_eigen, EigenSolver};
 use super::fuzzy::Graph;
+use crate::backend::cpu::prefetch_span;
 use crate::backend::cpu::tall::CpuTall;
 use crate::backend::tall::{dot16, TALL_ROWS};
 use crate::backend::{Backend, SparseRows, TallMatrix};
@@ -163,6 +164,10 @@ fn solve_in_order(
     Ok((vecs, report))
 }
 
+/// Queue entries between a row's prefetch and its visit in [`breadth_first`] (the rows lie
+/// scattered; at 1M cells the prefetch took the search from 0.36–0.43 s to 0.17–0.24 s).
+const BFS_AHEAD: usize = 8;
+
 /// The vertices of `g` in breadth-first order, from vertex 0 and then from the first vertex not
 /// yet reached (each vertex once).
 fn breadth_first(g: &Graph) -> Vec<u32> {
@@ -176,6 +181,10 @@ fn breadth_first(g: &Graph) -> Vec<u32> {
         let mut head = order.len();
         order.push(root as u32);
         while head < order.len() {
+            if let Some(&ahead) = order.get(head + BFS_AHEAD) {
+                let (a, b) = (g.indptr[ahead as usize], g.indptr[ahead as usize + 1]);
+                prefetch_span(g.indices[a..].as_ptr(), b - a);
+            }
             for &j in g.row(order[head] as usize).0 {
                 if !std::mem::replace(&mut seen[j as usize], true) {
                     order.push(j);
