@@ -18,7 +18,8 @@ Steps timed (each in its own process, so peak RSS is per step):
               (pynndescent above 8191 cells), then recall@15 of both against exact neighbours of
               2,000 random cells.
   umap        scoop `umap` on scoop's graph vs sc.tl.umap(random_state=0) on scanpy's graph;
-              cell-line silhouette of both on 10,000 random cells.
+              cell-line silhouette and trustworthiness (k = 15, against X_pca) of both on
+              10,000 random cells.
 Needs a Python with scanpy, anndata, dask (tests/python/requirements.txt) and a release build
 of scoop (cargo build --release). Not a test: numbers go in the README and issue notes.
 """
@@ -110,12 +111,13 @@ SCANPY_UMAP = textwrap.dedent(
 )
 
 # Recall@15 of both graphs against exact neighbours of a random sample, and the cell-line
-# silhouette of both layouts on a random sample.
+# silhouette and trustworthiness of both layouts on a random sample.
 JUDGE = textwrap.dedent(
     """
     import sys, numpy as np, anndata as ad
     from sklearn.neighbors import NearestNeighbors
     from sklearn.metrics import silhouette_score
+    from sklearn.manifold import trustworthiness
     kind, ours, theirs = sys.argv[1:]
     a, b = ad.read_h5ad(ours), ad.read_h5ad(theirs)
     rng = np.random.default_rng(0)
@@ -133,7 +135,10 @@ JUDGE = textwrap.dedent(
         sample = rng.choice(a.n_obs, min(10000, a.n_obs), replace=False)
         lab = a.obs["cell_line"].cat.codes.to_numpy()[sample]
         s = [silhouette_score(f.obsm["X_umap"][sample], lab) for f in (a, b)]
-        print("silhouette scoop %.4f, scanpy %.4f" % tuple(s))
+        x = np.asarray(a.obsm["X_pca"])[sample]
+        t = [trustworthiness(x, f.obsm["X_umap"][sample], n_neighbors=15) for f in (a, b)]
+        print("silhouette scoop %.4f, scanpy %.4f; trustworthiness@15 scoop %.4f, scanpy %.4f"
+              % (*s, *t))
     """
 )
 
