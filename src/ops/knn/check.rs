@@ -153,8 +153,12 @@ impl Check {
         est[est.len() / 2]
     }
 
-    /// The fraction of the checked points' m nearest other points that are among the m nearest
-    /// of their heap entries by exact distance (the neighbours the search would return now).
+    /// The fraction of the checked points' m nearest other points that the m nearest of their
+    /// heap entries by exact distance (the neighbours the search would return now) hold, ties
+    /// counted as found: an entry no farther than the point's m-th nearest is one of its m
+    /// nearest, whichever of equally distant points it is (duplicated cells are all at
+    /// distance 0, and which of them is returned does not matter). Without ties this is the
+    /// fraction of the true neighbours found.
     pub(super) fn recall(&self, points: Points<'_>, heaps: &Heaps) -> f64 {
         let (m, hm) = (self.m, heaps.m);
         let hits: usize = self
@@ -170,10 +174,8 @@ impl Check {
                     .collect();
                 got.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 got.truncate(m);
-                truth
-                    .iter()
-                    .filter(|t| got.iter().any(|g| g.1 == t.1))
-                    .count()
+                let bound = truth[m - 1].0;
+                got.iter().filter(|g| g.0 <= bound).count()
             })
             .sum();
         hits as f64 / (self.ids.len() * m).max(1) as f64

@@ -97,7 +97,8 @@ pub struct DescentReport {
     pub intrinsic_dim: f64,
     /// Points whose exact neighbours checked the graph (0: no check).
     pub checked: usize,
-    /// Recall of their k − 1 nearest other points (NaN without a check).
+    /// Recall of their k − 1 nearest other points, a point as far as the (k − 1)-th counted
+    /// as one of them (NaN without a check).
     pub recall: f64,
     /// Times the heaps grew.
     pub grows: usize,

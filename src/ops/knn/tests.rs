@@ -109,6 +109,37 @@ fn the_check_estimates_the_intrinsic_dimension() {
 }
 
 #[test]
+fn duplicated_cells_do_not_grow_the_heaps() {
+    // Half the cells are copies of 40 cells (~75 copies each, all at distance 0 from one
+    // another): any 14 of a copy's twins are its nearest, so the check must not ask for the
+    // 14 of lowest index (which the search has no reason to find) and grow the heaps for them.
+    let (n, dim, k) = (6007, 20, 15);
+    let mut data = clustered(n, dim, 7);
+    for c in 0..n / 2 {
+        let src = n / 2 + c % 40;
+        let row: Vec<f32> = data[src * dim..(src + 1) * dim].to_vec();
+        data[c * dim..(c + 1) * dim].copy_from_slice(&row);
+    }
+    let p = Points::new(&data, dim).unwrap();
+    let truth = exact(p, k, &CpuBackend::new(), &|_| {}).unwrap();
+    let (found, report) = nn_descent(p, k, &DescentOptions::for_n(n, k, 0), &|_| {}).unwrap();
+    assert_eq!(report.grows, 0, "{report:?}");
+    // Recall with ties: a neighbour no farther than the exact (k − 1)-th counts (the exact
+    // search's distances are rounded from f64, the search's computed in f32: a little slack).
+    let mut hits = 0;
+    for i in 0..n {
+        let bound = truth.row_distances(i)[k - 1] * (1.0 + 1e-5);
+        hits += found.row_distances(i)[1..]
+            .iter()
+            .filter(|&&d| d <= bound)
+            .count();
+    }
+    let r = hits as f64 / (n * (k - 1)) as f64;
+    assert!(r >= 0.95, "recall with ties {r} ({report:?})");
+    assert!((report.recall - r).abs() < 1e-3, "{report:?} vs {r}");
+}
+
+#[test]
 fn heaps_grow_until_the_checked_recall_holds() {
     // Heaps of k on hard data (uniform in 24 dimensions) fall short of a recall of 0.99; the
     // search grows them and goes on until the check holds.
