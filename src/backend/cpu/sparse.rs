@@ -52,13 +52,6 @@ impl SparseOperator for CpuSparseOperator<'_> {
     }
 }
 
-impl<'a> CpuSparseOperator<'a> {
-    /// The matrix.
-    pub fn matrix(&self) -> SparseRows<'a> {
-        self.a
-    }
-}
-
 /// Calls `f(i, sums)` for each row `i` in `range` of `a` times the `k`-column row-major block
 /// `rows`, in order: the row's unscaled sums, each over its stored values in order from 0.0 with
 /// every product and sum rounded (the sums [`SparseOperator::apply`] scales). Common widths keep

@@ -9,8 +9,8 @@ use faer::reborrow::IntoConst;
 use faer::{Mat, MatMut, MatRef};
 use rayon::prelude::*;
 
-use super::sparse::{visit_row_sums, CpuSparseOperator};
-use crate::backend::sparse::SparseRows;
+use super::sparse::visit_row_sums;
+use crate::backend::sparse::{check_scale, SparseRows};
 use crate::backend::tall::{
     check_cols, check_diag, check_product, dot16, sum_parts, TallMatrix, TALL_ROWS,
 };
@@ -22,7 +22,7 @@ const PAR_MIN: usize = 8192;
 /// A tall matrix in host memory with the sparse matrix its products apply.
 pub struct CpuTall<'a> {
     m: Mat<f64>,
-    op: CpuSparseOperator<'a>,
+    a: SparseRows<'a>,
     scale: &'a [f64],
     /// The block of a product, row-major f32 (kept between products).
     rows: Vec<f32>,
@@ -32,9 +32,10 @@ impl<'a> CpuTall<'a> {
     /// A zeroed `a.n() x ncols` matrix whose [`TallMatrix::apply`] multiplies by `a` scaled by
     /// `scale` on both sides.
     pub fn new(a: SparseRows<'a>, scale: &'a [f64], ncols: usize) -> Result<Self> {
+        check_scale(a.n(), scale)?;
         Ok(CpuTall {
             m: Mat::zeros(a.n(), ncols),
-            op: CpuSparseOperator::new(a, scale)?,
+            a,
             scale,
             rows: Vec::new(),
         })
@@ -206,7 +207,7 @@ impl TallMatrix for CpuTall<'_> {
                     }
                 }
             });
-        let (rows, matrix) = (&self.rows[..n * k], self.op.matrix());
+        let (rows, matrix) = (&self.rows[..n * k], self.a);
         self.m
             .as_mut()
             .subcols_mut(x.start, k)
