@@ -2,7 +2,9 @@
 //! any newer GPU; a file whose first lines say `// scoop-arch: compute_NN` gets that one, and
 //! loads only on such GPUs): with `nvcc` when present, else with NVRTC (loaded dynamically through
 //! cudarc).
-//! With neither, the build still succeeds, embeds no PTX and says why in a cargo warning.
+//! With neither, the build still succeeds quietly (a machine without a GPU needs no kernels) and
+//! embeds no PTX; `scoop devices` says why. With `SCOOP_REQUIRE_PTX` set (CI, `gpu-bundle.sh`) the
+//! build fails instead, naming the reason.
 //!
 //! NVRTC is looked for in `SCOOP_NVRTC_LIB` (path of libnvrtc.so.12), `$CUDA_HOME/lib64`,
 //! `/usr/local/cuda/lib64`, and the `nvidia-cuda-nvrtc-cu12` pip package of `python3`.
@@ -23,6 +25,7 @@ fn main() {
         "CUDA_PATH",
         "SCOOP_NVRTC_LIB",
         "SCOOP_NO_NVCC",
+        "SCOOP_REQUIRE_PTX",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -41,7 +44,9 @@ fn main() {
     let (modules, provenance) = match result {
         Ok((m, p)) => (m, p),
         Err(why) => {
-            println!("cargo:warning=scoop: CUDA kernels not compiled ({why}); the CUDA backend will be unavailable");
+            if env::var_os("SCOOP_REQUIRE_PTX").is_some() {
+                panic!("scoop: CUDA kernels not compiled ({why}) and SCOOP_REQUIRE_PTX is set");
+            }
             (Vec::new(), format!("no PTX in this build: {why}"))
         }
     };

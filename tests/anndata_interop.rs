@@ -10,24 +10,26 @@ use scoop::io::{
 
 #[test]
 fn anndata_files_load_in_scoop() {
-    let Some(py) = common::python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    let cases = common::interop(&py, &["write", d]);
-    let cases: Vec<&str> = cases.lines().collect();
-    assert!(
-        cases.len() >= 5,
-        "expected several encodings, got {cases:?}"
-    );
-    for case in cases {
-        let h5ad = dir.path().join(format!("{case}.h5ad"));
-        let ours = dir.path().join(format!("{case}.scoop.json"));
-        std::fs::write(&ours, common::dump_file(&h5ad).to_string()).unwrap();
-        let theirs = dir.path().join(format!("{case}.json"));
-        common::interop(
-            &py,
-            &["compare", theirs.to_str().unwrap(), ours.to_str().unwrap()],
+    for (stack, py) in common::stacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let cases = common::interop(&py, &["write", d]);
+        let cases: Vec<&str> = cases.lines().collect();
+        assert!(
+            cases.len() >= 6 && cases.contains(&"pandas3_defaults"),
+            "{stack}: expected several encodings, got {cases:?}"
         );
+        for case in cases {
+            let h5ad = dir.path().join(format!("{case}.h5ad"));
+            let ours = dir.path().join(format!("{case}.scoop.json"));
+            std::fs::write(&ours, common::dump_file(&h5ad).to_string()).unwrap();
+            let theirs = dir.path().join(format!("{case}.json"));
+            eprintln!("{stack}: {case}");
+            common::interop(
+                &py,
+                &["compare", theirs.to_str().unwrap(), ours.to_str().unwrap()],
+            );
+        }
     }
 }
 
@@ -243,7 +245,13 @@ fn write_sample(
 
 #[test]
 fn scoop_files_load_in_anndata() {
-    let Some(py) = common::python() else { return };
+    for (stack, py) in common::stacks() {
+        eprintln!("{stack}: {}", py.display());
+        scoop_files_load_in(&py);
+    }
+}
+
+fn scoop_files_load_in(py: &std::path::Path) {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("plain", CsrWriteOptions::default(), 10),
@@ -270,12 +278,9 @@ fn scoop_files_load_in_anndata() {
         let exp_path = dir.path().join(format!("{name}.expected.json"));
         std::fs::write(&exp_path, expected.to_string()).unwrap();
         let got = dir.path().join(format!("{name}.anndata.json"));
+        common::interop(py, &["dump", h5ad.to_str().unwrap(), got.to_str().unwrap()]);
         common::interop(
-            &py,
-            &["dump", h5ad.to_str().unwrap(), got.to_str().unwrap()],
-        );
-        common::interop(
-            &py,
+            py,
             &["compare", exp_path.to_str().unwrap(), got.to_str().unwrap()],
         );
     }

@@ -378,8 +378,6 @@ pub struct BackendOptions {
     pub kind: BackendKind,
     /// CUDA device ordinals (repeat one to run two workers on it).
     pub devices: Vec<usize>,
-    /// Suppress the info line printed when `auto` falls back to CPU.
-    pub quiet: bool,
 }
 
 /// Builds the backend the options ask for.
@@ -387,14 +385,11 @@ pub fn select(opts: &BackendOptions) -> Result<Box<dyn Backend>> {
     match opts.kind {
         BackendKind::Cpu => Ok(Box::new(CpuBackend::new())),
         BackendKind::Cuda => cuda::open(&opts.devices),
+        // `auto` falls back silently: a machine without a GPU is the usual case, not news.
+        // `scoop devices` says why CUDA did not open.
         BackendKind::Auto => match cuda::open(&opts.devices) {
             Ok(b) => Ok(b),
-            Err(e) => {
-                if !opts.quiet {
-                    eprintln!("info: using the CPU backend ({e})");
-                }
-                Ok(Box::new(CpuBackend::new()))
-            }
+            Err(_) => Ok(Box::new(CpuBackend::new())),
         },
     }
 }

@@ -43,7 +43,6 @@ impl GlobalArgs {
         BackendOptions {
             kind: self.backend,
             devices: self.devices.clone(),
-            quiet: self.quiet,
         }
     }
 

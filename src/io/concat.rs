@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::array::{NumDtype, NumVec};
 use super::chunk::CsrChunk;
 use super::csr::{CsrWriteOptions, CsrWriter};
-use super::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWriter};
+use super::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWriter, StringNa};
 use super::elem::{write_element, Element};
 use super::h5ad::{H5adReader, OutputFile};
 use crate::error::{Error, Result};
@@ -94,12 +94,18 @@ enum Target {
     NullableBool,
     NullableInt(NumDtype),
     Strings,
+    NullableString(StringNa),
 }
 
 fn cat_labels(c: &Categories) -> Vec<String> {
     (0..c.len()).map(|i| c.label(i)).collect()
 }
 
+/// The kind anndata's `concat_on_disk` gives a column (its `unify_dtypes`, then `pd.concat`):
+/// categoricals unify to the natural-sorted union of their categories (ordered ones only when all
+/// agree, else they become strings); strings mixed with categoricals, nullable strings or missing
+/// rows become nullable strings; numbers widen to float64 when their dtypes differ or rows are
+/// missing. `per_file` is `None` where an input lacks the column (outer joins only).
 fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> {
     let present: Vec<&ColumnValues> = per_file.iter().flatten().collect();
     let all = present.len() == per_file.len();
@@ -108,29 +114,62 @@ fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> 
             "obs column {name:?} has incompatible types across inputs"
         ))
     };
+    let is_text = |v: &&ColumnValues| {
+        matches!(
+            v,
+            ColumnValues::Categorical { .. }
+                | ColumnValues::Strings(_)
+                | ColumnValues::NullableString { .. }
+        )
+    };
     match present[0] {
-        ColumnValues::Categorical { .. } | ColumnValues::Strings(_) => {
-            let mut lists: Vec<Vec<String>> = Vec::new();
-            let mut orders = Vec::new();
-            for v in &present {
-                match v {
-                    ColumnValues::Categorical { categories, ordered, .. } => {
-                        lists.push(cat_labels(categories));
-                        orders.push(*ordered);
-                    }
-                    ColumnValues::Strings(_) if all && present.iter().all(|p| matches!(p, ColumnValues::Strings(_))) => {
-                        return Ok(Target::Strings)
-                    }
-                    _ => return Err(bad()),
+        ColumnValues::Categorical { .. }
+        | ColumnValues::Strings(_)
+        | ColumnValues::NullableString { .. } => {
+            if !present.iter().all(is_text) {
+                return Err(bad());
+            }
+            let cats: Vec<(Vec<String>, bool)> = present
+                .iter()
+                .filter_map(|v| match v {
+                    ColumnValues::Categorical {
+                        categories,
+                        ordered,
+                        ..
+                    } => Some((cat_labels(categories), *ordered)),
+                    _ => None,
+                })
+                .collect();
+            if cats.len() == present.len() {
+                if !cats.iter().any(|(_, o)| *o) {
+                    let mut union: Vec<String> = cats.into_iter().flat_map(|(c, _)| c).collect();
+                    union.sort_by(|a, b| natural_cmp(a, b));
+                    union.dedup();
+                    return Ok(Target::Categorical {
+                        categories: union,
+                        ordered: false,
+                    });
+                }
+                let filled: Vec<&(Vec<String>, bool)> =
+                    cats.iter().filter(|(c, _)| !c.is_empty()).collect();
+                if filled.iter().all(|(c, o)| *o && *c == filled[0].0) {
+                    return Ok(Target::Categorical {
+                        categories: filled.first().map(|(c, _)| c.clone()).unwrap_or_default(),
+                        ordered: true,
+                    });
                 }
             }
-            if lists.windows(2).all(|w| w[0] == w[1]) && orders.windows(2).all(|w| w[0] == w[1]) {
-                return Ok(Target::Categorical { categories: lists.swap_remove(0), ordered: orders[0] });
+            if all && present.iter().all(|v| matches!(v, ColumnValues::Strings(_))) {
+                return Ok(Target::Strings);
             }
-            let mut union: Vec<String> = lists.into_iter().flatten().collect();
-            union.sort_by(|a, b| natural_cmp(a, b));
-            union.dedup();
-            Ok(Target::Categorical { categories: union, ordered: false })
+            let na = present
+                .iter()
+                .find_map(|v| match v {
+                    ColumnValues::NullableString { na, .. } => Some(*na),
+                    _ => None,
+                })
+                .unwrap_or(StringNa::NaN);
+            Ok(Target::NullableString(na))
         }
         ColumnValues::Array(first) => {
             let dtypes: Vec<NumDtype> = present
@@ -145,30 +184,40 @@ fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> 
                 if !dtypes.iter().all(|&d| d == NumDtype::Bool) {
                     return Err(bad());
                 }
-                return Ok(if all { Target::Array(NumDtype::Bool) } else { Target::NullableBool });
+                return Ok(if all {
+                    Target::Array(NumDtype::Bool)
+                } else {
+                    Target::NullableBool
+                });
             }
             if dtypes.contains(&NumDtype::Bool) {
                 return Err(bad());
             }
-            Ok(if all && same { Target::Array(first.dtype()) } else { Target::Array(NumDtype::F64) })
+            Ok(if all && same {
+                Target::Array(first.dtype())
+            } else {
+                Target::Array(NumDtype::F64)
+            })
         }
         ColumnValues::NullableBool { .. } => {
-            if present.iter().all(|v| matches!(v, ColumnValues::NullableBool { .. })) {
+            if present
+                .iter()
+                .all(|v| matches!(v, ColumnValues::NullableBool { .. }))
+            {
                 Ok(Target::NullableBool)
             } else {
                 Err(bad())
             }
         }
         ColumnValues::NullableInt { values, .. } => {
-            if present.iter().all(|v| matches!(v, ColumnValues::NullableInt { values: x, .. } if x.dtype() == values.dtype())) {
+            if present.iter().all(|v| {
+                matches!(v, ColumnValues::NullableInt { values: x, .. } if x.dtype() == values.dtype())
+            }) {
                 Ok(Target::NullableInt(values.dtype()))
             } else {
                 Err(bad())
             }
         }
-        ColumnValues::NullableString { .. } => Err(Error::InvalidArgument(format!(
-            "obs column {name:?}: concatenating nullable-string-array columns is not supported yet"
-        ))),
     }
 }
 
@@ -201,6 +250,33 @@ fn convert(target: &Target, values: Option<&ColumnValues>, n: usize) -> ColumnVa
             }
         }
         (Target::Strings, Some(v)) => v.clone(),
+        (Target::NullableString(na), v) => {
+            let (values, mask) = match v {
+                None => (vec![String::new(); n], vec![true; n]),
+                Some(ColumnValues::Strings(s)) => (s.clone(), vec![false; n]),
+                Some(ColumnValues::NullableString { values, mask, .. }) => {
+                    (values.clone(), mask.clone())
+                }
+                Some(ColumnValues::Categorical {
+                    codes, categories, ..
+                }) => codes
+                    .iter()
+                    .map(|&c| {
+                        if c < 0 {
+                            (String::new(), true)
+                        } else {
+                            (categories.label(c as usize), false)
+                        }
+                    })
+                    .unzip(),
+                Some(_) => unreachable!("planned as strings"),
+            };
+            ColumnValues::NullableString {
+                values,
+                mask,
+                na: *na,
+            }
+        }
         (
             Target::Categorical {
                 categories,
@@ -363,6 +439,8 @@ pub fn concat(
         .iter()
         .map(|f| f.obs_reader())
         .collect::<Result<Vec<_>>>()?;
+    // Columns as pandas joins them: inner keeps those of every input in the first one's order,
+    // outer all of them in first-seen order.
     let mut col_names: Vec<String> = Vec::new();
     for r in &obs_readers {
         for c in r.column_names() {
@@ -370,6 +448,9 @@ pub fn concat(
                 col_names.push(c.clone());
             }
         }
+    }
+    if opts.join == Join::Inner {
+        col_names.retain(|c| obs_readers.iter().all(|r| r.column_names().contains(c)));
     }
     if col_names.contains(&opts.label) {
         return Err(Error::InvalidArgument(format!(

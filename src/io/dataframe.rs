@@ -71,13 +71,36 @@ pub enum ColumnValues {
         /// True where the value is missing.
         mask: Vec<bool>,
     },
-    /// `nullable-string-array` (anndata 0.12).
+    /// `nullable-string-array` (anndata ≥ 0.12; pandas 3's default for strings).
     NullableString {
         /// Values ("" where masked).
         values: Vec<String>,
         /// True where the value is missing.
         mask: Vec<bool>,
+        /// How pandas spells the missing value (the element's `na-value`).
+        na: StringNa,
     },
+}
+
+/// The missing value of a `nullable-string-array`, as its `na-value` attribute names it: pandas'
+/// `pd.NA` (`StringDtype()`, the attribute's default) or NaN (pandas 3's default `str` dtype).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StringNa {
+    /// `pd.NA` (`na-value = "NA"`).
+    #[default]
+    Na,
+    /// `NaN` (`na-value = "NaN"`).
+    NaN,
+}
+
+impl StringNa {
+    /// The attribute's text.
+    pub fn attr(self) -> &'static str {
+        match self {
+            StringNa::Na => "NA",
+            StringNa::NaN => "NaN",
+        }
+    }
 }
 
 impl ColumnValues {
@@ -135,9 +158,10 @@ impl ColumnValues {
                 values: pick(values),
                 mask: pick(mask),
             },
-            ColumnValues::NullableString { values, mask } => ColumnValues::NullableString {
+            ColumnValues::NullableString { values, mask, na } => ColumnValues::NullableString {
                 values: rows.iter().map(|&r| values[r].clone()).collect(),
                 mask: pick(mask),
+                na: *na,
             },
         }
     }
@@ -170,9 +194,12 @@ impl ColumnValues {
                     values[i].to_string()
                 }
             }
-            ColumnValues::NullableString { values, mask } => {
+            ColumnValues::NullableString { values, mask, na } => {
                 if mask[i] {
-                    "<NA>".into()
+                    match na {
+                        StringNa::Na => "<NA>".into(),
+                        StringNa::NaN => "NaN".into(),
+                    }
                 } else {
                     values[i].clone()
                 }
@@ -312,7 +339,7 @@ impl DataFrameReader {
         if !group.link_exists(&index_name) {
             return Err(format_err(&group, &index_name, "index dataset missing"));
         }
-        let len = group.dataset(&index_name).at(&group, &index_name)?.size();
+        let len = element_len(&group, &index_name)?;
         let r = DataFrameReader {
             group,
             index_name,
@@ -340,17 +367,7 @@ impl DataFrameReader {
                 "listed in column-order but missing",
             ));
         }
-        if h5::is_group(&self.group, name) {
-            let g = self.group.group(name).at(&self.group, name)?;
-            let child = if g.link_exists("codes") {
-                "codes"
-            } else {
-                "values"
-            };
-            Ok(g.dataset(child).at(&g, child)?.size())
-        } else {
-            Ok(self.group.dataset(name).at(&self.group, name)?.size())
-        }
+        element_len(&self.group, name)
     }
 
     /// Number of rows.
@@ -370,19 +387,7 @@ impl DataFrameReader {
 
     /// Reads rows `rows` of the index and every column.
     pub fn read_rows(&self, rows: Range<usize>) -> Result<DataFrame> {
-        let ds = self
-            .group
-            .dataset(&self.index_name)
-            .at(&self.group, &self.index_name)?;
-        let index = match h5::value_kind(&ds, &self.group, &self.index_name)? {
-            ValueKind::Str => {
-                h5::read_strings(&ds, Some(rows.clone()), &self.group, &self.index_name)?
-            }
-            ValueKind::Num(_) => {
-                let v = h5::read_num(&ds, Some(rows.clone()), &self.group, &self.index_name)?;
-                (0..v.len()).map(|i| v.display(i)).collect()
-            }
-        };
+        let index = read_index(&self.group, &self.index_name, rows.clone())?;
         let mut columns = Vec::with_capacity(self.columns.len());
         for name in &self.columns {
             columns.push(Column {
@@ -403,6 +408,31 @@ impl DataFrameReader {
     }
 }
 
+/// Rows of a column or index element: a dataset's length, or its group's `codes`/`values`.
+fn element_len(group: &Group, name: &str) -> Result<usize> {
+    if h5::is_group(group, name) {
+        let g = group.group(name).at(group, name)?;
+        let child = if g.link_exists("codes") {
+            "codes"
+        } else {
+            "values"
+        };
+        Ok(g.dataset(child).at(&g, child)?.size())
+    } else {
+        Ok(group.dataset(name).at(group, name)?.size())
+    }
+}
+
+/// Reads rows of the index as text: a `string-array` dataset (anndata < 0.13, or pandas 2), a
+/// `nullable-string-array` group (anndata 0.13 under pandas 3; missing entries read as the ""
+/// anndata stores for them), or numbers and categories as pandas prints them.
+fn read_index(group: &Group, name: &str, rows: Range<usize>) -> Result<Vec<String>> {
+    Ok(match read_column(group, name, rows)? {
+        ColumnValues::Strings(s) | ColumnValues::NullableString { values: s, .. } => s,
+        other => (0..other.len()).map(|i| other.display(i)).collect(),
+    })
+}
+
 fn read_bools(g: &Group, name: &str, rows: Range<usize>) -> Result<Vec<bool>> {
     let ds = g.dataset(name).at(g, name)?;
     match h5::read_num(&ds, Some(rows), g, name)? {
@@ -418,6 +448,20 @@ fn read_bools(g: &Group, name: &str, rows: Range<usize>) -> Result<Vec<bool>> {
 fn read_column(group: &Group, name: &str, rows: Range<usize>) -> Result<ColumnValues> {
     if !h5::is_group(group, name) {
         let ds = group.dataset(name).at(group, name)?;
+        if ds
+            .attr_names()
+            .at(group, name)?
+            .iter()
+            .any(|a| a == "categories")
+        {
+            return Err(format_err(
+                group,
+                name,
+                "categorical in anndata ≤ 0.7's layout (codes with a reference into \
+                 __categories), which scoop does not read; write the file again with a current \
+                 anndata (anndata.read_h5ad(IN).write_h5ad(OUT))",
+            ));
+        }
         let enc = h5::attr_str(&ds, "encoding-type")?;
         return match (enc.as_deref(), h5::value_kind(&ds, group, name)?) {
             (Some("array") | None, ValueKind::Num(_)) => Ok(ColumnValues::Array(h5::read_num(
@@ -487,7 +531,18 @@ fn read_column(group: &Group, name: &str, rows: Range<usize>) -> Result<ColumnVa
             let ds = g.dataset("values").at(&g, "values")?;
             let values = h5::read_strings(&ds, Some(rows.clone()), &g, "values")?;
             let mask = read_bools(&g, "mask", rows)?;
-            Ok(ColumnValues::NullableString { values, mask })
+            let na = match h5::attr_str(&g, "na-value")?.as_deref() {
+                None | Some("NA") => StringNa::Na,
+                Some("NaN") => StringNa::NaN,
+                Some(other) => {
+                    return Err(format_err(
+                        &g,
+                        "@na-value",
+                        format!("unknown na-value {other:?} (expected \"NA\" or \"NaN\")"),
+                    ))
+                }
+            };
+            Ok(ColumnValues::NullableString { values, mask, na })
         }
         Some(other) => Err(format_err(
             group,
@@ -519,7 +574,7 @@ enum ColumnSink {
     Cat(Appender, NumDtype),
     NullNum(Appender, Appender, NumDtype),
     NullBool(Appender, Appender),
-    NullStr(Appender, Appender),
+    NullStr(Appender, Appender, StringNa),
 }
 
 const DF_CHUNK: usize = 1 << 16;
@@ -648,16 +703,17 @@ impl DataFrameWriter {
                     mark_arrays(&[&v, &m])?;
                     ColumnSink::NullBool(v, m)
                 }
-                ColumnValues::NullableString { .. } => {
+                ColumnValues::NullableString { na, .. } => {
                     let g = group.create_group(n).at(&group, n)?;
                     h5::set_encoding(&g, "nullable-string-array", "0.1.0")?;
+                    h5::set_attr_str(&g, "na-value", na.attr())?;
                     let v = Appender::create::<hdf5::types::VarLenUnicode>(
                         &g, "values", DF_CHUNK, None,
                     )?;
                     let m = create_num(&g, "mask", NumDtype::Bool)?;
                     h5::set_encoding(v.dataset(), "string-array", "0.2.0")?;
                     mark_arrays(&[&m])?;
-                    ColumnSink::NullStr(v, m)
+                    ColumnSink::NullStr(v, m, *na)
                 }
             };
             sinks.push((c.name.clone(), sink));
@@ -723,7 +779,10 @@ impl DataFrameWriter {
                     v.append(values)?;
                     m.append(mask)?
                 }
-                (ColumnSink::NullStr(v, m), ColumnValues::NullableString { values, mask }) => {
+                (
+                    ColumnSink::NullStr(v, m, want),
+                    ColumnValues::NullableString { values, mask, na },
+                ) if na == want => {
                     append_strs(v, values)?;
                     m.append(mask)?
                 }

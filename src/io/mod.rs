@@ -17,7 +17,7 @@ pub use array::{DenseArray, NumDtype, NumVec};
 pub use chunk::{CsrChunk, RowIds};
 pub use csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixInfo, MatrixReader};
 pub use dataframe::{
-    Categories, Column, ColumnValues, DataFrame, DataFrameReader, DataFrameWriter,
+    Categories, Column, ColumnValues, DataFrame, DataFrameReader, DataFrameWriter, StringNa,
 };
 pub use dense::{DenseRowReader, DenseRowWriter};
 pub use elem::{read_element, write_element, Element};

@@ -62,7 +62,7 @@ impl CellFilter {
                 codes.iter().map(|&c| c == code as i32).collect()
             }
             ColumnValues::Strings(s) => s.iter().map(|x| x == v).collect(),
-            ColumnValues::NullableString { values, mask } => values
+            ColumnValues::NullableString { values, mask, .. } => values
                 .iter()
                 .zip(mask)
                 .map(|(x, &m)| !m && x == v)

@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Map, Value};
 
-use scoop::io::{Categories, ColumnValues, CsrChunk, DataFrame, Element, H5adReader, NumVec};
+use scoop::io::{
+    Categories, ColumnValues, CsrChunk, DataFrame, Element, H5adReader, MatrixReader, NumVec,
+};
 
 /// A PNG written by `scoop plot`: its width, height and distinct RGB colours.
 pub fn png_colors(path: &Path) -> (u32, u32, std::collections::HashSet<[u8; 3]>) {
@@ -39,14 +41,8 @@ pub fn python() -> Option<PathBuf> {
         .into_iter()
         .chain([root().join(".venv/bin/python")])
         .collect();
-    for p in candidates {
-        let ok = Command::new(&p)
-            .args(["-c", "import anndata, h5py, scipy"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(p);
-        }
+    if let Some(p) = candidates.into_iter().find(|p| has_anndata(p)) {
+        return Some(p);
     }
     if std::env::var_os("CI").is_some() {
         panic!(
@@ -55,6 +51,47 @@ pub fn python() -> Option<PathBuf> {
     }
     eprintln!("SKIP: no Python with anndata (set SCOOP_PYTHON or create .venv; see README)");
     None
+}
+
+/// The Python stacks the interop tests run against, each as (name, interpreter): `current`
+/// (`SCOOP_PYTHON`, else `.venv`: anndata 0.13, pandas 3, scanpy 1.12) and `legacy`
+/// (`SCOOP_PYTHON_LEGACY`, else `.venv-legacy`: anndata 0.12, pandas 2, scanpy 1.11.5). A stack
+/// that is absent is skipped with a message; under CI (`CI` set) its absence fails the test.
+pub fn stacks() -> Vec<(&'static str, PathBuf)> {
+    let mut found = Vec::new();
+    for (name, var, venv) in [
+        ("current", "SCOOP_PYTHON", ".venv"),
+        ("legacy", "SCOOP_PYTHON_LEGACY", ".venv-legacy"),
+    ] {
+        let candidates: Vec<PathBuf> = std::env::var_os(var)
+            .map(PathBuf::from)
+            .into_iter()
+            .chain([root().join(venv).join("bin/python")])
+            .collect();
+        match candidates.into_iter().find(|p| has_anndata(p)) {
+            Some(p) => found.push((name, p)),
+            None if std::env::var_os("CI").is_some() => {
+                panic!("CI: no Python with anndata for the {name} stack (set {var} or run .ci/run)")
+            }
+            None => eprintln!("SKIP: the {name} Python stack (set {var} or create {venv})"),
+        }
+    }
+    found
+}
+
+fn has_anndata(p: &Path) -> bool {
+    Command::new(p)
+        .args(["-c", "import anndata, h5py, scipy"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// True when `py` can import every module in `modules` (comma-separated).
+pub fn py_has(py: &Path, modules: &str) -> bool {
+    Command::new(py)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Runs `python tests/python/interop.py ARGS`, panicking with its output on failure.
@@ -155,7 +192,7 @@ pub fn column_json(c: &ColumnValues) -> Value {
                 .collect();
             json!({"kind": "nullable-boolean", "values": v})
         }
-        ColumnValues::NullableString { values, mask } => {
+        ColumnValues::NullableString { values, mask, .. } => {
             let v: Vec<Value> = values
                 .iter()
                 .zip(mask)
@@ -276,12 +313,35 @@ pub fn dump_file(path: &Path) -> Value {
             .map(|k| (k.clone(), f.element("uns", &k).unwrap()))
             .collect(),
     );
-    dump(
+    let mut d = dump(
         &f.obs().unwrap(),
         &f.var().unwrap(),
         &xc,
         &obsm,
         &obsp,
         &uns,
-    )
+    );
+    // layers and raw only where present, as interop.py dumps them.
+    let layers: Map<String, Value> = f
+        .keys("layers")
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            let g = f.group("layers").unwrap();
+            let m = MatrixReader::open(&g, &k).expect("layer");
+            let c = m.read_rows(0..m.shape().0).expect("read layer");
+            (k, csr_dense(&c))
+        })
+        .collect();
+    if !layers.is_empty() {
+        d["layers"] = Value::Object(layers);
+    }
+    if f.root().link_exists("raw") {
+        let raw = f.group("raw").unwrap();
+        let m = MatrixReader::open(&raw, "X").expect("raw/X");
+        let c = m.read_rows(0..m.shape().0).expect("read raw/X");
+        let var = DataFrame::read(&raw, "var").expect("raw/var");
+        d["raw"] = json!({"X": csr_dense(&c), "var": df_json(&var)});
+    }
+    d
 }

@@ -76,7 +76,7 @@ def dense(x):
 
 
 def dump(a: ad.AnnData):
-    return {
+    d = {
         "shape": list(a.shape),
         "obs": df_dump(a.obs),
         "var": df_dump(a.var),
@@ -85,6 +85,49 @@ def dump(a: ad.AnnData):
         "obsp": {k: dense(v) for k, v in a.obsp.items()},
         "uns": uns_dump(dict(a.uns)),
     }
+    # Only where present, so dumps of files without them compare with scoop's plain dumps.
+    layers = {k: dense(v) for k, v in a.layers.items() if k is not None}  # 0.13 lists X as None
+    if layers:
+        d["layers"] = layers
+    if a.raw is not None:
+        d["raw"] = {"X": dense(a.raw.X), "var": df_dump(a.raw.var)}
+    return d
+
+
+def pandas3_case(rng):
+    """What anndata 0.13 writes under pandas 3's defaults: a nullable-string index and string
+    columns with NA, categoricals with NA, Int64 with NA, float64 CSR with int64 indices,
+    duplicated obs names, layers and raw. Under anndata 0.12 / pandas 2 the same frame is written
+    in that stack's encodings (string-array index, categoricals)."""
+    n, g = 31, 9
+    x = sp.random(n, g, density=0.4, random_state=3, format="csr", dtype=np.float64)
+    x.data = np.round(x.data * 30 + 1)
+    x.indices = x.indices.astype(np.int64)
+    x.indptr = x.indptr.astype(np.int64)
+    names = [f"bc{i // 2}" for i in range(n)]  # duplicated obs names
+    obs = pd.DataFrame(
+        {
+            "barcode_note": pd.array([None if i % 6 == 1 else f"note {i}" for i in range(n)], dtype="string"),
+            "well": pd.array([f"w{i}" for i in range(n)], dtype="string"),
+            "cell_line": pd.Categorical([None if i % 5 == 2 else ["A549", "K562"][i % 2] for i in range(n)]),
+            "pass_filter": pd.Categorical(["full" if i % 4 else "minimal" for i in range(n)]),
+            "umis": pd.array([None if i % 7 == 3 else i * 11 for i in range(n)], dtype="Int64"),
+        },
+        index=pd.Index(names, dtype="string"),
+    )
+    var = pd.DataFrame(
+        {"gene_symbol": pd.array([f"SYM{j}" if j != 4 else None for j in range(g)], dtype="string")},
+        index=pd.Index([f"ENSG{j:03d}" for j in range(g)], dtype="string"),
+    )
+    a = ad.AnnData(X=x, obs=obs, var=var)
+    a.layers["counts"] = x.copy()
+    a.layers["dense"] = (x.toarray() * 0.5).astype(np.float32)
+    raw = ad.AnnData(
+        X=sp.random(n, g + 3, density=0.3, random_state=4, format="csr", dtype=np.float32),
+        var=pd.DataFrame({"kind": ["a", "b", "c"] * 4}, index=[f"RAW{j}" for j in range(g + 3)]),
+    )
+    a.raw = raw
+    return a
 
 
 def write_cases(d):
@@ -133,8 +176,18 @@ def write_cases(d):
     c = base.copy()
     c.X = c.X.toarray()
     cases["dense_f32"] = c
+    if hasattr(ad.settings, "allow_write_nullable_strings"):
+        ad.settings.allow_write_nullable_strings = True  # 0.13's default; 0.12 needs the opt-in
+    cases["pandas3_defaults"] = pandas3_case(rng)
+    string_obs = cases["pandas3_defaults"].obs.copy()
     for name, a in cases.items():
         a.write_h5ad(f"{d}/{name}.h5ad")
+    # write_h5ad turns string columns with repeats or NA into categoricals (in place); write obs
+    # again as write_elem does (concat_on_disk, and other tools writing elements) to keep them.
+    with h5py.File(f"{d}/pandas3_defaults.h5ad", "r+") as f:
+        del f["obs"]
+        ad.io.write_elem(f, "obs", string_obs)
+    cases["pandas3_defaults"].obs = string_obs
     # int64 indptr/indices: rewrite the index arrays in place.
     base.write_h5ad(f"{d}/csr_int64_index.h5ad")
     with h5py.File(f"{d}/csr_int64_index.h5ad", "r+") as f:
@@ -156,6 +209,19 @@ def dump_file(path, out):
         diff = abs(sp.csr_matrix(lazy) - sp.csr_matrix(a.X)).max() if a.n_obs else 0
         if diff != 0:
             sys.exit(f"{path}: read_elem_lazy X differs from read_h5ad X by {diff}")
+    if hasattr(ad.experimental, "read_lazy"):  # anndata >= 0.12 with xarray
+        try:
+            import xarray  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            lazy = ad.experimental.read_lazy(path).to_memory()
+            theirs, ours = dump(a), dump(lazy)
+            theirs.pop("raw", None)  # read_lazy leaves raw out
+            ours.pop("raw", None)
+            errs = compare(theirs, ours)
+            if errs:
+                sys.exit(f"{path}: read_lazy differs from read_h5ad:\n" + "\n".join(errs[:20]))
     with open(out, "w") as fh:
         json.dump(dump(a), fh)
 
