@@ -285,3 +285,48 @@ fn scoop_files_load_in(py: &std::path::Path) {
         );
     }
 }
+
+/// `scoop concat` gives what `concat_on_disk` gives on plates whose obs disagree (nullable
+/// strings with NA, a categorical in place of strings, category sets that differ, a column some
+/// plates lack, int and float scores) and whose genes overlap in part, inner and outer.
+#[test]
+fn concat_of_disagreeing_plates_matches_concat_on_disk() {
+    for (stack, py) in common::stacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let listed = common::interop(&py, &["write-concat", dir.path().to_str().unwrap()]);
+        let inputs: Vec<&str> = listed.lines().collect();
+        assert_eq!(inputs.len(), 3, "{stack}: {listed}");
+        for join in ["inner", "outer"] {
+            let theirs = dir.path().join(format!("anndata_{join}.h5ad"));
+            let ours = dir.path().join(format!("scoop_{join}.h5ad"));
+            let join_arg = format!("--join={join}");
+            let mut args = vec!["concat", &join_arg, theirs.to_str().unwrap()];
+            args.extend(&inputs);
+            common::interop(&py, &args);
+            let mut args = vec![
+                "concat",
+                "-q",
+                "--join",
+                join,
+                "--out",
+                ours.to_str().unwrap(),
+            ];
+            args.extend(&inputs);
+            args.extend(["--chunk-rows", "4"]);
+            let out = common::scoop(&args);
+            assert!(
+                out.status.success(),
+                "{stack} {join}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+            common::interop(
+                &py,
+                &["dump", theirs.to_str().unwrap(), a.to_str().unwrap()],
+            );
+            common::interop(&py, &["dump", ours.to_str().unwrap(), b.to_str().unwrap()]);
+            eprintln!("{stack}: {join}");
+            common::interop(&py, &["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+        }
+    }
+}

@@ -18,7 +18,8 @@ pub enum Join {
     /// Genes present in every input, in the first input's order.
     #[default]
     Inner,
-    /// Genes present in any input (first-seen order); absent genes are zeros.
+    /// Genes present in any input (sorted, as `pd.Index.union` orders them, unless every input
+    /// has the same genes); absent genes are zeros.
     Outer,
 }
 
@@ -406,15 +407,7 @@ pub fn concat(
             }
             keep
         }
-        Join::Outer => {
-            let mut seen = std::collections::HashSet::new();
-            var_names
-                .iter()
-                .flatten()
-                .filter(|g| seen.insert(g.as_str().to_string()))
-                .cloned()
-                .collect()
-        }
+        Join::Outer => outer_union(&var_names),
     };
     let gene_pos: HashMap<&str, u32> = genes
         .iter()
@@ -558,6 +551,25 @@ pub fn concat(
         n_vars: genes.len(),
         nnz,
     })
+}
+
+/// The gene union as anndata's `merge_indices` forms it, `pd.Index.union` pairwise: an index
+/// joined with an equal (or empty) one keeps its order, otherwise the union is sorted.
+fn outer_union(names: &[Vec<String>]) -> Vec<String> {
+    let mut acc = names[0].clone();
+    for next in &names[1..] {
+        if *next == acc || next.is_empty() {
+            continue;
+        }
+        if acc.is_empty() {
+            acc = next.clone();
+            continue;
+        }
+        acc.extend(next.iter().cloned());
+        acc.sort_unstable();
+        acc.dedup();
+    }
+    acc
 }
 
 /// Stacks dense obsm arrays along rows.

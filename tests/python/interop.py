@@ -2,7 +2,9 @@
 
   interop.py write DIR        write h5ad files with anndata (several encodings) + canonical JSON dumps
   interop.py dump FILE OUT    read FILE with anndata (read_h5ad, and X via read_elem_lazy) and dump it
-  interop.py concat OUT IN..  anndata.experimental.concat_on_disk(IN, OUT, label="plate", keys=stems)
+  interop.py write-concat DIR  write plates with disagreeing obs columns for the concat test
+  interop.py concat [--join=J] OUT IN..  anndata.experimental.concat_on_disk(IN, OUT, label="plate",
+                              keys=stems, join=J)
   interop.py compare A B      compare two canonical dumps; exit 1 with the differences
 
 The canonical dump is plain JSON: obs/var as {index, columns: {name: {kind, values}}}, X as dense
@@ -176,8 +178,6 @@ def write_cases(d):
     c = base.copy()
     c.X = c.X.toarray()
     cases["dense_f32"] = c
-    if hasattr(ad.settings, "allow_write_nullable_strings"):
-        ad.settings.allow_write_nullable_strings = True  # 0.13's default; 0.12 needs the opt-in
     cases["pandas3_defaults"] = pandas3_case(rng)
     string_obs = cases["pandas3_defaults"].obs.copy()
     for name, a in cases.items():
@@ -200,6 +200,39 @@ def write_cases(d):
         with open(f"{d}/{name}.json", "w") as fh:
             json.dump(dump(a), fh)
     print("\n".join(cases))
+
+
+def write_concat_inputs(d):
+    """Three plates whose obs disagree the ways real plates do: nullable strings with NA (and a
+    categorical of the same name in one plate), categoricals with different categories and with NA,
+    an ordered categorical shared by all, Int64 with NA, a column only two plates have, and genes
+    that overlap only in part."""
+    rng = np.random.default_rng(5)
+    genes = [f"G{j}" for j in range(12)]
+    plates = {"p1": (0, 10, genes[:10]), "p2": (1, 8, genes[2:12]), "p3": (2, 9, genes[1:11])}
+    paths = []
+    for name, (k, n, g) in plates.items():
+        x = sp.random(n, len(g), density=0.4, random_state=k, format="csr", dtype=np.float32)
+        cols = {
+            "note": pd.array([None if (i + k) % 4 == 0 else f"{name}-{i}" for i in range(n)], dtype="string"),
+            "line": pd.Categorical([None if i == 3 else f"L{(i + k) % (3 + k)}" for i in range(n)]),
+            "grade": pd.Categorical([["lo", "mid", "hi"][i % 3] for i in range(n)], categories=["lo", "mid", "hi"], ordered=True),
+            "umis": pd.array([None if i % 5 == k else i * 3 for i in range(n)], dtype="Int64"),
+            "score": rng.random(n) if k != 1 else rng.integers(0, 9, n),
+        }
+        if k != 2:
+            cols["batch"] = pd.Categorical([f"b{k}"] * n)
+        if k == 1:
+            cols["note"] = pd.Categorical([f"n{i % 2}" for i in range(n)])
+        obs = pd.DataFrame(cols, index=pd.Index([f"{name}_c{i}" for i in range(n)], dtype="string"))
+        a = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(g, dtype="string")))
+        path = f"{d}/{name}.h5ad"
+        a.write_h5ad(path)
+        with h5py.File(path, "r+") as f:  # keep strings as strings (see write_cases)
+            del f["obs"]
+            ad.io.write_elem(f, "obs", obs)
+        paths.append(path)
+    print("\n".join(paths))
 
 
 def dump_file(path, out):
@@ -248,15 +281,22 @@ def compare(a, b, path="", errs=None):
 
 
 if __name__ == "__main__":
+    if hasattr(ad.settings, "allow_write_nullable_strings"):
+        ad.settings.allow_write_nullable_strings = True  # 0.13's default; 0.12 needs the opt-in
     cmd = sys.argv[1]
     if cmd == "write":
         write_cases(sys.argv[2])
     elif cmd == "dump":
         dump_file(sys.argv[2], sys.argv[3])
+    elif cmd == "write-concat":
+        write_concat_inputs(sys.argv[2])
     elif cmd == "concat":
+        join = "inner"
+        if sys.argv[2].startswith("--join="):
+            join = sys.argv.pop(2).split("=", 1)[1]
         out, inputs = sys.argv[2], sys.argv[3:]
         keys = [p.rsplit("/", 1)[-1].rsplit(".", 1)[0] for p in inputs]
-        ad.experimental.concat_on_disk(inputs, out, label="plate", keys=keys)
+        ad.experimental.concat_on_disk(inputs, out, label="plate", keys=keys, join=join)
     elif cmd == "compare":
         a, b = (json.load(open(p)) for p in sys.argv[2:4])
         errs = compare(a, b)
