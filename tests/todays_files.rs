@@ -1,0 +1,145 @@
+//! Files users have today: scanpy's shipped `pbmc68k_reduced.h5ad`, as shipped and written back
+//! by each Python stack's anndata (plain, gzip, lzf, zstd), through `inspect`, `neighbors` (the
+//! graph scanpy computes on the same file), `umap` (an output both anndata versions load) and
+//! `plot` (in the file's own `uns` colors).
+
+mod common;
+
+use std::path::Path;
+
+use scoop::io::{CsrChunk, H5adReader, MatrixReader};
+
+fn graph(path: &Path, key: &str) -> CsrChunk {
+    let f = H5adReader::open(path).unwrap();
+    let m = MatrixReader::open(&f.root().group("obsp").unwrap(), key).unwrap();
+    m.read_rows(0..m.shape().0).unwrap()
+}
+
+/// Largest relative difference between two graphs with the same pattern (row by row, sorted).
+fn graph_diff(ours: &CsrChunk, theirs: &CsrChunk, what: &str) -> f32 {
+    assert_eq!(ours.n_rows(), theirs.n_rows(), "{what}: rows");
+    let mut worst = 0f32;
+    for i in 0..ours.n_rows() {
+        let sorted = |c: &CsrChunk| {
+            let (idx, val) = c.row(i);
+            let mut r: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
+            r.sort_by_key(|e| e.0);
+            r
+        };
+        let (a, b) = (sorted(ours), sorted(theirs));
+        let cols = |r: &[(u32, f32)]| r.iter().map(|e| e.0).collect::<Vec<_>>();
+        assert_eq!(cols(&a), cols(&b), "{what}: row {i} columns");
+        for (x, y) in a.iter().zip(&b) {
+            worst = worst.max((x.1 - y.1).abs() / y.1.abs().max(1.0));
+        }
+    }
+    worst
+}
+
+fn run(py: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(py)
+        .arg(common::root().join("tests/python/todays_files.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "todays_files.py {args:?}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn scoop_ok(args: &[&str]) -> String {
+    let out = common::scoop(args);
+    assert!(
+        out.status.success(),
+        "scoop {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn pbmc68k_reduced_goes_through_inspect_neighbors_umap_plot() {
+    for (stack, py) in common::stacks() {
+        if !common::py_has(&py, "scanpy") {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI: {stack} stack lacks scanpy"
+            );
+            eprintln!("SKIP: no scanpy in the {stack} stack");
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let listed = run(&py, &["pbmc", d.to_str().unwrap()]);
+        let files: Vec<(&str, &str)> = listed.lines().filter_map(|l| l.split_once(' ')).collect();
+        let names: Vec<&str> = files.iter().map(|f| f.0).collect();
+        if stack == "current" || std::env::var_os("CI").is_some() {
+            let want: &[&str] = if stack == "current" {
+                &["shipped", "plain", "gzip", "lzf", "zstd"]
+            } else {
+                &["shipped", "plain", "gzip", "lzf"]
+            };
+            assert_eq!(names, want, "{stack}: variants written");
+        }
+        // scanpy's graph on the file as shipped (the values do not depend on compression).
+        let theirs = d.join("scanpy_neighbors.h5ad");
+        let shipped = files[0].1;
+        run(&py, &["neighbors", shipped, theirs.to_str().unwrap()]);
+        let (their_d, their_c) = (
+            graph(&theirs, "distances"),
+            graph(&theirs, "connectivities"),
+        );
+        for (name, path) in &files {
+            let what = format!("{stack}/{name}");
+            let text = scoop_ok(&["inspect", path]);
+            assert!(
+                text.starts_with("AnnData object with n_obs × n_vars = 700 × 765")
+                    && text.contains("'bulk_labels'")
+                    && text.contains("X_pca"),
+                "{what}: {text}"
+            );
+            let nb = d.join(format!("{name}_nb.h5ad"));
+            let um = d.join(format!("{name}_um.h5ad"));
+            let png = d.join(format!("{name}.png"));
+            scoop_ok(&["neighbors", path, "--out", nb.to_str().unwrap(), "-q"]);
+            let dd = graph_diff(&graph(&nb, "distances"), &their_d, &what);
+            let dc = graph_diff(&graph(&nb, "connectivities"), &their_c, &what);
+            assert!(
+                dd <= 1e-5 && dc <= 1e-5,
+                "{what}: distances {dd:e}, connectivities {dc:e}"
+            );
+            scoop_ok(&[
+                "umap",
+                nb.to_str().unwrap(),
+                "--out",
+                um.to_str().unwrap(),
+                "-q",
+            ]);
+            for (other, opy) in common::stacks() {
+                let said = run(&opy, &["check-umap", um.to_str().unwrap()]);
+                assert_eq!(
+                    said.trim(),
+                    "ok 700 765",
+                    "{what} read by the {other} stack"
+                );
+            }
+            scoop_ok(&[
+                "plot",
+                um.to_str().unwrap(),
+                "--color",
+                "bulk_labels,louvain",
+                "--out",
+                png.to_str().unwrap(),
+                "-q",
+            ]);
+            let (w, h, colors) = common::png_colors(&png);
+            assert!(h > w, "{what}: two panels");
+            // The file's own louvain colors (uns/louvain_colors, not matplotlib's defaults).
+            assert!(colors.contains(&[0x02, 0x3f, 0xa5]), "{what}: uns colors");
+        }
+    }
+}
