@@ -284,6 +284,39 @@ impl DataFrame {
         }
     }
 
+    /// Drops the categories no row uses from every categorical column, renumbering the codes
+    /// (what anndata does when it copies a subset, e.g. `adata[:, genes].copy()`).
+    pub fn remove_unused_categories(&mut self) {
+        for c in &mut self.columns {
+            if let ColumnValues::Categorical {
+                codes, categories, ..
+            } = &mut c.values
+            {
+                let mut used = vec![false; categories.len()];
+                for &k in codes.iter().filter(|&&k| k >= 0) {
+                    used[k as usize] = true;
+                }
+                if used.iter().all(|&u| u) {
+                    continue;
+                }
+                let kept: Vec<usize> = (0..used.len()).filter(|&i| used[i]).collect();
+                let mut new_code = vec![-1i32; used.len()];
+                for (new, &old) in kept.iter().enumerate() {
+                    new_code[old] = new as i32;
+                }
+                for k in codes.iter_mut().filter(|k| **k >= 0) {
+                    *k = new_code[*k as usize];
+                }
+                *categories = match categories {
+                    Categories::Strings(s) => {
+                        Categories::Strings(kept.iter().map(|&i| s[i].clone()).collect())
+                    }
+                    Categories::Num(v) => Categories::Num(v.take(&kept)),
+                };
+            }
+        }
+    }
+
     /// Reads the whole dataframe stored at `name` in `parent`.
     pub fn read(parent: &Group, name: &str) -> Result<DataFrame> {
         let r = DataFrameReader::open(parent, name)?;

@@ -470,6 +470,7 @@ fn write_plate(
     };
     write_dataframe_rows(&obs, mask, out.root(), "obs", opts.stream.chunk_rows)?;
     let mut var = f.var()?.take(keep);
+    var.remove_unused_categories();
     var_columns(&mut var, &st.hvg.stats, &st.hvg.highly_variable, keep);
     var.write(out.root(), "var")?;
 

@@ -253,6 +253,7 @@ pub fn uns_json(e: &Element) -> Value {
         }
         Element::Scalar(v) => json!({"scalar": nums(v)[0]}),
         Element::String(s) => json!({"string": s}),
+        Element::Null => json!({"null": true}),
         other => panic!("no canonical dump for uns element {other:?}"),
     }
 }

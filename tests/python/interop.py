@@ -5,7 +5,8 @@
   interop.py write-concat DIR  write plates with disagreeing obs columns for the concat test
   interop.py concat [--join=J] OUT IN..  anndata.experimental.concat_on_disk(IN, OUT, label="plate",
                               keys=stems, join=J)
-  interop.py compare A B      compare two canonical dumps; exit 1 with the differences
+  interop.py compare A B [--only=P,..]  compare two canonical dumps (or only the dotted paths P);
+                              exit 1 with the differences
 
 The canonical dump is plain JSON: obs/var as {index, columns: {name: {kind, values}}}, X as dense
 rows, obsm as nested lists, uns as nested dicts; NaN as the string "NaN", missing values as null.
@@ -56,6 +57,8 @@ def df_dump(df: pd.DataFrame):
 
 
 def uns_dump(x):
+    if x is None:
+        return {"null": True}
     if isinstance(x, dict):
         return {k: uns_dump(v) for k, v in x.items()}
     if isinstance(x, np.ndarray):
@@ -299,6 +302,14 @@ if __name__ == "__main__":
         ad.experimental.concat_on_disk(inputs, out, label="plate", keys=keys, join=join)
     elif cmd == "compare":
         a, b = (json.load(open(p)) for p in sys.argv[2:4])
+        if len(sys.argv) > 4 and sys.argv[4].startswith("--only="):
+            # Compare only these parts, as dotted paths (obs, X, var.columns.highly_variable, ...).
+            def part(d, path):
+                for k in path.split("."):
+                    d = d.get(k) if isinstance(d, dict) else None
+                return d
+            paths = sys.argv[4].split("=", 1)[1].split(",")
+            a, b = ({p: part(x, p) for p in paths} for x in (a, b))
         errs = compare(a, b)
         if errs:
             print(f"{len(errs)} differences between {sys.argv[2]} and {sys.argv[3]}:")
