@@ -330,3 +330,24 @@ fn concat_of_disagreeing_plates_matches_concat_on_disk() {
         }
     }
 }
+
+/// A file in anndata ≤ 0.7's layout (categoricals as codes referring into `__categories`) fails
+/// with one line that names the file and column and says how to rewrite it, leaving no output.
+#[test]
+fn anndata_07_categoricals_are_one_clear_error() {
+    let Some(py) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let old = common::interop(&py, &["write-old", dir.path().to_str().unwrap()]);
+    let old = old.trim();
+    let out = dir.path().join("out.h5ad");
+    let err = common::scoop_fails(&["concat", old, "--out", out.to_str().unwrap(), "-q"]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(old)
+            && err.contains("/obs/kind")
+            && err.contains("anndata ≤ 0.7")
+            && err.contains("write_h5ad"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

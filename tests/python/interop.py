@@ -2,6 +2,7 @@
 
   interop.py write DIR        write h5ad files with anndata (several encodings) + canonical JSON dumps
   interop.py dump FILE OUT    read FILE with anndata (read_h5ad, and X via read_elem_lazy) and dump it
+  interop.py write-old DIR     a file in anndata <= 0.7's layout (categories under __categories)
   interop.py write-concat DIR  write plates with disagreeing obs columns for the concat test
   interop.py concat [--join=J] OUT IN..  anndata.experimental.concat_on_disk(IN, OUT, label="plate",
                               keys=stems, join=J)
@@ -199,10 +200,36 @@ def write_cases(d):
             del f["X"][k]
             f["X"].create_dataset(k, data=v)
     cases["csr_int64_index"] = base
+    # Fixed-length strings (as h5py writes numpy "S"/UTF-8 arrays): obs/label and the var index.
+    base.write_h5ad(f"{d}/fixed_strings.h5ad")
+    with h5py.File(f"{d}/fixed_strings.h5ad", "r+") as f:
+        for grp, key, values in (("obs", "label", base.obs["label"]), ("var", "_index", base.var_names)):
+            del f[grp][key]
+            data = np.array([v.encode() for v in values], dtype=h5py.string_dtype("utf-8", 40))
+            ds = f[grp].create_dataset(key, data=data)
+            ds.attrs["encoding-type"] = "string-array"
+            ds.attrs["encoding-version"] = "0.2.0"
+    cases["fixed_strings"] = base
     for name, a in cases.items():
         with open(f"{d}/{name}.json", "w") as fh:
             json.dump(dump(a), fh)
     print("\n".join(cases))
+
+
+def write_old(d):
+    """A file in anndata <= 0.7's layout: a categorical as codes with an object reference to its
+    categories under obs/__categories."""
+    n = 6
+    a = ad.AnnData(X=sp.csr_matrix(np.eye(n, 3, dtype=np.float32)),
+                   obs=pd.DataFrame({"kind": pd.Categorical(list("abcabc"))}, index=[f"c{i}" for i in range(n)]))
+    path = f"{d}/anndata07.h5ad"
+    a.write_h5ad(path)
+    with h5py.File(path, "r+") as f:
+        del f["obs/kind"]
+        cats = f["obs"].create_group("__categories").create_dataset("kind", data=np.array([b"a", b"b", b"c"]))
+        codes = f["obs"].create_dataset("kind", data=np.array([0, 1, 2, 0, 1, 2], dtype=np.int8))
+        codes.attrs["categories"] = cats.ref
+    print(path)
 
 
 def write_concat_inputs(d):
@@ -225,7 +252,8 @@ def write_concat_inputs(d):
         }
         if k != 2:
             cols["batch"] = pd.Categorical([f"b{k}"] * n)
-        if k == 1:
+        if k == 1 and int(pd.__version__.split(".")[0]) >= 3:
+            # (pandas 2 concatenates this to an object column with NA that anndata 0.12 cannot write)
             cols["note"] = pd.Categorical([f"n{i % 2}" for i in range(n)])
         obs = pd.DataFrame(cols, index=pd.Index([f"{name}_c{i}" for i in range(n)], dtype="string"))
         a = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(g, dtype="string")))
@@ -291,6 +319,8 @@ if __name__ == "__main__":
         write_cases(sys.argv[2])
     elif cmd == "dump":
         dump_file(sys.argv[2], sys.argv[3])
+    elif cmd == "write-old":
+        write_old(sys.argv[2])
     elif cmd == "write-concat":
         write_concat_inputs(sys.argv[2])
     elif cmd == "concat":
