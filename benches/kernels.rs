@@ -40,7 +40,7 @@ fn cuda() -> Option<&'static CudaBackend> {
 }
 
 fn backend(on: On) -> &'static dyn Backend {
-    static CPU: CpuBackend = CpuBackend;
+    static CPU: CpuBackend = CpuBackend::new();
     match on {
         On::Cpu => &CPU,
         On::Cuda => cuda().expect("CUDA case listed without a device"),

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod plot;
 pub mod progress;
 pub mod sim;
+pub mod simd;
 pub mod stream;
 pub mod workflow;
 

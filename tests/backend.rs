@@ -341,3 +341,52 @@ fn projection_matches_dense_reference() {
     assert!(Projection::new(d, k, v, vec![0.0; k + 1]).is_err());
     assert!(CpuBackend::new().project(&c, &proj, &mut out[1..]).is_err());
 }
+
+/// Kernel variants are typed options (`KernelChoice`), read from the environment only at the
+/// CLI's edge: no file under src/backend, src/ops or src/io reads an environment variable, and
+/// no file under src/backend imports from src/ops (layers point down).
+#[test]
+fn the_library_reads_no_environment_and_imports_point_down() {
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let root = common::root();
+    let mut checked = 0;
+    for (dir, forbidden) in [
+        (
+            "src/backend",
+            &["env::var", "crate::ops", "crate::workflow", "crate::cli"][..],
+        ),
+        (
+            "src/ops",
+            &["env::var", "crate::workflow", "crate::cli"][..],
+        ),
+        (
+            "src/io",
+            &[
+                "env::var",
+                "crate::ops",
+                "crate::backend",
+                "crate::workflow",
+            ][..],
+        ),
+    ] {
+        let mut files = Vec::new();
+        rust_files(&root.join(dir), &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for word in forbidden {
+                assert!(!text.contains(word), "{} mentions {word}", f.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} files checked");
+}

@@ -17,8 +17,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use scoop::backend::cuda::CudaBackend;
 use scoop::backend::{
-    Backend, CpuBackend, EdgeList, GeneSubset, GeneSums, Gram, LayoutParams, Points, Projection,
-    SparseRows, TallMatrix, ValueMap,
+    Backend, CpuBackend, CudaKnn, CudaLayout, EdgeList, GeneSubset, GeneSums, Gram, KernelChoice,
+    LayoutParams, Points, Projection, SparseRows, TallMatrix, ValueMap,
 };
 use scoop::io::{CsrChunk, Element, H5adReader, RowIds};
 
@@ -30,22 +30,19 @@ fn standin() -> bool {
     std::env::var_os(STANDIN).is_some()
 }
 
-/// Held by every test for its whole run: several pick kernels through environment variables
-/// (`SCOOP_CUDA_*`), which the others would otherwise read mid-change, and setting one while
-/// another thread (the CUDA driver's) reads the environment is a race.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// The CUDA backends to test (one worker; two workers on device 0), or `None` after saying why.
 fn gpus(test: &str) -> Option<Vec<Box<dyn Backend>>> {
+    gpus_with(test, KernelChoice::default())
+}
+
+/// [`gpus`] running the kernel variants `kernels` names.
+fn gpus_with(test: &str, kernels: KernelChoice) -> Option<Vec<Box<dyn Backend>>> {
     if standin() {
         eprintln!("{test}: the CPU stands in for the GPU ({STANDIN} is set)");
-        return Some(vec![Box::new(CpuBackend::new())]);
+        return Some(vec![Box::new(CpuBackend::with_kernels(kernels))]);
     }
-    match CudaBackend::open(&[0]) {
-        Ok(one) => match CudaBackend::open(&[0, 0]) {
+    match CudaBackend::open_with(&[0], kernels) {
+        Ok(one) => match CudaBackend::open_with(&[0, 0], kernels) {
             Ok(two) => Some(vec![Box::new(one), Box::new(two)]),
             Err(e) => panic!("{test}: device 0 opened once but not twice: {e}"),
         },
@@ -102,7 +99,6 @@ fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
 }
 
 fn row_totals_match_cpu() {
-    let _serial = serial();
     let Some(gpus) = gpus("row_totals_match_cpu") else {
         return;
     };
@@ -128,7 +124,6 @@ fn row_totals_match_cpu() {
 }
 
 fn gene_moments_match_cpu_for_every_value_map() {
-    let _serial = serial();
     let Some(gpus) = gpus("gene_moments_match_cpu_for_every_value_map") else {
         return;
     };
@@ -174,7 +169,6 @@ fn gene_moments_match_cpu_for_every_value_map() {
 }
 
 fn normalize_log1p_matches_cpu() {
-    let _serial = serial();
     let Some(gpus) = gpus("normalize_log1p_matches_cpu") else {
         return;
     };
@@ -205,7 +199,6 @@ fn normalize_log1p_matches_cpu() {
 }
 
 fn gram_matches_cpu_and_accumulates_on_the_device() {
-    let _serial = serial();
     let Some(gpus) = gpus("gram_matches_cpu_and_accumulates_on_the_device") else {
         return;
     };
@@ -244,7 +237,6 @@ fn gram_matches_cpu_and_accumulates_on_the_device() {
 }
 
 fn projection_matches_f64_reference() {
-    let _serial = serial();
     let Some(gpus) = gpus("projection_matches_f64_reference") else {
         return;
     };
@@ -282,7 +274,6 @@ fn projection_matches_f64_reference() {
 }
 
 fn spmv_matches_f64_reference() {
-    let _serial = serial();
     let gpus = match (CudaBackend::open(&[0]), CudaBackend::open(&[0, 0])) {
         (Ok(a), Ok(b)) => [a, b],
         (Err(e), _) | (_, Err(e)) => {
@@ -336,7 +327,6 @@ fn sparse_matrix(n: usize, seed: u64) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
 }
 
 fn sparse_operator_equals_cpu_bit_for_bit() {
-    let _serial = serial();
     let Some(gpus) = gpus("sparse_operator_equals_cpu_bit_for_bit") else {
         return;
     };
@@ -374,7 +364,6 @@ fn sparse_operator_equals_cpu_bit_for_bit() {
 }
 
 fn tall_matrix_equals_cpu_bit_for_bit() {
-    let _serial = serial();
     let Some(gpus) = gpus("tall_matrix_equals_cpu_bit_for_bit") else {
         return;
     };
@@ -484,7 +473,6 @@ fn tall_matrix_equals_cpu_bit_for_bit() {
 }
 
 fn spectral_vectors_on_cuda_equal_cpu() {
-    let _serial = serial();
     let Some(gpus) = gpus("spectral_vectors_on_cuda_equal_cpu") else {
         return;
     };
@@ -564,22 +552,25 @@ fn with_duplicates(n: usize, dim: usize, seed: u64, scale: f32, offset: f32) -> 
     x
 }
 
-/// What `SCOOP_CUDA_KNN` to run the default kNN kernel with: "tf32" (a must) where every GPU is
-/// sm_80 or newer, so a tensor-core kernel that fails to load fails the test; else unset.
-fn default_knn_kernel() -> Option<&'static str> {
+/// The kNN kernels to test: on sm_80 and newer every device must load the tensor-core kernels
+/// (so one that fails to load fails the test), resident and streamed, and the f32 one; on older
+/// devices the default (f32) and f32 asked for.
+fn knn_kernels() -> Vec<CudaKnn> {
     let all_tc = scoop::backend::cuda::devices()
         .is_ok_and(|d| !d.is_empty() && d.iter().all(|d| d.compute_capability.0 >= 8));
-    (all_tc && !standin()).then_some("tf32")
+    if all_tc && !standin() {
+        vec![CudaKnn::Tf32, CudaKnn::Tf32Stream, CudaKnn::F32]
+    } else {
+        vec![CudaKnn::Auto, CudaKnn::F32]
+    }
 }
 
 fn knn_exact_matches_cpu() {
-    let _serial = serial();
-    let Some(gpus) = gpus("knn_exact_matches_cpu") else {
+    if gpus("knn_exact_matches_cpu").is_none() {
         return;
-    };
+    }
     let cpu = CpuBackend::new();
-    let default_kernel = default_knn_kernel();
-    for (n, dim, k, queries, batch, scale, offset) in [
+    let cases = [
         (3_000, 50, 15, 0..3_000, None, 1.0, 0.0),
         (700, 7, 30, 100..650, None, 1.0, 0.0),
         (20, 3, 20, 0..20, None, 1.0, 0.0),
@@ -592,70 +583,88 @@ fn knn_exact_matches_cpu() {
         (1_200, 12, 33, 0..1_200, None, 1.0, 0.0),
         (1_200, 12, 34, 0..1_200, None, 1.0, 0.0),
         // Launches of 256 queries, each but the first starting mid-range.
-        (2_000, 24, 15, 50..1_950, Some("256"), 1.0, 0.0),
+        (2_000, 24, 15, 50..1_950, Some(256), 1.0, 0.0),
         // Far from the origin (the estimate works on the points less their mean), and near
         // f32's overflow and underflow.
         (1_000, 20, 15, 0..1_000, None, 1.0, 1e4),
         (1_000, 20, 15, 0..1_000, None, 2f32.powi(40), 0.0),
         (1_000, 20, 15, 0..1_000, None, 2f32.powi(-70), 0.0),
-    ] {
-        let x = with_duplicates(n, dim, n as u64 + dim as u64, scale, offset);
-        let pts = Points::new(&x, dim).unwrap();
-        let m = queries.len() * k;
-        let (mut wi, mut wd) = (vec![0u32; m], vec![0f32; m]);
-        cpu.knn_exact(pts, queries.clone(), k, &mut wi, &mut wd)
+    ];
+    let inputs: Vec<(Vec<f32>, Vec<u32>, Vec<f32>)> = cases
+        .iter()
+        .map(|(n, dim, k, queries, _, scale, offset)| {
+            let x = with_duplicates(*n, *dim, (*n + *dim) as u64, *scale, *offset);
+            let m = queries.len() * k;
+            let (mut wi, mut wd) = (vec![0u32; m], vec![0f32; m]);
+            cpu.knn_exact(
+                Points::new(&x, *dim).unwrap(),
+                queries.clone(),
+                *k,
+                &mut wi,
+                &mut wd,
+            )
             .unwrap();
-        match batch {
-            Some(b) => std::env::set_var("SCOOP_CUDA_KNN_BATCH", b),
-            None => std::env::remove_var("SCOOP_CUDA_KNN_BATCH"),
-        }
-        // Every kernel: TF32 tensor cores (the default on sm_80 and newer) with resident
-        // queries where they fit (up to 54 dimensions) and streamed tiles, and f32 CUDA cores.
-        let kernels: &[Option<&str>] = match default_kernel {
-            Some(tc) => &[Some(tc), Some("tf32-stream"), Some("f32")],
-            None => &[None, Some("f32")],
-        };
-        for &arith in kernels {
-            match arith {
-                Some(a) => std::env::set_var("SCOOP_CUDA_KNN", a),
-                None => std::env::remove_var("SCOOP_CUDA_KNN"),
-            }
-            let arith = arith.unwrap_or("default");
-            // Each tile merged at once, and queued (merged when a queue reaches 1, 12 or all
-            // 32 of its slots: every tile with a pair, every few, when a queue overflows).
-            for flush in ["0", "1", "12", "32"] {
-                std::env::set_var("SCOOP_CUDA_KNN_FLUSH", flush);
-                for g in &gpus {
-                    let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
-                    g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
-                        .unwrap();
-                    // Every distance kept is recomputed as the CPU does (f64, same order) and
-                    // ties go by index: the same lists, bit for bit.
-                    for q in 0..queries.len() {
-                        let r = q * k..(q + 1) * k;
-                        assert_eq!(gi[q * k] as usize, queries.start + q, "self first");
-                        assert_eq!(
-                            (&gi[r.clone()], &gd[r.clone()]),
-                            (&wi[r.clone()], &wd[r]),
-                            "n {n}, dim {dim}, k {k} on {} ({arith} kernel, flush at {flush}): \
-                             query {}",
-                            g.name(),
-                            queries.start + q
-                        );
+            (x, wi, wd)
+        })
+        .collect();
+    // Every kernel (TF32 tensor cores, the default on sm_80 and newer, with resident queries
+    // where they fit, up to 54 dimensions, and streamed tiles; f32 CUDA cores), each tile merged
+    // at once and queued (merged when a queue reaches 1, 12 or all 32 of its slots: every tile
+    // with a pair, every few, when a queue overflows), and launches of every size asked for.
+    for arith in knn_kernels() {
+        for flush in [0, 1, 12, 32] {
+            for batch in [None, Some(256)] {
+                let kernels = KernelChoice {
+                    cuda_knn: arith,
+                    cuda_knn_flush: flush,
+                    cuda_knn_batch: batch,
+                    ..KernelChoice::default()
+                };
+                let gpus = gpus_with("knn_exact_matches_cpu", kernels).expect("opened before");
+                for ((n, dim, k, queries, _, _, _), (x, wi, wd)) in cases
+                    .iter()
+                    .zip(&inputs)
+                    .filter(|(case, _)| case.4 == batch)
+                {
+                    let (n, dim, k) = (*n, *dim, *k);
+                    let pts = Points::new(x, dim).unwrap();
+                    let m = queries.len() * k;
+                    for g in &gpus {
+                        let (mut gi, mut gd) = (vec![0u32; m], vec![0f32; m]);
+                        g.knn_exact(pts, queries.clone(), k, &mut gi, &mut gd)
+                            .unwrap();
+                        // Every distance kept is recomputed as the CPU does (f64, same order)
+                        // and ties go by index: the same lists, bit for bit.
+                        for q in 0..queries.len() {
+                            let r = q * k..(q + 1) * k;
+                            assert_eq!(gi[q * k] as usize, queries.start + q, "self first");
+                            assert_eq!(
+                                (&gi[r.clone()], &gd[r.clone()]),
+                                (&wi[r.clone()], &wd[r]),
+                                "n {n}, dim {dim}, k {k} on {} ({arith:?} kernel, flush at \
+                                 {flush}): query {}",
+                                g.name(),
+                                queries.start + q
+                            );
+                        }
                     }
                 }
             }
-            std::env::remove_var("SCOOP_CUDA_KNN_FLUSH");
         }
-        std::env::remove_var("SCOOP_CUDA_KNN");
-        std::env::remove_var("SCOOP_CUDA_KNN_BATCH");
     }
 }
 
 fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
-    let _serial = serial();
-    let Some(gpus) = gpus("layout_of_one_edge_equals_cpu_and_clusters_separate") else {
+    let test = "layout_of_one_edge_equals_cpu_and_clusters_separate";
+    if gpus(test).is_none() {
         return;
+    }
+    let gpus_for = |layout: CudaLayout| {
+        let kernels = KernelChoice {
+            cuda_layout: layout,
+            ..KernelChoice::default()
+        };
+        gpus_with(test, kernels).expect("opened before")
     };
     let cpu = CpuBackend::new();
     let params = LayoutParams {
@@ -687,12 +696,8 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
         assert_ne!(want, start, "the CPU layout moved nothing");
         // Every device kernel: the 2-D instance (the default), its twin that loads eight
         // negative samples at once, and the any-dimension one.
-        for kernel in [None, Some("batched"), Some("generic")] {
-            match kernel {
-                Some(k) => std::env::set_var("SCOOP_CUDA_LAYOUT", k),
-                None => std::env::remove_var("SCOOP_CUDA_LAYOUT"),
-            }
-            for g in &gpus {
+        for kernel in [CudaLayout::Auto, CudaLayout::Batched, CudaLayout::Generic] {
+            for g in &gpus_for(kernel) {
                 let mut got = start.clone();
                 g.optimize_layout(&mut got, 2, &one, &params, &|_| {})
                     .unwrap();
@@ -705,7 +710,6 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
                 }
             }
         }
-        std::env::remove_var("SCOOP_CUDA_LAYOUT");
     }
 
     // A kNN graph of 4 blobs laid out from random starts: the blobs separate on the device as
@@ -736,12 +740,8 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
     cpu.optimize_layout(&mut on_cpu, 2, &edges, &params, &|_| {})
         .unwrap();
     // The default 2-D kernel and its batched twin, with real races among the updates.
-    for kernel in [None, Some("batched")] {
-        match kernel {
-            Some(k) => std::env::set_var("SCOOP_CUDA_LAYOUT", k),
-            None => std::env::remove_var("SCOOP_CUDA_LAYOUT"),
-        }
-        for g in &gpus {
+    for kernel in [CudaLayout::Auto, CudaLayout::Batched] {
+        for g in &gpus_for(kernel) {
             let mut got = start.clone();
             let epochs = std::sync::atomic::AtomicUsize::new(0);
             g.optimize_layout(&mut got, 2, &edges, &params, &|_| {
@@ -757,11 +757,9 @@ fn layout_of_one_edge_equals_cpu_and_clusters_separate() {
             );
         }
     }
-    std::env::remove_var("SCOOP_CUDA_LAYOUT");
 }
 
 fn bad_arguments_are_errors_not_device_faults() {
-    let _serial = serial();
     let Some(gpus) = gpus("bad_arguments_are_errors_not_device_faults") else {
         return;
     };
@@ -822,7 +820,6 @@ fn read_dense(path: &Path, group: &str, key: &str) -> Vec<f64> {
 }
 
 fn preprocess_and_pca_on_cuda_equal_cpu() {
-    let _serial = serial();
     if gpus("preprocess_and_pca_on_cuda_equal_cpu").is_none() {
         return;
     }

@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod cuda;
 pub mod gram;
+pub mod kernels;
 pub mod points;
 pub mod sparse;
 pub mod tall;
@@ -15,6 +16,7 @@ use crate::io::CsrChunk;
 
 pub use cpu::CpuBackend;
 pub use gram::{Gram, Projection, GRAM_TILE};
+pub use kernels::{CpuLayoutLanes, CudaKnn, CudaLayout, KernelChoice};
 pub use points::{EdgeList, LayoutParams, Points};
 pub use sparse::{SparseOperator, SparseRows};
 pub use tall::TallMatrix;
@@ -87,6 +89,10 @@ impl GeneSums {
 pub trait Backend: Send + Sync {
     /// Short name (`cpu`, `cuda:0`).
     fn name(&self) -> String;
+
+    /// True when the kernels run on an accelerator (data crosses to device memory), false when
+    /// they run on the host's cores.
+    fn is_device(&self) -> bool;
 
     /// Per-row sums of stored values into `out` (length = rows). With `mask`, rows whose entry
     /// is false are skipped and get 0.
@@ -378,18 +384,20 @@ pub struct BackendOptions {
     pub kind: BackendKind,
     /// CUDA device ordinals (repeat one to run two workers on it).
     pub devices: Vec<usize>,
+    /// Kernel variants (the defaults are the measured best).
+    pub kernels: KernelChoice,
 }
 
 /// Builds the backend the options ask for.
 pub fn select(opts: &BackendOptions) -> Result<Box<dyn Backend>> {
     match opts.kind {
-        BackendKind::Cpu => Ok(Box::new(CpuBackend::new())),
-        BackendKind::Cuda => cuda::open(&opts.devices),
+        BackendKind::Cpu => Ok(Box::new(CpuBackend::with_kernels(opts.kernels))),
+        BackendKind::Cuda => cuda::open_with(&opts.devices, opts.kernels),
         // `auto` falls back silently: a machine without a GPU is the usual case, not news.
         // `scoop devices` says why CUDA did not open.
-        BackendKind::Auto => match cuda::open(&opts.devices) {
+        BackendKind::Auto => match cuda::open_with(&opts.devices, opts.kernels) {
             Ok(b) => Ok(b),
-            Err(_) => Ok(Box::new(CpuBackend::new())),
+            Err(_) => Ok(Box::new(CpuBackend::with_kernels(opts.kernels))),
         },
     }
 }

@@ -92,7 +92,7 @@ pub trait TallMatrix {
 /// the sixteen added in order from −0.0, plus the remainder's products added in order from −0.0.
 #[inline(always)]
 pub fn dot16(a: &[f64], b: &[f64]) -> f64 {
-    crate::ops::dot_lanes::<f64, 16>(a, b)
+    crate::simd::dot_lanes::<f64, 16>(a, b)
 }
 
 /// The `p x k` sum of row tasks' partial products (`parts[t][j * k + q]`), added in task order

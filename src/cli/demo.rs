@@ -61,7 +61,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         cells as f64 / secs
     );
 
-    let backend = crate::backend::select(&g.backend_options())?;
+    let backend = crate::backend::select(&g.backend_options()?)?;
     let pre_dir = a.dir.join("preprocessed");
     let t = Instant::now();
     let opts = PreprocessOptions {

@@ -14,8 +14,48 @@ mod umap;
 
 use clap::{Parser, Subcommand};
 
-use crate::backend::{BackendKind, BackendOptions};
+use crate::backend::{
+    BackendKind, BackendOptions, CpuLayoutLanes, CudaKnn, CudaLayout, KernelChoice,
+};
+use crate::error::{Error, Result};
 use crate::stream::{StreamOptions, DEFAULT_CHUNK_ROWS};
+
+/// The kernel variants the environment asks for, read here at the edge and nowhere in the
+/// library: `SCOOP_CPU_LAYOUT=portable|avx2|avx512`, `SCOOP_CUDA_KNN=auto|f32|tf32|tf32-stream`,
+/// `SCOOP_CUDA_KNN_FLUSH=0..32`, `SCOOP_CUDA_KNN_BATCH=N` and `SCOOP_CUDA_LAYOUT=auto|generic|
+/// batched` (benchmark and test hooks; docs/gpu.md says what each is for).
+pub fn kernel_choice_from_env() -> Result<KernelChoice> {
+    fn var(name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+    fn parse<T: std::str::FromStr<Err = Error>>(name: &str) -> Result<Option<T>> {
+        var(name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|e: Error| Error::InvalidArgument(format!("{name}: {e}")))
+            })
+            .transpose()
+    }
+    fn count(name: &str) -> Result<Option<usize>> {
+        var(name)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Error::InvalidArgument(format!("{name}={v}: expected a whole number"))
+                })
+            })
+            .transpose()
+    }
+    let choice = KernelChoice {
+        cpu_layout: parse::<CpuLayoutLanes>("SCOOP_CPU_LAYOUT")?,
+        cuda_knn: parse::<CudaKnn>("SCOOP_CUDA_KNN")?.unwrap_or_default(),
+        cuda_knn_flush: count("SCOOP_CUDA_KNN_FLUSH")?
+            .map_or(0, |c| u32::try_from(c).unwrap_or(u32::MAX)),
+        cuda_knn_batch: count("SCOOP_CUDA_KNN_BATCH")?,
+        cuda_layout: parse::<CudaLayout>("SCOOP_CUDA_LAYOUT")?.unwrap_or_default(),
+    };
+    choice.validate()?;
+    Ok(choice)
+}
 
 /// Options every subcommand accepts, before or after its name.
 #[derive(clap::Args, Clone, Debug)]
@@ -38,12 +78,13 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
-    /// Backend selection options.
-    pub fn backend_options(&self) -> BackendOptions {
-        BackendOptions {
+    /// Backend selection options, with the kernel variants the environment asks for.
+    pub fn backend_options(&self) -> Result<BackendOptions> {
+        Ok(BackendOptions {
             kind: self.backend,
             devices: self.devices.clone(),
-        }
+            kernels: kernel_choice_from_env()?,
+        })
     }
 
     /// Streaming options.

@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
-    let backend = crate::backend::select(&g.backend_options())?;
+    let backend = crate::backend::select(&g.backend_options()?)?;
     let s = neighbors(
         &NeighborsOptions {
             input: a.input,

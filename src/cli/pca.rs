@@ -27,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
-    let backend = crate::backend::select(&g.backend_options())?;
+    let backend = crate::backend::select(&g.backend_options()?)?;
     let opts = PcaOptions {
         input: a.input,
         output: a.out,

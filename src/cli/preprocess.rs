@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
-    let backend = crate::backend::select(&g.backend_options())?;
+    let backend = crate::backend::select(&g.backend_options()?)?;
     let opts = PreprocessOptions {
         inputs: a.inputs,
         out_dir: a.out_dir,

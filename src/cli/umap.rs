@@ -65,7 +65,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
-    let backend = crate::backend::select(&g.backend_options())?;
+    let backend = crate::backend::select(&g.backend_options()?)?;
     let init_pos = a.init_pos.clone();
     let s = run_umap(
         &UmapRunOptions {

@@ -19,8 +19,8 @@
 //! The AVX2 and generic bodies do the same operations in the same order per lane (no FMA), so
 //! they give identical bits.
 
-use crate::backend::cpu::prefetch_span;
 use crate::backend::Points;
+use crate::simd::prefetch_span;
 
 /// Members per column tile of the AVX2 and generic bodies (the vector width).
 const LANES: usize = 8;
@@ -93,7 +93,7 @@ impl PairBlock {
             }
             *lim = limit(id);
             if wide {
-                *norm = crate::ops::dot_lanes::<f32, 8>(row, row);
+                *norm = crate::simd::dot_lanes::<f32, 8>(row, row);
             }
         }
         #[cfg(target_arch = "x86_64")]
@@ -185,7 +185,7 @@ fn pairs(b: &PairBlock, rows: usize, mut f: impl FnMut(usize, usize, f32)) {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{PairBlock, Points, PAD, ROWS};
-    use crate::backend::cpu::set_bits;
+    use crate::simd::set_bits;
     use std::arch::x86_64::*;
 
     /// Fills the coordinate-major block `t` (lines of `cols` values) with the rows `ids` of

@@ -14,11 +14,11 @@ use rayon::prelude::*;
 
 use super::eigen::{top_eigen, EigenSolver};
 use super::fuzzy::Graph;
-use crate::backend::cpu::prefetch_span;
 use crate::backend::cpu::tall::CpuTall;
 use crate::backend::tall::{dot16, TALL_ROWS};
 use crate::backend::{Backend, SparseRows, TallMatrix};
 use crate::error::Result;
+use crate::simd::prefetch_span;
 
 /// Residual ‖Nx − θx‖ at which an eigenvector counts as converged (umap's eigsh: tol 1e-4).
 pub const SPECTRAL_TOL: f64 = 1e-4;

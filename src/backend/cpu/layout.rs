@@ -7,7 +7,7 @@
 //! [`LANES`] lanes that move in lockstep, one sample each per step (each edge's own samples in
 //! umap-learn's order), and prefetches what the lanes will read: the next edge's tail point, and
 //! every negative sample's point two samples ahead. Three kinds of lanes ([`LaneKind`]), chosen
-//! at run time (`SCOOP_CPU_LAYOUT=portable|avx2|avx512` asks for one, for benchmarks):
+//! at run time (`KernelChoice::cpu_layout` asks for one, for benchmarks):
 //!
 //! - [`Portable`]: one lane at a time, in any dimension, `d²ᵇ` by libm's `powf` as umap-learn's
 //!   `pow(dist_squared, b)`;
@@ -26,8 +26,10 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
+use crate::backend::kernels::CpuLayoutLanes;
 use crate::backend::points::{check_layout_args, EdgeClocks, EdgeList, LayoutParams};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::simd::{prefetch, splitmix64};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -38,54 +40,6 @@ mod avx512;
 /// till the last is done: 10% of the lane-steps with 8,192 edges a task at 200k cells, 5.6%
 /// with 32,768 (and 4.9% fewer steps).
 const EDGES_PER_TASK: usize = 32768;
-
-/// splitmix64: a stateless hash giving each (seed, epoch, edge) its own random stream, so the
-/// samples drawn do not depend on how edges are split among threads.
-#[inline]
-pub(crate) fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Hints the CPU to bring the cache line holding `p` in (never faults, whatever the address;
-/// a no-op off x86-64).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it reads nothing the program sees and never faults.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Starts fetching the cache lines of the `len` values from `p` (any `p`: a hint never faults).
-pub(crate) fn prefetch_span<T>(p: *const T, len: usize) {
-    let bytes = len * std::mem::size_of::<T>();
-    let p = p.cast::<u8>();
-    for off in (0..bytes).step_by(64) {
-        prefetch(p.wrapping_add(off));
-    }
-    // The last line, when the span starts part-way into its first.
-    if bytes > 0 {
-        prefetch(p.wrapping_add(bytes - 1));
-    }
-}
-
-/// Indices of the set bits of `m`, lowest first (the lanes a SIMD comparison's mask selects).
-#[inline]
-pub(crate) fn set_bits(mut m: u16) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (m != 0).then(|| {
-            let l = m.trailing_zeros() as usize;
-            m &= m - 1;
-            l
-        })
-    })
-}
 
 #[inline]
 fn clip(v: f32) -> f32 {
@@ -512,19 +466,14 @@ pub(super) fn optimize_layout(
     edges: &EdgeList,
     params: &LayoutParams,
     on_epoch: &(dyn Fn(usize) + Sync),
+    asked: Option<CpuLayoutLanes>,
 ) -> Result<()> {
-    // Benchmark hook: SCOOP_CPU_LAYOUT=portable|avx2|avx512 asks for one lane kind (the
-    // portable lanes where this CPU lacks it).
-    let lanes = match std::env::var("SCOOP_CPU_LAYOUT").ok().as_deref() {
-        None | Some("") => LaneKind::best(),
-        Some("portable") => LaneKind::Portable,
-        Some("avx2") => LaneKind::Avx2,
-        Some("avx512") => LaneKind::Avx512,
-        Some(v) => {
-            return Err(Error::InvalidArgument(format!(
-                "SCOOP_CPU_LAYOUT={v}: expected portable, avx2 or avx512"
-            )))
-        }
+    // One lane kind when asked (for benchmarks; the portable lanes where this CPU lacks it).
+    let lanes = match asked {
+        None => LaneKind::best(),
+        Some(CpuLayoutLanes::Portable) => LaneKind::Portable,
+        Some(CpuLayoutLanes::Avx2) => LaneKind::Avx2,
+        Some(CpuLayoutLanes::Avx512) => LaneKind::Avx512,
     };
     optimize_layout_with(embedding, dim, edges, params, on_epoch, lanes)
 }

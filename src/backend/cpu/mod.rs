@@ -3,7 +3,6 @@
 mod gram;
 mod knn;
 mod layout;
-pub(crate) use layout::{prefetch, prefetch_span, set_bits, splitmix64};
 mod project;
 pub mod sparse;
 pub mod tall;
@@ -14,8 +13,8 @@ use rayon::prelude::*;
 
 use super::{
     check_kernel_args, check_normalize_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums,
-    Gram, GramAccumulator, HostGramAccumulator, LayoutParams, Points, Projection, SparseOperator,
-    SparseRows, TallMatrix, ValueMap,
+    Gram, GramAccumulator, HostGramAccumulator, KernelChoice, LayoutParams, Points, Projection,
+    SparseOperator, SparseRows, TallMatrix, ValueMap,
 };
 use crate::error::Result;
 use crate::io::CsrChunk;
@@ -25,12 +24,19 @@ const ROWS_PER_TASK: usize = 512;
 
 /// rayon implementation of [`Backend`].
 #[derive(Clone, Debug, Default)]
-pub struct CpuBackend;
+pub struct CpuBackend {
+    kernels: KernelChoice,
+}
 
 impl CpuBackend {
-    /// The CPU backend on rayon's global pool (sized by `--threads`).
-    pub fn new() -> Self {
-        CpuBackend
+    /// The CPU backend on rayon's global pool (sized by `--threads`), default kernels.
+    pub const fn new() -> Self {
+        Self::with_kernels(KernelChoice::DEFAULT)
+    }
+
+    /// The CPU backend running the kernel variants `kernels` names (its `cpu_layout`).
+    pub const fn with_kernels(kernels: KernelChoice) -> Self {
+        CpuBackend { kernels }
     }
 }
 
@@ -68,6 +74,10 @@ fn accumulate<F: Fn(f32, usize, usize) -> f64>(
 }
 
 impl Backend for CpuBackend {
+    fn is_device(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
     }
@@ -224,6 +234,13 @@ impl Backend for CpuBackend {
         params: &LayoutParams,
         on_epoch: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        layout::optimize_layout(embedding, dim, edges, params, on_epoch)
+        layout::optimize_layout(
+            embedding,
+            dim,
+            edges,
+            params,
+            on_epoch,
+            self.kernels.cpu_layout,
+        )
     }
 }

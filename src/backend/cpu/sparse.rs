@@ -4,9 +4,9 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::prefetch;
 use crate::backend::sparse::{check_apply, check_scale, SparseOperator, SparseRows};
 use crate::error::Result;
+use crate::simd::prefetch;
 
 /// Output values per rayon task (small matrices run on one thread).
 const PAR_MIN: usize = 8192;

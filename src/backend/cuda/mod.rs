@@ -16,6 +16,7 @@ pub(crate) mod worker;
 
 use std::ops::Range;
 
+use super::kernels::{CudaKnn, KernelChoice};
 use super::points::{check_knn_args, check_layout_args};
 use super::{
     check_columns, check_kernel_args, check_normalize_args, check_project_args, Backend, EdgeList,
@@ -152,16 +153,25 @@ const MEMORY_SHARE: f64 = 0.8;
 /// The CUDA implementation of [`Backend`] over one or more workers.
 pub struct CudaBackend {
     workers: Vec<Worker>,
+    kernels: KernelChoice,
 }
 
-/// Opens the CUDA backend on `devices` (default: device 0), or says why it cannot.
-pub fn open(devices: &[usize]) -> Result<Box<dyn Backend>> {
-    Ok(Box::new(CudaBackend::open(devices)?))
+/// Opens the CUDA backend on `devices` (default: device 0) with the kernel variants `kernels`
+/// names, or says why it cannot.
+pub fn open_with(devices: &[usize], kernels: KernelChoice) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(CudaBackend::open_with(devices, kernels)?))
 }
 
 impl CudaBackend {
-    /// One worker per entry of `devices` (device 0 when empty).
+    /// One worker per entry of `devices` (device 0 when empty), default kernels.
     pub fn open(devices: &[usize]) -> Result<Self> {
+        Self::open_with(devices, KernelChoice::default())
+    }
+
+    /// One worker per entry of `devices` (device 0 when empty), running the kernel variants
+    /// `kernels` names.
+    pub fn open_with(devices: &[usize], kernels: KernelChoice) -> Result<Self> {
+        kernels.validate()?;
         if ptx_modules().is_empty() {
             return Err(Error::Backend(format!(
                 "CUDA unavailable: {}",
@@ -187,7 +197,7 @@ impl CudaBackend {
                 Worker::open(d, MEMORY_SHARE / on_device as f64)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(CudaBackend { workers })
+        Ok(CudaBackend { workers, kernels })
     }
 
     /// Number of workers.
@@ -278,6 +288,10 @@ impl CudaBackend {
 const MIN_SHARD_ROWS: usize = 1024;
 
 impl Backend for CudaBackend {
+    fn is_device(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         let ids: Vec<String> = self.workers.iter().map(|w| w.ordinal.to_string()).collect();
         format!("cuda:{}", ids.join(","))
@@ -399,21 +413,19 @@ impl Backend for CudaBackend {
         check_knn_args(points.len(), &queries, k, idx.len(), dist.len())?;
         let q0 = queries.start;
         // TF32 estimates where every worker's GPU has tensor cores for them (sm_80 and newer),
-        // from shared-memory-resident queries where they fit; SCOOP_CUDA_KNN=f32 asks for the
-        // CUDA-core kernel, =tf32 insists on the tensor cores, =tf32-stream on the tensor-core
-        // kernel that streams queries and points through shared memory.
+        // from shared-memory-resident queries where they fit, unless the kernel choice names
+        // another variant.
         let tc = self.workers.iter().all(|w| w.k.knn_exact_tc.is_some());
-        let (arith, tiles) = match std::env::var("SCOOP_CUDA_KNN").ok().as_deref() {
-            Some("f32") => (points::KnnArith::F32, points::KnnTiles::Streamed),
-            Some("tf32") if tc => (points::KnnArith::Tf32, points::KnnTiles::Resident),
-            Some("tf32-stream") if tc => (points::KnnArith::Tf32, points::KnnTiles::Streamed),
-            None | Some("") if tc => (points::KnnArith::Tf32, points::KnnTiles::Resident),
-            None | Some("") => (points::KnnArith::F32, points::KnnTiles::Streamed),
-            Some(v) => {
-                return Err(Error::Backend(format!(
-                    "SCOOP_CUDA_KNN={v}: expected f32, tf32 or tf32-stream (the last two need \
-                     sm_80 or newer on every device)"
-                )))
+        let (arith, tiles) = match self.kernels.cuda_knn {
+            CudaKnn::F32 => (points::KnnArith::F32, points::KnnTiles::Streamed),
+            CudaKnn::Tf32 if tc => (points::KnnArith::Tf32, points::KnnTiles::Resident),
+            CudaKnn::Tf32Stream if tc => (points::KnnArith::Tf32, points::KnnTiles::Streamed),
+            CudaKnn::Auto if tc => (points::KnnArith::Tf32, points::KnnTiles::Resident),
+            CudaKnn::Auto => (points::KnnArith::F32, points::KnnTiles::Streamed),
+            CudaKnn::Tf32 | CudaKnn::Tf32Stream => {
+                return Err(Error::Backend(
+                    "the TF32 kNN kernels need sm_80 or newer on every device".into(),
+                ))
             }
         };
         let padded = points::PaddedPoints::new(points, arith)?;
@@ -423,7 +435,11 @@ impl Backend for CudaBackend {
             points::knn_exact(
                 w,
                 &padded,
-                tiles,
+                points::KnnPlan {
+                    tiles,
+                    flush_at: self.kernels.cuda_knn_flush,
+                    batch: self.kernels.cuda_knn_batch,
+                },
                 q0 + r.start..q0 + r.end,
                 k,
                 &mut pi,
@@ -479,6 +495,14 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         // One embedding, updated Hogwild by every edge: it lives on the first worker's device.
-        points::optimize_layout(&self.workers[0], embedding, dim, edges, params, on_epoch)
+        points::optimize_layout(
+            &self.workers[0],
+            embedding,
+            dim,
+            edges,
+            params,
+            on_epoch,
+            self.kernels.cuda_layout,
+        )
     }
 }

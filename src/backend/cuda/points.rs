@@ -8,9 +8,10 @@ use cudarc::driver::{LaunchConfig, PushKernelArg as _};
 use rayon::prelude::*;
 
 use super::worker::{cuda_err, launch, KnnKernel, Worker};
-use crate::backend::cpu::splitmix64;
+use crate::backend::kernels::CudaLayout;
 use crate::backend::points::{EdgeClocks, EdgeList, LayoutParams, Points};
 use crate::error::{Error, Result};
+use crate::simd::splitmix64;
 
 /// Queries per block of kernels/knn_tile.cuh (`KT_Q`), its threads per block (`KT_THREADS`) and
 /// the dimensions of one shared-memory pass (`KT_DK`; rows go up padded to a multiple of it).
@@ -25,31 +26,24 @@ const KNN_QUERIES_PER_LAUNCH: usize = 1 << 18;
 /// at k = 15 and 2^18 queries; large k get fewer queries per launch).
 const KNN_LIST_BYTES: usize = 1 << 30;
 
-/// Queries per launch for `k` neighbours: [`KNN_QUERIES_PER_LAUNCH`] within [`KNN_LIST_BYTES`], a
-/// multiple of the block's queries; `SCOOP_CUDA_KNN_BATCH` (a test hook) lowers it.
-fn knn_batch(k: usize) -> usize {
+/// Queries per launch for `k` neighbours: [`KNN_QUERIES_PER_LAUNCH`] within [`KNN_LIST_BYTES`]
+/// and the kernel choice's batch, a multiple of the block's queries.
+fn knn_batch(k: usize, asked: Option<usize>) -> usize {
     let by_memory = KNN_LIST_BYTES / (12 * (k - 1).max(1));
-    let hook = std::env::var("SCOOP_CUDA_KNN_BATCH")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(usize::MAX);
-    let b = KNN_QUERIES_PER_LAUNCH.min(by_memory).min(hook);
+    let b = KNN_QUERIES_PER_LAUNCH
+        .min(by_memory)
+        .min(asked.unwrap_or(usize::MAX));
     (b / KNN_QUERIES_PER_BLOCK).max(1) * KNN_QUERIES_PER_BLOCK
 }
 
-/// Queued pairs a query may gather before the kNN kernels merge them into the lists (their
-/// `flush_at`; at most `KT_CAP`, 32): 0 merges each tile's pairs at once. A benchmark hook,
-/// `SCOOP_CUDA_KNN_FLUSH`, sets it while the deferred, warp-parallel merge awaits measurement on
-/// a GPU; the default is the measured per-tile merge.
-fn knn_flush_at() -> Result<u32> {
-    match std::env::var("SCOOP_CUDA_KNN_FLUSH").ok().as_deref() {
-        None | Some("") => Ok(0),
-        Some(v) => v.parse::<u32>().ok().filter(|&f| f <= 32).ok_or_else(|| {
-            Error::Backend(format!(
-                "SCOOP_CUDA_KNN_FLUSH={v}: expected a count from 0 (merge every tile) to 32"
-            ))
-        }),
-    }
+/// How one exact kNN runs, beside its arithmetic: the tiles asked for, the pairs a query queues
+/// before the kernels merge them into its list (their `flush_at`, at most `KT_CAP`, 32; 0 merges
+/// each tile's pairs at once, the measured default), and the most queries per launch.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct KnnPlan {
+    pub(super) tiles: KnnTiles,
+    pub(super) flush_at: u32,
+    pub(super) batch: Option<usize>,
 }
 
 /// The arithmetic of the exact kNN's distance estimates (exact distances are f64 either way).
@@ -179,7 +173,7 @@ impl<'a> PaddedPoints<'a> {
 pub(super) fn knn_exact(
     w: &Worker,
     points: &PaddedPoints<'_>,
-    tiles: KnnTiles,
+    plan: KnnPlan,
     queries: Range<usize>,
     k: usize,
     idx: &mut [u32],
@@ -194,13 +188,17 @@ pub(super) fn knn_exact(
     let n = points.x.len() as u64;
     let (dim, dimp) = (points.x.dim() as u32, points.dimp as u32);
     let m = k - 1;
-    let batch = knn_batch(k).min(queries.len());
+    let KnnPlan {
+        tiles,
+        flush_at,
+        batch,
+    } = plan;
+    let batch = knn_batch(k, batch).min(queries.len());
     let list_d = w.zeros::<f64>(batch * m)?;
     let list_i = w.zeros::<u32>(batch * m)?;
     let out_i = w.zeros::<u32>(batch * k)?;
     let out_d = w.zeros::<f32>(batch * k)?;
     let k32 = k as u32;
-    let flush_at = knn_flush_at()?;
     fn tc<'k>(w: &Worker, f: &'k Option<KnnKernel>) -> Result<&'k KnnKernel> {
         f.as_ref().ok_or_else(|| {
             Error::Backend(format!(
@@ -296,6 +294,7 @@ pub(super) fn optimize_layout(
     edges: &EdgeList,
     params: &LayoutParams,
     on_epoch: &(dyn Fn(usize) + Sync),
+    variant: CudaLayout,
 ) -> Result<()> {
     let n = (embedding.len() / dim) as u32;
     let m = edges.head.len() as u64;
@@ -314,20 +313,15 @@ pub(super) fn optimize_layout(
         params.negative_sample_rate,
     );
     let cfg = Worker::flat_launch(m);
-    // 2-D layouts keep their coordinates in registers. Benchmark hooks: SCOOP_CUDA_LAYOUT=generic
-    // runs the any-dimension kernel instead, =batched the 2-D one that loads eight negative
-    // samples' points at once (the same layout; the default once measured faster on a GPU).
-    let (kernel, name) = match std::env::var("SCOOP_CUDA_LAYOUT").ok().as_deref() {
-        Some("generic") => (&w.k.layout_epoch, "layout_epoch"),
-        Some("batched") if dim == 2 => (&w.k.layout_epoch_2d_batched, "layout_epoch_2d_batched"),
-        None | Some("") if dim == 2 => (&w.k.layout_epoch_2d, "layout_epoch_2d"),
-        // (batched has a 2-D instance only)
-        None | Some("") | Some("batched") => (&w.k.layout_epoch, "layout_epoch"),
-        Some(v) => {
-            return Err(Error::Backend(format!(
-                "SCOOP_CUDA_LAYOUT={v}: expected generic or batched"
-            )))
+    // 2-D layouts keep their coordinates in registers; the generic kernel runs any dimension,
+    // the batched one loads eight negative samples' points at once (2-D only; the same layout).
+    let (kernel, name) = match variant {
+        CudaLayout::Generic => (&w.k.layout_epoch, "layout_epoch"),
+        CudaLayout::Batched if dim == 2 => {
+            (&w.k.layout_epoch_2d_batched, "layout_epoch_2d_batched")
         }
+        CudaLayout::Auto if dim == 2 => (&w.k.layout_epoch_2d, "layout_epoch_2d"),
+        CudaLayout::Auto | CudaLayout::Batched => (&w.k.layout_epoch, "layout_epoch"),
     };
     for epoch in 0..params.n_epochs {
         let alpha = 1.0 - epoch as f32 / params.n_epochs as f32;

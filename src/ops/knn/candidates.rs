@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use rayon::prelude::*;
 
 use super::heaps::Heaps;
-use crate::backend::cpu::splitmix64;
+use crate::simd::splitmix64;
 
 /// Candidate lists of one round, as CSR over points.
 pub(super) struct Lists {

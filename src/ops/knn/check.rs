@@ -4,9 +4,9 @@
 use rayon::prelude::*;
 
 use super::heaps::Heaps;
-use crate::backend::cpu::splitmix64;
 use crate::backend::points::sq_dist_f32;
 use crate::backend::Points;
+use crate::simd::splitmix64;
 
 /// Points whose exact neighbours [`Check`] finds: all of them up to this many (the default
 /// search is exact there anyway), else [`CHECK_SAMPLE`] drawn at random.

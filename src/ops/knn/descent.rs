@@ -8,11 +8,11 @@ use super::check::Check;
 use super::heaps::{Heaps, SharedHeaps};
 use super::rptree::rp_leaves;
 use super::{check_k, Knn};
-use crate::backend::cpu::{prefetch, splitmix64};
 use crate::backend::points::sq_dist_f32;
 use crate::backend::Points;
 use crate::error::{Error, Result};
 use crate::ops::pairs::{prefetch_rows, PairBlock};
+use crate::simd::{prefetch, splitmix64};
 
 /// NN-descent settings.
 #[derive(Clone, Copy, Debug)]

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::backend::cpu::prefetch_span;
+use crate::simd::prefetch_span;
 
 /// Per-point bounded max-heaps of (squared distance, index, is-new) of size m = k − 1.
 pub(super) struct Heaps {

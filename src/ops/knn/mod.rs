@@ -89,7 +89,7 @@ fn check_k(n: usize, k: usize) -> Result<()> {
 /// Whether `backend` is the CPU one (exact search is cheap on a GPU at any size, and wants
 /// larger calls there).
 fn on_cpu(backend: &dyn Backend) -> bool {
-    backend.name().starts_with("cpu")
+    !backend.is_device()
 }
 
 /// Queries per backend call of the exact search on the CPU (bounds the progress step, not

@@ -1,13 +1,13 @@
 //! Random-projection trees: recursive splits of the points by random hyperplanes into small
 //! leaves (NN-descent's start, and the locality order it searches in).
 
-use crate::backend::cpu::splitmix64;
 use crate::backend::Points;
 use crate::ops::pairs::prefetch_rows;
+use crate::simd::splitmix64;
 
 /// Dot product in f32 with eight partial sums (vectorizes).
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    crate::ops::dot_lanes::<f32, 8>(a, b)
+    crate::simd::dot_lanes::<f32, 8>(a, b)
 }
 
 /// Points between a tree split's row prefetch and its margin.

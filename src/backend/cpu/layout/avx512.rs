@@ -15,7 +15,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{avx2, prefetch, set_bits as bits, DueEdges, Epoch, Step, LANES};
+use super::{avx2, DueEdges, Epoch, Step, LANES};
+use crate::simd::{prefetch, set_bits as bits};
 
 /// Whether this CPU has AVX-512 F and DQ, and the AVX2 lanes' features.
 pub(super) fn available() -> bool {
