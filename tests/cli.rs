@@ -379,3 +379,23 @@ fn plot_colors_numeric_columns_on_a_continuous_scale() {
         "grey: read as 100+ categories"
     );
 }
+
+/// docs/cli.md is the reference `--help` prints, command by command: it cannot drift.
+/// `SCOOP_BLESS=1` rewrites it from the current definitions.
+#[test]
+fn docs_cli_md_is_the_help_text() {
+    let path = common::root().join("docs/cli.md");
+    let want = scoop::cli::reference_markdown();
+    if std::env::var_os("SCOOP_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/cli.md differs from the --help text; rewrite it with \
+         SCOOP_BLESS=1 cargo test --release --test cli docs_cli_md"
+    );
+    for cmd in ["preprocess", "concat", "pca", "neighbors", "umap", "plot", "inspect"] {
+        assert!(have.contains(&format!("## scoop {cmd}")), "{cmd} missing");
+    }
+}

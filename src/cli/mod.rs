@@ -114,6 +114,31 @@ impl Compression {
     }
 }
 
+/// The command-line reference as Markdown, made from the same definitions `--help` prints
+/// (docs/cli.md holds it; a test keeps the two equal).
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    let mut root = Cli::command();
+    root.build();
+    let mut md = String::from(
+        "# Command-line reference\n\nGenerated from `scoop --help` and each command's `--help` \
+         (`SCOOP_BLESS=1 cargo test --release --test cli docs_cli_md` rewrites it).\n",
+    );
+    let help = |cmd: &mut clap::Command| cmd.render_long_help().to_string();
+    md.push_str(&format!("\n## scoop\n\n```text\n{}```\n", help(&mut root)));
+    let names: Vec<String> = root
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect();
+    for name in names {
+        let sub = root.find_subcommand_mut(&name).expect("listed");
+        let text = help(sub);
+        md.push_str(&format!("\n## scoop {name}\n\n```text\n{text}```\n"));
+    }
+    md
+}
+
 /// scoop: GPU-first, out-of-core single-cell analysis.
 #[derive(Parser, Debug)]
 #[command(name = "scoop", version, about, propagate_version = true)]
