@@ -21,7 +21,7 @@ Steps timed (each in its own process, so peak RSS is per step):
               cell-line silhouette and trustworthiness (k = 15, against X_pca) of both on
               10,000 random cells.
 Needs a Python with scanpy, anndata, dask (tests/python/requirements.txt) and a release build
-of scoop (cargo build --release). Not a test: numbers go in the README and issue notes.
+of scoop (cargo build --release). Not a test: numbers go in docs/performance.md (dated, with machine and commit).
 """
 
 from __future__ import annotations

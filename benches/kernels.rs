@@ -1,7 +1,7 @@
 //! Kernel benchmarks: each Backend kernel on synthetic data, on the CPU and (where a GPU and
 //! the embedded PTX are found) on CUDA, with byte or item throughput.
 //! `cargo bench --bench kernels`; on a GPU machine without cargo, run the bench binary the
-//! bundle of `scripts/gpu-bundle.sh` carries (see README).
+//! bundle of `scripts/gpu-bundle.sh` carries (see docs/gpu.md).
 //!
 //! The GPU numbers include the host↔device copies of each call (chunks arrive from the host in
 //! the streaming pipeline), except `gram_resident`, whose accumulator stays on the device.
