@@ -158,8 +158,8 @@ fn normalize_log1p(b: Bencher, case: Case<(usize, usize, usize)>) {
         .bench_local(|| be.normalize_log1p(c, &div, &genes).unwrap());
 }
 
-/// Gram shapes: (rows, genes, stored per row). The first is the reference density
-/// (110k x 787 with 16.7M stored values: 152 per row).
+/// Gram shapes: (rows, genes, stored per row). The first is a preprocessed reference plate's
+/// density (110k x 787 with 16.7M stored values: 152 per row).
 const GRAM_SHAPES: [(usize, usize, usize); 3] = [
     (10_000, 787, 152),
     (10_000, 2_000, 200),

@@ -395,7 +395,15 @@ fn docs_cli_md_is_the_help_text() {
         "docs/cli.md differs from the --help text; rewrite it with \
          SCOOP_BLESS=1 cargo test --release --test cli docs_cli_md"
     );
-    for cmd in ["preprocess", "concat", "pca", "neighbors", "umap", "plot", "inspect"] {
+    for cmd in [
+        "preprocess",
+        "concat",
+        "pca",
+        "neighbors",
+        "umap",
+        "plot",
+        "inspect",
+    ] {
         assert!(have.contains(&format!("## scoop {cmd}")), "{cmd} missing");
     }
 }

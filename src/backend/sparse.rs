@@ -1,6 +1,6 @@
 //! Square sparse matrices held where a backend computes, for many products with narrow dense
-//! blocks: the Krylov iteration of UMAP's spectral initialization applies the normalized graph
-//! to a block of a few vectors some sixty times, so the graph goes to the device once.
+//! blocks: UMAP's spectral initialization (Chebyshev-filtered subspace iteration) applies the
+//! normalized graph to a block of a few vectors many times, so the graph goes to the device once.
 
 use crate::error::{Error, Result};
 

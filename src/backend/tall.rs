@@ -1,5 +1,6 @@
 //! Tall column-major f64 matrices held where a backend computes, with the operations of a block
-//! Krylov eigensolver on them (UMAP's spectral initialization): products of column ranges with
+//! eigensolver on them (UMAP's spectral initialization, Chebyshev-filtered subspace iteration):
+//! products of column ranges with
 //! each other and with small host matrices, and the graph's product with a block of columns. The
 //! solver (`ops::spectral`) keeps its basis, blocks and Ritz vectors as column ranges of one
 //! such matrix, so on a GPU they never leave the device; only small coefficient matrices and the

@@ -103,8 +103,8 @@ fn cat_labels(c: &Categories) -> Vec<String> {
 }
 
 /// The kind anndata's `concat_on_disk` gives a column (its `unify_dtypes`, then `pd.concat`):
-/// categoricals unify to the natural-sorted union of their categories (ordered ones only when all
-/// agree, else they become strings); strings mixed with categoricals, nullable strings or missing
+/// categoricals unify to the natural-sorted union of their categories, or the first input's order
+/// when it has them all (ordered ones only when all agree, else they become strings); strings mixed with categoricals, nullable strings or missing
 /// rows become nullable strings; numbers widen to float64 when their dtypes differ or rows are
 /// missing. `per_file` is `None` where an input lacks the column (outer joins only).
 fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> {
@@ -143,11 +143,24 @@ fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> 
                 .collect();
             if cats.len() == present.len() {
                 if !cats.iter().any(|(_, o)| *o) {
-                    let mut union: Vec<String> = cats.into_iter().flat_map(|(c, _)| c).collect();
+                    let mut union: Vec<String> =
+                        cats.iter().flat_map(|(c, _)| c.iter().cloned()).collect();
                     union.sort_by(|a, b| natural_cmp(a, b));
                     union.dedup();
+                    // Each input is cast to the natural-sorted union, but pandas calls unordered
+                    // categoricals with the same set of categories equal, so an input that
+                    // already has them all keeps its order, and pd.concat takes the first's.
+                    let first = &cats[0].0;
+                    let mut first_set = first.clone();
+                    first_set.sort_by(|a, b| natural_cmp(a, b));
+                    first_set.dedup();
+                    let categories = if first_set == union {
+                        first.clone()
+                    } else {
+                        union
+                    };
                     return Ok(Target::Categorical {
-                        categories: union,
+                        categories,
                         ordered: false,
                     });
                 }

@@ -127,8 +127,8 @@ pub struct SpectralReport {
 /// the block's columns) and its rate is set by the gap to the block's edge, not within the crowd.
 ///
 /// Components of [`LOCALITY_MIN`] vertices or more are solved in breadth-first order: a vertex's
-/// neighbours then sit near it in memory, and the block products' gathers hit cache (products
-/// at 1M cells took 35% less time).
+/// neighbours then sit near it in memory, and the block products' gathers hit cache
+/// (docs/design/spectral-init.md has the measurements).
 pub fn laplacian_eigenvectors(
     g: &Graph,
     dim: usize,
@@ -165,7 +165,7 @@ fn solve_in_order(
 }
 
 /// Queue entries between a row's prefetch and its visit in [`breadth_first`] (the rows lie
-/// scattered; at 1M cells the prefetch took the search from 0.36–0.43 s to 0.17–0.24 s).
+/// scattered, so each is fetched this many visits ahead).
 const BFS_AHEAD: usize = 8;
 
 /// The vertices of `g` in breadth-first order, from vertex 0 and then from the first vertex not
@@ -283,10 +283,7 @@ fn solve(
 /// Vectors in the filtered block for `dim` wanted ones: 2·(dim + 2). The filter's rate is set by
 /// the gap between the wanted eigenvalues and the block's edge, which a wider block pushes down
 /// past the crowd of eigenvalues near 1 that nearly separate clusters make, but a block product
-/// costs more the wider. Measured for dim = 2 on 1M cells (graph products, 2 cores): make_points
-/// clusters 4 columns 836 products in 35.9 s, 6: 436 in 25.4 s, 8: 156 in 8.6 s, 12: 136 in
-/// 11.2 s, 16: 136 in 14.5 s; scoop's simulated PCA space 6: 72 in 5.7 s, 8: 43 in 3.7 s, 12: 35
-/// in 4.5 s, 16: 31 in 5.0 s (at 200k cells, 8 to 16 columns cost the same).
+/// costs more the wider (docs/design/spectral-init.md has the widths measured).
 fn block_width(dim: usize, n: usize) -> usize {
     (2 * (dim + 2)).min(n.saturating_sub(2)).max(dim + 1)
 }

@@ -252,6 +252,12 @@ def write_concat_inputs(d):
         }
         if k != 2:
             cols["batch"] = pd.Categorical([f"b{k}"] * n)
+        # Categories in a non-sorted order: all plates' sets agree for "drug" (the first order
+        # wins), not for "site" (the natural-sorted union, site2 < site10).
+        cols["drug"] = pd.Categorical([["Vorinostat", "DMSO", "Bortezomib"][i % 3] for i in range(n)],
+                                      categories=["Vorinostat", "DMSO", "Bortezomib"])
+        sites = ["site10", "site2"] + (["site1"] if k == 1 else [])
+        cols["site"] = pd.Categorical([sites[i % len(sites)] for i in range(n)], categories=sites)
         if k == 1 and int(pd.__version__.split(".")[0]) >= 3:
             # (pandas 2 concatenates this to an object column with NA that anndata 0.12 cannot write)
             cols["note"] = pd.Categorical([f"n{i % 2}" for i in range(n)])

@@ -12,12 +12,10 @@
 //! - [`Portable`]: one lane at a time, in any dimension, `d²ᵇ` by libm's `powf` as umap-learn's
 //!   `pow(dist_squared, b)`;
 //! - `avx2` (x86-64 with AVX2 and FMA, 2-D layouts): the step's arithmetic eight lanes to a
-//!   register, `d²ᵇ` by vectorized polynomials, within a few parts in 10⁷ of `powf`. 2.5x
-//!   faster than the scalar walks it replaced on the 200k-cell benchmark;
+//!   register, `d²ᵇ` by vectorized polynomials, within a few parts in 10⁷ of `powf`;
 //! - `avx512` (AVX-512 F and DQ as well): all 16 lanes in one register, held there from step
 //!   to step (positions, the negative samples' random streams and counts), the negative
-//!   samples' points gathered; the AVX2 lanes' bits, 1.9x faster on an Intel Xeon (60
-//!   epochs at 200k cells: 3.6 s against 6.8 s).
+//!   samples' points gathered; the AVX2 lanes' bits.
 //!
 //! The loop is compiled once per layout dimension (1..=8), so the coordinates of the common
 //! cases stay in registers.
@@ -148,9 +146,8 @@ struct Epoch<'a> {
 /// An epoch block's due edges, each lane's run in order, as the lanes take them: head and
 /// tail (points), the negative samples' count and the random states of the first two. Found
 /// before the lanes walk the block ([`Epoch::find_due`], or 16 edges at a time by the AVX-512
-/// lanes), so that a lane between edges only reads its next entry: scanning the clocks,
-/// booking them and drawing the random states in the walk took a fifth of the AVX-512 lanes'
-/// time (200k cells, 200 epochs, 2 threads: 11.6 s before, 9.1 s after).
+/// lanes), so that a lane between edges only reads its next entry rather than scanning the
+/// clocks, booking them and drawing the random states in the walk.
 #[derive(Default)]
 struct DueEdges {
     head: Vec<u32>,

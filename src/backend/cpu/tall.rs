@@ -264,8 +264,8 @@ fn sub_w_c_col(
 }
 
 /// `Wᵀ X` for tall `W` (n × p) and `X` (n × k), p and k small: one pass over both, rows in
-/// parallel tasks of [`TALL_ROWS`], each task's p × k partial product summed in task order.
-/// faer's general product spent 2.7 s of a 4.4 s spectral init at 200k points on this shape.
+/// parallel tasks of [`TALL_ROWS`], each task's p × k partial product summed in task order
+/// (a general product is several times slower on this shape: docs/design/spectral-init.md).
 fn tall_t_mul(w: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Vec<f64> {
     let (n, p, k) = (w.nrows(), w.ncols(), x.ncols());
     let parts: Vec<Vec<f64>> = (0..n.div_ceil(TALL_ROWS))

@@ -60,7 +60,8 @@ impl DescentOptions {
     }
 }
 
-/// Recall the default search must reach on its checked points (the 0.95 at 100k cells).
+/// Recall the default search must reach on its checked points: 0.95 of the exact k − 1 nearest
+/// neighbours (pynndescent reaches 0.66–0.99 depending on the data; docs/design/knn.md).
 pub const MIN_RECALL: f64 = 0.95;
 
 /// Most times the heaps grow after a check finds the recall short.
@@ -68,18 +69,9 @@ pub const MAX_GROWS: usize = 3;
 
 /// Heap size, in units of k, for `n` points whose local intrinsic dimension near their
 /// neighbours is `lid` (the checked points' median MLE estimate): 1.5 up to a dimension of 20;
-/// from 28, 2 growing to 3 as n grows from 250k to 1M; linear in the dimension between.
-///
-/// Measured on simulated PCA spaces, recall@15 of the k − 1 nearest other points (2 cores):
-/// - isotropic within each cell line (dimension ~31, scoop's preprocess + pca output): 200k,
-///   heaps of 2k: 0.956, against 0.60 with heaps of k; 1M: 2k 0.91, 2.5k 0.95, 3k 0.96;
-/// - variances decaying as PCA's do (dimension ~16–19, `benches/make_points.py`): 200k x 50,
-///   heaps of k 0.988 in 2.2 s, 1.5k 0.998 in 3.5 s, 2k 0.9994 in 4.6 s (pynndescent: 0.994);
-///   200k x 300, 1.5k 0.998 in 8.1 s, 2k 0.999 in 12.9 s; 1M x 50, k 0.975 in 16.4 s, 1.5k
-///   0.996 in 22.8 s (pynndescent: 0.994 in 167 s), 3k 0.9998 in 62 s. Heaps of k would be
-///   fastest, but their graph's UMAP separated the cell lines less (silhouette 0.45–0.47
-///   against 0.49–0.51 from heaps of 2k, two runs each), so the low end keeps at least
-///   pynndescent's recall.
+/// from 28, 2 growing to 3 as n grows from 250k to 1M; linear in the dimension between. Chosen so
+/// that the search reaches [`MIN_RECALL`] on isotropic spaces and at least pynndescent's recall
+/// on low-dimensional ones (docs/design/knn.md has the measurements).
 pub fn heap_factor(lid: f64, n: usize) -> f64 {
     let t = ((lid - 20.0) / 8.0).clamp(0.0, 1.0);
     let grow = ((n.max(1) as f64 / 250_000.0).log2() / 2.0).clamp(0.0, 1.0);
