@@ -27,7 +27,13 @@ pub(super) const CLASS: &H5Z_class2_t = &H5Z_class2_t {
 
 /// Decompresses one chunk (one or more frames).
 pub(super) fn decode(input: &[u8]) -> Result<Vec<u8>, String> {
+    // A frame's declared size is trusted for the allocation only up to HDF5's chunk limit.
     if let Ok(Some(size)) = ::zstd::zstd_safe::get_frame_content_size(input) {
+        if size > u64::from(u32::MAX) {
+            return Err(format!(
+                "zstd: frame declares {size} bytes, more than a chunk holds"
+            ));
+        }
         if let Ok(out) = ::zstd::bulk::decompress(input, size as usize) {
             if out.len() as u64 == size {
                 return Ok(out);
