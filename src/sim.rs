@@ -55,8 +55,8 @@ pub struct SimParams {
     pub median_umis: f64,
     /// Rows generated and written per chunk.
     pub chunk_rows: usize,
-    /// gzip level for X, if any.
-    pub gzip: Option<u8>,
+    /// Compression of X.
+    pub compression: crate::io::Codec,
 }
 
 impl Default for SimParams {
@@ -69,7 +69,7 @@ impl Default for SimParams {
             seed: 0,
             median_umis: 2_500.0,
             chunk_rows: 10_000,
-            gzip: None,
+            compression: crate::io::Codec::None,
         }
     }
 }
@@ -290,7 +290,7 @@ pub fn simulate(
             "X",
             p.genes,
             CsrWriteOptions {
-                gzip: p.gzip,
+                compression: p.compression,
                 nnz_hint: None,
             },
         )?;

@@ -4,7 +4,7 @@
 mod common;
 
 use scoop::io::{
-    write_element, Categories, Column, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter,
+    write_element, Categories, Codec, Column, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter,
     DataFrame, DenseArray, Element, NumVec, OutputFile, RowIds,
 };
 
@@ -258,15 +258,24 @@ fn scoop_files_load_in(py: &std::path::Path) {
         (
             "gzip",
             CsrWriteOptions {
-                gzip: Some(4),
+                compression: Codec::Gzip(4),
                 nnz_hint: None,
             },
             7,
         ),
+        // lzf, like gzip, loads in h5py without hdf5plugin.
+        (
+            "lzf",
+            CsrWriteOptions {
+                compression: Codec::Lzf,
+                nnz_hint: None,
+            },
+            5,
+        ),
         (
             "wide_indptr",
             CsrWriteOptions {
-                gzip: None,
+                compression: Codec::None,
                 nnz_hint: Some(u64::MAX),
             },
             41,

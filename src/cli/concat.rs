@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{Compression, GlobalArgs};
+use super::GlobalArgs;
 use crate::io::concat::{concat, ConcatOptions, Join};
+use crate::io::Codec;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,9 +22,10 @@ pub struct Args {
     /// How genes are joined.
     #[arg(long, value_enum, default_value_t = Join::Inner)]
     join: Join,
-    /// Compression of X.
-    #[arg(long, value_enum, default_value_t = Compression::None)]
-    compression: Compression,
+    /// Compression of X: none, gzip[:LEVEL 0-9, default 4], lzf or
+    /// zstd[:LEVEL 1-22, default 3] (Python reads zstd after `import hdf5plugin`).
+    #[arg(long, default_value_t = Codec::None, value_name = "CODEC")]
+    compression: Codec,
     /// Overwrite the output.
     #[arg(long)]
     force: bool,
@@ -35,7 +37,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         keys: a.keys,
         join: a.join,
         chunk_rows: g.chunk_rows,
-        gzip: a.compression.level(),
+        compression: a.compression,
         force: a.force,
     };
     let t = Instant::now();

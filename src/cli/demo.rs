@@ -3,6 +3,7 @@ use std::time::Instant;
 
 use super::GlobalArgs;
 use crate::io::concat::{concat, ConcatOptions, Join};
+use crate::io::Codec;
 use crate::ops::eigen::EigenSolver;
 use crate::ops::knn::KnnMethod;
 use crate::ops::preprocess::PreprocessParams;
@@ -74,7 +75,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         },
         min_plates: a.plates.min(3),
         stream: g.stream_options(),
-        gzip: None,
+        compression: Codec::None,
         force: true,
         quiet: g.quiet,
     };
@@ -120,7 +121,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         keys: Some(keys),
         join: Join::Inner,
         chunk_rows: g.chunk_rows,
-        gzip: None,
+        compression: Codec::None,
         force: true,
     };
     let s = concat(&inputs, &merged, &opts, g.quiet)?;

@@ -96,24 +96,6 @@ impl GlobalArgs {
     }
 }
 
-/// Compression for written matrices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Compression {
-    /// Uncompressed (anndata's default).
-    None,
-    /// gzip level 4.
-    Gzip,
-}
-
-impl Compression {
-    fn level(self) -> Option<u8> {
-        match self {
-            Compression::None => None,
-            Compression::Gzip => Some(4),
-        }
-    }
-}
-
 /// The command-line reference as Markdown, made from the same definitions `--help` prints
 /// (docs/cli.md holds it; a test keeps the two equal).
 pub fn reference_markdown() -> String {

@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{Compression, GlobalArgs};
+use super::GlobalArgs;
+use crate::io::Codec;
 use crate::ops::filter::CellFilter;
 use crate::ops::hvg::Flavor;
 use crate::ops::normalize::TargetSum;
@@ -31,9 +32,10 @@ pub struct Args {
     /// Keep genes highly variable in at least this many plates.
     #[arg(long, default_value_t = 3)]
     min_plates: usize,
-    /// Compression of the written X.
-    #[arg(long, value_enum, default_value_t = Compression::None)]
-    compression: Compression,
+    /// Compression of the written X: none, gzip[:LEVEL 0-9, default 4], lzf or
+    /// zstd[:LEVEL 1-22, default 3] (Python reads zstd after `import hdf5plugin`).
+    #[arg(long, default_value_t = Codec::None, value_name = "CODEC")]
+    compression: Codec,
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
@@ -53,7 +55,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         },
         min_plates: a.min_plates,
         stream: g.stream_options(),
-        gzip: a.compression.level(),
+        compression: a.compression,
         force: a.force,
         quiet: g.quiet,
     };

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
-use super::{Compression, GlobalArgs};
+use super::GlobalArgs;
+use crate::io::Codec;
 use crate::sim::{simulate_timed, SimParams};
 
 #[derive(clap::Args, Debug)]
@@ -23,9 +24,10 @@ pub struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Compression of X.
-    #[arg(long, value_enum, default_value_t = Compression::None)]
-    compression: Compression,
+    /// Compression of X: none, gzip[:LEVEL 0-9, default 4], lzf or
+    /// zstd[:LEVEL 1-22, default 3] (Python reads zstd after `import hdf5plugin`).
+    #[arg(long, default_value_t = Codec::None, value_name = "CODEC")]
+    compression: Codec,
     /// Overwrite existing plates.
     #[arg(long)]
     force: bool,
@@ -39,7 +41,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         cell_lines: a.cell_lines,
         seed: a.seed,
         chunk_rows: g.chunk_rows,
-        gzip: a.compression.level(),
+        compression: a.compression,
         ..SimParams::default()
     };
     let (plates, secs) = simulate_timed(&p, &a.out, a.force, g.quiet)?;

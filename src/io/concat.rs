@@ -34,8 +34,8 @@ pub struct ConcatOptions {
     pub join: Join,
     /// Source rows per chunk.
     pub chunk_rows: usize,
-    /// gzip level for X.
-    pub gzip: Option<u8>,
+    /// Compression of X.
+    pub compression: super::Codec,
     /// Overwrite an existing output.
     pub force: bool,
 }
@@ -496,7 +496,7 @@ pub fn concat(
         "X",
         genes.len(),
         CsrWriteOptions {
-            gzip: opts.gzip,
+            compression: opts.compression,
             nnz_hint: identity.then_some(nnz_total),
         },
     )?;

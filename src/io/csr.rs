@@ -6,6 +6,7 @@ use hdf5::{Dataset, Group};
 
 use super::array::NumDtype;
 use super::chunk::{CsrChunk, RowIds};
+use super::filters::{self, Codec};
 use super::h5::{self, format_err, Appender, H5Context, ValueKind};
 use crate::error::{Error, Result};
 
@@ -33,7 +34,8 @@ pub struct MatrixInfo {
     pub index_dtypes: Option<(NumDtype, NumDtype)>,
     /// HDF5 chunk shape of the values dataset, if chunked.
     pub chunks: Option<Vec<usize>>,
-    /// Filters (compression) on the values dataset.
+    /// The values dataset's filter pipeline in words ("gzip level 4 + shuffle", "zstd level 5");
+    /// `None` when unfiltered.
     pub compression: Option<String>,
 }
 
@@ -117,6 +119,7 @@ pub struct CsrReader {
     info: MatrixInfo,
 }
 
+/// Opens numeric dataset `name` of `group`, checking that scoop can decode its filters.
 fn dataset_num(group: &Group, name: &str) -> Result<(Dataset, NumDtype)> {
     if !group.link_exists(name) {
         return Err(format_err(group, name, "missing"));
@@ -126,22 +129,16 @@ fn dataset_num(group: &Group, name: &str) -> Result<(Dataset, NumDtype)> {
         ValueKind::Num(NumDtype::Bool) | ValueKind::Str => {
             Err(format_err(group, name, "must hold numbers"))
         }
-        ValueKind::Num(t) => Ok((ds, t)),
+        ValueKind::Num(t) => {
+            filters::check_decodable(&ds, group, name)?;
+            Ok((ds, t))
+        }
     }
 }
 
-fn describe_filters(ds: &Dataset) -> Option<String> {
-    let f = ds.filters();
-    if f.is_empty() {
-        None
-    } else {
-        Some(
-            f.iter()
-                .map(|x| format!("{x:?}"))
-                .collect::<Vec<_>>()
-                .join("+"),
-        )
-    }
+/// The filter pipeline of `ds` in words.
+fn describe_filters(ds: &Dataset) -> Result<Option<String>> {
+    Ok(filters::describe(&filters::pipeline(ds)?))
 }
 
 impl CsrReader {
@@ -191,7 +188,7 @@ impl CsrReader {
             nnz: data.size() as u64,
             index_dtypes: Some((ind_t, ptr_t)),
             chunks: data.chunk(),
-            compression: describe_filters(&data),
+            compression: describe_filters(&data)?,
         };
         let reader = CsrReader {
             group,
@@ -341,6 +338,7 @@ impl DenseReader {
                 format!("expected a 2-D matrix, found shape {shape:?}"),
             ));
         }
+        filters::check_decodable(&ds, parent, name)?;
         let info = MatrixInfo {
             encoding: MatrixEncoding::Dense,
             shape: (shape[0], shape[1]),
@@ -348,7 +346,7 @@ impl DenseReader {
             nnz: (shape[0] * shape[1]) as u64,
             index_dtypes: None,
             chunks: ds.chunk(),
-            compression: describe_filters(&ds),
+            compression: describe_filters(&ds)?,
         };
         Ok(DenseReader {
             ds,
@@ -383,8 +381,8 @@ impl DenseReader {
 /// Options for writing a CSR matrix.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CsrWriteOptions {
-    /// gzip level for data/indices, `None` for uncompressed (anndata's default).
-    pub gzip: Option<u8>,
+    /// Compression of data and indices ([`Codec::None`], anndata's default, by default).
+    pub compression: Codec,
     /// Total stored entries when known up front: picks int32/int64 indptr without a later rewrite.
     pub nnz_hint: Option<u64>,
 }
@@ -419,23 +417,13 @@ impl CsrWriter {
     ) -> Result<Self> {
         let group = parent.create_group(name).at(parent, name)?;
         h5::set_encoding(&group, "csr_matrix", "0.1.0")?;
-        let data = Appender::create::<f32>(&group, "data", DATA_CHUNK, opts.gzip)?;
-        let indices = Appender::create::<i32>(&group, "indices", DATA_CHUNK, opts.gzip)?;
+        let data = Appender::compressed::<f32>(&group, "data", DATA_CHUNK, opts.compression)?;
+        let indices = Appender::compressed::<i32>(&group, "indices", DATA_CHUNK, opts.compression)?;
         let wide = opts.nnz_hint.is_some_and(|n| n >= I32_LIMIT);
         let mut indptr = if wide {
-            IndptrSink::I64(Appender::create::<i64>(
-                &group,
-                "indptr",
-                INDPTR_CHUNK,
-                None,
-            )?)
+            IndptrSink::I64(Appender::create::<i64>(&group, "indptr", INDPTR_CHUNK)?)
         } else {
-            IndptrSink::I32(Appender::create::<i32>(
-                &group,
-                "indptr",
-                INDPTR_CHUNK,
-                None,
-            )?)
+            IndptrSink::I32(Appender::create::<i32>(&group, "indptr", INDPTR_CHUNK)?)
         };
         match &mut indptr {
             IndptrSink::I32(a) => a.append(&[0i32])?,
@@ -494,7 +482,7 @@ impl CsrWriter {
         let IndptrSink::I32(old) = &self.indptr else {
             return Ok(());
         };
-        let mut wide = Appender::create::<i64>(&self.group, "indptr_wide", INDPTR_CHUNK, None)?;
+        let mut wide = Appender::create::<i64>(&self.group, "indptr_wide", INDPTR_CHUNK)?;
         let len = old.len();
         let mut start = 0;
         while start < len {
@@ -534,14 +522,15 @@ impl CsrWriter {
     }
 }
 
-/// Writes a whole in-memory CSR chunk as a `csr_matrix` element (small matrices, obsp).
-pub fn write_csr(parent: &Group, name: &str, chunk: &CsrChunk, gzip: Option<u8>) -> Result<()> {
+/// Writes a whole in-memory CSR chunk as an uncompressed `csr_matrix` element (small matrices,
+/// obsp).
+pub fn write_csr(parent: &Group, name: &str, chunk: &CsrChunk) -> Result<()> {
     let mut w = CsrWriter::create(
         parent,
         name,
         chunk.n_cols,
         CsrWriteOptions {
-            gzip,
+            compression: Codec::None,
             nnz_hint: Some(chunk.nnz() as u64),
         },
     )?;

@@ -619,17 +619,17 @@ fn mark_arrays(a: &[&Appender]) -> Result<()> {
 
 fn create_num(g: &Group, name: &str, dtype: NumDtype) -> Result<Appender> {
     match dtype {
-        NumDtype::Bool => Appender::create::<bool>(g, name, DF_CHUNK, None),
-        NumDtype::I8 => Appender::create::<i8>(g, name, DF_CHUNK, None),
-        NumDtype::I16 => Appender::create::<i16>(g, name, DF_CHUNK, None),
-        NumDtype::I32 => Appender::create::<i32>(g, name, DF_CHUNK, None),
-        NumDtype::I64 => Appender::create::<i64>(g, name, DF_CHUNK, None),
-        NumDtype::U8 => Appender::create::<u8>(g, name, DF_CHUNK, None),
-        NumDtype::U16 => Appender::create::<u16>(g, name, DF_CHUNK, None),
-        NumDtype::U32 => Appender::create::<u32>(g, name, DF_CHUNK, None),
-        NumDtype::U64 => Appender::create::<u64>(g, name, DF_CHUNK, None),
-        NumDtype::F32 => Appender::create::<f32>(g, name, DF_CHUNK, None),
-        NumDtype::F64 => Appender::create::<f64>(g, name, DF_CHUNK, None),
+        NumDtype::Bool => Appender::create::<bool>(g, name, DF_CHUNK),
+        NumDtype::I8 => Appender::create::<i8>(g, name, DF_CHUNK),
+        NumDtype::I16 => Appender::create::<i16>(g, name, DF_CHUNK),
+        NumDtype::I32 => Appender::create::<i32>(g, name, DF_CHUNK),
+        NumDtype::I64 => Appender::create::<i64>(g, name, DF_CHUNK),
+        NumDtype::U8 => Appender::create::<u8>(g, name, DF_CHUNK),
+        NumDtype::U16 => Appender::create::<u16>(g, name, DF_CHUNK),
+        NumDtype::U32 => Appender::create::<u32>(g, name, DF_CHUNK),
+        NumDtype::U64 => Appender::create::<u64>(g, name, DF_CHUNK),
+        NumDtype::F32 => Appender::create::<f32>(g, name, DF_CHUNK),
+        NumDtype::F64 => Appender::create::<f64>(g, name, DF_CHUNK),
     }
 }
 
@@ -667,12 +667,8 @@ impl DataFrameWriter {
         h5::set_attr_str(&group, "_index", &schema.index_name)?;
         let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
         h5::set_attr_strs(&group, "column-order", &names)?;
-        let index = Appender::create::<hdf5::types::VarLenUnicode>(
-            &group,
-            &schema.index_name,
-            DF_CHUNK,
-            None,
-        )?;
+        let index =
+            Appender::create::<hdf5::types::VarLenUnicode>(&group, &schema.index_name, DF_CHUNK)?;
         h5::set_encoding(index.dataset(), "string-array", "0.2.0")?;
         let mut sinks = Vec::new();
         for c in &schema.columns {
@@ -690,8 +686,7 @@ impl DataFrameWriter {
                     ColumnSink::Num(a, v.dtype())
                 }
                 ColumnValues::Strings(_) => {
-                    let a =
-                        Appender::create::<hdf5::types::VarLenUnicode>(&group, n, DF_CHUNK, None)?;
+                    let a = Appender::create::<hdf5::types::VarLenUnicode>(&group, n, DF_CHUNK)?;
                     h5::set_encoding(a.dataset(), "string-array", "0.2.0")?;
                     ColumnSink::Str(a)
                 }
@@ -740,9 +735,7 @@ impl DataFrameWriter {
                     let g = group.create_group(n).at(&group, n)?;
                     h5::set_encoding(&g, "nullable-string-array", "0.1.0")?;
                     h5::set_attr_str(&g, "na-value", na.attr())?;
-                    let v = Appender::create::<hdf5::types::VarLenUnicode>(
-                        &g, "values", DF_CHUNK, None,
-                    )?;
+                    let v = Appender::create::<hdf5::types::VarLenUnicode>(&g, "values", DF_CHUNK)?;
                     let m = create_num(&g, "mask", NumDtype::Bool)?;
                     h5::set_encoding(v.dataset(), "string-array", "0.2.0")?;
                     mark_arrays(&[&m])?;

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use hdf5::{Dataset, Group};
 
+use super::filters;
 use super::h5::{self, format_err, H5Context, ValueKind};
 use crate::error::{Error, Result};
 
@@ -102,6 +103,7 @@ impl DenseRowReader {
         let ValueKind::Num(_) = h5::value_kind(&ds, parent, name)? else {
             return Err(format_err(parent, name, "expected a numeric array"));
         };
+        filters::check_decodable(&ds, parent, name)?;
         let shape = ds.shape();
         if shape.len() != 2 {
             return Err(format_err(

@@ -161,6 +161,6 @@ pub fn write_element(parent: &Group, name: &str, elem: &Element) -> Result<()> {
             h5::set_encoding(&ds, "null", "0.1.0")
         }
         Element::DataFrame(df) => df.write(parent, name),
-        Element::Csr(c) => super::csr::write_csr(parent, name, c, None),
+        Element::Csr(c) => super::csr::write_csr(parent, name, c),
     }
 }

@@ -13,6 +13,7 @@ use hdf5::types::{
 use hdf5::{Container, Dataset, Group, Location};
 
 use super::array::{NumDtype, NumVec};
+use super::filters::{self, Codec};
 use crate::error::{Error, Result};
 
 /// The file path of an HDF5 object, for error messages.
@@ -47,8 +48,10 @@ pub(crate) fn format_err(loc: &Location, child: &str, message: impl Into<String>
     Error::format(&file_of(loc), child_path(loc, child), message)
 }
 
-/// Opens an HDF5 file for reading, with a clear error for missing and non-HDF5 files.
+/// Opens an HDF5 file for reading, with a clear error for missing and non-HDF5 files. Registers
+/// scoop's compression filters first.
 pub(crate) fn open_read(path: &Path) -> Result<hdf5::File> {
+    filters::register();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return Err(Error::format(path, "/", "is a directory, not an HDF5 file"));
@@ -152,6 +155,7 @@ pub(crate) fn read_num(
     let ValueKind::Num(dtype) = value_kind(c, loc, element)? else {
         return Err(format_err(loc, element, "expected numbers, found strings"));
     };
+    filters::check_decodable(c, loc, element)?;
     macro_rules! rd {
         ($t:ty, $var:ident) => {
             NumVec::$var(read_vec::<$t>(c, range.clone()).at(loc, element)?)
@@ -197,6 +201,7 @@ pub(crate) fn read_strings(
     element: &str,
 ) -> Result<Vec<String>> {
     let desc = c.dtype().and_then(|t| t.to_descriptor()).at(loc, element)?;
+    filters::check_decodable(c, loc, element)?;
     macro_rules! rd {
         ($t:ty) => {
             read_vec::<$t>(c, range.clone())
@@ -383,18 +388,25 @@ pub(crate) struct Appender {
 }
 
 impl Appender {
-    /// Creates an empty resizable chunked dataset of `T` named `name`, optionally gzip-compressed.
-    pub(crate) fn create<T: hdf5::H5Type>(
+    /// Creates an empty resizable chunked dataset of `T` named `name`, uncompressed.
+    pub(crate) fn create<T: hdf5::H5Type>(group: &Group, name: &str, chunk: usize) -> Result<Self> {
+        Self::compressed::<T>(group, name, chunk, Codec::None)
+    }
+
+    /// Creates an empty resizable chunked dataset of `T` named `name`, compressed with `codec`.
+    pub(crate) fn compressed<T: hdf5::H5Type>(
         group: &Group,
         name: &str,
         chunk: usize,
-        gzip: Option<u8>,
+        codec: Codec,
     ) -> Result<Self> {
-        let mut b = group.new_dataset::<T>().chunk(chunk.max(1)).shape(0..);
-        if let Some(level) = gzip {
-            b = b.deflate(level);
-        }
-        let ds = b.create(name).at(group, name)?;
+        let ds = group
+            .new_dataset::<T>()
+            .chunk(chunk.max(1))
+            .shape(0..)
+            .set_filters(&codec.filters())
+            .create(name)
+            .at(group, name)?;
         Ok(Appender {
             ds,
             len: 0,

@@ -144,6 +144,7 @@ pub fn temp_path(target: &Path) -> PathBuf {
 impl OutputFile {
     /// Starts writing `target` as an AnnData file (root attrs `anndata`/`0.1.0`).
     pub fn create(target: &Path, force: bool) -> Result<Self> {
+        super::filters::register();
         check_output(target, force)?;
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {

@@ -7,6 +7,7 @@ pub mod csr;
 pub mod dataframe;
 pub mod dense;
 pub mod elem;
+pub mod filters;
 pub(crate) mod h5;
 pub mod h5ad;
 pub mod inspect;
@@ -21,5 +22,6 @@ pub use dataframe::{
 };
 pub use dense::{DenseRowReader, DenseRowWriter};
 pub use elem::{read_element, write_element, Element};
+pub use filters::Codec;
 pub use h5ad::{check_output, H5adReader, OutputFile};
 pub use zarr::ZarrRowWriter;

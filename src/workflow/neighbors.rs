@@ -353,8 +353,8 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     let fuzzy_seconds = t.elapsed().as_secs_f64();
     let nnz = conn.nnz();
     let obsp = out.group("obsp")?;
-    write_csr(&obsp, &keys.distances, &graph_chunk(dist), None)?;
-    write_csr(&obsp, &keys.connectivities, &graph_chunk(conn), None)?;
+    write_csr(&obsp, &keys.distances, &graph_chunk(dist))?;
+    write_csr(&obsp, &keys.connectivities, &graph_chunk(conn))?;
     let uns = out.group("uns")?;
     write_element(&uns, &keys.uns, &uns_neighbors(opts, &keys))?;
     let output = out.commit()?;

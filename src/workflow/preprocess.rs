@@ -39,8 +39,8 @@ pub struct PreprocessOptions {
     pub min_plates: usize,
     /// Chunking of the streams.
     pub stream: StreamOptions,
-    /// gzip level for the written X.
-    pub gzip: Option<u8>,
+    /// Compression of the written X.
+    pub compression: crate::io::Codec,
     /// Overwrite existing outputs.
     pub force: bool,
     /// No progress bars.
@@ -481,7 +481,7 @@ fn write_plate(
         "X",
         subset.n_new(),
         CsrWriteOptions {
-            gzip: opts.gzip,
+            compression: opts.compression,
             nnz_hint: None,
         },
     )?;
