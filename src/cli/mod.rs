@@ -56,6 +56,15 @@ impl GlobalArgs {
     }
 }
 
+/// `--drop-matrices`, the same on every step that carries its input's matrices into OUT.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct MatrixArgs {
+    /// Leave X, raw and layers out of OUT (default: copied unchanged, inside HDF5, so OUT is a
+    /// whole AnnData).
+    #[arg(long)]
+    pub drop_matrices: bool,
+}
+
 /// Compression for written matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compression {

@@ -1,6 +1,8 @@
 //! `scoop preprocess`: per plate, filter cells, `normalize_total`, `log1p`,
 //! `highly_variable_genes`; then keep the genes highly variable in at least `min_plates` plates
-//! and write each plate on those genes.
+//! and write each plate on those genes, with what `adata[cells][:, genes]` keeps of its other
+//! matrices: each layer's kept cells and genes, values unchanged (scanpy's normalize_total and
+//! log1p do not touch layers), and raw's kept cells with all its genes.
 //!
 //! Nothing is written until every plate's statistics are known and every output name is free;
 //! each output goes to a temporary name and is renamed when complete.
@@ -11,7 +13,8 @@ use std::time::Instant;
 
 use crate::backend::{Backend, GeneSubset};
 use crate::error::{Error, Result};
-use crate::io::subset::write_dataframe_rows;
+use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, ColumnMap};
+use crate::io::subset::{write_dataframe_rows, RowPick};
 use crate::io::{
     check_output, write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
     Element, H5adReader, NumVec, OutputFile,
@@ -62,6 +65,10 @@ pub struct PlateReport {
     pub stats_seconds: f64,
     /// Seconds spent writing.
     pub write_seconds: f64,
+    /// The plate's matrices besides X written (`raw`, `layers/KEY`).
+    pub matrices: Vec<String>,
+    /// The plate's `obsm`, `varm`, `obsp`, `varp` and `uns` entries not written.
+    pub not_carried: Vec<String>,
 }
 
 /// What `preprocess` did.
@@ -375,8 +382,10 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     let mut reports = Vec::new();
     for (plate, (st, stats_seconds)) in plates.iter().zip(stats) {
         let t = Instant::now();
-        write_plate(plate, &st, &subset, &keep, opts, backend)?;
+        let (matrices, not_carried) = write_plate(plate, &st, &subset, &keep, opts, backend)?;
         reports.push(PlateReport {
+            matrices,
+            not_carried,
             input: plate.path.clone(),
             output: plate.output.clone(),
             cells_in: plate.n_obs,
@@ -449,6 +458,8 @@ fn plate_stats_with_progress(
     st
 }
 
+/// Writes one plate's output; returns the matrices besides X written and the input's entries not
+/// carried over.
 fn write_plate(
     plate: &Plate,
     st: &PlateStats,
@@ -456,7 +467,7 @@ fn write_plate(
     keep: &[usize],
     opts: &PreprocessOptions,
     backend: &dyn Backend,
-) -> Result<()> {
+) -> Result<(Vec<String>, Vec<String>)> {
     let f = H5adReader::open(&plate.path)?;
     let out = OutputFile::create(&plate.output, opts.force)?;
     let obs = f.obs_reader()?;
@@ -509,6 +520,22 @@ fn write_plate(
     progress.finish();
     xw_done.expect("writer finished").finish()?;
 
+    let pick = RowPick::Mask(mask);
+    let genes = ColumnMap::select(subset.n_old(), keep);
+    let block = opts.stream.chunk_rows;
+    let mut matrices: Vec<String> =
+        copy_layers_rows(f.root(), out.root(), pick, Some(&genes), block, opts.gzip)?
+            .into_iter()
+            .map(|k| format!("layers/{k}"))
+            .collect();
+    if copy_raw_rows(f.root(), out.root(), pick, block, opts.gzip)? {
+        matrices.insert(0, "raw".into());
+    }
+    let mut not_carried = Vec::new();
+    for group in ["obsm", "varm", "obsp", "varp", "uns"] {
+        not_carried.extend(f.keys(group)?.into_iter().map(|k| format!("{group}/{k}")));
+    }
+
     let uns = out.dict("uns")?;
     let dict = |items: Vec<(&str, Element)>| {
         Element::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
@@ -523,5 +550,5 @@ fn write_plate(
         )]),
     )?;
     out.commit()?;
-    Ok(())
+    Ok((matrices, not_carried))
 }

@@ -1,0 +1,277 @@
+//! Every step keeps what anndata keeps of X, raw and layers: an AnnData with a CSR layer, a
+//! dense layer and raw (more genes than X, a raw.var column) goes through preprocess, concat,
+//! pca, subsample --with-x, neighbors and umap, and each output is compared with what anndata
+//! gives (`adata[mask][:, genes]`, `adata[rows]`, `anndata.concat`) by tests/python/outputs.py;
+//! `--drop-matrices` leaves them out.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::scoop;
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "scoop failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs tests/python/outputs.py with `args`, panicking with its output on failure.
+fn check(py: &Path, args: &[&str]) {
+    let out = std::process::Command::new(py)
+        .arg(common::root().join("tests/python/outputs.py"))
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "outputs.py {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Inputs {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+fn inputs(py: &Path) -> Inputs {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    check(py, &["make", s(&d)]);
+    Inputs { _dir: dir, dir: d }
+}
+
+#[test]
+fn preprocess_keeps_layers_on_its_cells_and_genes_and_raw_on_its_cells() {
+    let Some(py) = common::python() else { return };
+    let t = inputs(&py);
+    let (a, b) = (t.dir.join("a.h5ad"), t.dir.join("b.h5ad"));
+    let pp = t.dir.join("pp");
+    let line = ok(&scoop(&[
+        "-q",
+        "preprocess",
+        s(&a),
+        s(&b),
+        "--out-dir",
+        s(&pp),
+        "--filter",
+        "pass_filter=full",
+        "--n-top-genes",
+        "15",
+        "--min-plates",
+        "1",
+    ]));
+    assert!(
+        line.contains("X, raw, layers/counts, layers/dense written"),
+        "{line}"
+    );
+    for (inp, out) in [(&a, "a_preprocessed.h5ad"), (&b, "b_preprocessed.h5ad")] {
+        check(
+            &py,
+            &[
+                "preprocessed",
+                s(inp),
+                s(&pp.join(out)),
+                "pass_filter",
+                "full",
+            ],
+        );
+    }
+    // The merged plates: layers concatenated as anndata.concat does, raw left out as
+    // concat_on_disk does, and said so.
+    let merged = t.dir.join("merged.h5ad");
+    let (pa, pb) = (
+        pp.join("a_preprocessed.h5ad"),
+        pp.join("b_preprocessed.h5ad"),
+    );
+    let line = ok(&scoop(&[
+        "-q",
+        "concat",
+        s(&pa),
+        s(&pb),
+        "--out",
+        s(&merged),
+    ]));
+    assert!(line.contains("layers: counts, dense"), "{line}");
+    assert!(line.contains("left out, as concat_on_disk: raw"), "{line}");
+    check(&py, &["concat", "inner", s(&merged), s(&pa), s(&pb)]);
+}
+
+#[test]
+fn concat_joins_layers_over_genes_as_anndata() {
+    let Some(py) = common::python() else { return };
+    let t = inputs(&py);
+    let (a, c) = (t.dir.join("a.h5ad"), t.dir.join("c.h5ad"));
+    for join in ["inner", "outer"] {
+        let out = t.dir.join(format!("{join}.h5ad"));
+        ok(&scoop(&[
+            "-q",
+            "concat",
+            s(&a),
+            s(&c),
+            "--join",
+            join,
+            "--out",
+            s(&out),
+        ]));
+        check(&py, &["concat", join, s(&out), s(&a), s(&c)]);
+    }
+}
+
+#[test]
+fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
+    let Some(py) = common::python() else { return };
+    let t = inputs(&py);
+    let a = t.dir.join("a.h5ad");
+    let pca = t.dir.join("pca.h5ad");
+    let line = ok(&scoop(&[
+        "-q",
+        "pca",
+        s(&a),
+        "--n-comps",
+        "5",
+        "--out",
+        s(&pca),
+    ]));
+    assert!(
+        line.contains("X, raw, layers/counts, layers/dense written"),
+        "{line}"
+    );
+    check(&py, &["rows", s(&a), s(&pca)]);
+
+    let sub = t.dir.join("sub.h5ad");
+    ok(&scoop(&[
+        "-q",
+        "subsample",
+        s(&pca),
+        "--n",
+        "25",
+        "--seed",
+        "3",
+        "--with-x",
+        "--out",
+        s(&sub),
+    ]));
+    check(&py, &["rows", s(&pca), s(&sub)]);
+    let bare = t.dir.join("bare.h5ad");
+    let line = ok(&scoop(&[
+        "-q",
+        "subsample",
+        s(&pca),
+        "--n",
+        "25",
+        "--out",
+        s(&bare),
+    ]));
+    assert!(
+        line.contains("left out (no --with-x): X, raw, layers/counts, layers/dense"),
+        "{line}"
+    );
+    check(&py, &["dropped", s(&bare)]);
+
+    let nb = t.dir.join("nb.h5ad");
+    ok(&scoop(&[
+        "-q",
+        "neighbors",
+        s(&pca),
+        "--use-rep",
+        "X_pca",
+        "--out",
+        s(&nb),
+    ]));
+    check(&py, &["rows", s(&a), s(&nb)]);
+    let um = t.dir.join("um.h5ad");
+    ok(&scoop(&["-q", "umap", s(&nb), "--out", s(&um)]));
+    check(&py, &["rows", s(&a), s(&um)]);
+}
+
+#[test]
+fn drop_matrices_leaves_x_raw_and_layers_out_and_says_so() {
+    let Some(py) = common::python() else { return };
+    let t = inputs(&py);
+    let a = t.dir.join("a.h5ad");
+    let pca = t.dir.join("pca.h5ad");
+    let line = ok(&scoop(&[
+        "-q",
+        "pca",
+        s(&a),
+        "--n-comps",
+        "5",
+        "--drop-matrices",
+        "--out",
+        s(&pca),
+    ]));
+    let said = "left out (--drop-matrices): X, raw, layers/counts, layers/dense";
+    assert!(line.contains(said), "{line}");
+    check(&py, &["dropped", s(&pca)]);
+    // neighbors and umap on a file that has them, told to drop them.
+    let full = t.dir.join("full.h5ad");
+    ok(&scoop(&[
+        "-q",
+        "pca",
+        s(&a),
+        "--n-comps",
+        "5",
+        "--out",
+        s(&full),
+    ]));
+    let nb = t.dir.join("nb.h5ad");
+    let line = ok(&scoop(&[
+        "-q",
+        "neighbors",
+        s(&full),
+        "--use-rep",
+        "X_pca",
+        "--drop-matrices",
+        "--out",
+        s(&nb),
+    ]));
+    assert!(line.contains(said), "{line}");
+    check(&py, &["dropped", s(&nb)]);
+    let nb_full = t.dir.join("nb_full.h5ad");
+    ok(&scoop(&[
+        "-q",
+        "neighbors",
+        s(&full),
+        "--use-rep",
+        "X_pca",
+        "--out",
+        s(&nb_full),
+    ]));
+    let um = t.dir.join("um.h5ad");
+    let line = ok(&scoop(&[
+        "-q",
+        "umap",
+        s(&nb_full),
+        "--drop-matrices",
+        "--out",
+        s(&um),
+    ]));
+    assert!(line.contains(said), "{line}");
+    check(&py, &["dropped", s(&um)]);
+}
+
+#[test]
+fn inspect_lists_raw_and_layers_with_their_encodings() {
+    let Some(py) = common::python() else { return };
+    let t = inputs(&py);
+    let text = ok(&scoop(&["inspect", s(&t.dir.join("a.h5ad"))]));
+    assert!(
+        text.contains("    layers: 'counts' (csr_matrix float32), 'dense' (array float64)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    raw: 70 × 52 (csr_matrix float32), var: 'n_cells'\n"),
+        "{text}"
+    );
+}
