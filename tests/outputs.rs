@@ -1,8 +1,8 @@
-//! Every step keeps what anndata keeps of X, raw and layers: an AnnData with a CSR layer, a
+//! Every step keeps what anndata keeps of X, raw and layers: an AnnData with an int64 CSR layer, a
 //! dense layer and raw (more genes than X, a raw.var column) goes through preprocess, concat,
 //! pca, subsample --with-x, neighbors and umap, and each output is compared with what anndata
 //! gives (`adata[mask][:, genes]`, `adata[rows]`, `anndata.concat`) by tests/python/outputs.py;
-//! `--drop-matrices` leaves them out.
+//! `--drop-matrices` leaves them out. Blocks of 16 rows make every copy span several blocks.
 
 mod common;
 
@@ -59,6 +59,8 @@ fn preprocess_keeps_layers_on_its_cells_and_genes_and_raw_on_its_cells() {
     let pp = t.dir.join("pp");
     let line = ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "preprocess",
         s(&a),
         s(&b),
@@ -96,6 +98,8 @@ fn preprocess_keeps_layers_on_its_cells_and_genes_and_raw_on_its_cells() {
     );
     let line = ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "concat",
         s(&pa),
         s(&pb),
@@ -116,6 +120,8 @@ fn concat_joins_layers_over_genes_as_anndata() {
         let out = t.dir.join(format!("{join}.h5ad"));
         ok(&scoop(&[
             "-q",
+            "--chunk-rows",
+            "16",
             "concat",
             s(&a),
             s(&c),
@@ -136,6 +142,8 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
     let pca = t.dir.join("pca.h5ad");
     let line = ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "pca",
         s(&a),
         "--n-comps",
@@ -152,6 +160,8 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
     let sub = t.dir.join("sub.h5ad");
     ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "subsample",
         s(&pca),
         "--n",
@@ -166,6 +176,8 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
     let bare = t.dir.join("bare.h5ad");
     let line = ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "subsample",
         s(&pca),
         "--n",
@@ -182,6 +194,8 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
     let nb = t.dir.join("nb.h5ad");
     ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "neighbors",
         s(&pca),
         "--use-rep",
@@ -191,7 +205,15 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
     ]));
     check(&py, &["rows", s(&a), s(&nb)]);
     let um = t.dir.join("um.h5ad");
-    ok(&scoop(&["-q", "umap", s(&nb), "--out", s(&um)]));
+    ok(&scoop(&[
+        "-q",
+        "--chunk-rows",
+        "16",
+        "umap",
+        s(&nb),
+        "--out",
+        s(&um),
+    ]));
     check(&py, &["rows", s(&a), s(&um)]);
 }
 
@@ -203,6 +225,8 @@ fn drop_matrices_leaves_x_raw_and_layers_out_and_says_so() {
     let pca = t.dir.join("pca.h5ad");
     let line = ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "pca",
         s(&a),
         "--n-comps",
@@ -218,6 +242,8 @@ fn drop_matrices_leaves_x_raw_and_layers_out_and_says_so() {
     let full = t.dir.join("full.h5ad");
     ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "pca",
         s(&a),
         "--n-comps",
@@ -228,6 +254,8 @@ fn drop_matrices_leaves_x_raw_and_layers_out_and_says_so() {
     let nb = t.dir.join("nb.h5ad");
     let line = ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "neighbors",
         s(&full),
         "--use-rep",
@@ -241,6 +269,8 @@ fn drop_matrices_leaves_x_raw_and_layers_out_and_says_so() {
     let nb_full = t.dir.join("nb_full.h5ad");
     ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "neighbors",
         s(&full),
         "--use-rep",
@@ -251,6 +281,8 @@ fn drop_matrices_leaves_x_raw_and_layers_out_and_says_so() {
     let um = t.dir.join("um.h5ad");
     let line = ok(&scoop(&[
         "-q",
+        "--chunk-rows",
+        "16",
         "umap",
         s(&nb_full),
         "--drop-matrices",
@@ -267,7 +299,7 @@ fn inspect_lists_raw_and_layers_with_their_encodings() {
     let t = inputs(&py);
     let text = ok(&scoop(&["inspect", s(&t.dir.join("a.h5ad"))]));
     assert!(
-        text.contains("    layers: 'counts' (csr_matrix float32), 'dense' (array float64)\n"),
+        text.contains("    layers: 'counts' (csr_matrix int64), 'dense' (array float64)\n"),
         "{text}"
     );
     assert!(

@@ -105,7 +105,7 @@ enum Command {
     /// Out-of-core PCA (covariance route, as scanpy on dask): obsm/X_pca, varm/PCs, uns/pca,
     /// and optionally a Zarr copy of X_pca.
     Pca(pca::Args),
-    /// Uniform random subset of cells (obs, obsm; X with --with-x), in one streaming pass.
+    /// Uniform random subset of cells (obs, obsm; X, layers and raw with --with-x), streamed.
     Subsample(subsample::Args),
     /// kNN graph of a representation (X_pca) with umap's connectivities, as scanpy's
     /// pp.neighbors: obsp/distances, obsp/connectivities, uns/neighbors.

@@ -9,7 +9,7 @@ use std::ops::Range;
 use hdf5::{Dataset, Group};
 
 use super::array::{NumDtype, NumVec};
-use super::csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixReader};
+use super::csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixInfo, MatrixReader};
 use super::h5::{self, format_err, H5Context};
 use super::subset::RowPick;
 use crate::error::{Error, Result};
@@ -445,6 +445,17 @@ impl MatrixSink {
     }
 }
 
+/// Stored values a block read here aims at (≈ 32 MB of float64): wide dense matrices get fewer
+/// rows per block than asked.
+const BLOCK_VALUES: u64 = 1 << 22;
+
+/// Rows per block of `info`'s matrix: `requested`, lowered to about [`BLOCK_VALUES`] stored
+/// values, at least 1.
+fn block_rows_for(info: &MatrixInfo, requested: usize) -> usize {
+    let per_row = info.nnz.div_ceil(info.shape.0.max(1) as u64).max(1);
+    requested.clamp(1, ((BLOCK_VALUES / per_row) as usize).max(1))
+}
+
 /// Rows `pick` names, counted with repeats.
 fn picked_rows(pick: RowPick<'_>) -> usize {
     match pick {
@@ -494,7 +505,7 @@ pub fn copy_rows(
         d_out,
         CsrWriteOptions { gzip, nnz_hint },
     )?;
-    let block_rows = block_rows.max(1);
+    let block_rows = block_rows_for(&info, block_rows);
     for start in (0..n).step_by(block_rows) {
         let end = (start + block_rows).min(n);
         let local = pick.rows_in(start, end);
@@ -576,8 +587,8 @@ pub fn concat_rows(
         d_out,
         CsrWriteOptions { gzip, nnz_hint },
     )?;
-    let block_rows = block_rows.max(1);
     for ((_, _, map), r) in parts.iter().zip(&readers) {
+        let block_rows = block_rows_for(r.info(), block_rows);
         let n = r.shape().0;
         for start in (0..n).step_by(block_rows) {
             let end = (start + block_rows).min(n);

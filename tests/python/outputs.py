@@ -36,7 +36,7 @@ def plate(rng, n, genes, raw_genes, seed_name):
     )
     var = pd.DataFrame(index=pd.Index(genes))
     a = ad.AnnData(X=sp.csr_matrix(counts), obs=obs, var=var)
-    a.layers["counts"] = sp.csr_matrix(counts * 3)
+    a.layers["counts"] = sp.csr_matrix((counts * 3).astype(np.int64))
     a.layers["dense"] = rng.normal(size=(n, len(genes)))
     raw_x = rng.negative_binomial(1, 0.5, size=(n, len(raw_genes))).astype(np.float32)
     raw_x[rng.random(raw_x.shape) < 0.6] = 0
