@@ -1,7 +1,8 @@
-//! Every step keeps what anndata keeps of X, raw and layers: an AnnData with an int64 CSR layer, a
-//! dense layer and raw (more genes than X, a raw.var column) goes through preprocess, concat,
-//! pca, subsample --with-x, neighbors and umap, and each output is compared with what anndata
-//! gives (`adata[mask][:, genes]`, `adata[rows]`, `anndata.concat`) by tests/python/outputs.py;
+//! Every step keeps what anndata keeps of X, raw and layers: an AnnData with an int64 CSR
+//! layer, dense layers (one is CSR in another input, so concat mixes encodings) and raw (more
+//! genes than X, a raw.var column) goes through preprocess, concat, pca, subsample --with-x,
+//! neighbors and umap, and each output is compared with what anndata gives
+//! (`adata[mask][:, genes]`, `adata[rows]`, `anndata.concat`) by tests/python/outputs.py;
 //! `--drop-matrices` leaves them out. Blocks of 16 rows make every copy span several blocks.
 
 mod common;
@@ -74,7 +75,7 @@ fn preprocess_keeps_layers_on_its_cells_and_genes_and_raw_on_its_cells() {
         "1",
     ]));
     assert!(
-        line.contains("X, raw, layers/counts, layers/dense written"),
+        line.contains("X, raw, layers/counts, layers/dense, layers/mixed written"),
         "{line}"
     );
     for (inp, out) in [(&a, "a_preprocessed.h5ad"), (&b, "b_preprocessed.h5ad")] {
@@ -106,7 +107,7 @@ fn preprocess_keeps_layers_on_its_cells_and_genes_and_raw_on_its_cells() {
         "--out",
         s(&merged),
     ]));
-    assert!(line.contains("layers: counts, dense"), "{line}");
+    assert!(line.contains("layers: counts, dense, mixed"), "{line}");
     assert!(line.contains("left out, as concat_on_disk: raw"), "{line}");
     check(&py, &["concat", "inner", s(&merged), s(&pa), s(&pb)]);
 }
@@ -152,7 +153,7 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
         s(&pca),
     ]));
     assert!(
-        line.contains("X, raw, layers/counts, layers/dense written"),
+        line.contains("X, raw, layers/counts, layers/dense, layers/mixed written"),
         "{line}"
     );
     check(&py, &["rows", s(&a), s(&pca)]);
@@ -186,7 +187,7 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
         s(&bare),
     ]));
     assert!(
-        line.contains("left out (no --with-x): X, raw, layers/counts, layers/dense"),
+        line.contains("left out (no --with-x): X, raw, layers/counts, layers/dense, layers/mixed"),
         "{line}"
     );
     check(&py, &["dropped", s(&bare)]);
@@ -235,7 +236,7 @@ fn drop_matrices_leaves_x_raw_and_layers_out_and_says_so() {
         "--out",
         s(&pca),
     ]));
-    let said = "left out (--drop-matrices): X, raw, layers/counts, layers/dense";
+    let said = "left out (--drop-matrices): X, raw, layers/counts, layers/dense, layers/mixed";
     assert!(line.contains(said), "{line}");
     check(&py, &["dropped", s(&pca)]);
     // neighbors and umap on a file that has them, told to drop them.
@@ -299,7 +300,7 @@ fn inspect_lists_raw_and_layers_with_their_encodings() {
     let t = inputs(&py);
     let text = ok(&scoop(&["inspect", s(&t.dir.join("a.h5ad"))]));
     assert!(
-        text.contains("    layers: 'counts' (csr_matrix int64), 'dense' (array float64)\n"),
+        text.contains("    layers: 'counts' (csr_matrix int64), 'dense' (array float64), 'mixed' (array float64)\n"),
         "{text}"
     );
     assert!(

@@ -15,8 +15,8 @@ use super::subset::RowPick;
 use crate::error::{Error, Result};
 
 /// Where each source column goes in the output: `map[j]` is source column `j`'s output column,
-/// `None` when it is left out. Output columns no source column maps to are absent values (zeros
-/// in CSR, NaN in dense, as anndata's outer join fills them).
+/// `None` when it is left out. Output columns no source column maps to are absent values (see
+/// [`concat_rows`] for what fills them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColumnMap {
     map: Vec<Option<u32>>,
@@ -150,12 +150,12 @@ impl RowBlock {
     }
 
     /// The block's columns moved as `map` says (`map.n_src()` must be the block's columns).
-    /// Dense output columns without a source are NaN (floats of `fill_dtype`).
-    fn map_columns(&self, map: &ColumnMap, fill_dtype: NumDtype) -> RowBlock {
+    /// Dense output columns without a source hold `fill`, the values then being of `fill_dtype`.
+    fn map_columns(self, map: &ColumnMap, fill: f64, fill_dtype: NumDtype) -> RowBlock {
         if map.is_identity() {
-            return self.clone();
+            return self;
         }
-        match self {
+        match &self {
             RowBlock::Csr {
                 indptr,
                 indices,
@@ -211,7 +211,7 @@ impl RowBlock {
                         let values = &values;
                         src_of
                             .iter()
-                            .map(move |j| j.map_or(f64::NAN, |j| values[r * n_cols + j]))
+                            .map(move |j| j.map_or(fill, |j| values[r * n_cols + j]))
                     })
                     .collect();
                 RowBlock::Dense {
@@ -223,10 +223,17 @@ impl RowBlock {
         }
     }
 
-    /// The block as CSR (dense zeros dropped; values keep their dtype).
-    fn to_csr(&self) -> RowBlock {
+    /// The dtype of the values.
+    fn dtype(&self) -> NumDtype {
         match self {
-            RowBlock::Csr { .. } => self.clone(),
+            RowBlock::Csr { data, .. } | RowBlock::Dense { data, .. } => data.dtype(),
+        }
+    }
+
+    /// The block as CSR (dense zeros dropped; values keep their dtype).
+    fn into_csr(self) -> RowBlock {
+        match &self {
+            RowBlock::Csr { .. } => self,
             RowBlock::Dense {
                 n_rows,
                 n_cols,
@@ -378,32 +385,43 @@ impl MatrixSink {
                 self.n_cols
             )));
         }
-        match &mut self.kind {
-            SinkKind::Csr(w) => {
-                let RowBlock::Csr {
+        let converted;
+        let block = match (&self.kind, block) {
+            (SinkKind::Csr(_), RowBlock::Dense { .. }) => {
+                converted = block.clone().into_csr().cast(self.dtype);
+                &converted
+            }
+            _ if block.dtype() != self.dtype => {
+                converted = block.clone().cast(self.dtype);
+                &converted
+            }
+            _ => block,
+        };
+        match (&mut self.kind, block) {
+            (
+                SinkKind::Csr(w),
+                RowBlock::Csr {
                     indptr,
                     indices,
                     data,
                     ..
-                } = block.to_csr().cast(self.dtype)
-                else {
-                    unreachable!("to_csr gives CSR")
-                };
-                w.append_typed(&indptr, &indices, &data)
-            }
-            SinkKind::Dense {
-                ds,
-                n_rows,
-                written,
-            } => {
-                let RowBlock::Dense {
+                },
+            ) => w.append_typed(indptr, indices, data),
+            (SinkKind::Csr(_), RowBlock::Dense { .. }) => unreachable!("converted to CSR above"),
+            (SinkKind::Dense { .. }, RowBlock::Csr { .. }) => Err(Error::InvalidArgument(
+                "matrix writer: CSR rows onto a dense matrix".into(),
+            )),
+            (
+                SinkKind::Dense {
+                    ds,
+                    n_rows,
+                    written,
+                },
+                RowBlock::Dense {
                     n_rows: rows, data, ..
-                } = block.clone().cast(self.dtype)
-                else {
-                    return Err(Error::InvalidArgument(
-                        "matrix writer: CSR rows onto a dense matrix".into(),
-                    ));
-                };
+                },
+            ) => {
+                let rows = *rows;
                 if *written + rows > *n_rows {
                     return Err(Error::InvalidArgument(format!(
                         "matrix writer: {rows} rows onto {written} of {n_rows}"
@@ -411,7 +429,7 @@ impl MatrixSink {
                 }
                 if rows > 0 && n_cols > 0 {
                     let loc: &hdf5::Location = ds;
-                    crate::with_numvec!(&data, v => {
+                    crate::with_numvec!(data, v => {
                         let view = ndarray::ArrayView2::from_shape((rows, n_cols), v.as_slice())
                             .expect("block length is rows x columns");
                         ds.write_slice(view, (*written..*written + rows, ..)).at(loc, "")
@@ -517,7 +535,7 @@ pub fn copy_rows(
             block = block.take_rows(&local);
         }
         if let Some(c) = cols {
-            block = block.map_columns(c, info.dtype);
+            block = block.map_columns(c, 0.0, info.dtype);
         }
         sink.append(&block)?;
     }
@@ -529,8 +547,8 @@ pub fn copy_rows(
 /// with the map of its columns onto the joined axis) as element `name` of `dst`, as
 /// `anndata.concat` does for X and layers: dense when every part is dense, else CSR (dense parts
 /// converted); values of the parts' dtype when they agree, else float64; output columns a part
-/// lacks are zeros in CSR and NaN in dense (whose values then become floats). Returns
-/// (rows, columns).
+/// lacks are NaN when every part is dense (whose values then become floats), else zeros, as
+/// anndata's default fill value. Returns (rows, columns).
 pub fn concat_rows(
     parts: &[(&Group, &str, &ColumnMap)],
     dst: &Group,
@@ -571,6 +589,8 @@ pub fn concat_rows(
     } else {
         NumDtype::F64
     };
+    // anndata's default fill: NaN when every part is dense, else 0.
+    let fill = if all_dense { f64::NAN } else { 0.0 };
     let gaps = parts.iter().any(|(_, _, m)| m.has_gaps());
     if all_dense && gaps && dtype != NumDtype::F32 {
         dtype = NumDtype::F64;
@@ -592,7 +612,7 @@ pub fn concat_rows(
         let n = r.shape().0;
         for start in (0..n).step_by(block_rows) {
             let end = (start + block_rows).min(n);
-            let block = r.read_block(start..end)?.map_columns(map, dtype);
+            let block = r.read_block(start..end)?.map_columns(map, fill, dtype);
             sink.append(&block)?;
         }
     }
@@ -679,7 +699,7 @@ mod tests {
         // Columns 2 and 0 swapped, column 1 dropped.
         let m = ColumnMap::new(vec![Some(1), None, Some(0)], 2);
         assert_eq!(
-            csr().map_columns(&m, NumDtype::I64),
+            csr().map_columns(&m, 0.0, NumDtype::I64),
             RowBlock::Csr {
                 n_cols: 2,
                 indptr: vec![0, 2, 2, 2],
@@ -697,14 +717,15 @@ mod tests {
             data: NumVec::I32(vec![1, 0, 0, 4]),
         };
         let m = ColumnMap::new(vec![Some(2), Some(0)], 3);
-        let RowBlock::Dense { data, .. } = d.map_columns(&m, NumDtype::F64) else {
+        let RowBlock::Dense { data, .. } = d.clone().map_columns(&m, f64::NAN, NumDtype::F64)
+        else {
             panic!("dense stays dense")
         };
         let v = data.to_f64();
         assert_eq!((v[0], v[2], v[3], v[5]), (0.0, 1.0, 4.0, 0.0));
         assert!(v[1].is_nan() && v[4].is_nan());
         assert_eq!(
-            d.to_csr(),
+            d.into_csr(),
             RowBlock::Csr {
                 n_cols: 2,
                 indptr: vec![0, 1, 2],

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 warnings.filterwarnings("ignore")
 
 
-def plate(rng, n, genes, raw_genes, seed_name):
+def plate(rng, n, genes, raw_genes, seed_name, mixed_sparse=False):
     counts = rng.negative_binomial(2, 0.3, size=(n, len(genes))).astype(np.float32)
     counts[rng.random((n, len(genes))) < 0.5] = 0
     obs = pd.DataFrame(
@@ -38,6 +38,9 @@ def plate(rng, n, genes, raw_genes, seed_name):
     a = ad.AnnData(X=sp.csr_matrix(counts), obs=obs, var=var)
     a.layers["counts"] = sp.csr_matrix((counts * 3).astype(np.int64))
     a.layers["dense"] = rng.normal(size=(n, len(genes)))
+    # Dense here, CSR in c.h5ad: concatenated, it becomes CSR (as anndata.concat makes it).
+    mixed = np.where(rng.random((n, len(genes))) < 0.3, rng.normal(size=(n, len(genes))), 0.0)
+    a.layers["mixed"] = sp.csr_matrix(mixed) if mixed_sparse else mixed
     raw_x = rng.negative_binomial(1, 0.5, size=(n, len(raw_genes))).astype(np.float32)
     raw_x[rng.random(raw_x.shape) < 0.6] = 0
     raw = ad.AnnData(
@@ -61,7 +64,7 @@ def make(d):
     plate(rng, 70, genes, raw_genes, "a").write_h5ad(f"{d}/a.h5ad")
     plate(rng, 50, genes, raw_genes, "b").write_h5ad(f"{d}/b.h5ad")
     other = [f"g{j}" for j in range(45, 30, -1)] + [f"g{j}" for j in range(0, 20)]
-    c = plate(rng, 30, other, other, "c")
+    c = plate(rng, 30, other, other, "c", mixed_sparse=True)
     c.write_h5ad(f"{d}/c.h5ad")
 
 
