@@ -53,7 +53,7 @@ fn inputs(py: &Path) -> Inputs {
 }
 
 #[test]
-fn preprocess_keeps_layers_on_its_cells_and_genes_and_raw_on_its_cells() {
+fn preprocess_keeps_layers_raw_and_annotations_on_its_cells_and_genes() {
     let Some(py) = common::python() else { return };
     let t = inputs(&py);
     let (a, b) = (t.dir.join("a.h5ad"), t.dir.join("b.h5ad"));
@@ -74,10 +74,9 @@ fn preprocess_keeps_layers_on_its_cells_and_genes_and_raw_on_its_cells() {
         "--min-plates",
         "1",
     ]));
-    assert!(
-        line.contains("X, raw, layers/counts, layers/dense, layers/mixed written"),
-        "{line}"
-    );
+    let written = "X, raw, layers/counts, layers/dense, layers/mixed, obsm/X_emb, varm/loadings, \
+                   obsp/graph written";
+    assert!(line.contains(written), "{line}");
     for (inp, out) in [(&a, "a_preprocessed.h5ad"), (&b, "b_preprocessed.h5ad")] {
         check(
             &py,
@@ -157,6 +156,7 @@ fn pca_subsample_neighbors_umap_carry_x_raw_and_layers() {
         "{line}"
     );
     check(&py, &["rows", s(&a), s(&pca)]);
+    check(&py, &["pca", s(&a), s(&pca)]);
 
     let sub = t.dir.join("sub.h5ad");
     ok(&scoop(&[
@@ -299,10 +299,9 @@ fn inspect_lists_raw_and_layers_with_their_encodings() {
     let Some(py) = common::python() else { return };
     let t = inputs(&py);
     let text = ok(&scoop(&["inspect", s(&t.dir.join("a.h5ad"))]));
-    assert!(
-        text.contains("    layers: 'counts' (csr_matrix int64), 'dense' (array float64), 'mixed' (array float64)\n"),
-        "{text}"
-    );
+    let layers = "    layers: 'counts' (csr_matrix int64), 'dense' (array float64), \
+                  'mixed' (array float64)\n";
+    assert!(text.contains(layers), "{text}");
     assert!(
         text.contains("    raw: 70 × 52 (csr_matrix float32), var: 'n_cells'\n"),
         "{text}"

@@ -12,8 +12,8 @@ pub struct Args {
     /// Principal components to compute.
     #[arg(long, default_value_t = 50)]
     n_comps: usize,
-    /// Output .h5ad: the input's obs, var, uns, X, raw and layers, plus obsm/X_pca, varm/PCs and
-    /// uns/pca.
+    /// Output .h5ad: the input (obs, var, uns, obsm, varm, obsp, varp, X, raw, layers) plus
+    /// obsm/X_pca, varm/PCs and uns/pca.
     #[arg(long)]
     out: PathBuf,
     /// Also write X_pca as a Zarr (v2) array, chunked like the projection (--chunk-rows rows).

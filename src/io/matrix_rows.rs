@@ -511,8 +511,10 @@ pub fn copy_rows(
     }
     let n_out = picked_rows(pick);
     let d_out = cols.map_or(d, ColumnMap::n_out);
-    let all_rows = matches!(pick, RowPick::Mask(m) if m.iter().all(|&k| k))
-        || matches!(pick, RowPick::Sorted(r) if r.len() == n && r.iter().enumerate().all(|(i, &j)| i == j));
+    let all_rows = match pick {
+        RowPick::Mask(m) => m.iter().all(|&k| k),
+        RowPick::Sorted(r) => r.len() == n && r.iter().enumerate().all(|(i, &j)| i == j),
+    };
     let nnz_hint = (all_rows && cols.is_none_or(ColumnMap::is_identity)).then_some(info.nnz);
     let mut sink = MatrixSink::create(
         dst,

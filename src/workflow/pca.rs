@@ -1,7 +1,7 @@
 //! `scoop pca`: out-of-core PCA of an `.h5ad`'s X, written as scanpy writes it (`obsm/X_pca`,
-//! `varm/PCs`, `uns/pca`) into a new `.h5ad` holding obs, var, uns and the input's X, raw and
-//! layers (copied inside HDF5, unless dropped), and optionally as a Zarr v2 array written while
-//! projecting.
+//! `varm/PCs`, `uns/pca`) into a new `.h5ad` holding the input's obs, var, uns, other obsm,
+//! varm, obsp and varp entries, and its X, raw and layers (copied inside HDF5, unless dropped),
+//! and optionally as a Zarr v2 array written while projecting.
 //!
 //! Two passes over X: the gram pass, then (after the eigendecomposition) the projection pass,
 //! which computes each chunk's coordinates on this thread while a writer thread stores the
@@ -137,7 +137,14 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let out = OutputFile::create(&opts.output, opts.force)?;
     copy_dataframe(&reader.obs_reader()?, out.root(), "obs", stream.chunk_rows)?;
     reader.var()?.write(out.root(), "var")?;
-    let obsm = out.dict("obsm")?;
+    // The input's other obsm, varm, obsp and varp entries, as scanpy's pca leaves them.
+    out.carry_over(
+        &reader,
+        &[],
+        &["obsm", "varm", "obsp", "varp"],
+        &["obsm/X_pca", "varm/PCs"],
+    )?;
+    let obsm = out.group("obsm")?;
     let k = fit.k;
     let mut h5w = DenseRowWriter::create(&obsm, "X_pca", n, k, stream.chunk_rows)?;
     let mut zw = match &opts.zarr {
@@ -183,7 +190,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let (h5w, zw) = written.expect("writer finished");
     h5w.finish()?;
 
-    let varm = out.dict("varm")?;
+    let varm = out.group("varm")?;
     let f32s = |v: &[f64]| NumVec::F32(v.iter().map(|&x| x as f32).collect());
     write_element(
         &varm,

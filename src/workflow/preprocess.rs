@@ -1,8 +1,9 @@
 //! `scoop preprocess`: per plate, filter cells, `normalize_total`, `log1p`,
 //! `highly_variable_genes`; then keep the genes highly variable in at least `min_plates` plates
-//! and write each plate on those genes, with what `adata[cells][:, genes]` keeps of its other
-//! matrices: each layer's kept cells and genes, values unchanged (scanpy's normalize_total and
-//! log1p do not touch layers), and raw's kept cells with all its genes.
+//! and write each plate on those genes, with what `adata[cells][:, genes]` keeps of the rest:
+//! each layer's kept cells and genes, values unchanged (scanpy's normalize_total and log1p do not
+//! touch layers), raw's kept cells with all its genes, obsm/obsp on the kept cells, varm/varp on
+//! the kept genes, and uns.
 //!
 //! Nothing is written until every plate's statistics are known and every output name is free;
 //! each output goes to a temporary name and is renamed when complete.
@@ -13,11 +14,11 @@ use std::time::Instant;
 
 use crate::backend::{Backend, GeneSubset};
 use crate::error::{Error, Result};
-use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, ColumnMap};
+use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, copy_rows, ColumnMap};
 use crate::io::subset::{write_dataframe_rows, RowPick};
 use crate::io::{
     check_output, write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
-    Element, H5adReader, NumVec, OutputFile,
+    Element, H5adReader, MatrixReader, NumVec, OutputFile,
 };
 use crate::ops::filter::CellFilter;
 use crate::ops::hvg::HvgStats;
@@ -65,9 +66,11 @@ pub struct PlateReport {
     pub stats_seconds: f64,
     /// Seconds spent writing.
     pub write_seconds: f64,
-    /// The plate's matrices besides X written (`raw`, `layers/KEY`).
+    /// The plate's elements written besides X, obs, var and uns: `raw`, `layers/KEY`,
+    /// `obsm/KEY`, `varm/KEY`, `obsp/KEY`, `varp/KEY`.
     pub matrices: Vec<String>,
-    /// The plate's `obsm`, `varm`, `obsp`, `varp` and `uns` entries not written.
+    /// The plate's `obsm`, `varm`, `obsp` and `varp` entries not written (not a CSR or dense
+    /// matrix), with the reason.
     pub not_carried: Vec<String>,
 }
 
@@ -531,12 +534,37 @@ fn write_plate(
     if copy_raw_rows(f.root(), out.root(), pick, block, opts.gzip)? {
         matrices.insert(0, "raw".into());
     }
+    // obsm, varm, obsp and varp on the kept cells and genes, as `adata[cells][:, genes]`.
+    let cells: Vec<usize> = (0..plate.n_obs).filter(|&i| mask[i]).collect();
+    let cell_cols = ColumnMap::select(plate.n_obs, &cells);
+    let mut gene_mask = vec![false; subset.n_old()];
+    keep.iter().for_each(|&j| gene_mask[j] = true);
+    let gene_pick = RowPick::Mask(&gene_mask);
     let mut not_carried = Vec::new();
-    for group in ["obsm", "varm", "obsp", "varp", "uns"] {
-        not_carried.extend(f.keys(group)?.into_iter().map(|k| format!("{group}/{k}")));
+    for (group, rows, cols) in [
+        ("obsm", pick, None),
+        ("varm", gene_pick, None),
+        ("obsp", pick, Some(&cell_cols)),
+        ("varp", gene_pick, Some(&genes)),
+    ] {
+        let keys = f.keys(group)?;
+        if keys.is_empty() {
+            continue;
+        }
+        let (src, dst) = (f.group(group)?, out.dict(group)?);
+        for key in keys {
+            if let Err(e) = MatrixReader::open(&src, &key) {
+                not_carried.push(format!("{group}/{key} ({e})"));
+                continue;
+            }
+            copy_rows(&src, &key, &dst, rows, cols, block, opts.gzip)?;
+            matrices.push(format!("{group}/{key}"));
+        }
     }
 
-    let uns = out.dict("uns")?;
+    // uns: the input's entries, and what log1p and highly_variable_genes write.
+    out.carry_over(&f, &[], &["uns"], &["uns/log1p", "uns/hvg"])?;
+    let uns = out.group("uns")?;
     let dict = |items: Vec<(&str, Element)>| {
         Element::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     };

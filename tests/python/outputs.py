@@ -3,7 +3,9 @@
     outputs.py make DIR                         plates a.h5ad, b.h5ad (same genes) and c.h5ad
                                                 (other genes, another order) with layers and raw
     outputs.py preprocessed IN OUT COL VALUE    OUT == IN[IN.obs[COL] == VALUE][:, OUT.var_names]
+                                                (layers, raw, obsm, varm, obsp, uns)
     outputs.py rows IN OUT                      OUT == IN[OUT.obs_names] (a subset or all rows)
+    outputs.py pca IN OUT                       OUT keeps IN's obsm, varm, obsp and uns entries
     outputs.py concat JOIN OUT IN...            OUT's layers == anndata.concat(INs, join=JOIN)'s;
                                                 no raw (concat_on_disk drops it)
     outputs.py dropped OUT                      OUT has no X, no raw, no layers
@@ -51,6 +53,10 @@ def plate(rng, n, genes, raw_genes, seed_name, mixed_sparse=False):
         ),
     )
     a.raw = raw
+    a.obsm["X_emb"] = rng.normal(size=(n, 3))
+    a.varm["loadings"] = rng.normal(size=(len(genes), 2)).astype(np.float32)
+    a.obsp["graph"] = sp.random(n, n, density=0.1, format="csr", dtype=np.float32, random_state=1)
+    a.uns["note"] = {"plate": seed_name, "n": np.int64(n)}
     return a
 
 
@@ -104,6 +110,18 @@ def same_raw(got, want):
     pd.testing.assert_frame_equal(got.raw.var, want.raw.var, check_index_type=False)
 
 
+def same_annotations(got, want, skip=()):
+    """obsm, varm, obsp, varp entries (but `skip`) and uns['note'] equal anndata's."""
+    for m in ["obsm", "varm", "obsp", "varp"]:
+        g, w = getattr(got, m), getattr(want, m)
+        keys = sorted(k for k in w.keys() if k not in skip)
+        assert sorted(k for k in g.keys() if k not in skip) == keys, f"{m}: {list(g.keys())}"
+        for k in keys:
+            same(f"{m}/{k}", g[k], w[k])
+    assert got.uns["note"]["plate"] == want.uns["note"]["plate"], "uns/note"
+    assert got.uns["note"]["n"] == want.uns["note"]["n"], "uns/note"
+
+
 def preprocessed(inp, out, col, value):
     a = ad.read_h5ad(inp)
     o = ad.read_h5ad(out)
@@ -112,6 +130,13 @@ def preprocessed(inp, out, col, value):
     same_layers(o, want)
     same_raw(o, want)
     assert o.raw.n_vars > o.n_vars, "raw keeps all its genes"
+    same_annotations(o, want)
+    assert o.uns["hvg"]["flavor"] == "seurat" and "log1p" in o.uns
+
+
+def pca(inp, out):
+    """OUT keeps IN's obsm, varm, obsp entries and uns beside X_pca, PCs, uns/pca."""
+    same_annotations(ad.read_h5ad(out), ad.read_h5ad(inp), skip=("X_pca", "PCs"))
 
 
 def rows(inp, out):
@@ -148,6 +173,8 @@ if __name__ == "__main__":
         make(*args)
     elif cmd == "preprocessed":
         preprocessed(*args)
+    elif cmd == "pca":
+        pca(*args)
     elif cmd == "rows":
         rows(*args)
     elif cmd == "concat":
