@@ -96,6 +96,15 @@ impl GlobalArgs {
     }
 }
 
+/// `--drop-matrices`, the same on every step that carries its input's matrices into OUT.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct MatrixArgs {
+    /// Leave X, raw and layers out of OUT (default: copied unchanged, inside HDF5, so OUT is a
+    /// whole AnnData).
+    #[arg(long)]
+    pub drop_matrices: bool,
+}
+
 /// The command-line reference as Markdown, made from the same definitions `--help` prints
 /// (docs/cli.md holds it; a test keeps the two equal).
 pub fn reference_markdown() -> String {
@@ -143,7 +152,7 @@ enum Command {
     /// Out-of-core PCA (covariance route, as scanpy on dask): obsm/X_pca, varm/PCs, uns/pca,
     /// and optionally a Zarr copy of X_pca.
     Pca(pca::Args),
-    /// Uniform random subset of cells (obs, obsm; X with --with-x), in one streaming pass.
+    /// Uniform random subset of cells (obs, obsm; X, layers and raw with --with-x), streamed.
     Subsample(subsample::Args),
     /// kNN graph of a representation (X_pca) with umap's connectivities, as scanpy's
     /// pp.neighbors: obsp/distances, obsp/connectivities, uns/neighbors.

@@ -8,8 +8,8 @@ use crate::workflow::neighbors::{neighbors, NeighborsOptions};
 pub struct Args {
     /// The .h5ad holding the representation (e.g. the PCA or subsample output).
     input: PathBuf,
-    /// Output .h5ad: the input's obs/var/obsm/obsp/uns plus obsp/distances,
-    /// obsp/connectivities and uns/neighbors (see --key-added).
+    /// Output .h5ad: the input (X, raw, layers, obs, var, obsm, varm, obsp, uns) plus
+    /// obsp/distances, obsp/connectivities and uns/neighbors (see --key-added).
     #[arg(long)]
     out: PathBuf,
     /// Neighbours per cell, the cell itself included (scanpy's n_neighbors). On fewer cells
@@ -34,6 +34,8 @@ pub struct Args {
     /// obsp/KEY_connectivities and uns/KEY (default: distances, connectivities, uns/neighbors).
     #[arg(long)]
     key_added: Option<String>,
+    #[command(flatten)]
+    matrices: super::MatrixArgs,
     /// Overwrite an existing output.
     #[arg(long)]
     force: bool,
@@ -51,6 +53,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             method: a.method,
             seed: a.seed,
             key_added: a.key_added,
+            drop_matrices: a.matrices.drop_matrices,
             force: a.force,
             quiet: g.quiet,
         },
@@ -78,7 +81,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     println!(
         "{} cells x {} dims of {}, {} neighbours ({:?}{descent}): knn {:.2} s ({:.0} cells/s), connectivities \
-         {:.2} s ({} stored), read {:.2} s on {} -> {}",
+         {:.2} s ({} stored), read {:.2} s on {}; {} -> {}",
         s.n_cells,
         s.n_dims,
         s.representation.name(),
@@ -90,6 +93,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         s.nnz,
         s.read_seconds,
         backend.name(),
+        s.matrices.describe(),
         s.output.display()
     );
     Ok(())

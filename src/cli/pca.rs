@@ -12,7 +12,8 @@ pub struct Args {
     /// Principal components to compute.
     #[arg(long, default_value_t = 50)]
     n_comps: usize,
-    /// Output .h5ad: obs, var, obsm/X_pca, varm/PCs, uns/pca (X is not copied).
+    /// Output .h5ad: the input (obs, var, uns, obsm, varm, obsp, varp, X, raw, layers) plus
+    /// obsm/X_pca, varm/PCs and uns/pca.
     #[arg(long)]
     out: PathBuf,
     /// Also write X_pca as a Zarr (v2) array, chunked like the projection (--chunk-rows rows).
@@ -21,6 +22,8 @@ pub struct Args {
     /// Eigen solver: full decomposition, or subspace iteration for the top components only.
     #[arg(long, value_enum, default_value_t = EigenSolver::Auto)]
     eigen: EigenSolver,
+    #[command(flatten)]
+    matrices: super::MatrixArgs,
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
@@ -34,6 +37,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         zarr: a.zarr,
         n_comps: a.n_comps,
         solver: a.eigen,
+        drop_matrices: a.matrices.drop_matrices,
         stream: g.stream_options(),
         force: a.force,
         quiet: g.quiet,
@@ -67,15 +71,17 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     );
     println!(
         "gram {:.2} s ({:.2e} pair-updates/s), eigen {:.2} s, projection + write {:.2} s \
-         ({:.0} cells/s); {:.2} s in all on {}",
+         ({:.0} cells/s), matrix copy {:.2} s; {:.2} s in all on {}",
         s.gram_seconds,
         s.pair_updates as f64 / s.gram_seconds.max(1e-9),
         s.eigen_seconds,
         s.project_seconds,
         f.n_rows as f64 / s.project_seconds.max(1e-9),
+        s.copy_seconds,
         secs,
         backend.name()
     );
+    println!("{}", s.matrices.describe());
     print!("-> {}", s.output.display());
     if let Some(z) = &s.zarr {
         print!(", {}", z.display());

@@ -32,7 +32,7 @@ pub struct Args {
     /// Keep genes highly variable in at least this many plates.
     #[arg(long, default_value_t = 3)]
     min_plates: usize,
-    /// Compression of the written X: none, gzip[:LEVEL 0-9, default 4], lzf or
+    /// Compression of the written X, layers and raw/X: none, gzip[:LEVEL 0-9, default 4], lzf or
     /// zstd[:LEVEL 1-22, default 3] (Python reads zstd after `import hdf5plugin`).
     #[arg(long, default_value_t = Codec::None, value_name = "CODEC")]
     compression: Codec,
@@ -64,9 +64,16 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let secs = t.elapsed().as_secs_f64();
     for p in &s.plates {
         let st = &p.stats;
+        let mut written = vec!["X".to_string()];
+        written.extend(p.matrices.iter().cloned());
+        let not_carried = if p.not_carried.is_empty() {
+            String::new()
+        } else {
+            format!("; not carried: {}", p.not_carried.join(", "))
+        };
         println!(
             "{}: {} of {} cells kept, target sum {}, {} HVGs; stats {:.2} s, write {:.2} s \
-             ({:.0} cells/s) -> {}",
+             ({:.0} cells/s); {} written{not_carried} -> {}",
             p.input.display(),
             st.cells,
             p.cells_in,
@@ -75,6 +82,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             p.stats_seconds,
             p.write_seconds,
             st.cells as f64 / (p.stats_seconds + p.write_seconds).max(1e-9),
+            written.join(", "),
             p.output.display()
         );
     }

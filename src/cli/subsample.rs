@@ -16,7 +16,8 @@ pub struct Args {
     /// Draw with replacement (default: without; every cell at most once).
     #[arg(long)]
     replace: bool,
-    /// Also copy the selected rows of X (default: obs, obsm, var, varm, uns only).
+    /// Also write the selected rows of X, of every layer and of raw (raw/var, raw/varm whole),
+    /// as adata[rows] holds them (default: obs, obsm, var, varm, uns only).
     #[arg(long)]
     with_x: bool,
     /// Output .h5ad (rows in the input's order).
@@ -43,12 +44,12 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         eprintln!("warning: obsm/{k} not carried");
     }
     println!(
-        "{} of {} cells ({} distinct), obsm: [{}]{}, {:.2} s -> {}",
+        "{} of {} cells ({} distinct), obsm: [{}]; {}; {:.2} s -> {}",
         s.n_output,
         s.n_input,
         s.n_distinct,
         s.obsm.join(", "),
-        if a.with_x { ", X" } else { "" },
+        s.matrices.describe(),
         s.seconds,
         s.output.display()
     );

@@ -24,7 +24,8 @@ impl std::str::FromStr for Epochs {
 pub struct Args {
     /// The .h5ad with obsp/connectivities (from `scoop neighbors`).
     input: PathBuf,
-    /// Output .h5ad: the input's annotations plus obsm/X_umap and uns/umap (see --key-added).
+    /// Output .h5ad: the input (X, raw, layers and annotations) plus obsm/X_umap and uns/umap
+    /// (see --key-added).
     #[arg(long)]
     out: PathBuf,
     /// Effective minimum distance between embedded points.
@@ -59,6 +60,8 @@ pub struct Args {
     /// default: obsm/X_umap and uns/umap).
     #[arg(long)]
     key_added: Option<String>,
+    #[command(flatten)]
+    matrices: super::MatrixArgs,
     /// Overwrite an existing output.
     #[arg(long)]
     force: bool,
@@ -83,6 +86,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             neighbors_key: a.neighbors_key,
             init_pos: a.init_pos,
             key_added: a.key_added,
+            drop_matrices: a.matrices.drop_matrices,
             force: a.force,
             quiet: g.quiet,
         },
@@ -142,7 +146,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     };
     println!(
         "{} cells, {} edges, {} epochs, a = {:.4}, b = {:.4}, {init}: {:.2} s (init {:.2} s{products}, \
-         epochs {:.2} s; {:.0} cells/s) on {} -> {}",
+         epochs {:.2} s; {:.0} cells/s) on {}; {} -> {}",
         s.n_cells,
         s.n_edges,
         s.n_epochs,
@@ -153,6 +157,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         s.phase_seconds.1,
         s.n_cells as f64 / s.layout_seconds.max(1e-9),
         backend.name(),
+        s.matrices.describe(),
         s.output.display()
     );
     Ok(())

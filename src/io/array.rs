@@ -89,6 +89,60 @@ macro_rules! with_numvec {
     };
 }
 
+/// Runs `$body` with `$t` bound to the Rust type of a [`NumDtype`].
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_num_type {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            $crate::io::NumDtype::Bool => {
+                type $t = bool;
+                $body
+            }
+            $crate::io::NumDtype::I8 => {
+                type $t = i8;
+                $body
+            }
+            $crate::io::NumDtype::I16 => {
+                type $t = i16;
+                $body
+            }
+            $crate::io::NumDtype::I32 => {
+                type $t = i32;
+                $body
+            }
+            $crate::io::NumDtype::I64 => {
+                type $t = i64;
+                $body
+            }
+            $crate::io::NumDtype::U8 => {
+                type $t = u8;
+                $body
+            }
+            $crate::io::NumDtype::U16 => {
+                type $t = u16;
+                $body
+            }
+            $crate::io::NumDtype::U32 => {
+                type $t = u32;
+                $body
+            }
+            $crate::io::NumDtype::U64 => {
+                type $t = u64;
+                $body
+            }
+            $crate::io::NumDtype::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::io::NumDtype::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+
 /// Maps each variant of a [`NumVec`] to the same variant, with `$body` computing the new vector.
 macro_rules! map_numvec {
     ($nv:expr, $v:ident => $body:expr) => {

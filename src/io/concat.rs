@@ -10,6 +10,7 @@ use super::csr::{CsrWriteOptions, CsrWriter};
 use super::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWriter, StringNa};
 use super::elem::{write_element, Element};
 use super::h5ad::{H5adReader, OutputFile};
+use super::matrix_rows::{concat_rows, ColumnMap};
 use crate::error::{Error, Result};
 
 /// How the var axis is joined.
@@ -51,6 +52,11 @@ pub struct ConcatSummary {
     pub n_vars: usize,
     /// Stored values copied.
     pub nnz: u64,
+    /// Layers written (those every input has).
+    pub layers: Vec<String>,
+    /// What the inputs hold that is not written: layers some inputs lack, and `raw` (as
+    /// `concat_on_disk`).
+    pub left_out: Vec<String>,
 }
 
 /// Natural-order comparison key (digits compare as numbers), as `natsort.natsorted` orders.
@@ -547,6 +553,7 @@ pub fn concat(
     }
     progress.finish();
     let (n_obs, nnz) = xw.finish()?;
+    let (layers, left_out) = concat_layers(&files, &output, &col_maps, genes.len(), opts)?;
     if !obsm_keys.is_empty() {
         let g = output.dict("obsm")?;
         for key in &obsm_keys {
@@ -563,6 +570,8 @@ pub fn concat(
         n_obs,
         n_vars: genes.len(),
         nnz,
+        layers,
+        left_out,
     })
 }
 
@@ -635,6 +644,56 @@ fn remap_columns(chunk: &mut CsrChunk, map: &[Option<u32>], n_cols: usize) {
     chunk.indices = indices;
     chunk.data = data;
     chunk.n_cols = n_cols;
+}
+
+/// Writes `layers` of `output`: each layer every input has, its rows concatenated over the
+/// joined genes as X's (`concat_on_disk`'s intersection of layer keys). Returns the layers
+/// written and what is left out: the layers only some inputs have, and `raw`, which
+/// `concat_on_disk` does not write.
+fn concat_layers(
+    files: &[H5adReader],
+    output: &OutputFile,
+    col_maps: &[Vec<Option<u32>>],
+    n_genes: usize,
+    opts: &ConcatOptions,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let per_file: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| f.keys("layers"))
+        .collect::<Result<_>>()?;
+    let mut common = per_file[0].clone();
+    common.retain(|k| per_file.iter().all(|keys| keys.contains(k)));
+    let mut left_out: Vec<String> = Vec::new();
+    for k in per_file.iter().flatten() {
+        let name = format!("layers/{k}");
+        if !common.contains(k) && !left_out.contains(&name) {
+            left_out.push(name);
+        }
+    }
+    if files.iter().any(|f| f.root().link_exists("raw")) {
+        left_out.push("raw".into());
+    }
+    let dst = output.dict("layers")?;
+    if common.is_empty() {
+        return Ok((common, left_out));
+    }
+    let groups = files
+        .iter()
+        .map(|f| f.group("layers"))
+        .collect::<Result<Vec<_>>>()?;
+    let maps: Vec<ColumnMap> = col_maps
+        .iter()
+        .map(|m| ColumnMap::new(m.clone(), n_genes))
+        .collect();
+    for key in &common {
+        let parts: Vec<(&hdf5::Group, &str, &ColumnMap)> = groups
+            .iter()
+            .zip(&maps)
+            .map(|(g, m)| (g, key.as_str(), m))
+            .collect();
+        concat_rows(&parts, &dst, key, opts.chunk_rows, opts.compression)?;
+    }
+    Ok((common, left_out))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use hdf5::{Dataset, Group};
 
-use super::array::NumDtype;
+use super::array::{NumDtype, NumVec};
 use super::chunk::{CsrChunk, RowIds};
 use super::filters::{self, Codec};
 use super::h5::{self, format_err, Appender, H5Context, ValueKind};
@@ -236,6 +236,34 @@ impl CsrReader {
 
     /// Reads rows `rows`: one hyperslab of indptr, then one of indices and data.
     pub fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
+        let (indptr, indices, span) = self.read_structure(rows.clone())?;
+        let mut data: Vec<f32> = Vec::new();
+        if !span.is_empty() {
+            h5::read_into(&self.data, span, &mut data, &self.group, "data")?;
+        }
+        Ok(CsrChunk {
+            rows: RowIds::Range(rows.start as u64..rows.end as u64),
+            n_cols: self.info.shape.1,
+            indptr,
+            indices,
+            data,
+        })
+    }
+
+    /// Reads rows `rows` with their values in the stored dtype: (indptr local to the rows,
+    /// column indices, values).
+    pub fn read_rows_typed(&self, rows: Range<usize>) -> Result<(Vec<usize>, Vec<u32>, NumVec)> {
+        let (indptr, indices, span) = self.read_structure(rows)?;
+        let data = if span.is_empty() {
+            NumVec::empty(self.info.dtype)
+        } else {
+            h5::read_num(&self.data, Some(span), &self.group, "data")?
+        };
+        Ok((indptr, indices, data))
+    }
+
+    /// The local indptr and checked column indices of rows `rows`, and their span of `data`.
+    fn read_structure(&self, rows: Range<usize>) -> Result<(Vec<usize>, Vec<u32>, Range<usize>)> {
         let (n_rows, n_cols) = self.info.shape;
         if rows.end > n_rows || rows.start > rows.end {
             return Err(format_err(
@@ -255,7 +283,6 @@ impl CsrReader {
         }
         let span = lo as usize..hi as usize;
         let mut indices: Vec<u32> = Vec::new();
-        let mut data: Vec<f32> = Vec::new();
         if !span.is_empty() {
             let bad = |c: i64| {
                 format_err(
@@ -303,16 +330,9 @@ impl CsrReader {
                     indices = idx64.into_iter().map(|c| c as u32).collect();
                 }
             }
-            h5::read_into(&self.data, span, &mut data, &self.group, "data")?;
         }
         let indptr = ptr.iter().map(|&p| (p - lo) as usize).collect();
-        Ok(CsrChunk {
-            rows: RowIds::Range(rows.start as u64..rows.end as u64),
-            n_cols,
-            indptr,
-            indices,
-            data,
-        })
+        Ok((indptr, indices, span))
     }
 }
 
@@ -353,6 +373,46 @@ impl DenseReader {
             parent: parent.clone(),
             name: name.to_string(),
             info,
+        })
+    }
+
+    /// Rows `rows`, every column, row-major, in the stored dtype.
+    pub fn read_rows_typed(&self, rows: Range<usize>) -> Result<NumVec> {
+        let (n_rows, n_cols) = self.info.shape;
+        if rows.end > n_rows || rows.start > rows.end {
+            return Err(format_err(
+                &self.parent,
+                &self.name,
+                format!("row range {rows:?} outside 0..{n_rows}"),
+            ));
+        }
+        if rows.is_empty() || n_cols == 0 {
+            return Ok(NumVec::empty(self.info.dtype));
+        }
+        macro_rules! rd {
+            ($t:ty, $var:ident) => {
+                NumVec::$var(
+                    self.ds
+                        .as_reader()
+                        .read_slice_2d::<$t, _>((rows.clone(), 0..n_cols))
+                        .at(&self.parent, &self.name)?
+                        .into_raw_vec_and_offset()
+                        .0,
+                )
+            };
+        }
+        Ok(match self.info.dtype {
+            NumDtype::Bool => rd!(bool, Bool),
+            NumDtype::I8 => rd!(i8, I8),
+            NumDtype::I16 => rd!(i16, I16),
+            NumDtype::I32 => rd!(i32, I32),
+            NumDtype::I64 => rd!(i64, I64),
+            NumDtype::U8 => rd!(u8, U8),
+            NumDtype::U16 => rd!(u16, U16),
+            NumDtype::U32 => rd!(u32, U32),
+            NumDtype::U64 => rd!(u64, U64),
+            NumDtype::F32 => rd!(f32, F32),
+            NumDtype::F64 => rd!(f64, F64),
         })
     }
 
@@ -408,16 +468,28 @@ pub struct CsrWriter {
 }
 
 impl CsrWriter {
-    /// Creates group `name` under `parent` for a matrix with `n_cols` columns.
+    /// Creates group `name` under `parent` for a matrix with `n_cols` columns of f32 values.
     pub fn create(
         parent: &Group,
         name: &str,
         n_cols: usize,
         opts: CsrWriteOptions,
     ) -> Result<Self> {
+        Self::create_typed(parent, name, n_cols, NumDtype::F32, opts)
+    }
+
+    /// Creates group `name` under `parent` for a matrix with `n_cols` columns whose values are
+    /// stored as `dtype` (appended with [`Self::append_typed`]).
+    pub fn create_typed(
+        parent: &Group,
+        name: &str,
+        n_cols: usize,
+        dtype: NumDtype,
+        opts: CsrWriteOptions,
+    ) -> Result<Self> {
         let group = parent.create_group(name).at(parent, name)?;
         h5::set_encoding(&group, "csr_matrix", "0.1.0")?;
-        let data = Appender::compressed::<f32>(&group, "data", DATA_CHUNK, opts.compression)?;
+        let data = crate::with_num_type!(dtype, T => Appender::compressed::<T>(&group, "data", DATA_CHUNK, opts.compression))?;
         let indices = Appender::compressed::<i32>(&group, "indices", DATA_CHUNK, opts.compression)?;
         let wide = opts.nnz_hint.is_some_and(|n| n >= I32_LIMIT);
         let mut indptr = if wide {
@@ -440,7 +512,7 @@ impl CsrWriter {
         })
     }
 
-    /// Appends the rows of `chunk`.
+    /// Appends the rows of `chunk` (a writer made by [`Self::create`]).
     pub fn append(&mut self, chunk: &CsrChunk) -> Result<()> {
         if chunk.n_cols != self.n_cols {
             return Err(Error::InvalidArgument(format!(
@@ -448,31 +520,53 @@ impl CsrWriter {
                 chunk.n_cols, self.n_cols
             )));
         }
-        let new_nnz = self.nnz + chunk.nnz() as u64;
+        self.append_structure(&chunk.indptr, &chunk.indices)?;
+        self.data.append(&chunk.data)
+    }
+
+    /// Appends rows given as their local indptr (starting at 0), column indices and values; the
+    /// values must have the dtype the writer was created with.
+    pub fn append_typed(&mut self, indptr: &[usize], indices: &[u32], data: &NumVec) -> Result<()> {
+        if indices.len() != data.len() || indptr.last().copied().unwrap_or(0) != data.len() {
+            return Err(Error::InvalidArgument(format!(
+                "CSR writer: {} indices and {} values for an indptr ending at {:?}",
+                indices.len(),
+                data.len(),
+                indptr.last()
+            )));
+        }
+        if let Some(&c) = indices.iter().find(|&&c| c as usize >= self.n_cols) {
+            return Err(Error::InvalidArgument(format!(
+                "CSR writer: column {c} in a matrix of {} columns",
+                self.n_cols
+            )));
+        }
+        self.append_structure(indptr, indices)?;
+        crate::with_numvec!(data, v => self.data.append(v))
+    }
+
+    /// Appends indptr and indices; the caller appends the values.
+    fn append_structure(&mut self, indptr: &[usize], indices: &[u32]) -> Result<()> {
+        let n_rows = indptr.len().saturating_sub(1);
+        let new_nnz = self.nnz + indices.len() as u64;
         if new_nnz >= I32_LIMIT {
             self.widen_indptr()?;
         }
         let base = self.nnz;
+        let ends = indptr.get(1..).unwrap_or(&[]);
         match &mut self.indptr {
             IndptrSink::I32(a) => {
-                let v: Vec<i32> = chunk.indptr[1..]
-                    .iter()
-                    .map(|&p| (base + p as u64) as i32)
-                    .collect();
+                let v: Vec<i32> = ends.iter().map(|&p| (base + p as u64) as i32).collect();
                 a.append(&v)?
             }
             IndptrSink::I64(a) => {
-                let v: Vec<i64> = chunk.indptr[1..]
-                    .iter()
-                    .map(|&p| (base + p as u64) as i64)
-                    .collect();
+                let v: Vec<i64> = ends.iter().map(|&p| (base + p as u64) as i64).collect();
                 a.append(&v)?
             }
         }
-        let idx: Vec<i32> = chunk.indices.iter().map(|&c| c as i32).collect();
+        let idx: Vec<i32> = indices.iter().map(|&c| c as i32).collect();
         self.indices.append(&idx)?;
-        self.data.append(&chunk.data)?;
-        self.n_rows += chunk.n_rows();
+        self.n_rows += n_rows;
         self.nnz = new_nnz;
         Ok(())
     }

@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::dataframe::DataFrameReader;
+use super::h5;
 use super::h5ad::{H5adReader, MAPPING_KEYS};
-use super::MatrixEncoding;
+use super::{MatrixEncoding, MatrixReader};
 use crate::error::Result;
 
 /// Describes the file at `path` as text.
@@ -33,11 +35,16 @@ pub fn describe(path: &Path) -> Result<String> {
         writeln!(s, "    var: {}", quoted(var.column_names())).unwrap();
     }
     for key in MAPPING_KEYS {
+        if key == "layers" {
+            s.push_str(&describe_layers(&f)?);
+            continue;
+        }
         let keys = f.keys(key)?;
         if !keys.is_empty() {
             writeln!(s, "    {key}: {}", quoted(&keys)).unwrap();
         }
     }
+    s.push_str(&describe_raw(&f)?);
     if f.has_x() {
         let x = f.x()?;
         let i = x.info();
@@ -71,4 +78,56 @@ pub fn describe(path: &Path) -> Result<String> {
         writeln!(s, "X: none").unwrap();
     }
     Ok(s)
+}
+
+/// `    layers: 'counts' (csr_matrix float32), ...`, or nothing without layers.
+fn describe_layers(f: &H5adReader) -> Result<String> {
+    let keys = f.keys("layers")?;
+    if keys.is_empty() {
+        return Ok(String::new());
+    }
+    let g = f.group("layers")?;
+    let items = keys
+        .iter()
+        .map(|k| {
+            Ok(format!(
+                "'{k}' ({})",
+                matrix_kind(&MatrixReader::open(&g, k)?)
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(format!("    layers: {}\n", items.join(", ")))
+}
+
+/// `    raw: 40 × 80 (csr_matrix float32), var: 'kind'`, or nothing without raw.
+fn describe_raw(f: &H5adReader) -> Result<String> {
+    if !h5::is_group(f.root(), "raw") {
+        return Ok(String::new());
+    }
+    let raw = f.group("raw")?;
+    let x = MatrixReader::open(&raw, "X")?;
+    let (n, d) = x.shape();
+    let mut line = format!("    raw: {n} × {d} ({})", matrix_kind(&x));
+    if raw.link_exists("var") {
+        let var = DataFrameReader::open(&raw, "var")?;
+        if !var.column_names().is_empty() {
+            let cols: Vec<String> = var
+                .column_names()
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect();
+            write!(line, ", var: {}", cols.join(", ")).unwrap();
+        }
+    }
+    line.push('\n');
+    Ok(line)
+}
+
+/// `csr_matrix float32` or `array float64`.
+fn matrix_kind(m: &MatrixReader) -> String {
+    let enc = match m.info().encoding {
+        MatrixEncoding::Csr => "csr_matrix",
+        MatrixEncoding::Dense => "array",
+    };
+    format!("{enc} {}", m.info().dtype.name())
 }

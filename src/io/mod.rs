@@ -11,6 +11,7 @@ pub mod filters;
 pub(crate) mod h5;
 pub mod h5ad;
 pub mod inspect;
+pub mod matrix_rows;
 pub mod subset;
 pub mod zarr;
 
@@ -24,4 +25,5 @@ pub use dense::{DenseRowReader, DenseRowWriter};
 pub use elem::{read_element, write_element, Element};
 pub use filters::Codec;
 pub use h5ad::{check_output, H5adReader, OutputFile};
+pub use matrix_rows::{ColumnMap, MatrixSink, RowBlock};
 pub use zarr::ZarrRowWriter;

@@ -26,28 +26,80 @@ pub(crate) fn refuse_input_as_output(input: &Path, output: &Path) -> Result<()> 
     Ok(())
 }
 
+/// The matrices of an AnnData file (`X`, `raw`, each `layers/KEY`), and what a step did with
+/// them: carried into its output, or left out (by `--drop-matrices`, or without `--with-x`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Matrices {
+    /// The input's matrices, as `X`, `raw`, `layers/KEY`.
+    pub present: Vec<String>,
+    /// Why they were left out of the output (the option, e.g. `--drop-matrices`); `None` when
+    /// they were written.
+    pub left_out_by: Option<&'static str>,
+}
+
+impl Matrices {
+    /// The matrices `reader`'s file holds.
+    pub fn of(reader: &H5adReader, left_out_by: Option<&'static str>) -> Result<Self> {
+        let mut present = Vec::new();
+        for name in ["X", "raw"] {
+            if reader.root().link_exists(name) {
+                present.push(name.to_string());
+            }
+        }
+        present.extend(
+            reader
+                .keys("layers")?
+                .into_iter()
+                .map(|k| format!("layers/{k}")),
+        );
+        Ok(Matrices {
+            present,
+            left_out_by,
+        })
+    }
+
+    /// The matrices `reader`'s file holds, left out when `drop` (by `--drop-matrices`).
+    pub fn unless_dropped(reader: &H5adReader, drop: bool) -> Result<Self> {
+        Self::of(reader, drop.then_some("--drop-matrices"))
+    }
+
+    /// For a summary line: `X, raw, layers/counts written`, `left out (--drop-matrices): X`, or
+    /// `no X, raw or layers in the input`.
+    pub fn describe(&self) -> String {
+        match (self.present.is_empty(), self.left_out_by) {
+            (true, _) => "no X, raw or layers in the input".into(),
+            (false, None) => format!("{} written", self.present.join(", ")),
+            (false, Some(by)) => format!("left out ({by}): {}", self.present.join(", ")),
+        }
+    }
+}
+
 /// Runs `compute` while another thread creates the output `output` and carries the input's
 /// annotations over into it (`obs`, `var`, and the mappings less `skip`, as
-/// [`OutputFile::carry_over`]): the copy, most of a step's writing, overlaps the computation,
-/// which a GPU finishes in about the time the copy takes. HDF5 calls from the two threads are
-/// serialized by hdf5's process-wide lock. The output is dropped (its temporary file removed)
-/// when either side fails.
+/// [`OutputFile::carry_over`]), with `X`, `raw` and `layers` unless `drop_matrices`: the copy,
+/// most of a step's writing, overlaps the computation, which a GPU finishes in about the time
+/// the copy takes. HDF5 calls from the two threads are serialized by hdf5's process-wide lock.
+/// The output is dropped (its temporary file removed) when either side fails.
 pub(crate) fn compute_while_copying<T>(
     reader: &H5adReader,
     output: &Path,
     force: bool,
     skip: &[&str],
+    drop_matrices: bool,
     compute: impl FnOnce() -> Result<T>,
 ) -> Result<(OutputFile, T)> {
     std::thread::scope(|s| {
         let copy = s.spawn(|| -> Result<OutputFile> {
             let out = OutputFile::create(output, force)?;
-            out.carry_over(
-                reader,
-                &["obs", "var"],
-                &["obsm", "varm", "obsp", "varp", "uns"],
-                skip,
-            )?;
+            let (whole, mappings): (&[&str], &[&str]) = if drop_matrices {
+                (&["obs", "var"], &["obsm", "varm", "obsp", "varp", "uns"])
+            } else {
+                (
+                    &["obs", "var", "X", "raw"],
+                    &["obsm", "varm", "obsp", "varp", "layers", "uns"],
+                )
+            };
+            out.carry_over(reader, whole, mappings, skip)?;
             Ok(out)
         });
         let value = compute();

@@ -35,6 +35,8 @@ pub struct NeighborsOptions {
     pub seed: u64,
     /// scanpy's `key_added`: where the graph goes ([`GraphKeys`]).
     pub key_added: Option<String>,
+    /// Leave X, raw and layers out of the output.
+    pub drop_matrices: bool,
     /// Overwrite an existing output.
     pub force: bool,
     /// No progress bars.
@@ -65,6 +67,8 @@ pub struct NeighborsSummary {
     pub knn_seconds: f64,
     /// Seconds computing connectivities.
     pub fuzzy_seconds: f64,
+    /// The input's X, raw and layers, and whether they were copied.
+    pub matrices: super::Matrices,
     /// The written file.
     pub output: PathBuf,
 }
@@ -340,10 +344,14 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     ];
     let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     let t = Instant::now();
-    let (out, (knn, method, descent)) =
-        super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
-            knn_graph(points, opts, backend)
-        })?;
+    let (out, (knn, method, descent)) = super::compute_while_copying(
+        &reader,
+        &opts.output,
+        opts.force,
+        &skip,
+        opts.drop_matrices,
+        || knn_graph(points, opts, backend),
+    )?;
     drop(data);
     let knn_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -359,6 +367,7 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     write_element(&uns, &keys.uns, &uns_neighbors(opts, &keys))?;
     let output = out.commit()?;
     Ok(NeighborsSummary {
+        matrices: super::Matrices::unless_dropped(&reader, opts.drop_matrices)?,
         representation: rep,
         descent,
         n_cells: n,

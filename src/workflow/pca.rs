@@ -1,6 +1,7 @@
 //! `scoop pca`: out-of-core PCA of an `.h5ad`'s X, written as scanpy writes it (`obsm/X_pca`,
-//! `varm/PCs`, `uns/pca`) into a new `.h5ad` holding obs and var (X is not copied), and
-//! optionally as a Zarr v2 array written while projecting.
+//! `varm/PCs`, `uns/pca`) into a new `.h5ad` holding the input's obs, var, uns, other obsm,
+//! varm, obsp and varp entries, and its X, raw and layers (copied inside HDF5, unless dropped),
+//! and optionally as a Zarr v2 array written while projecting.
 //!
 //! Two passes over X: the gram pass, then (after the eigendecomposition) the projection pass,
 //! which computes each chunk's coordinates on this thread while a writer thread stores the
@@ -20,13 +21,14 @@ use crate::ops::eigen::EigenSolver;
 use crate::ops::pca::{accumulate_gram, check_n_comps, fit, project_chunk, PcaFit};
 use crate::progress::Progress;
 use crate::stream::{ChunkStream, RowSelection, StreamOptions};
+use crate::workflow::Matrices;
 
 /// Everything `scoop pca` needs.
 #[derive(Clone, Debug)]
 pub struct PcaOptions {
     /// The (merged, preprocessed) input.
     pub input: PathBuf,
-    /// The `.h5ad` written: obs, var, `obsm/X_pca`, `varm/PCs`, `uns/pca`.
+    /// The `.h5ad` written: obs, var, X, raw, layers, `obsm/X_pca`, `varm/PCs`, `uns/pca`.
     pub output: PathBuf,
     /// Also write X_pca as a Zarr v2 array here.
     pub zarr: Option<PathBuf>,
@@ -37,6 +39,8 @@ pub struct PcaOptions {
     /// Chunking of both passes (also the Zarr chunk rows); rows per chunk are lowered to about
     /// [`PCA_CHUNK_NNZ`] stored values.
     pub stream: StreamOptions,
+    /// Leave X, raw and layers out of the output.
+    pub drop_matrices: bool,
     /// Overwrite existing outputs.
     pub force: bool,
     /// No progress bars.
@@ -60,6 +64,10 @@ pub struct PcaSummary {
     pub eigen_seconds: f64,
     /// Seconds in the projection pass (including writing).
     pub project_seconds: f64,
+    /// Seconds copying X, raw and layers into the output.
+    pub copy_seconds: f64,
+    /// The input's X, raw and layers, and whether they were copied.
+    pub matrices: Matrices,
     /// Entries of the input's uns not carried over (unreadable), with the reason.
     pub uns_skipped: Vec<String>,
 }
@@ -129,7 +137,14 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let out = OutputFile::create(&opts.output, opts.force)?;
     copy_dataframe(&reader.obs_reader()?, out.root(), "obs", stream.chunk_rows)?;
     reader.var()?.write(out.root(), "var")?;
-    let obsm = out.dict("obsm")?;
+    // The input's other obsm, varm, obsp and varp entries, as scanpy's pca leaves them.
+    out.carry_over(
+        &reader,
+        &[],
+        &["obsm", "varm", "obsp", "varp"],
+        &["obsm/X_pca", "varm/PCs"],
+    )?;
+    let obsm = out.group("obsm")?;
     let k = fit.k;
     let mut h5w = DenseRowWriter::create(&obsm, "X_pca", n, k, stream.chunk_rows)?;
     let mut zw = match &opts.zarr {
@@ -175,7 +190,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let (h5w, zw) = written.expect("writer finished");
     h5w.finish()?;
 
-    let varm = out.dict("varm")?;
+    let varm = out.group("varm")?;
     let f32s = |v: &[f64]| NumVec::F32(v.iter().map(|&x| x as f32).collect());
     write_element(
         &varm,
@@ -195,6 +210,13 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         }
     }
     write_element(&uns, "pca", &uns_pca(&fit))?;
+    let project_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let matrices = Matrices::unless_dropped(&reader, opts.drop_matrices)?;
+    if !opts.drop_matrices {
+        out.carry_over(&reader, &["X", "raw"], &["layers"], &[])?;
+    }
+    let copy_seconds = t.elapsed().as_secs_f64();
     // Both outputs are complete: the Zarr store first, so a committed .h5ad implies its Zarr.
     let zarr = zw.map(ZarrRowWriter::commit).transpose()?;
     let output = out.commit()?;
@@ -205,7 +227,9 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         pair_updates,
         gram_seconds,
         eigen_seconds,
-        project_seconds: t.elapsed().as_secs_f64(),
+        project_seconds,
+        copy_seconds,
+        matrices,
         uns_skipped,
     })
 }

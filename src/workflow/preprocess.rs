@@ -1,6 +1,9 @@
 //! `scoop preprocess`: per plate, filter cells, `normalize_total`, `log1p`,
 //! `highly_variable_genes`; then keep the genes highly variable in at least `min_plates` plates
-//! and write each plate on those genes.
+//! and write each plate on those genes, with what `adata[cells][:, genes]` keeps of the rest:
+//! each layer's kept cells and genes, values unchanged (scanpy's normalize_total and log1p do not
+//! touch layers), raw's kept cells with all its genes, obsm/obsp on the kept cells, varm/varp on
+//! the kept genes, and uns.
 //!
 //! Nothing is written until every plate's statistics are known and every output name is free;
 //! each output goes to a temporary name and is renamed when complete.
@@ -11,10 +14,11 @@ use std::time::Instant;
 
 use crate::backend::{Backend, GeneSubset};
 use crate::error::{Error, Result};
-use crate::io::subset::write_dataframe_rows;
+use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, copy_rows, ColumnMap};
+use crate::io::subset::{write_dataframe_rows, RowPick};
 use crate::io::{
     check_output, write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
-    Element, H5adReader, NumVec, OutputFile,
+    Element, H5adReader, MatrixReader, NumVec, OutputFile,
 };
 use crate::ops::filter::CellFilter;
 use crate::ops::hvg::HvgStats;
@@ -62,6 +66,12 @@ pub struct PlateReport {
     pub stats_seconds: f64,
     /// Seconds spent writing.
     pub write_seconds: f64,
+    /// The plate's elements written besides X, obs, var and uns: `raw`, `layers/KEY`,
+    /// `obsm/KEY`, `varm/KEY`, `obsp/KEY`, `varp/KEY`.
+    pub matrices: Vec<String>,
+    /// The plate's `obsm`, `varm`, `obsp` and `varp` entries not written (not a CSR or dense
+    /// matrix), with the reason.
+    pub not_carried: Vec<String>,
 }
 
 /// What `preprocess` did.
@@ -375,8 +385,10 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     let mut reports = Vec::new();
     for (plate, (st, stats_seconds)) in plates.iter().zip(stats) {
         let t = Instant::now();
-        write_plate(plate, &st, &subset, &keep, opts, backend)?;
+        let (matrices, not_carried) = write_plate(plate, &st, &subset, &keep, opts, backend)?;
         reports.push(PlateReport {
+            matrices,
+            not_carried,
             input: plate.path.clone(),
             output: plate.output.clone(),
             cells_in: plate.n_obs,
@@ -449,6 +461,8 @@ fn plate_stats_with_progress(
     st
 }
 
+/// Writes one plate's output; returns the matrices besides X written and the input's entries not
+/// carried over.
 fn write_plate(
     plate: &Plate,
     st: &PlateStats,
@@ -456,7 +470,7 @@ fn write_plate(
     keep: &[usize],
     opts: &PreprocessOptions,
     backend: &dyn Backend,
-) -> Result<()> {
+) -> Result<(Vec<String>, Vec<String>)> {
     let f = H5adReader::open(&plate.path)?;
     let out = OutputFile::create(&plate.output, opts.force)?;
     let obs = f.obs_reader()?;
@@ -510,7 +524,54 @@ fn write_plate(
     progress.finish();
     xw_done.expect("writer finished").finish()?;
 
-    let uns = out.dict("uns")?;
+    let pick = RowPick::Mask(mask);
+    let genes = ColumnMap::select(subset.n_old(), keep);
+    let block = opts.stream.chunk_rows;
+    let mut matrices: Vec<String> = copy_layers_rows(
+        f.root(),
+        out.root(),
+        pick,
+        Some(&genes),
+        block,
+        opts.compression,
+    )?
+    .into_iter()
+    .map(|k| format!("layers/{k}"))
+    .collect();
+    if copy_raw_rows(f.root(), out.root(), pick, block, opts.compression)? {
+        matrices.insert(0, "raw".into());
+    }
+    // obsm, varm, obsp and varp on the kept cells and genes, as `adata[cells][:, genes]`.
+    let cells: Vec<usize> = (0..plate.n_obs).filter(|&i| mask[i]).collect();
+    let cell_cols = ColumnMap::select(plate.n_obs, &cells);
+    let mut gene_mask = vec![false; subset.n_old()];
+    keep.iter().for_each(|&j| gene_mask[j] = true);
+    let gene_pick = RowPick::Mask(&gene_mask);
+    let mut not_carried = Vec::new();
+    for (group, rows, cols) in [
+        ("obsm", pick, None),
+        ("varm", gene_pick, None),
+        ("obsp", pick, Some(&cell_cols)),
+        ("varp", gene_pick, Some(&genes)),
+    ] {
+        let keys = f.keys(group)?;
+        if keys.is_empty() {
+            continue;
+        }
+        let (src, dst) = (f.group(group)?, out.dict(group)?);
+        for key in keys {
+            if let Err(e) = MatrixReader::open(&src, &key) {
+                not_carried.push(format!("{group}/{key} ({e})"));
+                continue;
+            }
+            copy_rows(&src, &key, &dst, rows, cols, block, opts.compression)?;
+            matrices.push(format!("{group}/{key}"));
+        }
+    }
+
+    // uns: the input's entries, and what log1p and highly_variable_genes write.
+    out.carry_over(&f, &[], &["uns"], &["uns/log1p", "uns/hvg"])?;
+    let uns = out.group("uns")?;
     let dict = |items: Vec<(&str, Element)>| {
         Element::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     };
@@ -524,5 +585,5 @@ fn write_plate(
         )]),
     )?;
     out.commit()?;
-    Ok(())
+    Ok((matrices, not_carried))
 }

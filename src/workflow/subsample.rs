@@ -1,7 +1,9 @@
-//! `scoop subsample`: a uniform random subset of cells, read in one streaming pass in ascending
-//! row order: obs (unused categories dropped, as anndata does), every dense `obsm` array, var,
-//! varm and uns, and X with `--with-x`. Output rows are in the input's order (sorted sample).
-//! `obsp` graphs and `uns/neighbors` describe the full set and are not carried.
+//! `scoop subsample`: a uniform random subset of cells, read in ascending row order: obs (unused
+//! categories dropped, as anndata does), every dense `obsm` array, var, varm and uns, and with
+//! `--with-x` the matrices as `adata[rows]` holds them: X and each layer (their rows, in their
+//! encoding and dtype) and raw (raw/X's rows; raw/var and raw/varm whole). Output rows are in
+//! the input's order (sorted sample). `obsp` graphs and `uns/neighbors` describe the full set
+//! and are not carried.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,11 +11,11 @@ use std::time::Instant;
 use rand::SeedableRng;
 
 use crate::error::{Error, Result};
-use crate::io::csr::{CsrWriteOptions, CsrWriter};
+use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, copy_rows};
 use crate::io::subset::{write_dataframe_pick, RowPick};
-use crate::io::{check_output, DenseRowReader, DenseRowWriter, H5adReader, OutputFile};
+use crate::io::{check_output, Codec, DenseRowReader, DenseRowWriter, H5adReader, OutputFile};
 use crate::progress::Progress;
-use crate::workflow::refuse_input_as_output;
+use crate::workflow::{refuse_input_as_output, Matrices};
 
 /// Everything `scoop subsample` needs.
 #[derive(Clone, Debug)]
@@ -28,7 +30,7 @@ pub struct SubsampleOptions {
     pub seed: u64,
     /// Draw with replacement (a cell may appear several times).
     pub replace: bool,
-    /// Also copy the selected rows of X.
+    /// Also write the selected rows of X, the layers and raw.
     pub with_x: bool,
     /// Rows per read.
     pub block_rows: usize,
@@ -51,6 +53,8 @@ pub struct SubsampleSummary {
     pub obsm: Vec<String>,
     /// obsm entries not carried (not dense arrays), with the reason.
     pub skipped: Vec<String>,
+    /// The input's X, raw and layers, and whether they were written.
+    pub matrices: Matrices,
     /// Seconds in all.
     pub seconds: f64,
     /// The written file.
@@ -93,7 +97,17 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
     let rows = sample_rows(n_obs, opts.n, opts.replace, opts.seed)?;
     let pick = RowPick::Sorted(&rows);
     let block = opts.block_rows.max(1);
-    let x = if opts.with_x { Some(reader.x()?) } else { None };
+    let matrices = Matrices::of(&reader, (!opts.with_x).then_some("no --with-x"))?;
+    if opts.with_x {
+        let (rows_x, cols_x) = reader.x()?.shape();
+        if (rows_x, cols_x) != (n_obs, n_vars) {
+            return Err(Error::format(
+                &opts.input,
+                "/X",
+                format!("shape {:?} does not match obs x var", (rows_x, cols_x)),
+            ));
+        }
+    }
 
     let out = OutputFile::create(&opts.output, opts.force)?;
     out.carry_over(&reader, &["var"], &["varm", "uns"], &["uns/neighbors"])?;
@@ -144,18 +158,12 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
             obsm.push(key);
         }
     }
-    if let Some(x) = x {
-        let mut w = CsrWriter::create(out.root(), "X", n_vars, CsrWriteOptions::default())?;
-        for start in (0..n_obs).step_by(block) {
-            let end = (start + block).min(n_obs);
-            let local = pick.rows_in(start, end);
-            if !local.is_empty() {
-                let chunk = x.read_rows(start..end)?;
-                w.append(&chunk.take_rows(&local))?;
-            }
-            bar.inc((end - start) as u64);
-        }
-        w.finish()?;
+    if opts.with_x {
+        let root = reader.root();
+        copy_rows(root, "X", out.root(), pick, None, block, Codec::None)?;
+        bar.inc(n_obs as u64);
+        copy_layers_rows(root, out.root(), pick, None, block, Codec::None)?;
+        copy_raw_rows(root, out.root(), pick, block, Codec::None)?;
     }
     bar.finish();
     let mut distinct = rows.clone();
@@ -167,6 +175,7 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
         n_distinct: distinct.len(),
         obsm,
         skipped,
+        matrices,
         seconds: t.elapsed().as_secs_f64(),
         output,
     })

@@ -14,7 +14,7 @@ use crate::ops::fuzzy::Graph;
 use crate::ops::umap::{default_epochs, umap, Init, Start, UmapOptions};
 use crate::progress::Progress;
 use crate::workflow::neighbors::{element_key, read_representation, Representation, X_REP_MAX};
-use crate::workflow::refuse_input_as_output;
+use crate::workflow::{refuse_input_as_output, Matrices};
 
 /// Everything `scoop umap` needs.
 #[derive(Clone, Debug)]
@@ -33,6 +33,8 @@ pub struct UmapRunOptions {
     /// scanpy's `key_added`: the layout goes to `obsm/<key>` and `uns/<key>` (default
     /// `X_umap` and `umap`).
     pub key_added: Option<String>,
+    /// Leave X, raw and layers out of the output.
+    pub drop_matrices: bool,
     /// Overwrite an existing output.
     pub force: bool,
     /// No progress bars.
@@ -58,6 +60,8 @@ pub struct UmapSummary {
     pub layout_seconds: f64,
     /// Of those, seconds in the initialization and in the SGD epochs.
     pub phase_seconds: (f64, f64),
+    /// The input's X, raw and layers, and whether they were copied.
+    pub matrices: Matrices,
     /// The written file.
     pub output: PathBuf,
 }
@@ -218,9 +222,14 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
     let source = || source_data(&reader, &opts.neighbors_key);
     let skip = [format!("obsm/{obsm_key}"), format!("uns/{uns_key}")];
     let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
-    let (out, u) = super::compute_while_copying(&reader, &opts.output, opts.force, &skip, || {
-        umap(&g, &source, start, &opts.umap, backend, &|_| bar.inc(1))
-    })?;
+    let (out, u) = super::compute_while_copying(
+        &reader,
+        &opts.output,
+        opts.force,
+        &skip,
+        opts.drop_matrices,
+        || umap(&g, &source, start, &opts.umap, backend, &|_| bar.inc(1)),
+    )?;
     bar.finish();
     drop((g, given));
     let layout_seconds = t.elapsed().as_secs_f64();
@@ -247,6 +256,7 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
     )?;
     let output = out.commit()?;
     Ok(UmapSummary {
+        matrices: Matrices::unless_dropped(&reader, opts.drop_matrices)?,
         n_cells: n,
         n_edges: u.n_edges,
         n_epochs: u.n_epochs,
