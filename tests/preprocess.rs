@@ -292,8 +292,8 @@ fn float64_counts_numeric_filter_match_scanpy() {
 }
 
 /// The committed fixtures are what the committed scripts produce with real scanpy and skmisc.
-/// The fixture scripts regenerate the committed fixtures: exactly under scanpy 1.11.5 (the legacy
-/// stack, which made them), within scanpy 1.12's float32 bounds under the current one.
+/// The fixture scripts regenerate the committed fixtures under both Python stacks, within the
+/// float32 bounds today's numpy/dask/scanpy releases need (tests/python/fixture_main.py).
 #[test]
 fn fixture_script_reproduces_fixtures() {
     for (stack, py) in common::stacks() {

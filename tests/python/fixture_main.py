@@ -11,22 +11,18 @@ from pathlib import Path
 from typing import Callable
 
 import anndata as ad
-import scanpy as sc
 
 
-def scanpy_minor() -> tuple[int, int]:
-    """scanpy's (major, minor) version."""
-    major, minor = sc.__version__.split(".")[:2]
-    return int(major), int(minor)
-
-
-# The committed fixtures come from scanpy 1.11.5 (the legacy stack in CI), where they reproduce to
-# the last bits. scanpy 1.12 with numpy 2.5 and dask 2026 (the current stack) computes the HVG
-# means and dispersions and the PCA gram of float32 data in float32: its values sit within about
-# 2e-5 (means, dispersions), 3e-4 (dispersions_norm) and 2e-4 (components of a near-degenerate
-# pair) of 1.11.5's, with the same genes selected. `--check` under 1.12 allows those differences
-# (docs/parity.md says so); under 1.11 it keeps the tight bounds.
-FLOAT32_SCANPY = scanpy_minor() >= (1, 12)
+# The committed fixtures come from scanpy 1.11.5 with the numpy/dask of 2026-11, where they
+# reproduced to the last bits. With the releases of 2026-12 (numpy 2.3-2.5, dask 2026.8-2026.11,
+# scanpy 1.11.5 or 1.12.4: both CI stacks) the HVG means and dispersions and the PCA gram of
+# float32 data carry float32 rounding: values within 2e-5 (means, dispersions), 3e-4
+# (dispersions_norm) and 2e-4 (components of a near-degenerate pair) of the fixtures', with the
+# same genes selected. `--check` allows exactly those bounds (docs/parity.md says so); scoop's own
+# parity tests still compare with the committed values at their tight tolerances.
+MOMENT_RTOL = 1e-4  # HVG means and dispersions
+NORM_RTOL = 1e-3  # dispersions_norm
+COMPONENT_RTOL = 1e-3  # PCA components, each up to sign
 
 
 def run(

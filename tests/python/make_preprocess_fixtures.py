@@ -29,7 +29,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 from anndata.experimental import read_elem_lazy
-from fixture_main import FLOAT32_SCANPY, paired_files, run
+from fixture_main import MOMENT_RTOL, NORM_RTOL, paired_files, run
 from scanpy.preprocessing._normalization import _compute_nnz_median
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,7 +228,7 @@ def compare(a: Path, b: Path) -> list[str]:
         for c in y.var.columns:
             u, v = x.var[c].to_numpy(), y.var[c].to_numpy()
             if u.dtype.kind == "f":
-                rtol = (1e-3 if c.endswith("_norm") else 1e-4) if FLOAT32_SCANPY else 1e-9
+                rtol = NORM_RTOL if c.endswith("_norm") else MOMENT_RTOL
                 if not np.allclose(u, v, rtol=rtol, atol=1e-12, equal_nan=True):
                     problems.append(f"{rel}: var[{c}] differs")
             elif not (u == v).all():
