@@ -346,7 +346,13 @@ impl DataFrameReader {
             return Err(format_err(parent, name, "not found"));
         }
         if !h5::is_group(parent, name) {
-            return Err(format_err(parent, name, "expected a dataframe group"));
+            return Err(format_err(
+                parent,
+                name,
+                "a dataframe in anndata ≤ 0.6's layout (one compound dataset), which scoop does \
+                 not read; write the file again with a current anndata \
+                 (anndata.read_h5ad(IN).write_h5ad(OUT))",
+            ));
         }
         let group = parent.group(name).at(parent, name)?;
         match h5::attr_str(&group, "encoding-type")?.as_deref() {

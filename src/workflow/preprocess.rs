@@ -242,62 +242,46 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
+/// `DIR/preprocess.json`: the parameters, the selection and each plate's counts and timings.
 fn report_json(opts: &PreprocessOptions, s: &PreprocessSummary) -> String {
+    use serde_json::json;
     let p = &opts.params;
-    let mut plates = Vec::new();
-    for r in &s.plates {
-        let st = &r.stats;
-        plates.push(format!(
-            "    {{\"input\": {}, \"output\": {}, \"cells_in\": {}, \"cells_kept\": {}, \
-             \"zero_count_cells\": {}, \"nnz\": {}, \"mean_total_counts\": {}, \
-             \"target_sum\": {}, \"genes_detected\": {}, \"hvg_count\": {}, \
-             \"stats_seconds\": {:.3}, \"write_seconds\": {:.3}}}",
-            json_str(&r.input.to_string_lossy()),
-            json_str(&r.output.to_string_lossy()),
-            r.cells_in,
-            st.cells,
-            st.zero_count_cells,
-            st.nnz,
-            st.mean_total,
-            st.target_sum,
-            st.genes_detected,
-            st.hvg.n_highly_variable(),
-            r.stats_seconds,
-            r.write_seconds
-        ));
-    }
-    let filter = match &opts.filter {
-        Some(f) => json_str(&format!("{}={}", f.column, f.value)),
-        None => "null".into(),
-    };
-    format!(
-        "{{\n  \"scoop_version\": {},\n  \"filter\": {filter},\n  \"target_sum\": {},\n  \
-         \"flavor\": {},\n  \"n_top_genes\": {},\n  \"min_plates\": {},\n  \"genes_in\": {},\n  \
-         \"selected_genes\": {},\n  \"plates\": [\n{}\n  ]\n}}\n",
-        json_str(env!("CARGO_PKG_VERSION")),
-        json_str(&p.target_sum.to_string()),
-        json_str(p.flavor.name()),
-        p.n_top_genes,
-        opts.min_plates,
-        s.genes.len(),
-        s.n_selected(),
-        plates.join(",\n")
-    )
+    let ms = |seconds: f64| (seconds * 1000.0).round() / 1000.0;
+    let plates: Vec<serde_json::Value> = s
+        .plates
+        .iter()
+        .map(|r| {
+            let st = &r.stats;
+            json!({
+                "input": r.input.to_string_lossy(),
+                "output": r.output.to_string_lossy(),
+                "cells_in": r.cells_in,
+                "cells_kept": st.cells,
+                "zero_count_cells": st.zero_count_cells,
+                "nnz": st.nnz,
+                "mean_total_counts": st.mean_total,
+                "target_sum": st.target_sum,
+                "genes_detected": st.genes_detected,
+                "hvg_count": st.hvg.n_highly_variable(),
+                "stats_seconds": ms(r.stats_seconds),
+                "write_seconds": ms(r.write_seconds),
+            })
+        })
+        .collect();
+    let report = json!({
+        "scoop_version": env!("CARGO_PKG_VERSION"),
+        "filter": opts.filter.as_ref().map(|f| format!("{}={}", f.column, f.value)),
+        "target_sum": p.target_sum.to_string(),
+        "flavor": p.flavor.name(),
+        "n_top_genes": p.n_top_genes,
+        "min_plates": opts.min_plates,
+        "genes_in": s.genes.len(),
+        "selected_genes": s.n_selected(),
+        "plates": plates,
+    });
+    let mut text = serde_json::to_string_pretty(&report).expect("a JSON value serializes");
+    text.push('\n');
+    text
 }
 
 /// Runs the whole step; see the module docs.
