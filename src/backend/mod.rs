@@ -366,7 +366,7 @@ pub(crate) fn check_columns(chunk: &CsrChunk, kernel: &str) -> Result<()> {
 }
 
 /// Which backend the user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendKind {
     /// CUDA when a usable GPU and kernels are present, else CPU.
     #[default]

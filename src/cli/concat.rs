@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::choices::JoinArg;
 use super::GlobalArgs;
-use crate::io::concat::{concat, ConcatOptions, Join};
+use crate::io::concat::{concat, ConcatOptions};
 use crate::io::Codec;
 
 #[derive(clap::Args, Debug)]
@@ -20,8 +21,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     keys: Option<Vec<String>>,
     /// How genes are joined.
-    #[arg(long, value_enum, default_value_t = Join::Inner)]
-    join: Join,
+    #[arg(long, value_enum, default_value_t = JoinArg::Inner)]
+    join: JoinArg,
     /// Compression of X: none, gzip[:LEVEL 0-9, default 4], lzf or
     /// zstd[:LEVEL 1-22, default 3] (Python reads zstd after `import hdf5plugin`).
     #[arg(long, default_value_t = Codec::None, value_name = "CODEC")]
@@ -35,7 +36,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let opts = ConcatOptions {
         label: a.label,
         keys: a.keys,
-        join: a.join,
+        join: a.join.into(),
         chunk_rows: g.chunk_rows,
         compression: a.compression,
         force: a.force,

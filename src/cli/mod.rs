@@ -1,5 +1,6 @@
 //! The `scoop` command line: thin clap commands over the library, one module per subcommand.
 
+mod choices;
 mod concat;
 mod demo;
 mod devices;
@@ -14,11 +15,10 @@ mod umap;
 
 use clap::{Parser, Subcommand};
 
-use crate::backend::{
-    BackendKind, BackendOptions, CpuLayoutLanes, CudaKnn, CudaLayout, KernelChoice,
-};
+use crate::backend::{BackendOptions, CpuLayoutLanes, CudaKnn, CudaLayout, KernelChoice};
 use crate::error::{Error, Result};
 use crate::stream::{StreamOptions, DEFAULT_CHUNK_ROWS};
+use choices::BackendArg;
 
 /// The kernel variants the environment asks for, read here at the edge and nowhere in the
 /// library: `SCOOP_CPU_LAYOUT=portable|avx2|avx512`, `SCOOP_CUDA_KNN=auto|f32|tf32|tf32-stream`,
@@ -61,8 +61,8 @@ pub fn kernel_choice_from_env() -> Result<KernelChoice> {
 #[derive(clap::Args, Clone, Debug)]
 pub struct GlobalArgs {
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Auto, global = true)]
-    pub backend: BackendKind,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto, global = true)]
+    pub backend: BackendArg,
     /// CUDA devices to shard chunks over (comma-separated ordinals; repeat one for two workers).
     #[arg(long, value_delimiter = ',', global = true)]
     pub devices: Vec<usize>,
@@ -81,7 +81,7 @@ impl GlobalArgs {
     /// Backend selection options, with the kernel variants the environment asks for.
     pub fn backend_options(&self) -> Result<BackendOptions> {
         Ok(BackendOptions {
-            kind: self.backend,
+            kind: self.backend.into(),
             devices: self.devices.clone(),
             kernels: kernel_choice_from_env()?,
         })

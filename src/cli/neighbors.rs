@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
+use super::choices::KnnMethodArg;
 use super::GlobalArgs;
-use crate::ops::knn::KnnMethod;
 use crate::workflow::neighbors::{neighbors, NeighborsOptions};
 
 #[derive(clap::Args, Debug)]
@@ -25,8 +25,8 @@ pub struct Args {
     use_rep: Option<String>,
     /// Exact (brute force) or approximate (NN-descent) search; auto = exact below 8192 cells
     /// or on a GPU.
-    #[arg(long, value_enum, default_value_t = KnnMethod::Auto)]
-    method: KnnMethod,
+    #[arg(long, value_enum, default_value_t = KnnMethodArg::Auto)]
+    method: KnnMethodArg,
     /// Random seed of the approximate search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -50,7 +50,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
             n_neighbors: a.n_neighbors,
             use_rep: a.use_rep,
             n_pcs: a.n_pcs,
-            method: a.method,
+            method: a.method.into(),
             seed: a.seed,
             key_added: a.key_added,
             drop_matrices: a.matrices.drop_matrices,

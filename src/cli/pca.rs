@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::choices::EigenArg;
 use super::GlobalArgs;
-use crate::ops::eigen::EigenSolver;
 use crate::workflow::pca::{pca, PcaOptions};
 
 #[derive(clap::Args, Debug)]
@@ -20,8 +20,8 @@ pub struct Args {
     #[arg(long)]
     zarr: Option<PathBuf>,
     /// Eigen solver: full decomposition, or subspace iteration for the top components only.
-    #[arg(long, value_enum, default_value_t = EigenSolver::Auto)]
-    eigen: EigenSolver,
+    #[arg(long, value_enum, default_value_t = EigenArg::Auto)]
+    eigen: EigenArg,
     #[command(flatten)]
     matrices: super::MatrixArgs,
     /// Overwrite existing outputs.
@@ -36,7 +36,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         output: a.out,
         zarr: a.zarr,
         n_comps: a.n_comps,
-        solver: a.eigen,
+        solver: a.eigen.into(),
         drop_matrices: a.matrices.drop_matrices,
         stream: g.stream_options(),
         force: a.force,

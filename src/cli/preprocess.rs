@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::choices::FlavorArg;
 use super::GlobalArgs;
 use crate::io::Codec;
 use crate::ops::filter::CellFilter;
-use crate::ops::hvg::Flavor;
 use crate::ops::normalize::TargetSum;
 use crate::ops::preprocess::PreprocessParams;
 use crate::workflow::preprocess::{preprocess, PreprocessOptions};
@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long, default_value_t = 2000)]
     n_top_genes: usize,
     /// highly_variable_genes flavor.
-    #[arg(long, value_enum, default_value_t = Flavor::Seurat)]
-    flavor: Flavor,
+    #[arg(long, value_enum, default_value_t = FlavorArg::Seurat)]
+    flavor: FlavorArg,
     /// Keep genes highly variable in at least this many plates.
     #[arg(long, default_value_t = 3)]
     min_plates: usize,
@@ -49,7 +49,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         filter: a.filter,
         params: PreprocessParams {
             target_sum: a.target_sum,
-            flavor: a.flavor,
+            flavor: a.flavor.into(),
             n_top_genes: a.n_top_genes,
             ..PreprocessParams::default()
         },

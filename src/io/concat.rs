@@ -14,7 +14,7 @@ use super::matrix_rows::{concat_rows, ColumnMap};
 use crate::error::{Error, Result};
 
 /// How the var axis is joined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Join {
     /// Genes present in every input, in the first input's order.
     #[default]

@@ -11,16 +11,14 @@ use crate::error::{Error, Result};
 use crate::ops::loess::loess_fitted;
 
 /// Which `highly_variable_genes` flavor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Flavor {
     /// Dispersion of normalized counts, log-mean bins, z-scored per bin (scanpy's default).
     #[default]
     Seurat,
     /// Dispersion of log-normalized data, percentile bins, median/MAD-normalized per bin.
-    #[value(name = "cell_ranger")]
     CellRanger,
     /// Variance of raw counts standardized by a loess fit of log-variance on log-mean.
-    #[value(name = "seurat_v3")]
     SeuratV3,
 }
 

@@ -50,7 +50,7 @@ impl Knn {
 }
 
 /// How neighbours are found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum KnnMethod {
     /// Exact up to 8191 points on the CPU (scanpy's brute-force threshold) and on
     /// any GPU; NN-descent above it on the CPU.

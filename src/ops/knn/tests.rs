@@ -8,14 +8,6 @@ use crate::backend::CpuBackend;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-#[test]
-fn auto_help_names_the_threshold() {
-    use clap::ValueEnum;
-    let help = KnnMethod::Auto.to_possible_value().unwrap();
-    let help = help.get_help().unwrap().to_string();
-    assert!(help.contains(&EXACT_MAX_CPU.to_string()), "{help}");
-}
-
 /// `n` points of `dim` coordinates around 12 Gaussian centres with varying spread.
 pub(crate) fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
