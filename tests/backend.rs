@@ -186,9 +186,19 @@ fn log1p_f32_is_faithful() {
 fn kernels_reject_mismatched_row_arguments() {
     let (c, _) = random_chunk(10, 5, 0.5, 1);
     let mut out = vec![0.0; 10];
-    assert!(CpuBackend::new()
-        .row_totals(&c, Some(&[true; 9]), &mut out)
-        .is_err());
+    let cpu = CpuBackend::new();
+    assert!(cpu.row_totals(&c, Some(&[true; 9]), &mut out).is_err());
+    // Errors the CUDA twin returns too, where the CPU twin used to panic.
+    let err = cpu.row_totals(&c, None, &mut out[..9]).unwrap_err();
+    assert!(err.to_string().contains("9 outputs for 10 rows"), "{err}");
+    let mut narrow = GeneSums::new(4);
+    let err = cpu
+        .gene_moments(&c, None, ValueMap::Raw, &mut narrow)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("4 columns for a chunk of 5"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -318,6 +318,42 @@ pub(crate) fn check_kernel_args(
     }
 }
 
+/// Checks [`Backend::row_totals`]'s arguments: [`check_kernel_args`] and an output per row.
+pub(crate) fn check_row_totals_args(
+    chunk: &CsrChunk,
+    mask: Option<&[bool]>,
+    out: &[f64],
+) -> Result<()> {
+    check_kernel_args(chunk, mask, &ValueMap::Raw)?;
+    if out.len() != chunk.n_rows() {
+        return Err(Error::InvalidArgument(format!(
+            "row_totals: {} outputs for {} rows",
+            out.len(),
+            chunk.n_rows()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks [`Backend::gene_moments`]'s arguments: [`check_kernel_args`] and an accumulator as
+/// wide as the chunk.
+pub(crate) fn check_moments_args(
+    chunk: &CsrChunk,
+    mask: Option<&[bool]>,
+    map: &ValueMap<'_>,
+    acc: &GeneSums,
+) -> Result<()> {
+    check_kernel_args(chunk, mask, map)?;
+    if acc.sum.len() != chunk.n_cols {
+        return Err(Error::InvalidArgument(format!(
+            "gene_moments: an accumulator of {} columns for a chunk of {}",
+            acc.sum.len(),
+            chunk.n_cols
+        )));
+    }
+    Ok(())
+}
+
 /// Checks [`Backend::normalize_log1p`]'s arguments: a divisor per row, a gene map per column.
 pub(crate) fn check_normalize_args(
     chunk: &CsrChunk,

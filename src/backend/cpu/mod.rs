@@ -12,9 +12,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{
-    check_kernel_args, check_normalize_args, log1p_f32, Backend, EdgeList, GeneSubset, GeneSums,
-    Gram, GramAccumulator, HostGramAccumulator, KernelChoice, LayoutParams, Points, Projection,
-    SparseOperator, SparseRows, TallMatrix, ValueMap,
+    check_moments_args, check_normalize_args, check_row_totals_args, log1p_f32, Backend, EdgeList,
+    GeneSubset, GeneSums, Gram, GramAccumulator, HostGramAccumulator, KernelChoice, LayoutParams,
+    Points, Projection, SparseOperator, SparseRows, TallMatrix, ValueMap,
 };
 use crate::error::Result;
 use crate::io::CsrChunk;
@@ -83,8 +83,7 @@ impl Backend for CpuBackend {
     }
 
     fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()> {
-        check_kernel_args(chunk, mask, &ValueMap::Raw)?;
-        assert_eq!(out.len(), chunk.n_rows(), "row_totals: output length");
+        check_row_totals_args(chunk, mask, out)?;
         out.par_iter_mut().enumerate().for_each(|(i, o)| {
             *o = if mask.is_none_or(|m| m[i]) {
                 chunk.row(i).1.iter().map(|&v| v as f64).sum()
@@ -102,9 +101,8 @@ impl Backend for CpuBackend {
         map: ValueMap<'_>,
         acc: &mut GeneSums,
     ) -> Result<()> {
-        check_kernel_args(chunk, mask, &map)?;
+        check_moments_args(chunk, mask, &map, acc)?;
         let n_cols = chunk.n_cols;
-        assert_eq!(acc.sum.len(), n_cols, "gene_moments: accumulator width");
         let partial = row_tasks(chunk.n_rows())
             .into_par_iter()
             .fold(

@@ -19,9 +19,9 @@ use std::ops::Range;
 use super::kernels::{CudaKnn, KernelChoice};
 use super::points::{check_knn_args, check_layout_args};
 use super::{
-    check_columns, check_kernel_args, check_normalize_args, check_project_args, Backend, EdgeList,
-    GeneSubset, GeneSums, Gram, GramAccumulator, LayoutParams, Points, Projection, SparseOperator,
-    SparseRows, TallMatrix, ValueMap,
+    check_columns, check_moments_args, check_normalize_args, check_project_args,
+    check_row_totals_args, Backend, EdgeList, GeneSubset, GeneSums, Gram, GramAccumulator,
+    LayoutParams, Points, Projection, SparseOperator, SparseRows, TallMatrix, ValueMap,
 };
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -298,14 +298,7 @@ impl Backend for CudaBackend {
     }
 
     fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()> {
-        check_kernel_args(chunk, mask, &ValueMap::Raw)?;
-        if out.len() != chunk.n_rows() {
-            return Err(Error::InvalidArgument(format!(
-                "row_totals: {} outputs for {} rows",
-                out.len(),
-                chunk.n_rows()
-            )));
-        }
+        check_row_totals_args(chunk, mask, out)?;
         for (r, part) in self.on_shards(chunk.n_rows(), |w, r| {
             let mut part = vec![0.0; r.len()];
             rows::row_totals(w, chunk, r, mask, &mut part)?;
@@ -323,14 +316,7 @@ impl Backend for CudaBackend {
         map: ValueMap<'_>,
         acc: &mut GeneSums,
     ) -> Result<()> {
-        check_kernel_args(chunk, mask, &map)?;
-        if acc.sum.len() != chunk.n_cols {
-            return Err(Error::InvalidArgument(format!(
-                "gene_moments: an accumulator of {} columns for a chunk of {}",
-                acc.sum.len(),
-                chunk.n_cols
-            )));
-        }
+        check_moments_args(chunk, mask, &map, acc)?;
         check_columns(chunk, "gene_moments")?;
         for (_, part) in self.on_shards(chunk.n_rows(), |w, r| {
             rows::gene_moments(w, chunk, r, mask, map)
