@@ -17,12 +17,12 @@
 //! size in bytes (u32, big-endian); each block is then its compressed length (u32, big-endian) and
 //! the LZ4 block or Zstandard frame of its transposed bytes; the raw remainder comes last.
 
-use std::ffi::{c_uint, c_void};
+use std::ffi::c_uint;
 
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5z::{H5Z_class2_t, H5Z_CLASS_T_VERS};
 
-use super::{id, run_filter};
+use super::{filter_fn, id, ChunkCodec};
 
 /// Compressor code for LZ4.
 pub(super) const LZ4: u32 = 2;
@@ -49,7 +49,7 @@ pub(super) const CLASS: &H5Z_class2_t = &H5Z_class2_t {
     name: c"bitshuffle".as_ptr(),
     can_apply: None,
     set_local: Some(set_local),
-    filter: Some(filter),
+    filter: Some(filter_fn::<Bitshuffle>),
 };
 
 /// What follows the transpose.
@@ -301,31 +301,16 @@ extern "C" fn set_local(dcpl: hid_t, dtype: hid_t, _space: hid_t) -> hdf5_sys::h
     1
 }
 
-unsafe extern "C" fn filter(
-    flags: c_uint,
-    cd_nelmts: usize,
-    cd_values: *const c_uint,
-    nbytes: usize,
-    buf_size: *mut usize,
-    buf: *mut *mut c_void,
-) -> usize {
-    // SAFETY: HDF5 calls this as an H5Z_func_t, which is `run_filter`'s contract.
-    unsafe {
-        run_filter(
-            flags,
-            cd_nelmts,
-            cd_values,
-            nbytes,
-            buf_size,
-            buf,
-            |decoding, cd, input| {
-                if decoding {
-                    decode(cd, input)
-                } else {
-                    encode(cd, input)
-                }
-            },
-        )
+/// The filter's codec, for [`filter_fn`].
+struct Bitshuffle;
+
+impl ChunkCodec for Bitshuffle {
+    fn run(decoding: bool, cd: &[u32], input: &[u8]) -> Result<Vec<u8>, String> {
+        if decoding {
+            decode(cd, input)
+        } else {
+            encode(cd, input)
+        }
     }
 }
 

@@ -356,6 +356,25 @@ pub(crate) unsafe fn run_filter(
     out.len()
 }
 
+/// One filter's chunk codec, as HDF5 runs it through [`filter_fn`].
+pub(crate) trait ChunkCodec {
+    /// Decodes (`decoding`) or encodes one chunk, given the filter's client data `cd`.
+    fn run(decoding: bool, cd: &[u32], input: &[u8]) -> std::result::Result<Vec<u8>, String>;
+}
+
+/// The `H5Z_func_t` of codec `C`: [`run_filter`] over [`ChunkCodec::run`].
+pub(crate) unsafe extern "C" fn filter_fn<C: ChunkCodec>(
+    flags: c_uint,
+    cd_nelmts: usize,
+    cd_values: *const c_uint,
+    nbytes: usize,
+    buf_size: *mut usize,
+    buf: *mut *mut std::ffi::c_void,
+) -> usize {
+    // SAFETY: HDF5 calls this as an H5Z_func_t, which is `run_filter`'s contract.
+    unsafe { run_filter(flags, cd_nelmts, cd_values, nbytes, buf_size, buf, C::run) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

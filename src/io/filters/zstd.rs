@@ -4,11 +4,9 @@
 //! level (default 3), used only when writing; levels below 1 write at level 1 and levels above
 //! the library's maximum at the maximum.
 
-use std::ffi::{c_uint, c_void};
-
 use hdf5_sys::h5z::{H5Z_class2_t, H5Z_CLASS_T_VERS};
 
-use super::{id, run_filter};
+use super::{filter_fn, id, ChunkCodec};
 
 /// The level written when the pipeline gives none.
 const DEFAULT_LEVEL: i32 = 3;
@@ -22,7 +20,7 @@ pub(super) const CLASS: &H5Z_class2_t = &H5Z_class2_t {
     name: c"zstd".as_ptr(),
     can_apply: None,
     set_local: None,
-    filter: Some(filter),
+    filter: Some(filter_fn::<Zstd>),
 };
 
 /// Decompresses one chunk (one or more frames).
@@ -49,32 +47,17 @@ pub(super) fn encode(input: &[u8], level: i32) -> Result<Vec<u8>, String> {
     ::zstd::bulk::compress(input, level).map_err(|e| format!("zstd: {e}"))
 }
 
-unsafe extern "C" fn filter(
-    flags: c_uint,
-    cd_nelmts: usize,
-    cd_values: *const c_uint,
-    nbytes: usize,
-    buf_size: *mut usize,
-    buf: *mut *mut c_void,
-) -> usize {
-    // SAFETY: HDF5 calls this as an H5Z_func_t, which is `run_filter`'s contract.
-    unsafe {
-        run_filter(
-            flags,
-            cd_nelmts,
-            cd_values,
-            nbytes,
-            buf_size,
-            buf,
-            |decoding, cd, input| {
-                if decoding {
-                    decode(input)
-                } else {
-                    let level = cd.first().map_or(DEFAULT_LEVEL, |&l| l as i32);
-                    encode(input, level)
-                }
-            },
-        )
+/// The filter's codec, for [`filter_fn`].
+struct Zstd;
+
+impl ChunkCodec for Zstd {
+    fn run(decoding: bool, cd: &[u32], input: &[u8]) -> Result<Vec<u8>, String> {
+        if decoding {
+            decode(input)
+        } else {
+            let level = cd.first().map_or(DEFAULT_LEVEL, |&l| l as i32);
+            encode(input, level)
+        }
     }
 }
 
