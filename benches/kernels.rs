@@ -273,7 +273,7 @@ fn layout_10_epochs(b: Bencher, case: Case<usize>) {
 /// ways, not the graph's one upload).
 #[divan::bench(args = cases(&[1_000_000usize]), sample_count = 20)]
 fn sparse_apply_8(b: Bencher, case: Case<usize>) {
-    let (n, be) = (case.shape, backend(case.on));
+    let n = case.shape;
     let mut rng = SmallRng::seed_from_u64(6);
     let per_row = 24;
     let indptr: Vec<usize> = (0..=n).map(|i| i * per_row).collect();
@@ -285,7 +285,13 @@ fn sparse_apply_8(b: Bencher, case: Case<usize>) {
         .collect();
     let scale = vec![0.2f64; n];
     let a = SparseRows::new(&indptr, &indices, &data).unwrap();
-    let mut op = be.sparse_operator(a, &scale).unwrap();
+    let mut op = match case.on {
+        On::Cpu => CpuBackend::new().sparse_operator(a, &scale),
+        On::Cuda => cuda()
+            .expect("CUDA case listed without a device")
+            .sparse_operator(a, &scale),
+    }
+    .unwrap();
     let k = 8;
     let rows: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
     let mut out = vec![0f64; n * k];

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use scoop::backend::cuda::CudaBackend;
 use scoop::backend::{
     Backend, CpuBackend, CudaKnn, CudaLayout, EdgeList, GeneSubset, GeneSums, Gram, KernelChoice,
-    LayoutParams, Points, Projection, SparseRows, TallMatrix, ValueMap,
+    LayoutParams, Points, Projection, SparseOperator, SparseRows, TallMatrix, ValueMap,
 };
 use scoop::io::{CsrChunk, Element, H5adReader, RowIds};
 
@@ -326,8 +326,54 @@ fn sparse_matrix(n: usize, seed: u64) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
     (indptr, indices, data)
 }
 
+/// A backend's sparse operator (an inherent method of each backend, off the `Backend` trait).
+trait OperatorTwin {
+    fn label(&self) -> String;
+    fn sparse_operator<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> scoop::Result<Box<dyn SparseOperator + 'a>>;
+}
+
+impl OperatorTwin for CpuBackend {
+    fn label(&self) -> String {
+        Backend::name(self)
+    }
+    fn sparse_operator<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> scoop::Result<Box<dyn SparseOperator + 'a>> {
+        CpuBackend::sparse_operator(self, a, scale)
+    }
+}
+
+impl OperatorTwin for CudaBackend {
+    fn label(&self) -> String {
+        Backend::name(self)
+    }
+    fn sparse_operator<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> scoop::Result<Box<dyn SparseOperator + 'a>> {
+        CudaBackend::sparse_operator(self, a, scale)
+    }
+}
+
+/// [`gpus`] for the sparse operator: the same devices (or stand-in), as [`OperatorTwin`]s.
+fn operator_twins(test: &str) -> Option<Vec<Box<dyn OperatorTwin>>> {
+    gpus(test)?;
+    if standin() {
+        return Some(vec![Box::new(CpuBackend::new())]);
+    }
+    let open = |d: &[usize]| CudaBackend::open(d).expect("opened before");
+    Some(vec![Box::new(open(&[0])), Box::new(open(&[0, 0]))])
+}
+
 fn sparse_operator_equals_cpu_bit_for_bit() {
-    let Some(gpus) = gpus("sparse_operator_equals_cpu_bit_for_bit") else {
+    let Some(gpus) = operator_twins("sparse_operator_equals_cpu_bit_for_bit") else {
         return;
     };
     let cpu = CpuBackend::new();
@@ -352,7 +398,7 @@ fn sparse_operator_equals_cpu_bit_for_bit() {
                         t / k,
                         t % k,
                         got[t],
-                        g.name(),
+                        g.label(),
                         want[t]
                     );
                 }

@@ -145,15 +145,6 @@ pub trait Backend: Send + Sync {
         dist: &mut [f32],
     ) -> Result<()>;
 
-    /// `diag(scale) · a` where the backend computes (uploaded once to the device for CUDA), for
-    /// many products with narrow dense blocks ([`SparseOperator::apply`], the same bits on every
-    /// backend).
-    fn sparse_operator<'a>(
-        &'a self,
-        a: SparseRows<'a>,
-        scale: &'a [f64],
-    ) -> Result<Box<dyn SparseOperator + 'a>>;
-
     /// A zeroed tall matrix of `a.n()` rows and `ncols` columns where the backend computes
     /// (device memory for CUDA), whose [`TallMatrix::apply`] multiplies by `a` with `scale` on
     /// both sides: the workspace of the spectral initialization's eigensolver (the same bits on

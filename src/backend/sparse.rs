@@ -79,8 +79,8 @@ impl<'a> SparseRows<'a> {
 }
 
 /// A square sparse matrix `A` and a row scale `s`, held where the backend computes (device
-/// memory for CUDA), applied to many narrow dense blocks (see [`crate::backend::Backend::
-/// sparse_operator`]).
+/// memory for CUDA), applied to many narrow dense blocks (see
+/// [`crate::backend::CpuBackend::sparse_operator`]).
 pub trait SparseOperator {
     /// Rows (= columns) of `A`.
     fn n(&self) -> usize;

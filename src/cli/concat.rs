@@ -44,22 +44,8 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let s = concat(&a.inputs, &a.out, &opts, g.quiet)?;
     let secs = t.elapsed().as_secs_f64();
-    let layers = if s.layers.is_empty() {
-        String::new()
-    } else {
-        format!("; layers: {}", s.layers.join(", "))
-    };
-    let left_out = if s.left_out.is_empty() {
-        String::new()
-    } else {
-        format!("; left out, as concat_on_disk: {}", s.left_out.join(", "))
-    };
     println!(
-        "{}: {} cells x {} genes, {} non-zeros in {secs:.2} s ({:.0} nnz/s){layers}{left_out}",
-        s.path.display(),
-        s.n_obs,
-        s.n_vars,
-        s.nnz,
+        "{s} in {secs:.2} s ({:.0} nnz/s)",
         s.nnz as f64 / secs.max(1e-9)
     );
     Ok(())

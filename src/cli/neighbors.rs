@@ -59,42 +59,6 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         },
         backend.as_ref(),
     )?;
-    let descent = s
-        .descent
-        .as_ref()
-        .map(|d| {
-            format!(
-                " (heaps of {}{}, {} rounds, intrinsic dimension {:.1}; recall@{} {:.3} on {} cells \
-                 checked exactly)",
-                d.heap_neighbors,
-                match d.grows {
-                    0 => String::new(),
-                    g => format!(" after {g} growth{}", if g == 1 { "" } else { "s" }),
-                },
-                d.rounds,
-                d.intrinsic_dim,
-                s.n_neighbors,
-                d.recall,
-                d.checked
-            )
-        })
-        .unwrap_or_default();
-    println!(
-        "{} cells x {} dims of {}, {} neighbours ({:?}{descent}): knn {:.2} s ({:.0} cells/s), connectivities \
-         {:.2} s ({} stored), read {:.2} s on {}; {} -> {}",
-        s.n_cells,
-        s.n_dims,
-        s.representation.name(),
-        s.n_neighbors,
-        s.method,
-        s.knn_seconds,
-        s.n_cells as f64 / s.knn_seconds.max(1e-9),
-        s.fuzzy_seconds,
-        s.nnz,
-        s.read_seconds,
-        backend.name(),
-        s.matrices.describe(),
-        s.output.display()
-    );
+    println!("{s}");
     Ok(())
 }

@@ -48,44 +48,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     for u in &s.uns_skipped {
         eprintln!("warning: uns/{u} not copied");
     }
-    let f = &s.fit;
-    let top: Vec<String> = f
-        .variance_ratio
-        .iter()
-        .take(5)
-        .map(|r| format!("{:.4}", r))
-        .collect();
-    println!(
-        "{} cells x {} genes -> {} components ({:?} eigen solver{}); variance ratio of the first: \
-         {}",
-        f.n_rows,
-        f.dim,
-        f.k,
-        f.solver,
-        if f.iterations > 0 {
-            format!(", {} iterations", f.iterations)
-        } else {
-            String::new()
-        },
-        top.join(", ")
-    );
-    println!(
-        "gram {:.2} s ({:.2e} pair-updates/s), eigen {:.2} s, projection + write {:.2} s \
-         ({:.0} cells/s), matrix copy {:.2} s; {:.2} s in all on {}",
-        s.gram_seconds,
-        s.pair_updates as f64 / s.gram_seconds.max(1e-9),
-        s.eigen_seconds,
-        s.project_seconds,
-        f.n_rows as f64 / s.project_seconds.max(1e-9),
-        s.copy_seconds,
-        secs,
-        backend.name()
-    );
-    println!("{}", s.matrices.describe());
-    print!("-> {}", s.output.display());
-    if let Some(z) = &s.zarr {
-        print!(", {}", z.display());
-    }
-    println!();
+    println!("{s}; {secs:.2} s in all on {}", backend.name());
+    println!("{}", s.outputs());
     Ok(())
 }

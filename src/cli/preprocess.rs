@@ -62,38 +62,9 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let s = preprocess(&opts, backend.as_ref())?;
     let secs = t.elapsed().as_secs_f64();
-    for p in &s.plates {
-        let st = &p.stats;
-        let mut written = vec!["X".to_string()];
-        written.extend(p.matrices.iter().cloned());
-        let not_carried = if p.not_carried.is_empty() {
-            String::new()
-        } else {
-            format!("; not carried: {}", p.not_carried.join(", "))
-        };
-        println!(
-            "{}: {} of {} cells kept, target sum {}, {} HVGs; stats {:.2} s, write {:.2} s \
-             ({:.0} cells/s); {} written{not_carried} -> {}",
-            p.input.display(),
-            st.cells,
-            p.cells_in,
-            st.target_sum,
-            st.hvg.n_highly_variable(),
-            p.stats_seconds,
-            p.write_seconds,
-            st.cells as f64 / (p.stats_seconds + p.write_seconds).max(1e-9),
-            written.join(", "),
-            p.output.display()
-        );
-    }
     let cells: u64 = s.plates.iter().map(|p| p.stats.cells).sum();
     println!(
-        "{} of {} genes highly variable in >= {} plate(s) -> {}; {cells} cells in {secs:.2} s \
-         ({:.0} cells/s) on {}",
-        s.n_selected(),
-        s.genes.len(),
-        opts.min_plates,
-        s.genes_tsv.display(),
+        "{s} in {secs:.2} s ({:.0} cells/s) on {}",
         cells as f64 / secs.max(1e-9),
         backend.name()
     );

@@ -47,13 +47,7 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let (plates, secs) = simulate_timed(&p, &a.out, a.force, g.quiet)?;
     let cells: usize = plates.iter().map(|s| s.cells).sum();
     for s in &plates {
-        println!(
-            "{}: {} cells, {} non-zeros, {} pass_filter == full",
-            s.path.display(),
-            s.cells,
-            s.nnz,
-            s.full
-        );
+        println!("{s}");
     }
     println!(
         "simulated {cells} cells in {secs:.2} s ({:.0} cells/s)",

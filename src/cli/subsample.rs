@@ -43,15 +43,6 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     for k in &s.skipped {
         eprintln!("warning: obsm/{k} not carried");
     }
-    println!(
-        "{} of {} cells ({} distinct), obsm: [{}]; {}; {:.2} s -> {}",
-        s.n_output,
-        s.n_input,
-        s.n_distinct,
-        s.obsm.join(", "),
-        s.matrices.describe(),
-        s.seconds,
-        s.output.display()
-    );
+    println!("{s}");
     Ok(())
 }

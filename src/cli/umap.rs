@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::GlobalArgs;
-use crate::ops::umap::{Init, Placement, UmapOptions};
+use crate::ops::umap::{Init, UmapOptions};
 use crate::workflow::umap::{run_umap, UmapRunOptions};
 
 /// `auto` or a number of epochs.
@@ -69,7 +69,6 @@ pub struct Args {
 
 pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
     let backend = crate::backend::select(&g.backend_options()?)?;
-    let init_pos = a.init_pos.clone();
     let s = run_umap(
         &UmapRunOptions {
             input: a.input,
@@ -92,73 +91,9 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         },
         backend.as_ref(),
     )?;
-    // The graph products' time, where eigen solves ran.
-    let products = match &s.init {
-        Init::Spectral {
-            worst: Some(_),
-            product_seconds,
-            ..
-        } => format!(" with graph products {product_seconds:.2} s"),
-        _ => String::new(),
-    };
-    let init = match &s.init {
-        Init::Spectral {
-            components,
-            placement,
-            worst,
-            ..
-        } => format!(
-            "spectral init ({components} component{}{}{})",
-            if *components == 1 { "" } else { "s" },
-            match placement {
-                Placement::Single => "",
-                Placement::UnitVectors => " placed at ±unit vectors",
-                Placement::Centroids => " placed by their centroids",
-                Placement::Random => " placed at random (no X_pca)",
-                Placement::Grid => " placed on a grid",
-            },
-            worst
-                .as_ref()
-                .map(|w| match w.products {
-                    // Components this small are solved densely, exactly.
-                    0 => ", dense eigensolve".to_string(),
-                    _ => format!(
-                        ", {} rounds, {} block products, residual {:.1e}",
-                        w.rounds, w.products, w.residual
-                    ),
-                })
-                .unwrap_or_default()
-        ),
-        Init::Random(why) => {
-            eprintln!("warning: spectral initialization failed ({why}); started from random");
-            "random init".to_string()
-        }
-        Init::Uniform => "random init".to_string(),
-        Init::Given { jittered } => format!(
-            "init from obsm/{}{}",
-            init_pos,
-            if *jittered {
-                " (repeated rows jittered)"
-            } else {
-                ""
-            }
-        ),
-    };
-    println!(
-        "{} cells, {} edges, {} epochs, a = {:.4}, b = {:.4}, {init}: {:.2} s (init {:.2} s{products}, \
-         epochs {:.2} s; {:.0} cells/s) on {}; {} -> {}",
-        s.n_cells,
-        s.n_edges,
-        s.n_epochs,
-        s.a,
-        s.b,
-        s.layout_seconds,
-        s.phase_seconds.0,
-        s.phase_seconds.1,
-        s.n_cells as f64 / s.layout_seconds.max(1e-9),
-        backend.name(),
-        s.matrices.describe(),
-        s.output.display()
-    );
+    if let Init::Random(why) = &s.init {
+        eprintln!("warning: spectral initialization failed ({why}); started from random");
+    }
+    println!("{s}");
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod neighbors;
 pub mod pca;
 pub mod plot;
 pub mod preprocess;
+mod report;
 pub mod subsample;
 pub mod umap;
 
@@ -61,16 +62,6 @@ impl Matrices {
     /// The matrices `reader`'s file holds, left out when `drop` (by `--drop-matrices`).
     pub fn unless_dropped(reader: &H5adReader, drop: bool) -> Result<Self> {
         Self::of(reader, drop.then_some("--drop-matrices"))
-    }
-
-    /// For a summary line: `X, raw, layers/counts written`, `left out (--drop-matrices): X`, or
-    /// `no X, raw or layers in the input`.
-    pub fn describe(&self) -> String {
-        match (self.present.is_empty(), self.left_out_by) {
-            (true, _) => "no X, raw or layers in the input".into(),
-            (false, None) => format!("{} written", self.present.join(", ")),
-            (false, Some(by)) => format!("left out ({by}): {}", self.present.join(", ")),
-        }
     }
 }
 

@@ -71,6 +71,8 @@ pub struct NeighborsSummary {
     pub matrices: super::Matrices,
     /// The written file.
     pub output: PathBuf,
+    /// The backend that ran the search ([`Backend::name`]).
+    pub backend: String,
 }
 
 /// Where a neighbors graph is stored, as scanpy's `pp.neighbors(key_added=…)` names it.
@@ -379,6 +381,7 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         knn_seconds,
         fuzzy_seconds,
         output,
+        backend: backend.name(),
     })
 }
 

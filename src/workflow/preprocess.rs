@@ -89,6 +89,8 @@ pub struct PreprocessSummary {
     pub report: PathBuf,
     /// `DIR/genes.tsv`.
     pub genes_tsv: PathBuf,
+    /// Plates a gene had to be highly variable in to be kept (`--min-plates`).
+    pub min_plates: usize,
 }
 
 impl PreprocessSummary {
@@ -388,6 +390,7 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
         selected,
         report,
         genes_tsv,
+        min_plates: opts.min_plates,
     };
     let mut tsv = String::from("gene\tn_plates\n");
     for ((g, &c), _) in summary

@@ -64,6 +64,10 @@ pub struct UmapSummary {
     pub matrices: Matrices,
     /// The written file.
     pub output: PathBuf,
+    /// The `obsm` key the layout started from, where it started from given coordinates.
+    pub init_pos: String,
+    /// The backend that ran the layout ([`Backend::name`]).
+    pub backend: String,
 }
 
 /// Reads the graph `obsp/<key>` as a square CSR graph with sorted rows.
@@ -266,5 +270,7 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
         layout_seconds,
         phase_seconds: u.seconds,
         output,
+        init_pos: opts.init_pos.clone(),
+        backend: backend.name(),
     })
 }

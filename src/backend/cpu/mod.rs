@@ -38,6 +38,17 @@ impl CpuBackend {
     pub const fn with_kernels(kernels: KernelChoice) -> Self {
         CpuBackend { kernels }
     }
+
+    /// `diag(scale) · a` applied on rayon's pool to many narrow dense blocks: the product the
+    /// spectral initialization's [`TallMatrix::apply`] runs, on its own for the CUDA parity suite
+    /// and the benchmarks (the same bits as [`crate::backend::cuda::CudaBackend::sparse_operator`]).
+    pub fn sparse_operator<'a>(
+        &self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> Result<Box<dyn SparseOperator + 'a>> {
+        Ok(Box::new(sparse::CpuSparseOperator::new(a, scale)?))
+    }
 }
 
 /// Row ranges of at most [`ROWS_PER_TASK`] rows covering `0..n`.
@@ -205,14 +216,6 @@ impl Backend for CpuBackend {
         dist: &mut [f32],
     ) -> Result<()> {
         knn::knn_exact(points, queries, k, idx, dist)
-    }
-
-    fn sparse_operator<'a>(
-        &'a self,
-        a: SparseRows<'a>,
-        scale: &'a [f64],
-    ) -> Result<Box<dyn SparseOperator + 'a>> {
-        Ok(Box::new(sparse::CpuSparseOperator::new(a, scale)?))
     }
 
     fn tall_matrix<'a>(

@@ -261,6 +261,22 @@ impl CudaBackend {
         })
     }
 
+    /// `diag(scale) · a` uploaded once to the first worker's device, applied to many narrow
+    /// dense blocks: the product the spectral initialization's [`TallMatrix::apply`] runs, on its
+    /// own for the parity suite and the benchmarks (the same bits as
+    /// [`CpuBackend::sparse_operator`](crate::backend::CpuBackend::sparse_operator)).
+    pub fn sparse_operator<'a>(
+        &'a self,
+        a: SparseRows<'a>,
+        scale: &'a [f64],
+    ) -> Result<Box<dyn SparseOperator + 'a>> {
+        Ok(Box::new(sparse::CudaSparseOperator::new(
+            &self.workers[0],
+            a,
+            scale,
+        )?))
+    }
+
     /// y = A·x for a CSR chunk A, f64 accumulation (the SpMV kernel).
     pub fn spmv(&self, chunk: &CsrChunk, x: &[f64], y: &mut [f64]) -> Result<()> {
         if x.len() != chunk.n_cols || y.len() != chunk.n_rows() {
@@ -437,19 +453,6 @@ impl Backend for CudaBackend {
             dist[r.start * k..r.end * k].copy_from_slice(&pd);
         }
         Ok(())
-    }
-
-    fn sparse_operator<'a>(
-        &'a self,
-        a: SparseRows<'a>,
-        scale: &'a [f64],
-    ) -> Result<Box<dyn SparseOperator + 'a>> {
-        // Each product needs the whole block: one device (the first worker's) holds the matrix.
-        Ok(Box::new(sparse::CudaSparseOperator::new(
-            &self.workers[0],
-            a,
-            scale,
-        )?))
     }
 
     fn tall_matrix<'a>(
