@@ -336,31 +336,26 @@ trait OperatorTwin {
     ) -> scoop::Result<Box<dyn SparseOperator + 'a>>;
 }
 
-impl OperatorTwin for CpuBackend {
-    fn label(&self) -> String {
-        Backend::name(self)
-    }
-    fn sparse_operator<'a>(
-        &'a self,
-        a: SparseRows<'a>,
-        scale: &'a [f64],
-    ) -> scoop::Result<Box<dyn SparseOperator + 'a>> {
-        CpuBackend::sparse_operator(self, a, scale)
-    }
+/// Implements [`OperatorTwin`] through the backend's own inherent methods.
+macro_rules! operator_twin {
+    ($backend:ty) => {
+        impl OperatorTwin for $backend {
+            fn label(&self) -> String {
+                Backend::name(self)
+            }
+            fn sparse_operator<'a>(
+                &'a self,
+                a: SparseRows<'a>,
+                scale: &'a [f64],
+            ) -> scoop::Result<Box<dyn SparseOperator + 'a>> {
+                <$backend>::sparse_operator(self, a, scale)
+            }
+        }
+    };
 }
 
-impl OperatorTwin for CudaBackend {
-    fn label(&self) -> String {
-        Backend::name(self)
-    }
-    fn sparse_operator<'a>(
-        &'a self,
-        a: SparseRows<'a>,
-        scale: &'a [f64],
-    ) -> scoop::Result<Box<dyn SparseOperator + 'a>> {
-        CudaBackend::sparse_operator(self, a, scale)
-    }
-}
+operator_twin!(CpuBackend);
+operator_twin!(CudaBackend);
 
 /// [`gpus`] for the sparse operator: the same devices (or stand-in), as [`OperatorTwin`]s.
 fn operator_twins(test: &str) -> Option<Vec<Box<dyn OperatorTwin>>> {
