@@ -86,6 +86,10 @@ impl GeneSums {
 }
 
 /// The numeric kernels. Every method has a CPU implementation and (where built) a CUDA twin.
+///
+/// Each kernel is a provided method that checks its arguments once, for every backend, and then
+/// calls the backend's `*_kernel` method: both twins return the same
+/// [`Error::InvalidArgument`] for the same bad call.
 pub trait Backend: Send + Sync {
     /// Short name (`cpu`, `cuda:0`).
     fn name(&self) -> String;
@@ -96,7 +100,10 @@ pub trait Backend: Send + Sync {
 
     /// Per-row sums of stored values into `out` (length = rows). With `mask`, rows whose entry
     /// is false are skipped and get 0.
-    fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()>;
+    fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()> {
+        check_row_totals_args(chunk, mask, out)?;
+        self.row_totals_kernel(chunk, mask, out)
+    }
 
     /// Adds per-column Σv, Σv² and non-zero counts of the chunk's rows to `acc`, where v is each
     /// stored value x mapped by `map` (raw, scaled, log-normalized or clipped). With `mask`, rows
@@ -107,7 +114,10 @@ pub trait Backend: Send + Sync {
         mask: Option<&[bool]>,
         map: ValueMap<'_>,
         acc: &mut GeneSums,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        check_moments_args(chunk, mask, &map, acc)?;
+        self.gene_moments_kernel(chunk, mask, map, acc)
+    }
 
     /// `normalize_total` + `log1p` + gene subset of a chunk: each stored value becomes
     /// `ln(1 + x / divisors[i])` computed in f32 (scanpy's arithmetic), columns outside `genes`
@@ -117,7 +127,10 @@ pub trait Backend: Send + Sync {
         chunk: &CsrChunk,
         divisors: &[f32],
         genes: &GeneSubset,
-    ) -> Result<CsrChunk>;
+    ) -> Result<CsrChunk> {
+        check_normalize_args(chunk, divisors, genes)?;
+        self.normalize_log1p_kernel(chunk, divisors, genes)
+    }
 
     /// Adds the chunk's XᵀX (upper triangle), column sums Σx and row count to `acc`, in f64.
     /// Rows with unsorted or repeated column indices count as their canonical form.
@@ -129,7 +142,10 @@ pub trait Backend: Send + Sync {
 
     /// Sparse x dense projection: `out` (rows x k, row-major) = chunk · loadings − offset,
     /// accumulated in f32.
-    fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()>;
+    fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
+        check_project_args(chunk, proj, out.len())?;
+        self.project_kernel(chunk, proj, out)
+    }
 
     /// Exact Euclidean k nearest neighbours of the points `queries` among all `points`. Each
     /// query's `k` slots of `idx`/`dist` hold the query itself first (distance 0), then its k−1
@@ -143,7 +159,10 @@ pub trait Backend: Send + Sync {
         k: usize,
         idx: &mut [u32],
         dist: &mut [f32],
-    ) -> Result<()>;
+    ) -> Result<()> {
+        points::check_knn_args(points.len(), &queries, k, idx.len(), dist.len())?;
+        self.knn_exact_kernel(points, queries, k, idx, dist)
+    }
 
     /// A zeroed tall matrix of `a.n()` rows and `ncols` columns where the backend computes
     /// (device memory for CUDA), whose [`TallMatrix::apply`] multiplies by `a` with `scale` on
@@ -160,6 +179,59 @@ pub trait Backend: Send + Sync {
     /// `embedding` (n x `dim`, row-major, at most [`MAX_LAYOUT_DIM`] columns), calling
     /// `on_epoch` after each.
     fn optimize_layout(
+        &self,
+        embedding: &mut [f32],
+        dim: usize,
+        edges: &EdgeList,
+        params: &LayoutParams,
+        on_epoch: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        points::check_layout_args(embedding.len(), dim, edges)?;
+        self.optimize_layout_kernel(embedding, dim, edges, params, on_epoch)
+    }
+
+    /// [`Backend::row_totals`] on arguments it has checked (implementors' entry point; callers
+    /// use the checked method).
+    fn row_totals_kernel(
+        &self,
+        chunk: &CsrChunk,
+        mask: Option<&[bool]>,
+        out: &mut [f64],
+    ) -> Result<()>;
+
+    /// [`Backend::gene_moments`] on arguments it has checked.
+    fn gene_moments_kernel(
+        &self,
+        chunk: &CsrChunk,
+        mask: Option<&[bool]>,
+        map: ValueMap<'_>,
+        acc: &mut GeneSums,
+    ) -> Result<()>;
+
+    /// [`Backend::normalize_log1p`] on arguments it has checked.
+    fn normalize_log1p_kernel(
+        &self,
+        chunk: &CsrChunk,
+        divisors: &[f32],
+        genes: &GeneSubset,
+    ) -> Result<CsrChunk>;
+
+    /// [`Backend::project`] on arguments it has checked (column indices included).
+    fn project_kernel(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()>;
+
+    /// [`Backend::knn_exact`] on arguments it has checked.
+    fn knn_exact_kernel(
+        &self,
+        points: Points<'_>,
+        queries: Range<usize>,
+        k: usize,
+        idx: &mut [u32],
+        dist: &mut [f32],
+    ) -> Result<()>;
+
+    /// [`Backend::optimize_layout`] on arguments it has checked (edge ends inside the
+    /// embedding, at most [`MAX_LAYOUT_DIM`] columns).
+    fn optimize_layout_kernel(
         &self,
         embedding: &mut [f32],
         dim: usize,

@@ -12,9 +12,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{
-    check_moments_args, check_normalize_args, check_row_totals_args, log1p_f32, Backend, EdgeList,
-    GeneSubset, GeneSums, Gram, GramAccumulator, HostGramAccumulator, KernelChoice, LayoutParams,
-    Points, Projection, SparseOperator, SparseRows, TallMatrix, ValueMap,
+    log1p_f32, Backend, EdgeList, GeneSubset, GeneSums, Gram, GramAccumulator, HostGramAccumulator,
+    KernelChoice, LayoutParams, Points, Projection, SparseOperator, SparseRows, TallMatrix,
+    ValueMap,
 };
 use crate::error::Result;
 use crate::io::CsrChunk;
@@ -93,8 +93,12 @@ impl Backend for CpuBackend {
         format!("cpu ({} threads)", rayon::current_num_threads())
     }
 
-    fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()> {
-        check_row_totals_args(chunk, mask, out)?;
+    fn row_totals_kernel(
+        &self,
+        chunk: &CsrChunk,
+        mask: Option<&[bool]>,
+        out: &mut [f64],
+    ) -> Result<()> {
         out.par_iter_mut().enumerate().for_each(|(i, o)| {
             *o = if mask.is_none_or(|m| m[i]) {
                 chunk.row(i).1.iter().map(|&v| v as f64).sum()
@@ -105,14 +109,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn gene_moments(
+    fn gene_moments_kernel(
         &self,
         chunk: &CsrChunk,
         mask: Option<&[bool]>,
         map: ValueMap<'_>,
         acc: &mut GeneSums,
     ) -> Result<()> {
-        check_moments_args(chunk, mask, &map, acc)?;
         let n_cols = chunk.n_cols;
         let partial = row_tasks(chunk.n_rows())
             .into_par_iter()
@@ -146,13 +149,12 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn normalize_log1p(
+    fn normalize_log1p_kernel(
         &self,
         chunk: &CsrChunk,
         divisors: &[f32],
         genes: &GeneSubset,
     ) -> Result<CsrChunk> {
-        check_normalize_args(chunk, divisors, genes)?;
         let map = genes.map();
         let blocks: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = row_tasks(chunk.n_rows())
             .into_par_iter()
@@ -203,11 +205,11 @@ impl Backend for CpuBackend {
         Ok(Box::new(HostGramAccumulator::new(self, dim)))
     }
 
-    fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
+    fn project_kernel(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
         project::project(chunk, proj, out)
     }
 
-    fn knn_exact(
+    fn knn_exact_kernel(
         &self,
         points: Points<'_>,
         queries: Range<usize>,
@@ -227,7 +229,7 @@ impl Backend for CpuBackend {
         Ok(Box::new(tall::CpuTall::new(a, scale, ncols)?))
     }
 
-    fn optimize_layout(
+    fn optimize_layout_kernel(
         &self,
         embedding: &mut [f32],
         dim: usize,

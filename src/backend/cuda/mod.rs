@@ -17,11 +17,9 @@ pub(crate) mod worker;
 use std::ops::Range;
 
 use super::kernels::{CudaKnn, KernelChoice};
-use super::points::{check_knn_args, check_layout_args};
 use super::{
-    check_columns, check_moments_args, check_normalize_args, check_project_args,
-    check_row_totals_args, Backend, EdgeList, GeneSubset, GeneSums, Gram, GramAccumulator,
-    LayoutParams, Points, Projection, SparseOperator, SparseRows, TallMatrix, ValueMap,
+    check_columns, Backend, EdgeList, GeneSubset, GeneSums, Gram, GramAccumulator, LayoutParams,
+    Points, Projection, SparseOperator, SparseRows, TallMatrix, ValueMap,
 };
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -313,8 +311,12 @@ impl Backend for CudaBackend {
         format!("cuda:{}", ids.join(","))
     }
 
-    fn row_totals(&self, chunk: &CsrChunk, mask: Option<&[bool]>, out: &mut [f64]) -> Result<()> {
-        check_row_totals_args(chunk, mask, out)?;
+    fn row_totals_kernel(
+        &self,
+        chunk: &CsrChunk,
+        mask: Option<&[bool]>,
+        out: &mut [f64],
+    ) -> Result<()> {
         for (r, part) in self.on_shards(chunk.n_rows(), |w, r| {
             let mut part = vec![0.0; r.len()];
             rows::row_totals(w, chunk, r, mask, &mut part)?;
@@ -325,14 +327,13 @@ impl Backend for CudaBackend {
         Ok(())
     }
 
-    fn gene_moments(
+    fn gene_moments_kernel(
         &self,
         chunk: &CsrChunk,
         mask: Option<&[bool]>,
         map: ValueMap<'_>,
         acc: &mut GeneSums,
     ) -> Result<()> {
-        check_moments_args(chunk, mask, &map, acc)?;
         check_columns(chunk, "gene_moments")?;
         for (_, part) in self.on_shards(chunk.n_rows(), |w, r| {
             rows::gene_moments(w, chunk, r, mask, map)
@@ -346,13 +347,12 @@ impl Backend for CudaBackend {
         Ok(())
     }
 
-    fn normalize_log1p(
+    fn normalize_log1p_kernel(
         &self,
         chunk: &CsrChunk,
         divisors: &[f32],
         genes: &GeneSubset,
     ) -> Result<CsrChunk> {
-        check_normalize_args(chunk, divisors, genes)?;
         check_columns(chunk, "normalize_log1p")?;
         let parts = self.on_shards(chunk.n_rows(), |w, r| {
             rows::normalize_log1p(w, chunk, r, divisors, genes)
@@ -388,8 +388,7 @@ impl Backend for CudaBackend {
         Ok(Box::new(gram::CudaGramAccumulator::new(self, dim)?))
     }
 
-    fn project(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
-        check_project_args(chunk, proj, out.len())?;
+    fn project_kernel(&self, chunk: &CsrChunk, proj: &Projection, out: &mut [f32]) -> Result<()> {
         let (n, k) = (chunk.n_rows(), proj.k());
         if k == 0 {
             return Ok(());
@@ -404,7 +403,7 @@ impl Backend for CudaBackend {
         Ok(())
     }
 
-    fn knn_exact(
+    fn knn_exact_kernel(
         &self,
         points: Points<'_>,
         queries: Range<usize>,
@@ -412,7 +411,6 @@ impl Backend for CudaBackend {
         idx: &mut [u32],
         dist: &mut [f32],
     ) -> Result<()> {
-        check_knn_args(points.len(), &queries, k, idx.len(), dist.len())?;
         let q0 = queries.start;
         // TF32 estimates where every worker's GPU has tensor cores for them (sm_80 and newer),
         // from shared-memory-resident queries where they fit, unless the kernel choice names
@@ -471,7 +469,7 @@ impl Backend for CudaBackend {
         )
     }
 
-    fn optimize_layout(
+    fn optimize_layout_kernel(
         &self,
         embedding: &mut [f32],
         dim: usize,
@@ -479,7 +477,7 @@ impl Backend for CudaBackend {
         params: &LayoutParams,
         on_epoch: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        let n = check_layout_args(embedding.len(), dim, edges)?;
+        let n = embedding.len() / dim;
         if n == 0 || edges.head.is_empty() {
             return Ok(());
         }
