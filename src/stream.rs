@@ -166,3 +166,34 @@ impl Drop for ChunkStream {
         }
     }
 }
+
+/// Totals of one pass over `X`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PassTotals {
+    /// Rows delivered.
+    pub rows: u64,
+    /// Stored values delivered.
+    pub nnz: u64,
+    /// Sum of the stored values (f64 accumulation per chunk, in row order).
+    pub sum: f64,
+}
+
+/// Streams the selected rows of `X` of the `.h5ad` at `path` once and totals them: the cheapest
+/// full read of `X`, which times the read path alone.
+pub fn scan_x(path: &Path, selection: RowSelection, opts: StreamOptions) -> Result<PassTotals> {
+    use rayon::prelude::*;
+    let mut t = PassTotals::default();
+    for chunk in ChunkStream::open(path, selection, opts)? {
+        let chunk = chunk?;
+        t.rows += chunk.n_rows() as u64;
+        t.nnz += chunk.data.len() as u64;
+        t.sum += chunk
+            .data
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>())
+            .collect::<Vec<_>>()
+            .iter()
+            .sum::<f64>();
+    }
+    Ok(t)
+}
