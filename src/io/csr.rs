@@ -132,8 +132,8 @@ pub struct CsrReader {
     indptr: Dataset,
     info: MatrixInfo,
     /// Parallel readers of `data` and `indices`, where the read path and the storage allow.
-    fast_data: Option<ChunkReader>,
-    fast_indices: Option<ChunkReader>,
+    fast_data: Option<Box<ChunkReader>>,
+    fast_indices: Option<Box<ChunkReader>>,
 }
 
 /// Opens numeric dataset `name` of `group`, checking that scoop can decode its filters.
@@ -218,12 +218,12 @@ impl CsrReader {
         // (its contract for out-of-range values).
         let parallel = path == ReadPath::Parallel;
         let fast_data = if parallel {
-            ChunkReader::open(&data)?
+            ChunkReader::open(&data)?.map(Box::new)
         } else {
             None
         };
         let fast_indices = if parallel && n_cols <= i32::MAX as usize {
-            ChunkReader::open(&indices)?
+            ChunkReader::open(&indices)?.map(Box::new)
         } else {
             None
         };
@@ -326,7 +326,11 @@ impl CsrReader {
         let indptr = ptr.iter().map(|&p| (p - lo) as usize).collect();
         if let Some(fast) = &self.fast_indices {
             let indices: Vec<u32> = fast.read(span.clone())?;
-            if !indices.par_iter().any(|&c| c as usize >= n_cols) {
+            let width = n_cols as u32; // n_cols <= i32::MAX on this path
+            let fits = indices
+                .par_chunks(1 << 16)
+                .all(|c| c.iter().fold(0u32, |m, &x| m.max(x)) < width);
+            if fits {
                 return Ok((indptr, indices, span));
             }
             // A bad column: HDF5's read below names it as stored.

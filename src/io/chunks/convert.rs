@@ -1,5 +1,7 @@
 //! Stored element bytes to the types scoop computes with, converting as HDF5 converts.
 
+use std::mem::MaybeUninit;
+
 use super::index::{Kind, StoredType};
 
 /// An element type the chunk reader fills.
@@ -77,19 +79,39 @@ unsafe impl Element for u32 {
 }
 
 /// The bytes of `out`, to be filled in place with a native stored type.
-pub(super) fn bytes_mut<T: Element>(out: &mut [T]) -> &mut [u8] {
-    // SAFETY: `Element` guarantees every bit pattern is a valid `T`; the byte view covers
-    // exactly `out`'s memory and borrows it mutably for its lifetime.
+pub(super) fn bytes_mut<T: Element>(out: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: the byte view covers exactly `out`'s memory, borrows it mutably for its lifetime
+    // and, being uninitialised bytes, asserts nothing about their contents; `Element` makes any
+    // bytes written through it a valid `T`.
     unsafe {
-        std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(out))
+        std::slice::from_raw_parts_mut(
+            out.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+            std::mem::size_of_val(out),
+        )
     }
 }
 
-/// Converts whole stored elements `bytes` (`out.len()` of them) into `out`.
-pub(super) fn convert<T: Element>(bytes: &[u8], stored: StoredType, out: &mut [T]) {
-    debug_assert_eq!(bytes.len(), out.len() * stored.size);
+/// Writes `T::default()` (zero) into every element of `out`.
+pub(super) fn zero<T: Element>(out: &mut [MaybeUninit<T>]) {
+    for o in out {
+        o.write(T::default());
+    }
+}
+
+/// Converts whole stored elements `bytes` (`out.len()` of them) into `out`, writing every
+/// element.
+pub(super) fn convert<T: Element>(bytes: &[u8], stored: StoredType, out: &mut [MaybeUninit<T>]) {
+    assert_eq!(bytes.len(), out.len() * stored.size);
     if T::native(stored) {
-        bytes_mut(out).copy_from_slice(bytes);
+        // SAFETY: `bytes` holds exactly `out`'s byte length (checked above) and cannot overlap
+        // the exclusively borrowed `out`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                out.as_mut_ptr().cast::<u8>(),
+                bytes.len(),
+            )
+        };
         return;
     }
     macro_rules! each {
@@ -101,7 +123,7 @@ pub(super) fn convert<T: Element>(bytes: &[u8], stored: StoredType, out: &mut [T
                 <$t>::from_le_bytes
             };
             for (o, b) in out.iter_mut().zip(bytes.chunks_exact(N)) {
-                *o = T::$conv(read(b.try_into().expect("element bytes")) as $wide);
+                o.write(T::$conv(read(b.try_into().expect("element bytes")) as $wide));
             }
         }};
     }
@@ -131,6 +153,15 @@ mod tests {
         }
     }
 
+    fn conv<T: Element>(bytes: &[u8], stored: StoredType, out: &mut [T]) {
+        let mut tmp = vec![MaybeUninit::<T>::uninit(); out.len()];
+        convert(bytes, stored, &mut tmp);
+        for (o, t) in out.iter_mut().zip(tmp) {
+            // SAFETY: `convert` writes every element.
+            *o = unsafe { t.assume_init() };
+        }
+    }
+
     #[test]
     fn converts_as_hdf5() {
         let mut f = [0f32; 3];
@@ -138,20 +169,20 @@ mod tests {
             .iter()
             .flat_map(|v| v.to_be_bytes())
             .collect();
-        convert(&src, st(Kind::Float, 8, true), &mut f);
+        conv(&src, st(Kind::Float, 8, true), &mut f);
         assert_eq!(f, [1.5, f32::INFINITY, f32::NEG_INFINITY]);
         let mut c = [0u32; 3];
         let src: Vec<u8> = [5i64, -1, 1 << 40]
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect();
-        convert(&src, st(Kind::Signed, 8, false), &mut c);
+        conv(&src, st(Kind::Signed, 8, false), &mut c);
         assert_eq!(c, [5, u32::MAX, u32::MAX]);
         let src: Vec<u8> = [7i32, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
-        convert(&src, st(Kind::Signed, 4, false), &mut c[..2]);
+        conv(&src, st(Kind::Signed, 4, false), &mut c[..2]);
         assert!(c[0] == 7 && c[1] >= 1 << 31);
         let src: Vec<u8> = [3u16, 65535].iter().flat_map(|v| v.to_be_bytes()).collect();
-        convert(&src, st(Kind::Unsigned, 2, true), &mut f[..2]);
+        conv(&src, st(Kind::Unsigned, 2, true), &mut f[..2]);
         assert_eq!(&f[..2], &[3.0, 65535.0]);
     }
 }

@@ -1,7 +1,7 @@
 //! Decoding of stored chunks outside HDF5: the filter pipeline undone in reverse order, with the
 //! same codecs and the same checks as HDF5's filters.
 
-use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use crate::io::filters::{self, id, FilterSpec};
 
@@ -70,15 +70,18 @@ impl Pipeline {
                 continue;
             }
             buf = match step {
-                Step::Deflate => inflate(&buf, cap)?,
+                Step::Deflate | Step::Lzf | Step::Zstd | Step::Blosc => {
+                    let mut out = Vec::with_capacity(cap);
+                    let n = decompress_into(step, &buf, out.spare_capacity_mut())?;
+                    // SAFETY: `decompress_into` initialised the first `n` bytes.
+                    unsafe { out.set_len(n) };
+                    out
+                }
                 Step::Shuffle(es) => unshuffle(&buf, *es),
                 Step::Fletcher32 => {
                     check_fletcher32(&mut buf)?;
                     buf
                 }
-                Step::Lzf => lzf(&buf, cap)?,
-                Step::Zstd => zstd(&buf, cap)?,
-                Step::Blosc => blosc(&buf, cap)?,
                 Step::Bitshuffle(cd) => {
                     let out = filters::decode_bitshuffle(cd, &buf)?;
                     if out.len() > cap {
@@ -99,6 +102,40 @@ impl Pipeline {
         }
         Ok(buf)
     }
+
+    /// True when exactly one step applies to a chunk stored with filter mask `mask` and it is a
+    /// compressor: [`Self::decode_into`] can decode such a chunk straight into its destination.
+    pub fn single_compressor(&self, mask: u32) -> bool {
+        let mut active = (0..self.steps.len()).filter(|&i| !skipped(mask, i));
+        matches!(
+            (active.next().map(|i| &self.steps[i]), active.next()),
+            (
+                Some(Step::Deflate | Step::Lzf | Step::Zstd | Step::Blosc),
+                None
+            )
+        )
+    }
+
+    /// Decodes a chunk for which [`Self::single_compressor`] holds into exactly `dst`.
+    pub fn decode_into(
+        &self,
+        stored: &[u8],
+        mask: u32,
+        dst: &mut [MaybeUninit<u8>],
+    ) -> Result<(), String> {
+        let step = (0..self.steps.len())
+            .find(|&i| !skipped(mask, i))
+            .map(|i| &self.steps[i])
+            .ok_or("no filter to undo")?;
+        let n = decompress_into(step, stored, dst)?;
+        if n != dst.len() {
+            return Err(format!(
+                "decodes to {n} bytes, the chunk holds {}",
+                dst.len()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// True when bit `i` of a chunk's filter mask says filter `i` was not applied.
@@ -106,24 +143,65 @@ fn skipped(mask: u32, i: usize) -> bool {
     i < 32 && mask & (1 << i) != 0
 }
 
-thread_local! {
-    static INFLATER: RefCell<libdeflater::Decompressor> =
-        RefCell::new(libdeflater::Decompressor::new());
+/// Decompresses `input` with compressor `step` into `dst`; returns the bytes written, which
+/// never exceed `dst`'s length (a chunk that would is an error).
+fn decompress_into(
+    step: &Step,
+    input: &[u8],
+    dst: &mut [MaybeUninit<u8>],
+) -> Result<usize, String> {
+    match step {
+        Step::Deflate => inflate(input, dst),
+        Step::Lzf => lzf(input, dst),
+        Step::Zstd => zstd(input, dst),
+        Step::Blosc => blosc(input, dst),
+        _ => Err("not a compressor".into()),
+    }
 }
 
-/// Inflates a zlib stream of at most `cap` bytes (libdeflate).
-fn inflate(input: &[u8], cap: usize) -> Result<Vec<u8>, String> {
-    let mut out = vec![0u8; cap];
-    let n = INFLATER
-        .with(|d| d.borrow_mut().zlib_decompress(input, &mut out))
-        .map_err(|e| match e {
-            libdeflater::DecompressionError::BadData => "gzip: corrupt deflate stream".to_string(),
-            libdeflater::DecompressionError::InsufficientSpace => {
-                format!("gzip: inflates to more than {cap} bytes")
-            }
-        })?;
-    out.truncate(n);
-    Ok(out)
+/// A libdeflate decompressor, one per thread.
+struct Inflater(*mut libdeflate_sys::libdeflate_decompressor);
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libdeflate_alloc_decompressor and freed once, here.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0) }
+    }
+}
+
+thread_local! {
+    // SAFETY (of the FFI call): allocation takes no arguments; a null result is checked at use.
+    static INFLATER: Inflater = Inflater(unsafe { libdeflate_sys::libdeflate_alloc_decompressor() });
+}
+
+/// Inflates a zlib stream (HDF5's deflate) with libdeflate, which checks its Adler-32.
+fn inflate(input: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
+    INFLATER.with(|d| {
+        if d.0.is_null() {
+            return Err("gzip: out of memory for a decompressor".to_string());
+        }
+        let mut n = 0usize;
+        // SAFETY: the decompressor is this thread's own; the input and output pointers are
+        // valid for the lengths given and libdeflate writes at most `dst.len()` bytes.
+        let rc = unsafe {
+            libdeflate_sys::libdeflate_zlib_decompress(
+                d.0,
+                input.as_ptr().cast(),
+                input.len(),
+                dst.as_mut_ptr().cast(),
+                dst.len(),
+                &mut n,
+            )
+        };
+        match rc {
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok(n),
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err(format!(
+                "gzip: inflates to more than the chunk's {} bytes",
+                dst.len()
+            )),
+            _ => Err("gzip: corrupt deflate stream".to_string()),
+        }
+    })
 }
 
 /// Undoes HDF5's byte shuffle of `es`-byte elements; trailing bytes that do not fill an element
@@ -187,39 +265,49 @@ fn check_fletcher32(buf: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// Decompresses an lzf block of at most `cap` bytes.
-fn lzf(input: &[u8], cap: usize) -> Result<Vec<u8>, String> {
-    let (Ok(in_len), Ok(out_len)) = (u32::try_from(input.len()), u32::try_from(cap)) else {
+/// Decompresses an lzf block.
+fn lzf(input: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
+    let (Ok(in_len), Ok(out_len)) = (u32::try_from(input.len()), u32::try_from(dst.len())) else {
         return Err("lzf: chunk larger than 4 GiB".into());
     };
-    let mut out = vec![0u8; cap];
     // SAFETY: both pointers are valid for the lengths passed; liblzf never writes past
     // `out_len` and returns 0 on corrupt input or a full output.
     let n = unsafe {
         lzf_sys::lzf_decompress(
             input.as_ptr().cast(),
             in_len,
-            out.as_mut_ptr().cast(),
+            dst.as_mut_ptr().cast(),
             out_len,
         )
     };
     if n == 0 {
         return Err("lzf: corrupt block".into());
     }
-    out.truncate(n as usize);
-    Ok(out)
+    Ok(n as usize)
 }
 
-/// Decompresses Zstandard frames of at most `cap` bytes in all.
-fn zstd(input: &[u8], cap: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(cap);
-    ::zstd::zstd_safe::decompress(&mut out, input)
-        .map_err(|code| format!("zstd: {}", ::zstd::zstd_safe::get_error_name(code)))?;
-    Ok(out)
+/// Decompresses one or more Zstandard frames.
+fn zstd(input: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
+    use ::zstd::zstd_safe::zstd_sys;
+    // SAFETY: the pointers are valid for the lengths given; zstd writes at most `dst.len()`
+    // bytes and reports an error code instead of overrunning.
+    let n = unsafe {
+        zstd_sys::ZSTD_decompress(
+            dst.as_mut_ptr().cast(),
+            dst.len(),
+            input.as_ptr().cast(),
+            input.len(),
+        )
+    };
+    // SAFETY: a plain query of a return code.
+    if unsafe { zstd_sys::ZSTD_isError(n) } != 0 {
+        return Err(format!("zstd: {}", ::zstd::zstd_safe::get_error_name(n)));
+    }
+    Ok(n)
 }
 
-/// Decompresses a blosc 1 buffer of at most `cap` bytes (blosc undoes its own shuffle).
-fn blosc(input: &[u8], cap: usize) -> Result<Vec<u8>, String> {
+/// Decompresses a blosc 1 buffer (blosc undoes its own shuffle).
+fn blosc(input: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
     let mut nbytes = 0usize;
     // SAFETY: the pointer and length describe `input`; validation reads only the header inside
     // it and guarantees that decompressing `input` reads nothing past its end.
@@ -229,21 +317,21 @@ fn blosc(input: &[u8], cap: usize) -> Result<Vec<u8>, String> {
     if valid != 0 {
         return Err("blosc: corrupt buffer header".into());
     }
-    if nbytes > cap {
+    if nbytes > dst.len() {
         return Err(format!(
-            "blosc: declares {nbytes} bytes, more than the chunk"
+            "blosc: declares {nbytes} bytes, more than the chunk's {}",
+            dst.len()
         ));
     }
-    let mut out = vec![0u8; nbytes];
-    // SAFETY: `input` was validated above and `out` holds `nbytes` bytes; the context call
-    // takes no global state and writes at most `nbytes`.
+    // SAFETY: `input` was validated above and `dst` holds at least `nbytes` bytes; the context
+    // call takes no global state and writes at most `nbytes`.
     let n = unsafe {
-        blosc_src::blosc_decompress_ctx(input.as_ptr().cast(), out.as_mut_ptr().cast(), nbytes, 1)
+        blosc_src::blosc_decompress_ctx(input.as_ptr().cast(), dst.as_mut_ptr().cast(), nbytes, 1)
     };
     if n < 0 || n as usize != nbytes {
         return Err("blosc: corrupt buffer".into());
     }
-    Ok(out)
+    Ok(nbytes)
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ mod decode;
 mod index;
 
 use std::fs::File;
+use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ use hdf5::Dataset;
 use rayon::prelude::*;
 
 pub(crate) use convert::Element;
-use convert::{bytes_mut, convert};
+use convert::{bytes_mut, convert, zero};
 use decode::Pipeline;
 use index::{ChunkLoc, Index, Layout};
 
@@ -112,12 +113,13 @@ impl ChunkReader {
                 format!("element range {range:?} outside 0..{}", self.index.len),
             ));
         }
-        let mut out = vec![T::default(); range.len()];
+        let mut out: Vec<T> = Vec::with_capacity(range.len());
+        let dst = &mut out.spare_capacity_mut()[..range.len()];
         match &self.index.layout {
-            Layout::Contiguous(None) => {}
+            Layout::Contiguous(None) => zero(dst),
             Layout::Contiguous(Some(addr)) => {
                 let es = self.index.stored.size as u64;
-                out.par_chunks_mut(PIECE)
+                dst.par_chunks_mut(PIECE)
                     .enumerate()
                     .try_for_each(|(k, part)| {
                         let first = (range.start + k * PIECE) as u64;
@@ -128,9 +130,11 @@ impl ChunkReader {
                     })?;
             }
             Layout::Chunked { chunk_len, chunks } => {
-                self.read_chunked(range, *chunk_len, chunks, &mut out)?
+                self.read_chunked(range.clone(), *chunk_len, chunks, dst)?
             }
         }
+        // SAFETY: every branch above wrote all `range.len()` elements or returned an error.
+        unsafe { out.set_len(range.len()) };
         Ok(out)
     }
 
@@ -139,7 +143,7 @@ impl ChunkReader {
         range: Range<usize>,
         chunk_len: usize,
         chunks: &[Option<ChunkLoc>],
-        out: &mut [T],
+        out: &mut [MaybeUninit<T>],
     ) -> Result<()> {
         if range.is_empty() {
             return Ok(());
@@ -162,7 +166,8 @@ impl ChunkReader {
             .into_par_iter()
             .map(|(ci, skip, part)| -> Result<Kept> {
                 let Some(loc) = chunks.get(ci).copied().flatten() else {
-                    return Ok(None); // never written: zeros
+                    zero(part); // never written
+                    return Ok(None);
                 };
                 let at = |why: String| {
                     let (lo, hi) = (ci * chunk_len, ((ci + 1) * chunk_len).min(self.index.len));
@@ -184,6 +189,17 @@ impl ChunkReader {
                         .map(|()| None)
                         .map_err(at);
                 }
+                let whole = skip == 0 && part.len() == chunk_len;
+                if whole
+                    && T::native(self.index.stored)
+                    && self.pipeline.single_compressor(loc.mask)
+                {
+                    let stored = self.read_chunk(loc).map_err(at)?;
+                    self.pipeline
+                        .decode_into(&stored, loc.mask, bytes_mut(part))
+                        .map_err(at)?;
+                    return Ok(None);
+                }
                 let bytes = match &kept {
                     Some((k, b)) if *k == ci => Arc::clone(b),
                     _ => Arc::new(self.decode_chunk(loc, expected).map_err(at)?),
@@ -202,38 +218,83 @@ impl ChunkReader {
         Ok(())
     }
 
-    /// Reads `out.len()` stored elements starting at byte `offset` into `out`.
-    fn read_stored<T: Element>(&self, offset: u64, out: &mut [T]) -> Result<(), String> {
+    /// Reads `out.len()` stored elements starting at byte `offset` into `out`, writing every
+    /// element.
+    fn read_stored<T: Element>(
+        &self,
+        offset: u64,
+        out: &mut [MaybeUninit<T>],
+    ) -> Result<(), String> {
         if T::native(self.index.stored) {
             return self.pread(offset, bytes_mut(out));
         }
-        let mut buf = vec![0u8; out.len() * self.index.stored.size];
-        self.pread(offset, &mut buf)?;
+        let mut buf = Vec::with_capacity(out.len() * self.index.stored.size);
+        self.pread(offset, buf.spare_capacity_mut())?;
+        // SAFETY: `pread` filled the whole spare capacity or failed.
+        unsafe { buf.set_len(buf.capacity()) };
         convert(&buf, self.index.stored, out);
         Ok(())
     }
 
-    /// Reads and decodes one stored chunk into its `expected` bytes.
-    fn decode_chunk(&self, loc: ChunkLoc, expected: usize) -> Result<Vec<u8>, String> {
+    /// The stored bytes of one chunk.
+    fn read_chunk(&self, loc: ChunkLoc) -> Result<Vec<u8>, String> {
         if loc.size > MAX_STORED {
             return Err(format!("stored size {} is not a chunk's", loc.size));
         }
-        let mut stored = vec![0u8; loc.size as usize];
-        self.pread(loc.addr, &mut stored)?;
+        let mut stored = Vec::with_capacity(loc.size as usize);
+        self.pread(
+            loc.addr,
+            &mut stored.spare_capacity_mut()[..loc.size as usize],
+        )?;
+        // SAFETY: `pread` filled these `loc.size` bytes or failed.
+        unsafe { stored.set_len(loc.size as usize) };
+        Ok(stored)
+    }
+
+    /// Reads and decodes one stored chunk into its `expected` bytes.
+    fn decode_chunk(&self, loc: ChunkLoc, expected: usize) -> Result<Vec<u8>, String> {
+        let stored = self.read_chunk(loc)?;
         self.pipeline.decode(stored, loc.mask, expected)
     }
 
-    /// Fills `buf` from byte `offset` of the file.
-    fn pread(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
-        self.file.read_exact_at(buf, offset).map_err(|e| {
-            let end = offset.saturating_add(buf.len() as u64);
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                let size = self.file.metadata().map_or(0, |m| m.len());
-                format!("bytes {offset}..{end} lie past the end of the file ({size} bytes)")
-            } else {
-                format!("reading bytes {offset}..{end}: {e}")
+    /// Fills `buf` from byte `offset` of the file (positioned reads, retried until full).
+    fn pread(&self, offset: u64, buf: &mut [MaybeUninit<u8>]) -> Result<(), String> {
+        let end = offset.saturating_add(buf.len() as u64);
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let Ok(at) = libc::off_t::try_from(at) else {
+                return Err(format!(
+                    "bytes {offset}..{end}: offset beyond what the OS reads"
+                ));
+            };
+            // SAFETY: the destination is the unfilled rest of `buf`, valid for that many bytes;
+            // the kernel writes at most that many.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    buf[done..].as_mut_ptr().cast(),
+                    buf.len() - done,
+                    at,
+                )
+            };
+            match n {
+                0 => {
+                    let size = self.file.metadata().map_or(0, |m| m.len());
+                    return Err(format!(
+                        "bytes {offset}..{end} lie past the end of the file ({size} bytes)"
+                    ));
+                }
+                n if n < 0 => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(format!("reading bytes {offset}..{end}: {e}"));
+                    }
+                }
+                n => done += n as usize,
             }
-        })
+        }
+        Ok(())
     }
 
     fn err(&self, message: String) -> Error {
