@@ -295,10 +295,22 @@ impl CsrReader {
     /// column indices, values).
     pub fn read_rows_typed(&self, rows: Range<usize>) -> Result<(Vec<usize>, Vec<u32>, NumVec)> {
         let (indptr, indices, span) = self.read_structure(rows)?;
-        let data = if span.is_empty() {
-            NumVec::empty(self.info.dtype)
-        } else {
-            h5::read_num(&self.data, Some(span), &self.group, "data")?
+        let data = match &self.fast_data {
+            Some(fast) => match self.info.dtype {
+                NumDtype::I8 => NumVec::I8(fast.read(span)?),
+                NumDtype::I16 => NumVec::I16(fast.read(span)?),
+                NumDtype::I32 => NumVec::I32(fast.read(span)?),
+                NumDtype::I64 => NumVec::I64(fast.read(span)?),
+                NumDtype::U8 => NumVec::U8(fast.read(span)?),
+                NumDtype::U16 => NumVec::U16(fast.read(span)?),
+                NumDtype::U32 => NumVec::U32(fast.read(span)?),
+                NumDtype::U64 => NumVec::U64(fast.read(span)?),
+                NumDtype::F32 => NumVec::F32(fast.read(span)?),
+                NumDtype::F64 => NumVec::F64(fast.read(span)?),
+                NumDtype::Bool => h5::read_num(&self.data, Some(span), &self.group, "data")?,
+            },
+            None if span.is_empty() => NumVec::empty(self.info.dtype),
+            None => h5::read_num(&self.data, Some(span), &self.group, "data")?,
         };
         Ok((indptr, indices, data))
     }

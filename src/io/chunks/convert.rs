@@ -78,6 +78,43 @@ unsafe impl Element for u32 {
     }
 }
 
+/// Plain numeric types read as themselves (typed reads of a dataset in its own dtype): the
+/// stored type equals `Self` up to byte order, so the one conversion used is exact; the others
+/// are `as` casts.
+macro_rules! same_type_element {
+    ($($t:ty => $kind:ident),* $(,)?) => {$(
+        // SAFETY: every bit pattern of a primitive integer or float is a valid value.
+        unsafe impl Element for $t {
+            fn native(stored: StoredType) -> bool {
+                cfg!(target_endian = "little")
+                    && stored
+                        == StoredType {
+                            kind: Kind::$kind,
+                            size: std::mem::size_of::<$t>(),
+                            big_endian: false,
+                        }
+            }
+
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
+
+            fn from_u64(v: u64) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+
+same_type_element!(
+    i8 => Signed, i16 => Signed, i32 => Signed, i64 => Signed,
+    u8 => Unsigned, u16 => Unsigned, u64 => Unsigned, f64 => Float,
+);
+
 /// The bytes of `out`, to be filled in place with a native stored type.
 pub(super) fn bytes_mut<T: Element>(out: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: the byte view covers exactly `out`'s memory, borrows it mutably for its lifetime
