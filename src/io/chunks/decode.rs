@@ -196,7 +196,7 @@ fn inflate(input: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
         match rc {
             libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok(n),
             libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err(format!(
-                "gzip: inflates to more than the chunk's {} bytes",
+                "gzip: corrupt deflate stream (inflates past {} bytes)",
                 dst.len()
             )),
             _ => Err("gzip: corrupt deflate stream".to_string()),
