@@ -166,3 +166,47 @@ impl Drop for ChunkStream {
         }
     }
 }
+
+/// Totals of one pass over `X`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PassTotals {
+    /// Rows delivered.
+    pub rows: u64,
+    /// Stored values delivered.
+    pub nnz: u64,
+    /// Sum of the stored values (f64 accumulation per chunk, in row order).
+    pub sum: f64,
+}
+
+/// The sum of `v` in f64, over eight interleaved lanes (so it vectorises).
+fn sum_f64(v: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut it = v.chunks_exact(8);
+    for c in it.by_ref() {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l += f64::from(x);
+        }
+    }
+    let tail: f64 = it.remainder().iter().map(|&x| f64::from(x)).sum();
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// Streams the selected rows of `X` of the `.h5ad` at `path` once and totals them: the cheapest
+/// full read of `X`, which times the read path alone.
+pub fn scan_x(path: &Path, selection: RowSelection, opts: StreamOptions) -> Result<PassTotals> {
+    use rayon::prelude::*;
+    let mut t = PassTotals::default();
+    for chunk in ChunkStream::open(path, selection, opts)? {
+        let chunk = chunk?;
+        t.rows += chunk.n_rows() as u64;
+        t.nnz += chunk.data.len() as u64;
+        t.sum += chunk
+            .data
+            .par_chunks(1 << 16)
+            .map(sum_f64)
+            .collect::<Vec<_>>()
+            .iter()
+            .sum::<f64>();
+    }
+    Ok(t)
+}

@@ -3,6 +3,7 @@
 
 use crate::backend::BackendKind;
 use crate::io::concat::Join;
+use crate::io::ReadPath;
 use crate::ops::eigen::EigenSolver;
 use crate::ops::hvg::Flavor;
 use crate::ops::knn::KnnMethod;
@@ -25,6 +26,25 @@ impl From<BackendArg> for BackendKind {
             BackendArg::Auto => BackendKind::Auto,
             BackendArg::Cpu => BackendKind::Cpu,
             BackendArg::Cuda => BackendKind::Cuda,
+        }
+    }
+}
+
+/// How matrix values are read from `.h5ad` inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReadPathArg {
+    /// Positioned reads, decompressed on all cores outside HDF5 (HDF5 for storage it cannot map).
+    #[default]
+    Parallel,
+    /// Every byte through HDF5 on one thread (the reference path).
+    Hdf5,
+}
+
+impl From<ReadPathArg> for ReadPath {
+    fn from(a: ReadPathArg) -> Self {
+        match a {
+            ReadPathArg::Parallel => ReadPath::Parallel,
+            ReadPathArg::Hdf5 => ReadPath::Hdf5,
         }
     }
 }

@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 use crate::backend::{BackendOptions, CpuLayoutLanes, CudaKnn, CudaLayout, KernelChoice};
 use crate::error::{Error, Result};
 use crate::stream::{StreamOptions, DEFAULT_CHUNK_ROWS};
-use choices::BackendArg;
+use choices::{BackendArg, ReadPathArg};
 
 /// The kernel variants the environment asks for, read here at the edge and nowhere in the
 /// library: `SCOOP_CPU_LAYOUT=portable|avx2|avx512`, `SCOOP_CUDA_KNN=auto|f32|tf32|tf32-stream`,
@@ -72,6 +72,9 @@ pub struct GlobalArgs {
     /// Rows per streamed chunk.
     #[arg(long, default_value_t = DEFAULT_CHUNK_ROWS, global = true)]
     pub chunk_rows: usize,
+    /// How X's values are read: decompressed on all cores outside HDF5, or through HDF5 alone.
+    #[arg(long, value_enum, default_value_t = ReadPathArg::Parallel, global = true)]
+    pub read_path: ReadPathArg,
     /// No progress bars or info lines.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -161,7 +164,7 @@ enum Command {
     Umap(umap::Args),
     /// PNG of an embedding colored by obs columns, categorical or numeric (scanpy's pl.umap look).
     Plot(plot::Args),
-    /// Describe an .h5ad file without reading X.
+    /// Describe an .h5ad file without reading X (`--stats`: one timed pass over X).
     Inspect(inspect::Args),
     /// Run every workflow step on built-in demo data in ./scoop-demo/.
     Demo(demo::Args),
@@ -178,6 +181,7 @@ pub fn run() -> anyhow::Result<()> {
             .build_global()
             .map_err(|e| anyhow::anyhow!("--threads {n}: {e}"))?;
     }
+    crate::io::set_default_read_path(cli.global.read_path.into());
     match cli.command {
         Command::Simulate(a) => simulate::run(a, &cli.global),
         Command::Concat(a) => concat::run(a, &cli.global),
@@ -187,7 +191,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Neighbors(a) => neighbors::run(a, &cli.global),
         Command::Umap(a) => umap::run(a, &cli.global),
         Command::Plot(a) => plot::run(a),
-        Command::Inspect(a) => inspect::run(a),
+        Command::Inspect(a) => inspect::run(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),
         Command::Devices => devices::run(),
     }

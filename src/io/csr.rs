@@ -3,9 +3,11 @@
 use std::ops::Range;
 
 use hdf5::{Dataset, Group};
+use rayon::prelude::*;
 
 use super::array::{NumDtype, NumVec};
 use super::chunk::{CsrChunk, RowIds};
+use super::chunks::{default_read_path, ChunkReader, ReadPath};
 use super::filters::{self, Codec};
 use super::h5::{self, format_err, Appender, H5Context, ValueKind};
 use crate::error::{Error, Result};
@@ -48,8 +50,14 @@ pub enum MatrixReader {
 }
 
 impl MatrixReader {
-    /// Opens the matrix stored at `name` in `parent`, checking its encoding and shape.
+    /// Opens the matrix stored at `name` in `parent`, checking its encoding and shape; values
+    /// are read by the process's default [`ReadPath`].
     pub fn open(parent: &Group, name: &str) -> Result<Self> {
+        Self::open_with(parent, name, default_read_path())
+    }
+
+    /// [`Self::open`] reading values by `path`.
+    pub fn open_with(parent: &Group, name: &str, path: ReadPath) -> Result<Self> {
         if !parent.link_exists(name) {
             return Err(format_err(parent, name, "not found"));
         }
@@ -57,7 +65,7 @@ impl MatrixReader {
             let g = parent.group(name).at(parent, name)?;
             let enc = h5::attr_str(&g, "encoding-type")?;
             match enc.as_deref() {
-                Some("csr_matrix") => Ok(MatrixReader::Csr(CsrReader::open(g)?)),
+                Some("csr_matrix") => Ok(MatrixReader::Csr(CsrReader::open_with(g, path)?)),
                 Some("csc_matrix") => Err(format_err(
                     parent,
                     name,
@@ -83,6 +91,12 @@ impl MatrixReader {
             MatrixReader::Csr(r) => &r.info,
             MatrixReader::Dense(r) => &r.info,
         }
+    }
+
+    /// True when the values and column indices are read by [`ReadPath::Parallel`]'s positioned
+    /// reads (a CSR matrix whose `data` and `indices` that path can map).
+    pub fn is_parallel(&self) -> bool {
+        matches!(self, MatrixReader::Csr(r) if r.fast_data.is_some() && r.fast_indices.is_some())
     }
 
     /// (rows, columns).
@@ -117,6 +131,9 @@ pub struct CsrReader {
     indices: Dataset,
     indptr: Dataset,
     info: MatrixInfo,
+    /// Parallel readers of `data` and `indices`, where the read path and the storage allow.
+    fast_data: Option<Box<ChunkReader>>,
+    fast_indices: Option<Box<ChunkReader>>,
 }
 
 /// Opens numeric dataset `name` of `group`, checking that scoop can decode its filters.
@@ -142,8 +159,15 @@ fn describe_filters(ds: &Dataset) -> Result<Option<String>> {
 }
 
 impl CsrReader {
-    /// Opens a `csr_matrix` group and checks its shape and datasets against each other.
+    /// Opens a `csr_matrix` group and checks its shape and datasets against each other; values
+    /// are read by the process's default [`ReadPath`].
     pub fn open(group: Group) -> Result<Self> {
+        Self::open_with(group, default_read_path())
+    }
+
+    /// [`Self::open`] reading `data` and `indices` by `path` (datasets the parallel path cannot
+    /// map go through HDF5).
+    pub fn open_with(group: Group, path: ReadPath) -> Result<Self> {
         let shape = h5::attr_f64s(&group, "shape")?
             .ok_or_else(|| format_err(&group, "@shape", "missing"))?;
         if shape.len() != 2 || shape.iter().any(|&s| s < 0.0 || s.fract() != 0.0) {
@@ -190,12 +214,27 @@ impl CsrReader {
             chunks: data.chunk(),
             compression: describe_filters(&data)?,
         };
+        // Column indices take the parallel path only where every valid column fits below 2^31
+        // (its contract for out-of-range values).
+        let parallel = path == ReadPath::Parallel;
+        let fast_data = if parallel {
+            ChunkReader::open(&data)?.map(Box::new)
+        } else {
+            None
+        };
+        let fast_indices = if parallel && n_cols <= i32::MAX as usize {
+            ChunkReader::open(&indices)?.map(Box::new)
+        } else {
+            None
+        };
         let reader = CsrReader {
             group,
             data,
             indices,
             indptr,
             info,
+            fast_data,
+            fast_indices,
         };
         let ends = reader.read_indptr(n_rows..n_rows + 1)?;
         let first = reader.read_indptr(0..1)?;
@@ -238,7 +277,9 @@ impl CsrReader {
     pub fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
         let (indptr, indices, span) = self.read_structure(rows.clone())?;
         let mut data: Vec<f32> = Vec::new();
-        if !span.is_empty() {
+        if let Some(fast) = &self.fast_data {
+            data = fast.read(span)?;
+        } else if !span.is_empty() {
             h5::read_into(&self.data, span, &mut data, &self.group, "data")?;
         }
         Ok(CsrChunk {
@@ -254,10 +295,22 @@ impl CsrReader {
     /// column indices, values).
     pub fn read_rows_typed(&self, rows: Range<usize>) -> Result<(Vec<usize>, Vec<u32>, NumVec)> {
         let (indptr, indices, span) = self.read_structure(rows)?;
-        let data = if span.is_empty() {
-            NumVec::empty(self.info.dtype)
-        } else {
-            h5::read_num(&self.data, Some(span), &self.group, "data")?
+        let data = match &self.fast_data {
+            Some(fast) => match self.info.dtype {
+                NumDtype::I8 => NumVec::I8(fast.read(span)?),
+                NumDtype::I16 => NumVec::I16(fast.read(span)?),
+                NumDtype::I32 => NumVec::I32(fast.read(span)?),
+                NumDtype::I64 => NumVec::I64(fast.read(span)?),
+                NumDtype::U8 => NumVec::U8(fast.read(span)?),
+                NumDtype::U16 => NumVec::U16(fast.read(span)?),
+                NumDtype::U32 => NumVec::U32(fast.read(span)?),
+                NumDtype::U64 => NumVec::U64(fast.read(span)?),
+                NumDtype::F32 => NumVec::F32(fast.read(span)?),
+                NumDtype::F64 => NumVec::F64(fast.read(span)?),
+                NumDtype::Bool => h5::read_num(&self.data, Some(span), &self.group, "data")?,
+            },
+            None if span.is_empty() => NumVec::empty(self.info.dtype),
+            None => h5::read_num(&self.data, Some(span), &self.group, "data")?,
         };
         Ok((indptr, indices, data))
     }
@@ -282,6 +335,18 @@ impl CsrReader {
             ));
         }
         let span = lo as usize..hi as usize;
+        let indptr = ptr.iter().map(|&p| (p - lo) as usize).collect();
+        if let Some(fast) = &self.fast_indices {
+            let indices: Vec<u32> = fast.read(span.clone())?;
+            let width = n_cols as u32; // n_cols <= i32::MAX on this path
+            let fits = indices
+                .par_chunks(1 << 16)
+                .all(|c| c.iter().fold(0u32, |m, &x| m.max(x)) < width);
+            if fits {
+                return Ok((indptr, indices, span));
+            }
+            // A bad column: HDF5's read below names it as stored.
+        }
         let mut indices: Vec<u32> = Vec::new();
         if !span.is_empty() {
             let bad = |c: i64| {
@@ -331,7 +396,6 @@ impl CsrReader {
                 }
             }
         }
-        let indptr = ptr.iter().map(|&p| (p - lo) as usize).collect();
         Ok((indptr, indices, span))
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod array;
 pub mod chunk;
+pub mod chunks;
 pub mod concat;
 pub mod csr;
 pub mod dataframe;
@@ -17,6 +18,7 @@ pub mod zarr;
 
 pub use array::{DenseArray, NumDtype, NumVec};
 pub use chunk::{CsrChunk, RowIds};
+pub use chunks::{default_read_path, set_default_read_path, ReadPath};
 pub use csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixInfo, MatrixReader};
 pub use dataframe::{
     Categories, Column, ColumnValues, DataFrame, DataFrameReader, DataFrameWriter, StringNa,

@@ -158,7 +158,7 @@ fn be_u32(input: &[u8], pos: usize) -> Result<u32, String> {
 }
 
 /// Decodes one chunk.
-fn decode(cd: &[u32], input: &[u8]) -> Result<Vec<u8>, String> {
+pub(super) fn decode(cd: &[u32], input: &[u8]) -> Result<Vec<u8>, String> {
     let p = Params::parse(cd)?;
     let es = p.elem_size;
     let truncated = || "bitshuffle: truncated chunk".to_string();

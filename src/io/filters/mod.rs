@@ -356,6 +356,12 @@ pub(crate) unsafe fn run_filter(
     out.len()
 }
 
+/// Decodes one bitshuffle chunk (filter 32008) given the filter's parameters, as HDF5 would;
+/// for readers that decode chunks outside HDF5.
+pub(crate) fn decode_bitshuffle(cd: &[u32], input: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    bitshuffle::decode(cd, input)
+}
+
 /// One filter's chunk codec, as HDF5 runs it through [`filter_fn`].
 pub(crate) trait ChunkCodec {
     /// Decodes (`decoding`) or encodes one chunk, given the filter's client data `cd`.

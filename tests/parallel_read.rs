@@ -1,0 +1,349 @@
+//! The parallel chunk reader of X: on files written by anndata, h5py and hdf5plugin with every
+//! common filter, chunk size, element type and layout it returns exactly what HDF5 returns;
+//! commands give identical outputs on compressed and uncompressed copies of a plate; and
+//! damaged files fail with one line naming the file, the element and the chunk.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use scoop::io::{CsrChunk, H5adReader, MatrixReader, ReadPath};
+
+/// The Python with anndata and hdf5plugin; `None` (a message printed) when absent outside CI.
+fn plugin_python() -> Option<PathBuf> {
+    let py = common::python()?;
+    if common::py_has(&py, "hdf5plugin") {
+        return Some(py);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI: {} cannot `import hdf5plugin`", py.display());
+    }
+    eprintln!("SKIP: {} has no hdf5plugin", py.display());
+    None
+}
+
+fn run_py(py: &Path, args: &[&str]) -> String {
+    let out = Command::new(py)
+        .arg(common::root().join("tests/python/parallel_read.py"))
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "parallel_read.py {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Fixtures {
+    py: PathBuf,
+    dir: tempfile::TempDir,
+    manifest: Value,
+}
+
+impl Fixtures {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.h5ad"))
+    }
+}
+
+fn fixtures() -> Option<&'static Fixtures> {
+    static FIX: OnceLock<Option<Fixtures>> = OnceLock::new();
+    FIX.get_or_init(|| {
+        let py = plugin_python()?;
+        let dir = tempfile::tempdir().unwrap();
+        run_py(&py, &["make", dir.path().to_str().unwrap()]);
+        let manifest = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        Some(Fixtures { py, dir, manifest })
+    })
+    .as_ref()
+}
+
+fn open_x(path: &Path, read: ReadPath) -> MatrixReader {
+    let f = H5adReader::open(path).unwrap_or_else(|e| panic!("{e}"));
+    MatrixReader::open_with(f.root(), "X", read).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every row of `x` in reads of `rows` rows.
+fn read_all(x: &MatrixReader, rows: usize) -> Vec<CsrChunk> {
+    let n = x.shape().0;
+    (0..n)
+        .step_by(rows)
+        .map(|s| {
+            x.read_rows(s..(s + rows).min(n))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect()
+}
+
+/// All stored values of `chunks`, in order.
+fn values(chunks: &[CsrChunk]) -> Vec<f32> {
+    chunks.iter().flat_map(|c| c.data.iter().copied()).collect()
+}
+
+#[test]
+fn parallel_path_returns_what_hdf5_returns_for_every_variant() {
+    let Some(fx) = fixtures() else { return };
+    let plain = read_all(&open_x(&fx.path("plain"), ReadPath::Hdf5), 1000);
+    let plain_values = values(&plain);
+    let variants = fx.manifest["variants"].as_array().unwrap();
+    assert!(variants.len() > 20);
+    for v in variants {
+        let name = v["name"].as_str().unwrap();
+        let path = fx.path(name);
+        let fast = open_x(&path, ReadPath::Parallel);
+        let slow = open_x(&path, ReadPath::Hdf5);
+        assert_eq!(
+            fast.is_parallel(),
+            v["parallel"].as_bool().unwrap(),
+            "{name}: parallel path taken"
+        );
+        assert!(!slow.is_parallel());
+        // Reads smaller and larger than the chunks, aligned with nothing, and one whole read.
+        for rows in [1000, 333, 2500, 4000] {
+            let want = read_all(&slow, rows);
+            assert!(
+                read_all(&fast, rows) == want,
+                "{name}: {rows}-row reads differ"
+            );
+        }
+        // Out-of-order reads do not reuse a kept chunk wrongly.
+        for r in [2500..3000, 100..200, 2999..3001, 0..1, 3999..4000, 5..5] {
+            assert!(
+                fast.read_rows(r.clone()).unwrap() == slow.read_rows(r.clone()).unwrap(),
+                "{name}: rows {r:?}"
+            );
+        }
+        // Values in their stored dtype (what concat and subset copy).
+        if let (MatrixReader::Csr(f), MatrixReader::Csr(s)) = (&fast, &slow) {
+            for start in (0..4000).step_by(1500) {
+                let r = start..(start + 1500).min(4000);
+                let (a, b) = (f.read_rows_typed(r.clone()), s.read_rows_typed(r.clone()));
+                assert!(a.unwrap() == b.unwrap(), "{name}: typed rows {r:?}");
+            }
+        }
+        if !fast.is_parallel() {
+            continue;
+        }
+        // Against anndata's uncompressed plate: equal, but for chunks never written (zeros).
+        let got = read_all(&fast, 1000);
+        let mut want = plain_values.clone();
+        for z in v["zero_ranges"].as_array().unwrap() {
+            let (a, b) = (
+                z[0].as_u64().unwrap() as usize,
+                z[1].as_u64().unwrap() as usize,
+            );
+            assert!(want[a..b].iter().any(|&x| x != 0.0));
+            want[a..b].fill(0.0);
+        }
+        assert!(
+            values(&got) == want,
+            "{name}: values differ from plain.h5ad"
+        );
+        let idx =
+            |c: &[CsrChunk]| -> Vec<u32> { c.iter().flat_map(|c| c.indices.clone()).collect() };
+        assert!(
+            idx(&got) == idx(&plain),
+            "{name}: indices differ from plain.h5ad"
+        );
+    }
+}
+
+/// `dump_file`'s X, obs, var and obsm of an output.
+fn outputs(path: &Path) -> Value {
+    let d = common::dump_file(path);
+    serde_json::json!([d["X"], d["obs"], d["var"], d["obsm"]])
+}
+
+#[test]
+fn preprocess_and_pca_give_identical_outputs_on_gzip_and_uncompressed_plates() {
+    let Some(fx) = fixtures() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let mut got = Vec::new();
+    for (name, read) in [
+        ("plain", "parallel"),
+        ("gzip", "parallel"),
+        ("gzip", "hdf5"),
+    ] {
+        let dir = out.path().join(format!("{name}_{read}"));
+        let input = fx.path(name);
+        let pre = common::scoop(&[
+            "preprocess",
+            input.to_str().unwrap(),
+            "--out-dir",
+            dir.to_str().unwrap(),
+            "--min-plates",
+            "1",
+            "--n-top-genes",
+            "500",
+            "--read-path",
+            read,
+            "--chunk-rows",
+            "700",
+            "-q",
+        ]);
+        assert!(
+            pre.status.success(),
+            "{}",
+            String::from_utf8_lossy(&pre.stderr)
+        );
+        let pre_out = dir.join(format!("{name}_preprocessed.h5ad"));
+        let pca_out = dir.join("pca.h5ad");
+        let pca = common::scoop(&[
+            "pca",
+            pre_out.to_str().unwrap(),
+            "--n-comps",
+            "10",
+            "--out",
+            pca_out.to_str().unwrap(),
+            "--read-path",
+            read,
+            "-q",
+        ]);
+        assert!(
+            pca.status.success(),
+            "{}",
+            String::from_utf8_lossy(&pca.stderr)
+        );
+        got.push((outputs(&pre_out), outputs(&pca_out)));
+    }
+    assert!(
+        got[0].0 == got[1].0,
+        "preprocess: gzip and plain outputs differ"
+    );
+    assert!(got[0].1 == got[1].1, "pca: gzip and plain outputs differ");
+    assert!(got[1] == got[2], "the read paths give different outputs");
+}
+
+/// Copies fixture `name` to a fresh directory, lets `damage` change it, runs `scoop preprocess`
+/// on it and returns its one-line error; checks that nothing was left in the output directory.
+fn failing_preprocess(name: &str, damage: impl FnOnce(&Path)) -> String {
+    let fx = fixtures().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join(format!("{name}.h5ad"));
+    std::fs::copy(fx.path(name), &input).unwrap();
+    damage(&input);
+    let out = dir.path().join("out");
+    let res = common::scoop(&[
+        "preprocess",
+        input.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--min-plates",
+        "1",
+        "-q",
+    ]);
+    assert!(!res.status.success(), "{name}: damaged input was accepted");
+    let err = String::from_utf8_lossy(&res.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "{name}: not one line: {err}");
+    assert!(
+        err.contains(input.to_str().unwrap()),
+        "{name}: file not named: {err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| *n != format!("{name}.h5ad"))
+        .chain(
+            std::fs::read_dir(&out)
+                .into_iter()
+                .flatten()
+                .map(|e| e.unwrap().file_name().into_string().unwrap()),
+        )
+        .collect();
+    assert!(
+        left.iter().all(|n| n == "out"),
+        "{name}: left behind {left:?}"
+    );
+    err
+}
+
+fn surgery(what: &str, file: &Path, element: &str, chunk: usize) {
+    let fx = fixtures().unwrap();
+    run_py(
+        &fx.py,
+        &[what, file.to_str().unwrap(), element, &chunk.to_string()],
+    );
+}
+
+#[test]
+fn a_corrupt_compressed_chunk_is_one_line_naming_file_element_and_chunk() {
+    if fixtures().is_none() {
+        return;
+    }
+    let err = failing_preprocess("gzip", |p| surgery("garble", p, "X/data", 5));
+    assert!(err.contains("/X/data: chunk 5 (elements "), "{err}");
+    assert!(err.contains("gzip"), "{err}");
+    let err = failing_preprocess("zstd", |p| surgery("garble", p, "X/indices", 2));
+    assert!(err.contains("/X/indices: chunk 2 (elements "), "{err}");
+}
+
+#[test]
+fn a_checksum_mismatch_is_one_line_naming_the_chunk() {
+    if fixtures().is_none() {
+        return;
+    }
+    let err = failing_preprocess("fletcher32", |p| surgery("flip", p, "X/data", 3));
+    assert!(
+        err.contains("/X/data: chunk 3 (elements 60000..80000"),
+        "{err}"
+    );
+    assert!(err.contains("fletcher32 checksum mismatch"), "{err}");
+}
+
+#[test]
+fn a_chunk_past_the_end_of_the_file_is_one_line_naming_the_chunk() {
+    let Some(fx) = fixtures() else { return };
+    // The chunk index points past the end.
+    let err = failing_preprocess("gzip", |p| surgery("misplace", p, "X/indices", 7));
+    assert!(err.contains("/X/indices: chunk 7 (elements "), "{err}");
+    assert!(err.contains("past the end of the file"), "{err}");
+    // The file shrinks under an open reader.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("g.h5ad");
+    std::fs::copy(fx.path("gzip"), &copy).unwrap();
+    let x = open_x(&copy, ReadPath::Parallel);
+    let info: Value = serde_json::from_str(&run_py(
+        &fx.py,
+        &["chunk", copy.to_str().unwrap(), "X/data", "100"],
+    ))
+    .unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&copy).unwrap();
+    f.set_len(info["addr"].as_u64().unwrap() + 10).unwrap();
+    let err = x.read_rows(0..x.shape().0).unwrap_err().to_string();
+    // X/indices lies after X/data in anndata's files: its first chunk is the first one missing.
+    assert!(
+        err.contains("/X/indices: chunk 0 (elements 0..3755, "),
+        "{err}"
+    );
+    assert!(err.contains("past the end of the file"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn an_unknown_filter_is_one_line_naming_file_and_element() {
+    let Some(fx) = fixtures() else { return };
+    let err = failing_preprocess("gzip", |p| {
+        let code = "import sys, h5py, hdf5plugin\n\
+                    with h5py.File(sys.argv[1], 'r+') as f:\n\
+                    \x20   d = f['X/data'][()]\n\
+                    \x20   del f['X/data']\n\
+                    \x20   f.create_dataset('X/data', data=d, **hdf5plugin.LZ4())\n";
+        let ok = Command::new(&fx.py)
+            .args(["-c", code, p.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    });
+    assert!(err.contains("/X/data"), "{err}");
+    assert!(err.contains("32004"), "{err}");
+}
