@@ -392,21 +392,8 @@ pub fn concat(
         .iter()
         .map(|p| H5adReader::open(p))
         .collect::<Result<_>>()?;
+    // Opening checked each X's shape against its obs and var.
     let xs = files.iter().map(|f| f.x()).collect::<Result<Vec<_>>>()?;
-    for (f, x) in files.iter().zip(&xs) {
-        let (n_obs, n_vars) = f.shape()?;
-        if x.shape() != (n_obs, n_vars) {
-            return Err(Error::format(
-                f.path(),
-                "/X",
-                format!(
-                    "shape {:?} does not match obs x var {:?}",
-                    x.shape(),
-                    (n_obs, n_vars)
-                ),
-            ));
-        }
-    }
 
     // var: join gene names.
     let var_names: Vec<Vec<String>> = files
@@ -416,6 +403,9 @@ pub fn concat(
             r.read_rows(0..r.len()).map(|d| d.index)
         })
         .collect::<Result<_>>()?;
+    for (f, names) in files.iter().zip(&var_names) {
+        refuse_duplicates(f.path(), names)?;
+    }
     let genes: Vec<String> = match opts.join {
         Join::Inner => {
             let mut keep: Vec<String> = var_names[0].clone();
@@ -573,6 +563,26 @@ pub fn concat(
         layers,
         left_out,
     })
+}
+
+/// Refuses var names that occur twice in one input: a column could not be placed by name in
+/// the joined var (anndata.concat refuses them too: "Reindexing only valid with uniquely valued
+/// Index objects").
+fn refuse_duplicates(path: &Path, names: &[String]) -> Result<()> {
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(names.len());
+    for (j, name) in names.iter().enumerate() {
+        if let Some(i) = first.insert(name.as_str(), j) {
+            return Err(Error::format(
+                path,
+                "/var",
+                format!(
+                    "var name {name:?} occurs at rows {i} and {j}; concat needs unique var \
+                     names (anndata: adata.var_names_make_unique())"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The gene union as anndata's `merge_indices` forms it, `pd.Index.union` pairwise: an index

@@ -23,7 +23,7 @@ pub(crate) fn file_of(loc: &Location) -> PathBuf {
 
 /// The full element path of `child` under `loc` (`/obs/cell_line`).
 pub(crate) fn child_path(loc: &Location, child: &str) -> String {
-    let name = loc.name();
+    let name = valid_utf8(loc.name());
     if name.ends_with('/') {
         format!("{name}{child}")
     } else {
@@ -128,7 +128,7 @@ pub(crate) fn value_kind(c: &Container, loc: &Location, element: &str) -> Result
             return Err(format_err(
                 loc,
                 element,
-                format!("unsupported HDF5 element type {other:?}"),
+                format!("unsupported HDF5 element type {other}"),
             ))
         }
     })
@@ -207,7 +207,8 @@ pub(crate) fn read_strings(
             read_vec::<$t>(c, range.clone())
                 .at(loc, element)?
                 .iter()
-                .map(|s| s.as_str().to_string())
+                // Bytes, not `as_str`: a file's strings need not be valid UTF-8.
+                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
                 .collect()
         };
     }
@@ -220,7 +221,7 @@ pub(crate) fn read_strings(
             return Err(format_err(
                 loc,
                 element,
-                format!("expected strings, found {other:?}"),
+                format!("expected strings, found {other}"),
             ))
         }
     })
@@ -445,7 +446,16 @@ impl Appender {
 
 /// Names of a group's children, in HDF5's (alphabetical) order.
 pub(crate) fn members(group: &Group) -> Result<Vec<String>> {
-    group.member_names().at(group, "")
+    let names = group.member_names().at(group, "")?;
+    Ok(names.into_iter().map(valid_utf8).collect())
+}
+
+/// `s` with invalid UTF-8 replaced by U+FFFD: hdf5 builds names from a file's bytes unchecked.
+pub(crate) fn valid_utf8(s: String) -> String {
+    match String::from_utf8_lossy(s.as_bytes()) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(fixed) => fixed,
+    }
 }
 
 /// True when `name` is a child group of `group`.

@@ -21,7 +21,8 @@ pub struct H5adReader {
 }
 
 impl H5adReader {
-    /// Opens `path`, checking that it is HDF5 and has `obs` and `var` dataframes.
+    /// Opens `path`, checking that it is HDF5 and has `obs` and `var` dataframes, and, when it has
+    /// an `X`, that X's declared shape is (obs rows, var rows) (see [`Self::check_x_shape`]).
     pub fn open(path: &Path) -> Result<Self> {
         let file = h5::open_read(path)?;
         let r = H5adReader {
@@ -37,7 +38,56 @@ impl H5adReader {
                 ));
             }
         }
+        r.check_x_shape()?;
         Ok(r)
+    }
+
+    /// X's (rows, columns) as its metadata declares them: a sparse group's `shape` attribute, a
+    /// dense dataset's dimensions. `None` (or an error) when there is no X or its shape is not
+    /// two non-negative integers: opening X then says why.
+    fn declared_x_shape(&self) -> Result<Option<(usize, usize)>> {
+        if !self.has_x() {
+            return Ok(None);
+        }
+        let dims: Vec<f64> = if h5::is_group(&self.file, "X") {
+            let g = self.file.group("X").at(&self.file, "X")?;
+            h5::attr_f64s(&g, "shape")?.unwrap_or_default()
+        } else {
+            let ds = self.file.dataset("X").at(&self.file, "X")?;
+            ds.shape().into_iter().map(|n| n as f64).collect()
+        };
+        Ok(match dims[..] {
+            [r, c] if [r, c].iter().all(|&n| n >= 0.0 && n.fract() == 0.0) => {
+                Some((r as usize, c as usize))
+            }
+            _ => None,
+        })
+    }
+
+    /// Fails with a format error on `/X` naming both counts when X has another number of rows
+    /// than obs or of columns than var (anndata cannot read such a file).
+    pub fn check_x_shape(&self) -> Result<()> {
+        let Ok(Some((rows, cols))) = self.declared_x_shape() else {
+            return Ok(());
+        };
+        let (n_obs, n_vars) = self.shape()?;
+        if rows != n_obs {
+            return Err(Error::format(
+                &self.path,
+                "/X",
+                format!("has {rows} rows but obs has {n_obs}; X needs one row per obs entry"),
+            ));
+        }
+        if cols != n_vars {
+            return Err(Error::format(
+                &self.path,
+                "/X",
+                format!(
+                    "has {cols} columns but var has {n_vars}; X needs one column per var entry"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The file's path.

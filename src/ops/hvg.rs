@@ -161,16 +161,27 @@ fn np_percentile(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
-/// Bin of `x` for right-closed bins with these edges (pandas' `searchsorted(side='left') - 1`).
-fn right_closed_bin(edges: &[f64], x: f64) -> usize {
-    edges.partition_point(|&e| e < x) - 1
+/// Bin of `x` for right-closed bins with these ascending edges (pandas'
+/// `searchsorted(side='left') - 1`); `None` (pandas' NaN bin) when `x` is NaN or outside
+/// (edges[0], edges[last]].
+fn right_closed_bin(edges: &[f64], x: f64) -> Option<usize> {
+    if x.is_nan() {
+        return None;
+    }
+    let k = edges.partition_point(|&e| e < x);
+    (k >= 1 && k < edges.len()).then(|| k - 1)
 }
 
-/// `pd.cut(values, n_bins)` bin edges: equal-width over [min, max], the first edge lowered by
-/// 0.1% of the range (both ends widened by 0.1% when all values are equal).
+/// `pd.cut(values, n_bins)` bin edges: equal-width over [min, max] of the finite values, the
+/// first edge lowered by 0.1% of the range (both ends widened by 0.1% when all values are equal);
+/// empty when no value is finite.
 fn equal_width_edges(values: &[f64], n_bins: usize) -> Vec<f64> {
-    let mut mn = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let mut mx = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let finite = values.iter().copied().filter(|x| x.is_finite());
+    let mut mn = finite.clone().fold(f64::INFINITY, f64::min);
+    let mut mx = finite.fold(f64::NEG_INFINITY, f64::max);
+    if mn > mx {
+        return Vec::new();
+    }
     let linspace = |a: f64, b: f64| -> Vec<f64> {
         let step = (b - a) / n_bins as f64;
         let mut e: Vec<f64> = (0..=n_bins).map(|i| i as f64 * step + a).collect();
@@ -240,11 +251,17 @@ pub fn dispersion_hvg(
     let (bins, n_groups) = match flavor {
         Flavor::Seurat => {
             let edges = equal_width_edges(&means, n_bins);
-            let b: Vec<usize> = means.iter().map(|&x| right_closed_bin(&edges, x)).collect();
+            let b: Vec<Option<usize>> =
+                means.iter().map(|&x| right_closed_bin(&edges, x)).collect();
             (b, n_bins)
         }
         _ => {
-            let mut sorted = means.clone();
+            let mut sorted: Vec<f64> = means.iter().copied().filter(|x| !x.is_nan()).collect();
+            if sorted.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "highly_variable_genes: every gene's mean is NaN".into(),
+                ));
+            }
             sorted.sort_by(f64::total_cmp);
             let mut edges = vec![f64::NEG_INFINITY];
             edges.extend(
@@ -262,13 +279,16 @@ pub fn dispersion_hvg(
                         .into(),
                 ));
             }
-            let b: Vec<usize> = means.iter().map(|&x| right_closed_bin(&edges, x)).collect();
+            let b: Vec<Option<usize>> =
+                means.iter().map(|&x| right_closed_bin(&edges, x)).collect();
             (b, edges.len() - 1)
         }
     };
     let mut members: Vec<Vec<f64>> = vec![Vec::new(); n_groups];
-    for (j, &b) in bins.iter().enumerate() {
-        members[b].push(disp[j]);
+    for (j, b) in bins.iter().enumerate() {
+        if let Some(m) = b.and_then(|b| members.get_mut(b)) {
+            m.push(disp[j]);
+        }
     }
     let stats: Vec<(f64, f64)> = members
         .iter()
@@ -298,9 +318,10 @@ pub fn dispersion_hvg(
         })
         .collect();
     let norm: Vec<f64> = (0..g)
-        .map(|j| {
-            let (avg, dev) = stats[bins[j]];
-            (disp[j] - avg) / dev
+        .map(|j| match bins[j].and_then(|b| stats.get(b)) {
+            Some(&(avg, dev)) => (disp[j] - avg) / dev,
+            // A gene outside every bin (NaN or infinite mean) has no normalized dispersion.
+            None => f64::NAN,
         })
         .collect();
     let highly_variable = select_top(&norm, n_top_genes);
@@ -404,10 +425,13 @@ mod tests {
     #[test]
     fn right_closed_bins_put_edges_in_the_lower_bin() {
         let e = [0.0, 1.0, 2.0, 3.0];
-        assert_eq!(right_closed_bin(&e, 0.5), 0);
-        assert_eq!(right_closed_bin(&e, 1.0), 0);
-        assert_eq!(right_closed_bin(&e, 1.0001), 1);
-        assert_eq!(right_closed_bin(&e, 3.0), 2);
+        assert_eq!(right_closed_bin(&e, 0.5), Some(0));
+        assert_eq!(right_closed_bin(&e, 1.0), Some(0));
+        assert_eq!(right_closed_bin(&e, 1.0001), Some(1));
+        assert_eq!(right_closed_bin(&e, 3.0), Some(2));
+        assert_eq!(right_closed_bin(&e, 0.0), None);
+        assert_eq!(right_closed_bin(&e, 3.5), None);
+        assert_eq!(right_closed_bin(&e, f64::NAN), None);
     }
 
     #[test]
@@ -431,5 +455,46 @@ mod tests {
             panic!()
         };
         assert!((dispersions_norm[3] - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn any_float_moments_give_a_table_not_a_panic() {
+        let odd = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            0.0,
+            1.0,
+            2.5,
+            1e300,
+        ];
+        for flavor in [Flavor::Seurat, Flavor::CellRanger] {
+            for &a in &odd {
+                for &b in &odd {
+                    let mean = [a, 1.0, 2.0, b, 3.0];
+                    let var = [b, 0.5, a, 1.0, 2.0];
+                    if let Ok(t) = dispersion_hvg(flavor, &mean, &var, 2, 20) {
+                        assert_eq!(t.len(), 5);
+                    }
+                }
+            }
+            let nan = [f64::NAN; 3];
+            if let Ok(t) = dispersion_hvg(flavor, &nan, &nan, 2, 20) {
+                assert_eq!(t.n_highly_variable(), 0);
+            }
+        }
+        for &a in &odd {
+            let mean: Vec<f64> = (0..40)
+                .map(|j| if j == 7 { a } else { 1.0 + j as f64 })
+                .collect();
+            let var: Vec<f64> = (0..40)
+                .map(|j| if j == 9 { a } else { 2.0 + j as f64 })
+                .collect();
+            let _ = seurat_v3_clip(&mean, &var, 10, 0.3);
+        }
+        let n = [f64::NAN, 1.0, f64::INFINITY];
+        let t = seurat_v3_hvg(&n, &n, &n, &n, &n, 10, 2);
+        assert_eq!(t.n_highly_variable(), 2);
     }
 }

@@ -14,3 +14,4 @@ pub mod preprocess;
 pub mod quality;
 pub mod spectral;
 pub mod umap;
+pub mod values;

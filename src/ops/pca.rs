@@ -11,6 +11,7 @@
 use faer::Mat;
 
 use super::eigen::{top_eigen, EigenSolver};
+use super::values::{check_chunk, ValueRule};
 use crate::backend::{Backend, Gram, Projection};
 use crate::error::{Error, Result};
 use crate::io::CsrChunk;
@@ -40,8 +41,8 @@ pub struct PcaFit {
     pub iterations: usize,
 }
 
-/// Streams `chunks` through the backend's gram kernel. `on_chunk` sees each chunk's row count
-/// (for progress).
+/// Streams `chunks` through the backend's gram kernel, refusing NaN and infinite values (see
+/// [`check_chunk`]). `on_chunk` sees each chunk's row count (for progress).
 pub fn accumulate_gram(
     chunks: impl IntoIterator<Item = Result<CsrChunk>>,
     backend: &dyn Backend,
@@ -51,6 +52,7 @@ pub fn accumulate_gram(
     let mut acc = backend.gram_accumulator(dim)?;
     for chunk in chunks {
         let chunk = chunk?;
+        check_chunk(&chunk, ValueRule::Finite)?;
         acc.add(&chunk)?;
         on_chunk(chunk.n_rows());
     }

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::io::CsrChunk;
 use crate::ops::hvg::{dispersion_hvg, seurat_v3_clip, seurat_v3_hvg, Flavor, HvgTable};
 use crate::ops::normalize::{cell_total, divisor, TargetSum, TotalsCounter};
+use crate::ops::values::{check_chunk, ValueRule};
 
 /// Parameters of the per-plate statistics.
 #[derive(Clone, Copy, Debug)]
@@ -99,13 +100,15 @@ where
             "n_top_genes must be at least 1".into(),
         ));
     }
-    // Pass 1: totals, plus the moments that need no target sum.
+    // Pass 1: totals, plus the moments that need no target sum; it refuses values that are not
+    // counts before anything is written.
     on_pass(1);
     let mut counter = TotalsCounter::new();
     let mut acc: Option<GeneSums> = None;
     let mut nnz = 0u64;
     for chunk in open()? {
         let chunk = chunk?;
+        check_chunk(&chunk, ValueRule::Counts)?;
         let acc = acc.get_or_insert_with(|| GeneSums::new(chunk.n_cols));
         let totals = chunk_totals(backend, &chunk)?;
         totals.iter().for_each(|&t| counter.add(t));

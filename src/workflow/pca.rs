@@ -128,7 +128,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let gram_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let fit = fit(gram, opts.n_comps, opts.solver)?;
+    let fit = fit(gram, opts.n_comps, opts.solver).map_err(|e| about_x(&opts.input, e))?;
     release_free_heap();
     let eigen_seconds = t.elapsed().as_secs_f64();
 

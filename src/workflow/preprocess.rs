@@ -130,19 +130,10 @@ fn open_plate(
     out_dir: &Path,
     filter: Option<&CellFilter>,
 ) -> Result<(Plate, Vec<String>)> {
+    // Opening checks X's shape against obs and var.
     let f = H5adReader::open(path)?;
-    let (n_obs, n_vars) = f.shape()?;
-    let x = f.x()?;
-    if x.shape() != (n_obs, n_vars) {
-        return Err(Error::format(
-            path,
-            "/X",
-            format!(
-                "shape {:?} does not match obs x var ({n_obs}, {n_vars})",
-                x.shape()
-            ),
-        ));
-    }
+    let (n_obs, _) = f.shape()?;
+    f.x()?;
     let var = f.var_reader()?;
     let genes = var.read_rows(0..var.len())?.index;
     let (selection, mask) = match filter {

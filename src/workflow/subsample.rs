@@ -93,21 +93,15 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
     let reader = H5adReader::open(&opts.input)?;
     refuse_input_as_output(&opts.input, &opts.output)?;
     check_output(&opts.output, opts.force)?;
-    let (n_obs, n_vars) = reader.shape()?;
-    let rows = sample_rows(n_obs, opts.n, opts.replace, opts.seed)?;
+    // Opening checked X's shape against obs and var.
+    let (n_obs, _) = reader.shape()?;
+    let rows = sample_rows(n_obs, opts.n, opts.replace, opts.seed).map_err(|e| match e {
+        Error::InvalidArgument(m) => Error::format(&opts.input, "/obs", m),
+        other => other,
+    })?;
     let pick = RowPick::Sorted(&rows);
     let block = opts.block_rows.max(1);
     let matrices = Matrices::of(&reader, (!opts.with_x).then_some("no --with-x"))?;
-    if opts.with_x {
-        let (rows_x, cols_x) = reader.x()?.shape();
-        if (rows_x, cols_x) != (n_obs, n_vars) {
-            return Err(Error::format(
-                &opts.input,
-                "/X",
-                format!("shape {:?} does not match obs x var", (rows_x, cols_x)),
-            ));
-        }
-    }
 
     let out = OutputFile::create(&opts.output, opts.force)?;
     out.carry_over(&reader, &["var"], &["varm", "uns"], &["uns/neighbors"])?;
