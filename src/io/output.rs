@@ -479,7 +479,7 @@ impl OutputSet {
             }
             set.outputs.push((target.to_path_buf(), PathBuf::new()));
         }
-        for (i, dir) in dirs.iter().enumerate() {
+        for dir in &dirs {
             let first = set
                 .outputs
                 .iter()
@@ -492,7 +492,6 @@ impl OutputSet {
             live.push(stage.path.clone());
             drop(live);
             set.stages.push(stage);
-            debug_assert_eq!(set.stages.len(), i + 1);
         }
         for (target, staged) in &mut set.outputs {
             let dir = dir_of(target);
