@@ -253,11 +253,21 @@ fn check_after_kill(case: &Case, f: &Fixture, out: &Path, what: &str) {
         assert!(p.exists(), "{} {what}: {} missing", case.name, p.display());
         if p.extension().is_some_and(|e| e == "h5ad") {
             let i = run(&["inspect", s(p)]);
-            assert!(i.status.success(), "{} {what}: {} unreadable", case.name, p.display());
+            assert!(
+                i.status.success(),
+                "{} {what}: {} unreadable",
+                case.name,
+                p.display()
+            );
         }
     }
     for d in &dirs {
-        assert_eq!(temps(d), Vec::<String>::new(), "{} {what}: temporaries", case.name);
+        assert_eq!(
+            temps(d),
+            Vec::<String>::new(),
+            "{} {what}: temporaries",
+            case.name
+        );
     }
 }
 
@@ -295,11 +305,25 @@ fn kill_matrix_leaves_all_outputs_or_none() {
             let err = String::from_utf8_lossy(&done.stderr);
             if sig == libc::SIGINT && !done.status.success() {
                 assert_eq!(done.status.code(), Some(130), "{} {what}: {err}", case.name);
-                assert_eq!(err.trim_end().lines().count(), 1, "{} {what}: {err}", case.name);
-                assert!(err.starts_with("scoop: interrupted"), "{}: {err}", case.name);
+                assert_eq!(
+                    err.trim_end().lines().count(),
+                    1,
+                    "{} {what}: {err}",
+                    case.name
+                );
+                assert!(
+                    err.starts_with("scoop: interrupted"),
+                    "{}: {err}",
+                    case.name
+                );
             }
             if sig == libc::SIGKILL && !done.status.success() {
-                assert_eq!(done.status.signal(), Some(libc::SIGKILL), "{}: {err}", case.name);
+                assert_eq!(
+                    done.status.signal(),
+                    Some(libc::SIGKILL),
+                    "{}: {err}",
+                    case.name
+                );
             }
             check_after_kill(case, f, &out, &what);
         }
@@ -355,16 +379,26 @@ fn case2_no_temporaries_pile_up() {
     wait_for_temp(&mut child, out);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!temps(out).is_empty(), "the killed run's staging should remain");
+    assert!(
+        !temps(out).is_empty(),
+        "the killed run's staging should remain"
+    );
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(temps(out), Vec::<String>::new(), "the next run left temporaries");
+    assert_eq!(
+        temps(out),
+        Vec::<String>::new(),
+        "the next run left temporaries"
+    );
 }
 
 /// Waits until `child` has a temporary in `dir` (it is writing).
 fn wait_for_temp(child: &mut Child, dir: &Path) {
     let t = Instant::now();
     while temps(dir).is_empty() {
-        assert!(child.try_wait().unwrap().is_none(), "finished before writing");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before writing"
+        );
         assert!(t.elapsed() < Duration::from_secs(60));
         std::thread::sleep(Duration::from_micros(200));
     }
@@ -428,12 +462,44 @@ fn case10_output_equal_to_input_is_refused_even_with_force() {
     let before = std::fs::read(&input).unwrap();
     let runs: Vec<Vec<&str>> = vec![
         vec![
-            "plot", "--basis", "umap", "--color", "drug", "--force", "--out", s(&input), s(&input),
+            "plot",
+            "--basis",
+            "umap",
+            "--color",
+            "drug",
+            "--force",
+            "--out",
+            s(&input),
+            s(&input),
         ],
-        vec!["subsample", "--n", "10", "--force", "--out", s(&input), s(&input)],
+        vec![
+            "subsample",
+            "--n",
+            "10",
+            "--force",
+            "--out",
+            s(&input),
+            s(&input),
+        ],
         vec!["neighbors", "--force", "--out", s(&input), s(&input)],
-        vec!["umap", "--n-epochs", "5", "--force", "--out", s(&input), s(&input)],
-        vec!["pca", "--n-comps", "4", "--force", "--out", s(&input), s(&input)],
+        vec![
+            "umap",
+            "--n-epochs",
+            "5",
+            "--force",
+            "--out",
+            s(&input),
+            s(&input),
+        ],
+        vec![
+            "pca",
+            "--n-comps",
+            "4",
+            "--force",
+            "--out",
+            s(&input),
+            s(&input),
+        ],
         vec!["concat", "--force", "--out", s(&input), s(&input), s(&f.um)],
     ];
     for args in runs {
@@ -441,7 +507,11 @@ fn case10_output_equal_to_input_is_refused_even_with_force() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("is the input"), "{args:?}: {err}");
-        assert_eq!(std::fs::read(&input).unwrap(), before, "{args:?} changed its input");
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            before,
+            "{args:?} changed its input"
+        );
     }
 }
 
@@ -474,8 +544,19 @@ fn case9_output_directories_are_checked_first_and_not_left_behind() {
         v[n - 3] = 1_000_000;
         ds.write_raw(&v).unwrap();
     }
-    let probe = run(&["pca", "--n-comps", "4", "--out", s(&d.join("ok.h5ad")), s(&bad)]);
-    assert_eq!(probe.status.code(), Some(1), "the corrupt plate should fail pca");
+    let probe = run(&[
+        "pca",
+        "--n-comps",
+        "4",
+        "--out",
+        s(&d.join("ok.h5ad")),
+        s(&bad),
+    ]);
+    assert_eq!(
+        probe.status.code(),
+        Some(1),
+        "the corrupt plate should fail pca"
+    );
     let not_dir = d.join("file");
     std::fs::write(&not_dir, b"").unwrap();
     let out = run(&[
@@ -534,21 +615,44 @@ fn case1_case9_failed_writes_exit_1_naming_the_output() {
         let out = root.path().join(format!("w{i}"));
         std::fs::create_dir(&out).unwrap();
         let args = (case.args)(f, &out);
-        let done = run_with_file_limit(&args.iter().map(String::as_str).collect::<Vec<_>>(), 1 << 20);
+        let done = run_with_file_limit(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            1 << 20,
+        );
         check_failed_write(case.name, &done, &(case.outputs)(&out), "File too large");
     }
     let sim = root.path().join("sim");
     let done = run_with_file_limit(
-        &["simulate", "--out", s(&sim), "--plates", "2", "--cells-per-plate", "2000", "--genes", "500"],
+        &[
+            "simulate",
+            "--out",
+            s(&sim),
+            "--plates",
+            "2",
+            "--cells-per-plate",
+            "2000",
+            "--genes",
+            "500",
+        ],
         1 << 20,
     );
-    check_failed_write("simulate", &done, &[sim.join("plate1_filtered.h5ad")], "File too large");
+    check_failed_write(
+        "simulate",
+        &done,
+        &[sim.join("plate1_filtered.h5ad")],
+        "File too large",
+    );
     assert!(!sim.exists(), "simulate left its --out");
 }
 
 fn check_failed_write(name: &str, done: &Output, outputs: &[PathBuf], reason: &str) {
     let err = String::from_utf8_lossy(&done.stderr);
-    assert_eq!(done.status.code(), Some(1), "{name}: status {:?}: {err}", done.status);
+    assert_eq!(
+        done.status.code(),
+        Some(1),
+        "{name}: status {:?}: {err}",
+        done.status
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
     assert!(err.contains(reason), "{name}: {err}");
     assert!(
@@ -613,14 +717,32 @@ fn disk_full_fails_cleanly_for_every_writing_command() {
         std::fs::create_dir(&out).unwrap();
         let args = (case.args)(f, &out);
         let done = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        check_failed_write(case.name, &done, &(case.outputs)(&out), "No space left on device");
+        check_failed_write(
+            case.name,
+            &done,
+            &(case.outputs)(&out),
+            "No space left on device",
+        );
         std::fs::remove_dir_all(&out).unwrap();
     }
     let sim = mnt.join("sim");
     let done = run(&[
-        "simulate", "--out", s(&sim), "--plates", "2", "--cells-per-plate", "2000", "--genes", "500",
+        "simulate",
+        "--out",
+        s(&sim),
+        "--plates",
+        "2",
+        "--cells-per-plate",
+        "2000",
+        "--genes",
+        "500",
     ]);
-    check_failed_write("simulate", &done, &[sim.join("plate1_filtered.h5ad")], "No space left on device");
+    check_failed_write(
+        "simulate",
+        &done,
+        &[sim.join("plate1_filtered.h5ad")],
+        "No space left on device",
+    );
     assert!(!sim.exists(), "simulate left its --out");
     // plot writes little: fill the disk first.
     let filler = mnt.join("filler");
@@ -629,10 +751,23 @@ fn disk_full_fails_cleanly_for_every_writing_command() {
     while std::io::Write::write_all(&mut fill, &block).is_ok() {}
     drop(fill);
     let png = mnt.join("u.png");
-    let done = run(&["plot", "--basis", "umap", "--color", "drug", "--out", s(&png), s(&f.um)]);
+    let done = run(&[
+        "plot",
+        "--basis",
+        "umap",
+        "--color",
+        "drug",
+        "--out",
+        s(&png),
+        s(&f.um),
+    ]);
     check_failed_write("plot", &done, &[png], "No space left on device");
     std::fs::remove_file(&filler).unwrap();
-    let left: Vec<_> = std::fs::read_dir(&mnt).unwrap().flatten().map(|e| e.file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&mnt)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 

@@ -10,8 +10,8 @@ use super::csr::{CsrWriteOptions, CsrWriter};
 use super::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWriter, StringNa};
 use super::elem::{write_element, Element};
 use super::h5ad::{H5adReader, OutputFile};
-use super::output::{OutputOptions, OutputSet};
 use super::matrix_rows::{concat_rows, ColumnMap};
+use super::output::{OutputOptions, OutputSet};
 use crate::error::{Error, Result};
 
 /// How the var axis is joined.

@@ -238,7 +238,10 @@ impl OutputFile {
     /// Closes the file and commits its own set ([`OutputFile::create`]), moving it onto the
     /// target; returns the target.
     pub fn commit(mut self) -> Result<PathBuf> {
-        let set = self.set.take().expect("commit is for files created with `create`");
+        let set = self
+            .set
+            .take()
+            .expect("commit is for files created with `create`");
         let target = self.target.clone();
         self.close()?;
         set.commit()?;

@@ -26,6 +26,6 @@ pub use dense::{DenseRowReader, DenseRowWriter};
 pub use elem::{read_element, write_element, Element};
 pub use filters::Codec;
 pub use h5ad::{H5adReader, OutputFile};
-pub use output::{OutputOptions, OutputSet};
 pub use matrix_rows::{ColumnMap, MatrixSink, RowBlock};
+pub use output::{OutputOptions, OutputSet};
 pub use zarr::ZarrRowWriter;

@@ -153,9 +153,7 @@ impl Stage {
                     let _ = std::fs::remove_dir(&fresh);
                     tries += 1;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => {
-                    tries += 1
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
                 Err(e) => return Err(Error::io(target, e)),
             }
         };
@@ -272,7 +270,7 @@ fn parse_journal(bytes: &[u8]) -> Option<(bool, Vec<(PathBuf, PathBuf)>)> {
         .map(|f| PathBuf::from(OsString::from_vec(f.to_vec())));
     let force = fields.next()? == Path::new("1");
     let rest: Vec<PathBuf> = fields.filter(|p| !p.as_os_str().is_empty()).collect();
-    if rest.len() % 2 != 0 {
+    if !rest.len().is_multiple_of(2) {
         return None;
     }
     let pairs = rest
@@ -496,7 +494,9 @@ impl OutputSet {
         for (target, staged) in &mut set.outputs {
             let dir = dir_of(target);
             let k = dirs.iter().position(|d| *d == dir).expect("listed");
-            *staged = set.stages[k].path.join(target.file_name().expect("checked"));
+            *staged = set.stages[k]
+                .path
+                .join(target.file_name().expect("checked"));
         }
         if set.stages.len() > 1 {
             // Every staging directory names the set's, the journal's first.
@@ -580,8 +580,7 @@ impl OutputSet {
                 .map_err(|e| Error::io(first, e))?;
             std::fs::rename(&tmp, &journal).map_err(|e| Error::io(first, e))?;
         }
-        for i in 0..self.outputs.len() {
-            let (target, staged) = &self.outputs[i];
+        for (i, (target, staged)) in self.outputs.iter().enumerate() {
             let stage = staged.parent().expect("inside a staging directory");
             if let Err(e) = place(staged, target, self.force, stage) {
                 // Not committed after all: undo the renames done (without force nothing was
@@ -639,7 +638,10 @@ mod tests {
         ];
         let (force, pairs) = parse_journal(&journal_bytes(true, &o)).unwrap();
         assert!(force);
-        assert_eq!(pairs[0], (PathBuf::from("s/a b\tc"), PathBuf::from("a b\tc")));
+        assert_eq!(
+            pairs[0],
+            (PathBuf::from("s/a b\tc"), PathBuf::from("a b\tc"))
+        );
         assert_eq!(pairs[1], (PathBuf::from("s/d"), PathBuf::from("d")));
     }
 

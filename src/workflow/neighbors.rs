@@ -8,9 +8,7 @@ use std::time::Instant;
 use crate::backend::{Backend, Points};
 use crate::error::{Error, Result};
 use crate::io::csr::write_csr;
-use crate::io::{
-    write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds,
-};
+use crate::io::{write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds};
 use crate::ops::fuzzy::{connectivities, distance_graph, Graph};
 use crate::ops::knn::{exact, nn_descent, DescentOptions, DescentReport, Knn, KnnMethod};
 use crate::progress::Progress;

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, copy_rows, ColumnMap};
 use crate::io::subset::{write_dataframe_rows, RowPick};
 use crate::io::{
-    write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
-    Element, H5adReader, MatrixReader, NumVec, OutputFile, OutputOptions, OutputSet,
+    write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame, Element,
+    H5adReader, MatrixReader, NumVec, OutputFile, OutputOptions, OutputSet,
 };
 use crate::ops::filter::CellFilter;
 use crate::ops::hvg::HvgStats;
@@ -370,8 +370,7 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     let mut reports = Vec::new();
     for (plate, (st, stats_seconds)) in plates.iter().zip(stats) {
         let t = Instant::now();
-        let (matrices, not_carried) =
-            write_plate(&set, plate, &st, &subset, &keep, opts, backend)?;
+        let (matrices, not_carried) = write_plate(&set, plate, &st, &subset, &keep, opts, backend)?;
         reports.push(PlateReport {
             matrices,
             not_carried,

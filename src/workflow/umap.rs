@@ -7,8 +7,7 @@ use std::time::Instant;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::{
-    write_element, DenseArray, DenseRowReader, Element, H5adReader, MatrixReader,
-    NumVec,
+    write_element, DenseArray, DenseRowReader, Element, H5adReader, MatrixReader, NumVec,
 };
 use crate::ops::fuzzy::Graph;
 use crate::ops::umap::{default_epochs, umap, Init, Start, UmapOptions};
