@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::io::output::visible_path;
+
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -52,7 +54,7 @@ impl Error {
     /// A format error on `element` of `path`.
     pub fn format(path: &Path, element: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Format {
-            path: path.to_path_buf(),
+            path: visible_path(path),
             element: element.into(),
             message: message.into(),
         }
@@ -61,24 +63,39 @@ impl Error {
     /// An I/O error on `path`.
     pub fn io(path: &Path, reason: std::io::Error) -> Self {
         Error::Io {
-            path: path.to_path_buf(),
+            path: visible_path(path),
             reason,
         }
     }
 
-    /// An HDF5 error on `element` of `path`, with HDF5's message shortened to one line.
+    /// An HDF5 error on `element` of `path`, with HDF5's message shortened to one line without
+    /// its volatile details (times, addresses, descriptors). A failed system call (HDF5 names its
+    /// `errno`) becomes an [`Error::Io`] on `path` with the OS's reason.
     pub fn hdf5(path: &Path, element: impl Into<String>, err: hdf5::Error) -> Self {
         let text = err.to_string();
-        let message = text
-            .lines()
-            .next()
-            .unwrap_or("unknown HDF5 error")
-            .trim()
-            .to_string();
+        if let Some(errno) = os_errno(&text) {
+            return Error::io(path, std::io::Error::from_raw_os_error(errno));
+        }
+        let line = text.lines().next().unwrap_or("unknown HDF5 error").trim();
+        // HDF5 appends `key = value, ...` details after the last `:` before the first ` = `.
+        let message = match line.find(" = ") {
+            Some(eq) => line[..eq]
+                .rfind(':')
+                .map_or(line, |colon| &line[..colon])
+                .to_string(),
+            None => line.to_string(),
+        };
         Error::Hdf5 {
-            path: path.to_path_buf(),
+            path: visible_path(path),
             element: element.into(),
             message,
         }
     }
+}
+
+/// The `errno = N` an HDF5 message reports for a failed system call.
+fn os_errno(text: &str) -> Option<i32> {
+    let rest = &text[text.find("errno = ")? + "errno = ".len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok().filter(|&n| n > 0)
 }

@@ -57,8 +57,19 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     if let Err(e) = scoop::cli::run() {
+        if scoop::cli::interrupted() {
+            // The signal thread is removing the staged outputs and ends the process.
+            loop {
+                std::thread::park();
+            }
+        }
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // Ends without exit handlers: after a failed write (a full disk), HDF5 handles are
+        // deliberately left open (see `OutputFile`), and HDF5's exit handler would close them.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: _exit ends the process; staged outputs were removed when the error unwound.
+        unsafe { libc::_exit(1) }
     }
 }
 

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::io::{
     Categories, Column, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
-    DataFrameWriter, NumVec, OutputFile, RowIds,
+    DataFrameWriter, NumVec, OutputFile, OutputOptions, OutputSet, RowIds,
 };
 use crate::progress::Progress;
 
@@ -262,14 +262,12 @@ pub fn simulate(
     force: bool,
     quiet: bool,
 ) -> Result<Vec<PlateSummary>> {
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let model = build_model(p)?;
     let paths: Vec<PathBuf> = (1..=p.plates)
         .map(|i| out_dir.join(format!("plate{i}_filtered.h5ad")))
         .collect();
-    for path in &paths {
-        crate::io::check_output(path, force)?;
-    }
+    // Every plate appears together at the end, or none does.
+    let set = OutputSet::create(&paths, &OutputOptions::new(force).make_dirs())?;
     let drugs: Vec<String> = DRUGS.iter().map(|s| s.to_string()).collect();
     let pass: Vec<String> = vec!["full".into(), "minimal".into()];
     let mut summaries = Vec::new();
@@ -278,7 +276,7 @@ pub fn simulate(
         let samples: Vec<String> = (0..DRUGS.len())
             .map(|d| format!("smp_{}", plate * 100 + d))
             .collect();
-        let out = OutputFile::create(path, force)?;
+        let out = OutputFile::create_in(&set, path)?;
         let mut var = DataFrame::with_index(model.gene_ids.clone());
         var.set_column(
             "gene_symbol",
@@ -370,7 +368,7 @@ pub fn simulate(
             DataFrame::with_index(Vec::new()).write(out.root(), "obs")?;
         }
         let (cells, nnz) = x.finish()?;
-        out.commit()?;
+        out.close()?;
         summaries.push(PlateSummary {
             path: path.clone(),
             cells,
@@ -378,6 +376,7 @@ pub fn simulate(
             full: full_count,
         });
     }
+    set.commit()?;
     Ok(summaries)
 }
 

@@ -197,7 +197,7 @@ fn write_sample(
     chunk_rows: usize,
 ) -> serde_json::Value {
     let (obs, var, x, obsm, uns) = sample(41, 19);
-    let out = OutputFile::create(path, false).unwrap();
+    let out = OutputFile::create(path, &[], false).unwrap();
     obs.write(out.root(), "obs").unwrap();
     var.write(out.root(), "var").unwrap();
     let mut w = CsrWriter::create(out.root(), "X", var.len(), opts).unwrap();

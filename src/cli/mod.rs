@@ -9,6 +9,7 @@ mod neighbors;
 mod pca;
 mod plot;
 mod preprocess;
+mod signals;
 mod simulate;
 mod subsample;
 mod umap;
@@ -172,8 +173,12 @@ enum Command {
     Devices,
 }
 
-/// Parses the command line and runs the subcommand.
+pub use signals::interrupted;
+
+/// Parses the command line and runs the subcommand. SIGINT and SIGTERM remove the staged outputs
+/// and end the process (status 130, 143) with one line; see [`interrupted`].
 pub fn run() -> anyhow::Result<()> {
+    signals::install();
     let cli = Cli::parse();
     if let Some(n) = cli.global.threads {
         rayon::ThreadPoolBuilder::new()

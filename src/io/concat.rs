@@ -11,6 +11,7 @@ use super::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWri
 use super::elem::{write_element, Element};
 use super::h5ad::{H5adReader, OutputFile};
 use super::matrix_rows::{concat_rows, ColumnMap};
+use super::output::{OutputOptions, OutputSet};
 use crate::error::{Error, Result};
 
 /// How the var axis is joined.
@@ -368,7 +369,7 @@ pub fn concat(
             "concat needs at least one input".into(),
         ));
     }
-    crate::io::check_output(out, opts.force)?;
+    let set = OutputSet::create(&[out], &OutputOptions::new(opts.force).inputs(inputs))?;
     let keys: Vec<String> = match &opts.keys {
         Some(k) if k.len() != inputs.len() => {
             return Err(Error::InvalidArgument(format!(
@@ -485,7 +486,7 @@ pub fn concat(
 
     let n_total: usize = xs.iter().map(|x| x.shape().0).sum();
     let nnz_total: u64 = xs.iter().map(|x| x.info().nnz).sum();
-    let output = OutputFile::create(out, opts.force)?;
+    let output = OutputFile::create_in(&set, out)?;
     DataFrame::with_index(genes.clone()).write(output.root(), "var")?;
     let mut xw = CsrWriter::create(
         output.root(),
@@ -554,7 +555,8 @@ pub fn concat(
             write_element(&g, key, &stack_rows(key, parts)?)?;
         }
     }
-    output.commit()?;
+    output.close()?;
+    set.commit()?;
     Ok(ConcatSummary {
         path: out.to_path_buf(),
         n_obs,

@@ -471,22 +471,72 @@ pub(crate) fn copy_object(src: &Group, name: &str, dst: &Group) -> Result<()> {
         CString::new(name).map_err(|_| format_err(src, name, "element name holds a NUL byte"))?;
     // SAFETY: both ids are open objects owned by the `Group`s borrowed for the call, the names are
     // NUL-terminated, and the call runs under hdf5-metno's global lock like its own calls.
-    let status = hdf5::sync::sync(|| unsafe {
-        hdf5_sys::h5o::H5Ocopy(
+    let failed = hdf5::sync::sync(|| unsafe {
+        let status = hdf5_sys::h5o::H5Ocopy(
             src.id(),
             c_name.as_ptr(),
             dst.id(),
             c_name.as_ptr(),
             hdf5_sys::h5p::H5P_DEFAULT,
             hdf5_sys::h5p::H5P_DEFAULT,
-        )
+        );
+        (status < 0).then(hdf5::Error::query)
     });
-    if status < 0 {
+    if let Some(err) = failed {
+        // A failed write (no space, ...) is the output's error; anything else the element's.
+        if let Ok(err) = err {
+            if let e @ Error::Io { .. } = Error::hdf5(&file_of(dst), child_path(dst, name), err) {
+                return Err(e);
+            }
+        }
         return Err(format_err(
             src,
             name,
-            format!("could not copy it into {}", file_of(dst).display()),
+            format!(
+                "could not copy it into {}",
+                super::output::visible_path(&file_of(dst)).display()
+            ),
         ));
     }
     Ok(())
+}
+
+/// Flushes and closes an output file written at `path`, closing first every handle still open
+/// on it (groups, datasets, ...; their Rust owners then find them invalid and do nothing).
+///
+/// HDF5 frees a dataset even when its close fails (the flush of its cached data), yet keeps its
+/// id, so a later close of that id crashes. Hence the flush comes first, alone: when it fails
+/// (a full disk), nothing is closed and the file's handles are left open, so no id is ever
+/// closed twice; when it succeeds, nothing is left to write and the closes cannot fail that way.
+pub(crate) fn close_output(file: hdf5::File, path: &Path) -> Result<()> {
+    use hdf5_sys::h5f::{
+        H5Fget_obj_count, H5Fget_obj_ids, H5F_OBJ_ATTR, H5F_OBJ_DATASET, H5F_OBJ_DATATYPE,
+        H5F_OBJ_GROUP, H5F_OBJ_LOCAL,
+    };
+    use hdf5_sys::h5i::{H5Idec_ref, H5Iis_valid};
+    if let Err(e) = file.flush() {
+        std::mem::forget(file);
+        return Err(Error::hdf5(path, "/", e));
+    }
+    let id = file.id();
+    let types = H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL;
+    hdf5::sync::sync(|| {
+        // SAFETY: `id` is the open file's; the buffer holds as many ids as the count says.
+        unsafe {
+            let n = H5Fget_obj_count(id, types);
+            if n <= 0 {
+                return;
+            }
+            let mut ids = vec![0 as hdf5_sys::h5i::hid_t; n as usize];
+            let got = H5Fget_obj_ids(id, types, ids.len(), ids.as_mut_ptr());
+            for &oid in &ids[..got.max(0) as usize] {
+                while H5Iis_valid(oid) > 0 {
+                    if H5Idec_ref(oid) < 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    file.close().map_err(|e| Error::hdf5(path, "/", e))
 }

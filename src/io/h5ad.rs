@@ -1,5 +1,5 @@
 //! Whole `.h5ad` files: a reader over the top-level elements and an output file that appears
-//! under its final name only when complete.
+//! under its final name only when complete (through an [`OutputSet`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ use super::csr::MatrixReader;
 use super::dataframe::{DataFrame, DataFrameReader};
 use super::elem::{read_element, Element};
 use super::h5::{self, format_err, H5Context};
+use super::output::{OutputOptions, OutputSet};
 use crate::error::{Error, Result};
 
 /// The `dict` groups of an AnnData file besides `obs`, `var`, `X`.
@@ -166,64 +167,50 @@ impl H5adReader {
     }
 }
 
-/// An output file written under a temporary name in the target's directory and renamed onto the
-/// target by [`OutputFile::commit`]; dropped uncommitted, the temporary file is removed.
+/// An `.h5ad` output written at its staged path in an [`OutputSet`] and made visible by the
+/// set's commit. [`OutputFile::create`] makes a one-file set that [`OutputFile::commit`]
+/// commits; [`OutputFile::create_in`] writes one output of a larger set, committed by the set
+/// after [`OutputFile::close`].
+///
+/// Closing flushes the file first; when that fails (a full disk), no handle of the file is
+/// closed again, since HDF5 frees a dataset whose close failed and a second close of it would
+/// crash: the handles are left open and the staged file is removed with its set.
 pub struct OutputFile {
     target: PathBuf,
-    tmp: PathBuf,
+    staged: PathBuf,
     file: Option<hdf5::File>,
-}
-
-/// Fails with [`Error::OutputExists`] when `path` exists and `force` is false.
-pub fn check_output(path: &Path, force: bool) -> Result<()> {
-    if path.exists() && !force {
-        return Err(Error::OutputExists(path.to_path_buf()));
-    }
-    Ok(())
-}
-
-/// The temporary sibling of `target` used while writing.
-pub fn temp_path(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.scoop-tmp-{}", std::process::id()))
+    set: Option<OutputSet>,
 }
 
 impl OutputFile {
-    /// Starts writing `target` as an AnnData file (root attrs `anndata`/`0.1.0`).
-    pub fn create(target: &Path, force: bool) -> Result<Self> {
+    /// Starts writing `target` as an AnnData file (root attrs `anndata`/`0.1.0`), a set of its
+    /// own: checked as [`OutputSet::create`] checks, against `inputs`.
+    pub fn create(target: &Path, inputs: &[&Path], force: bool) -> Result<Self> {
+        let set = OutputSet::create(&[target], &OutputOptions::new(force).inputs(inputs))?;
+        let mut out = Self::create_in(&set, target)?;
+        out.set = Some(set);
+        Ok(out)
+    }
+
+    /// Starts writing `target`, one of `set`'s outputs, at its staged path.
+    pub fn create_in(set: &OutputSet, target: &Path) -> Result<Self> {
         super::filters::register();
-        check_output(target, force)?;
-        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                return Err(Error::io(
-                    dir,
-                    std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "output directory does not exist",
-                    ),
-                ));
-            }
-        }
-        let tmp = temp_path(target);
-        // Strong close: `commit` really closes the file even while groups or datasets taken from
-        // it are still alive, so the renamed file is complete. No HDF5 file lock: nobody opens the
-        // temporary name, and HDF5's descriptor (opened without O_CLOEXEC) would carry the lock
-        // into any child process spawned meanwhile, locking readers out of the finished file.
+        let staged = set.staged(target).to_path_buf();
+        // Weak close (HDF5's default): closing the file never closes other handles, so a handle
+        // whose close failed is never closed again; `close` closes them itself once flushed. No
+        // HDF5 file lock: nobody opens the staged file, and HDF5's descriptor (opened without
+        // O_CLOEXEC) would carry the lock into any child process spawned meanwhile, locking
+        // readers out of the finished file.
         let file = hdf5::FileBuilder::new()
-            .with_fapl(|p| {
-                p.fclose_degree(hdf5::plist::file_access::FileCloseDegree::Strong)
-                    .file_locking(false)
-            })
-            .create(&tmp)
-            .map_err(|e| Error::hdf5(&tmp, "/", e))?;
+            .with_fapl(|p| p.file_locking(false))
+            .create(&staged)
+            .map_err(|e| Error::hdf5(&staged, "/", e))?;
         h5::set_encoding(&file, "anndata", "0.1.0")?;
         Ok(OutputFile {
             target: target.to_path_buf(),
-            tmp,
+            staged,
             file: Some(file),
+            set: None,
         })
     }
 
@@ -290,21 +277,24 @@ impl OutputFile {
         Ok(())
     }
 
-    /// Closes the file and renames it onto the target.
-    pub fn commit(mut self) -> Result<PathBuf> {
+    /// Completes the file (missing mappings added), flushes and closes it at its staged path
+    /// (with every handle still open on it); its set commits it.
+    pub fn close(mut self) -> Result<()> {
         self.fill_missing_mappings()?;
-        let file = self.file.take().expect("commit once");
-        file.close().map_err(|e| Error::hdf5(&self.tmp, "/", e))?;
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        Ok(self.target.clone())
+        let file = self.file.take().expect("open until close");
+        h5::close_output(file, &self.staged)
     }
-}
 
-impl Drop for OutputFile {
-    fn drop(&mut self) {
-        if let Some(f) = self.file.take() {
-            drop(f);
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+    /// Closes the file and commits its own set ([`OutputFile::create`]), moving it onto the
+    /// target; returns the target.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let set = self
+            .set
+            .take()
+            .expect("commit is for files created with `create`");
+        let target = self.target.clone();
+        self.close()?;
+        set.commit()?;
+        Ok(target)
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod h5;
 pub mod h5ad;
 pub mod inspect;
 pub mod matrix_rows;
+pub mod output;
 pub mod subset;
 pub mod zarr;
 
@@ -26,6 +27,7 @@ pub use dataframe::{
 pub use dense::{DenseRowReader, DenseRowWriter};
 pub use elem::{read_element, write_element, Element};
 pub use filters::Codec;
-pub use h5ad::{check_output, H5adReader, OutputFile};
+pub use h5ad::{H5adReader, OutputFile};
 pub use matrix_rows::{ColumnMap, MatrixSink, RowBlock};
+pub use output::{OutputOptions, OutputSet};
 pub use zarr::ZarrRowWriter;

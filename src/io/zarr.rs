@@ -1,8 +1,8 @@
 //! Zarr output (via `zarrs`): a dense 2-D f32 array written chunk row by chunk row, in Zarr
 //! format v2 so that zarr-python 2 and 3 and `dask.array.from_zarr` all read it.
 //!
-//! The store is written under a temporary name beside the target and renamed onto it by
-//! [`ZarrRowWriter::commit`]; dropped uncommitted, the temporary store is removed.
+//! The store is written where it is told, normally an output's staged path in an
+//! [`OutputSet`](super::OutputSet), whose commit makes it visible.
 
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -12,45 +12,39 @@ use zarrs::array::{Array, ArrayMetadata};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::metadata::v2::{ArrayMetadataV2, DataTypeMetadataV2, FillValueMetadataV2};
 
-use super::h5ad::{check_output, temp_path};
 use crate::error::{Error, Result};
 
 /// A `rows x cols` little-endian f32 Zarr v2 array (no compressor, C order), chunked by
 /// `chunk_rows` whole rows, filled by appending rows in order.
 pub struct ZarrRowWriter {
     array: Array<FilesystemStore>,
-    target: PathBuf,
-    tmp: PathBuf,
+    path: PathBuf,
     n_rows: u64,
     n_cols: usize,
     chunk_rows: usize,
     pending: Vec<f32>,
     next_chunk: u64,
-    committed: bool,
 }
 
-fn zarr_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Format {
-        path: path.to_path_buf(),
-        element: "/".into(),
-        message: format!("zarr: {e}"),
+/// A zarrs error on the store at `path`: an OS failure underneath (no space, ...) as
+/// [`Error::Io`] with the OS's reason, anything else as a format error.
+fn zarr_err(path: &Path, e: impl std::error::Error + 'static) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error() {
+                return Error::io(path, std::io::Error::from_raw_os_error(code));
+            }
+        }
+        source = s.source();
     }
+    Error::format(path, "/", format!("zarr: {e}"))
 }
 
 impl ZarrRowWriter {
-    /// Starts a store at `target` (a directory) for an `n_rows x n_cols` array.
-    pub fn create(
-        target: &Path,
-        n_rows: usize,
-        n_cols: usize,
-        chunk_rows: usize,
-        force: bool,
-    ) -> Result<Self> {
-        check_output(target, force)?;
-        let tmp = temp_path(target);
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
+    /// Starts a store at `path` (a new directory) for an `n_rows x n_cols` array.
+    pub fn create(path: &Path, n_rows: usize, n_cols: usize, chunk_rows: usize) -> Result<Self> {
+        let tmp = path.to_path_buf();
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let chunk_rows = chunk_rows.clamp(1, n_rows.max(1));
         let nz = |v: usize| NonZeroU64::new(v.max(1) as u64).expect("max(1) is non-zero");
@@ -68,14 +62,12 @@ impl ZarrRowWriter {
         array.store_metadata().map_err(|e| zarr_err(&tmp, e))?;
         Ok(ZarrRowWriter {
             array,
-            target: target.to_path_buf(),
-            tmp,
+            path: tmp,
             n_rows: n_rows as u64,
             n_cols,
             chunk_rows,
             pending: Vec::new(),
             next_chunk: 0,
-            committed: false,
         })
     }
 
@@ -91,7 +83,7 @@ impl ZarrRowWriter {
     fn store_chunk(&mut self, values: &[f32]) -> Result<()> {
         self.array
             .store_chunk(&[self.next_chunk, 0], values)
-            .map_err(|e| zarr_err(&self.tmp, e))?;
+            .map_err(|e| zarr_err(&self.path, e))?;
         self.next_chunk += 1;
         Ok(())
     }
@@ -106,8 +98,9 @@ impl ZarrRowWriter {
         if !values.len().is_multiple_of(self.n_cols)
             || self.rows_stored() + held + rows > self.n_rows
         {
-            return Err(zarr_err(
-                &self.tmp,
+            return Err(Error::format(
+                &self.path,
+                "/",
                 format!(
                     "{} values do not fit the array's remaining rows",
                     values.len()
@@ -133,9 +126,8 @@ impl ZarrRowWriter {
         Ok(())
     }
 
-    /// Writes the last (partial, zero-padded) chunk, checks every row arrived, and renames the
-    /// store onto the target (replacing an existing one only when created with `force`).
-    pub fn commit(mut self) -> Result<PathBuf> {
+    /// Writes the last (partial, zero-padded) chunk and checks every row arrived.
+    pub fn finish(mut self) -> Result<()> {
         if !self.pending.is_empty() {
             let mut last = std::mem::take(&mut self.pending);
             last.resize(self.chunk_rows * self.n_cols, 0.0);
@@ -143,30 +135,12 @@ impl ZarrRowWriter {
         }
         let stored = self.rows_stored().min(self.n_rows);
         if stored != self.n_rows && self.n_cols > 0 {
-            return Err(zarr_err(
-                &self.tmp,
+            return Err(Error::format(
+                &self.path,
+                "/",
                 format!("{stored} of {} rows written", self.n_rows),
             ));
         }
-        if self.target.exists() {
-            let t = &self.target;
-            let removed = if t.is_dir() {
-                std::fs::remove_dir_all(t)
-            } else {
-                std::fs::remove_file(t)
-            };
-            removed.map_err(|e| Error::io(t, e))?;
-        }
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        self.committed = true;
-        Ok(self.target.clone())
-    }
-}
-
-impl Drop for ZarrRowWriter {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-        }
+        Ok(())
     }
 }

@@ -11,20 +11,13 @@ pub mod umap;
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::io::{H5adReader, OutputFile};
+use crate::error::Result;
+use crate::io::{H5adReader, OutputFile, OutputOptions, OutputSet};
 
-/// Refuses to write over the input (inputs are never modified).
-pub(crate) fn refuse_input_as_output(input: &Path, output: &Path) -> Result<()> {
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
-        if a == b {
-            return Err(Error::InvalidArgument(format!(
-                "output {} is the input; inputs are never modified",
-                output.display()
-            )));
-        }
-    }
-    Ok(())
+/// The one-output set of a step reading `input` and writing `output`: checked (not the input,
+/// absent unless `force`, directory writable) before the step does any work.
+pub(crate) fn single_output(input: &Path, output: &Path, force: bool) -> Result<OutputSet> {
+    OutputSet::create(&[output], &OutputOptions::new(force).inputs([input]))
 }
 
 /// The matrices of an AnnData file (`X`, `raw`, each `layers/KEY`), and what a step did with
@@ -70,18 +63,18 @@ impl Matrices {
 /// [`OutputFile::carry_over`]), with `X`, `raw` and `layers` unless `drop_matrices`: the copy,
 /// most of a step's writing, overlaps the computation, which a GPU finishes in about the time
 /// the copy takes. HDF5 calls from the two threads are serialized by hdf5's process-wide lock.
-/// The output is dropped (its temporary file removed) when either side fails.
+/// The output is dropped (its staged file removed with `set`) when either side fails.
 pub(crate) fn compute_while_copying<T>(
     reader: &H5adReader,
+    set: &OutputSet,
     output: &Path,
-    force: bool,
     skip: &[&str],
     drop_matrices: bool,
     compute: impl FnOnce() -> Result<T>,
 ) -> Result<(OutputFile, T)> {
     std::thread::scope(|s| {
         let copy = s.spawn(|| -> Result<OutputFile> {
-            let out = OutputFile::create(output, force)?;
+            let out = OutputFile::create_in(set, output)?;
             let (whole, mappings): (&[&str], &[&str]) = if drop_matrices {
                 (&["obs", "var"], &["obsm", "varm", "obsp", "varp", "uns"])
             } else {

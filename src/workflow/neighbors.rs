@@ -8,9 +8,7 @@ use std::time::Instant;
 use crate::backend::{Backend, Points};
 use crate::error::{Error, Result};
 use crate::io::csr::write_csr;
-use crate::io::{
-    check_output, write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds,
-};
+use crate::io::{write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds};
 use crate::ops::fuzzy::{connectivities, distance_graph, Graph};
 use crate::ops::knn::{exact, nn_descent, DescentOptions, DescentReport, Knn, KnnMethod};
 use crate::progress::Progress;
@@ -311,8 +309,7 @@ pub fn effective_n_neighbors(n_neighbors: usize, n_obs: usize) -> usize {
 pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<NeighborsSummary> {
     let keys = GraphKeys::new(opts.key_added.as_deref())?;
     let reader = H5adReader::open(&opts.input)?;
-    super::refuse_input_as_output(&opts.input, &opts.output)?;
-    check_output(&opts.output, opts.force)?;
+    let set = super::single_output(&opts.input, &opts.output, opts.force)?;
     let t = Instant::now();
     let rep = Representation::choose(&reader, opts.use_rep.as_deref())?;
     if rep == Representation::X && opts.n_pcs.is_some() {
@@ -348,8 +345,8 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     let t = Instant::now();
     let (out, (knn, method, descent)) = super::compute_while_copying(
         &reader,
+        &set,
         &opts.output,
-        opts.force,
         &skip,
         opts.drop_matrices,
         || knn_graph(points, opts, backend),
@@ -367,7 +364,9 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     write_csr(&obsp, &keys.connectivities, &graph_chunk(conn))?;
     let uns = out.group("uns")?;
     write_element(&uns, &keys.uns, &uns_neighbors(opts, &keys))?;
-    let output = out.commit()?;
+    out.close()?;
+    set.commit()?;
+    let output = opts.output.clone();
     Ok(NeighborsSummary {
         matrices: super::Matrices::unless_dropped(&reader, opts.drop_matrices)?,
         representation: rep,

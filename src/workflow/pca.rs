@@ -14,8 +14,8 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::subset::copy_dataframe;
 use crate::io::{
-    check_output, write_element, DenseArray, DenseRowWriter, Element, H5adReader, NumVec,
-    OutputFile, ZarrRowWriter,
+    write_element, DenseArray, DenseRowWriter, Element, H5adReader, NumVec, OutputFile,
+    OutputOptions, OutputSet, ZarrRowWriter,
 };
 use crate::ops::eigen::EigenSolver;
 use crate::ops::pca::{accumulate_gram, check_n_comps, fit, project_chunk, PcaFit};
@@ -96,15 +96,18 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         Error::InvalidArgument(m) => Error::format(&opts.input, "/X", m),
         other => other,
     })?;
-    for out in std::iter::once(&opts.output).chain(opts.zarr.as_ref()) {
-        super::refuse_input_as_output(&opts.input, out)?;
-        check_output(out, opts.force)?;
-    }
     if opts.zarr.as_ref() == Some(&opts.output) {
         return Err(Error::InvalidArgument(
             "--zarr and --out name the same path".into(),
         ));
     }
+    // Both outputs are checked (and their directories proved writable) before the gram pass,
+    // and become visible together.
+    let targets: Vec<&PathBuf> = std::iter::once(&opts.output).chain(&opts.zarr).collect();
+    let set = OutputSet::create(
+        &targets,
+        &OutputOptions::new(opts.force).inputs([&opts.input]),
+    )?;
 
     // Pass 1: gram and column sums.
     let t = Instant::now();
@@ -134,7 +137,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
 
     // Pass 2: project, writing the h5ad's obsm/X_pca and the Zarr chunks as chunks complete.
     let t = Instant::now();
-    let out = OutputFile::create(&opts.output, opts.force)?;
+    let out = OutputFile::create_in(&set, &opts.output)?;
     copy_dataframe(&reader.obs_reader()?, out.root(), "obs", stream.chunk_rows)?;
     reader.var()?.write(out.root(), "var")?;
     // The input's other obsm, varm, obsp and varp entries, as scanpy's pca leaves them.
@@ -149,11 +152,10 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let mut h5w = DenseRowWriter::create(&obsm, "X_pca", n, k, stream.chunk_rows)?;
     let mut zw = match &opts.zarr {
         Some(z) => Some(ZarrRowWriter::create(
-            z,
+            set.staged(z),
             n,
             k,
             stream.chunk_rows,
-            opts.force,
         )?),
         None => None,
     };
@@ -217,9 +219,10 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         out.carry_over(&reader, &["X", "raw"], &["layers"], &[])?;
     }
     let copy_seconds = t.elapsed().as_secs_f64();
-    // Both outputs are complete: the Zarr store first, so a committed .h5ad implies its Zarr.
-    let zarr = zw.map(ZarrRowWriter::commit).transpose()?;
-    let output = out.commit()?;
+    zw.map(ZarrRowWriter::finish).transpose()?;
+    out.close()?;
+    set.commit()?;
+    let (output, zarr) = (opts.output.clone(), opts.zarr.clone());
     Ok(PcaSummary {
         fit,
         output,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::io::{check_output, h5ad::temp_path, ColumnValues, DenseRowReader, Element, H5adReader};
+use crate::io::{ColumnValues, DenseRowReader, Element, H5adReader};
 use crate::plot::palette::{default_palette, parse_hex};
 use crate::plot::{render, Coloring, Panel, PlotOptions};
 
@@ -159,9 +159,9 @@ pub fn axis_name(basis: &str) -> String {
     }
 }
 
-/// Draws the plot and writes the PNG (under a temporary name, renamed when complete).
+/// Draws the plot and writes the PNG (staged, committed when complete).
 pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
-    check_output(&opts.output, opts.force)?;
+    let set = super::single_output(&opts.input, &opts.output, opts.force)?;
     if opts.color.is_empty() {
         return Err(Error::InvalidArgument("--color names no obs column".into()));
     }
@@ -242,12 +242,7 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
             axis_labels: (format!("{label}1"), format!("{label}2")),
         },
     )?;
-    let tmp = temp_path(&opts.output);
-    let written = image
-        .write_png(&tmp)
-        .and_then(|_| std::fs::rename(&tmp, &opts.output).map_err(|e| Error::io(&opts.output, e)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map(|_| opts.output.clone())
+    image.write_png(set.staged(&opts.output))?;
+    set.commit()?;
+    Ok(opts.output.clone())
 }

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, copy_rows, ColumnMap};
 use crate::io::subset::{write_dataframe_rows, RowPick};
 use crate::io::{
-    check_output, write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame,
-    Element, H5adReader, MatrixReader, NumVec, OutputFile,
+    write_element, ColumnValues, CsrChunk, CsrWriteOptions, CsrWriter, DataFrame, Element,
+    H5adReader, MatrixReader, NumVec, OutputFile, OutputOptions, OutputSet,
 };
 use crate::ops::filter::CellFilter;
 use crate::ops::hvg::HvgStats;
@@ -228,11 +228,9 @@ fn var_columns(var: &mut DataFrame, stats: &HvgStats, hv: &[bool], keep: &[usize
     }
 }
 
-/// Writes text to `path` through a temporary sibling and a rename.
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    let tmp = crate::io::h5ad::temp_path(path);
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+/// Writes text output `path` at its staged path in `set`.
+fn write_text(set: &OutputSet, path: &Path, text: &str) -> Result<()> {
+    std::fs::write(set.staged(path), text).map_err(|e| Error::io(path, e))
 }
 
 /// `DIR/preprocess.json`: the parameters, the selection and each plate's counts and timings.
@@ -291,9 +289,6 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
             opts.inputs.len()
         )));
     }
-    if !opts.out_dir.is_dir() {
-        std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, e))?;
-    }
     let report = opts.out_dir.join("preprocess.json");
     let genes_tsv = opts.out_dir.join("genes.tsv");
 
@@ -328,13 +323,19 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
         plates.push(plate);
     }
     let genes = genes.expect("at least one plate").1;
-    for p in plates
+    // Every output is staged and committed together; --out-dir is created here, after the
+    // inputs were checked, and removed again if nothing is committed.
+    let targets: Vec<&PathBuf> = plates
         .iter()
         .map(|p| &p.output)
-        .chain([&report, &genes_tsv])
-    {
-        check_output(p, opts.force)?;
-    }
+        .chain([&genes_tsv, &report])
+        .collect();
+    let set = OutputSet::create(
+        &targets,
+        &OutputOptions::new(opts.force)
+            .inputs(&opts.inputs)
+            .make_dirs(),
+    )?;
 
     // Statistics passes.
     let mut stats = Vec::new();
@@ -362,7 +363,7 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     let mut reports = Vec::new();
     for (plate, (st, stats_seconds)) in plates.iter().zip(stats) {
         let t = Instant::now();
-        let (matrices, not_carried) = write_plate(plate, &st, &subset, &keep, opts, backend)?;
+        let (matrices, not_carried) = write_plate(&set, plate, &st, &subset, &keep, opts, backend)?;
         reports.push(PlateReport {
             matrices,
             not_carried,
@@ -393,8 +394,9 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     {
         tsv.push_str(&format!("{g}\t{c}\n"));
     }
-    write_text(&summary.genes_tsv, &tsv)?;
-    write_text(&summary.report, &report_json(opts, &summary))?;
+    write_text(&set, &summary.genes_tsv, &tsv)?;
+    write_text(&set, &summary.report, &report_json(opts, &summary))?;
+    set.commit()?;
     Ok(summary)
 }
 
@@ -442,6 +444,7 @@ fn plate_stats_with_progress(
 /// Writes one plate's output; returns the matrices besides X written and the input's entries not
 /// carried over.
 fn write_plate(
+    set: &OutputSet,
     plate: &Plate,
     st: &PlateStats,
     subset: &GeneSubset,
@@ -450,7 +453,7 @@ fn write_plate(
     backend: &dyn Backend,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let f = H5adReader::open(&plate.path)?;
-    let out = OutputFile::create(&plate.output, opts.force)?;
+    let out = OutputFile::create_in(set, &plate.output)?;
     let obs = f.obs_reader()?;
     let all;
     let mask: &[bool] = match &plate.mask {
@@ -562,6 +565,6 @@ fn write_plate(
             Element::String(st.hvg.flavor.name().into()),
         )]),
     )?;
-    out.commit()?;
+    out.close()?;
     Ok((matrices, not_carried))
 }

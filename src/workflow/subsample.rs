@@ -13,9 +13,9 @@ use rand::SeedableRng;
 use crate::error::{Error, Result};
 use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, copy_rows};
 use crate::io::subset::{write_dataframe_pick, RowPick};
-use crate::io::{check_output, Codec, DenseRowReader, DenseRowWriter, H5adReader, OutputFile};
+use crate::io::{Codec, DenseRowReader, DenseRowWriter, H5adReader, OutputFile};
 use crate::progress::Progress;
-use crate::workflow::{refuse_input_as_output, Matrices};
+use crate::workflow::Matrices;
 
 /// Everything `scoop subsample` needs.
 #[derive(Clone, Debug)]
@@ -91,8 +91,7 @@ pub fn sample_rows(n_obs: usize, n: usize, replace: bool, seed: u64) -> Result<V
 pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
     let t = Instant::now();
     let reader = H5adReader::open(&opts.input)?;
-    refuse_input_as_output(&opts.input, &opts.output)?;
-    check_output(&opts.output, opts.force)?;
+    let set = super::single_output(&opts.input, &opts.output, opts.force)?;
     // Opening checked X's shape against obs and var.
     let (n_obs, _) = reader.shape()?;
     let rows = sample_rows(n_obs, opts.n, opts.replace, opts.seed).map_err(|e| match e {
@@ -103,7 +102,7 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
     let block = opts.block_rows.max(1);
     let matrices = Matrices::of(&reader, (!opts.with_x).then_some("no --with-x"))?;
 
-    let out = OutputFile::create(&opts.output, opts.force)?;
+    let out = OutputFile::create_in(&set, &opts.output)?;
     out.carry_over(&reader, &["var"], &["varm", "uns"], &["uns/neighbors"])?;
     write_dataframe_pick(&reader.obs_reader()?, pick, out.root(), "obs", block)?;
 
@@ -162,7 +161,9 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
     bar.finish();
     let mut distinct = rows.clone();
     distinct.dedup();
-    let output = out.commit()?;
+    out.close()?;
+    set.commit()?;
+    let output = opts.output.clone();
     Ok(SubsampleSummary {
         n_input: n_obs,
         n_output: rows.len(),

@@ -7,14 +7,13 @@ use std::time::Instant;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::{
-    check_output, write_element, DenseArray, DenseRowReader, Element, H5adReader, MatrixReader,
-    NumVec,
+    write_element, DenseArray, DenseRowReader, Element, H5adReader, MatrixReader, NumVec,
 };
 use crate::ops::fuzzy::Graph;
 use crate::ops::umap::{default_epochs, umap, Init, Start, UmapOptions};
 use crate::progress::Progress;
 use crate::workflow::neighbors::{element_key, read_representation, Representation, X_REP_MAX};
-use crate::workflow::{refuse_input_as_output, Matrices};
+use crate::workflow::Matrices;
 
 /// Everything `scoop umap` needs.
 #[derive(Clone, Debug)]
@@ -205,8 +204,7 @@ fn start_coords(reader: &H5adReader, init_pos: &str, dim: usize) -> Result<Optio
 pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSummary> {
     opts.umap.check()?;
     let reader = H5adReader::open(&opts.input)?;
-    refuse_input_as_output(&opts.input, &opts.output)?;
-    check_output(&opts.output, opts.force)?;
+    let set = super::single_output(&opts.input, &opts.output, opts.force)?;
     let (obsm_key, uns_key) = match &opts.key_added {
         Some(k) => (element_key(k, "--key-added")?, k.as_str()),
         None => ("X_umap", "umap"),
@@ -228,8 +226,8 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
     let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     let (out, u) = super::compute_while_copying(
         &reader,
+        &set,
         &opts.output,
-        opts.force,
         &skip,
         opts.drop_matrices,
         || umap(&g, &source, start, &opts.umap, backend, &|_| bar.inc(1)),
@@ -258,7 +256,9 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
         uns_key,
         &Element::Dict(vec![("params".to_string(), Element::Dict(params))]),
     )?;
-    let output = out.commit()?;
+    out.close()?;
+    set.commit()?;
+    let output = opts.output.clone();
     Ok(UmapSummary {
         matrices: Matrices::unless_dropped(&reader, opts.drop_matrices)?,
         n_cells: n,
