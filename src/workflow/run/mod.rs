@@ -216,22 +216,35 @@ impl Runner {
     }
 }
 
-/// Removes what killed runs left in `dir`: temporary outputs (`.NAME.scoop-tmp-PID`).
+/// Removes what killed runs left in `dir`: temporary outputs (`.NAME.scoop-tmp-PID`) whose
+/// process is gone (a live one may be another scoop writing there).
 fn remove_stale_temporaries(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".scoop-tmp-") {
-            let p = entry.path();
-            let removed = if p.is_dir() {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            };
-            removed.map_err(|e| Error::io(&p, e))?;
+        let Some((_, pid)) = name.split_once(".scoop-tmp-") else {
+            continue;
+        };
+        if !name.starts_with('.') || pid.parse::<u32>().is_ok_and(process_alive) {
+            continue;
         }
+        let p = entry.path();
+        let removed = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        removed.map_err(|e| Error::io(&p, e))?;
     }
     Ok(())
+}
+
+/// True when a process `pid` exists (other than this one, whose temporaries are its own).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    Path::new("/proc").is_dir() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// The per-plate statistics later steps need, as `run.json` keeps them.
