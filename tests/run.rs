@@ -276,6 +276,35 @@ fn run_equals_the_steps_run_one_by_one() {
     let (w, h, colors) = common::png_colors(&out.join("umap.png"));
     assert!(w > 100 && h > 100 && colors.len() > 10);
 
+    // As anndata reads them (each Python stack): the merged file whole; pca.h5ad's obs, var and
+    // X (its X_pca is compared above; the subset has no X, which the dump needs).
+    for (stack, py) in common::stacks() {
+        for (name, ours, theirs, only) in [
+            ("merged", out.join("merged.h5ad"), merged.clone(), None),
+            (
+                "pca",
+                out.join("pca.h5ad"),
+                pca.clone(),
+                Some("--only=obs,var,X"),
+            ),
+        ] {
+            let (a, b) = (
+                d.join(format!("{name}_run.json")),
+                d.join(format!("{name}_steps.json")),
+            );
+            for (h5ad, json) in [(&ours, &a), (&theirs, &b)] {
+                common::interop(
+                    &py,
+                    &["dump", h5ad.to_str().unwrap(), json.to_str().unwrap()],
+                );
+            }
+            eprintln!("{stack}: {name}");
+            let mut args = vec!["compare", a.to_str().unwrap(), b.to_str().unwrap()];
+            args.extend(only);
+            common::interop(&py, &args);
+        }
+    }
+
     // (b) Pass count: each raw plate streamed at most twice, merged X at most once.
     let st = state(&out);
     let mut passes: std::collections::HashMap<String, u64> = Default::default();
