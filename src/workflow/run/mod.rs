@@ -22,13 +22,14 @@
 //! same way after each step, so a run killed at any moment resumes where it stopped.
 
 pub mod config;
+mod embed;
 mod gram_file;
 pub mod merge;
 mod project;
+mod runner;
 pub mod state;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -36,185 +37,16 @@ use serde_json::{json, Value};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::ops::hvg::Flavor;
-use crate::ops::knn::KnnMethod;
 use crate::ops::preprocess::{select_genes_by_mask, PlateStats};
 use crate::ops::umap::UmapOptions;
 use crate::stream::StreamOptions;
-use crate::workflow::neighbors::{neighbors, NeighborsOptions};
-use crate::workflow::plot::{plot, PlotRunOptions};
 use crate::workflow::preprocess::{
     about, open_plate, plate_stats_with_progress, Plate, PreprocessOptions,
 };
-use crate::workflow::umap::{run_umap, UmapRunOptions};
 pub use config::{RunConfig, RunParams};
-use state::{hash_text, Fingerprint, InputRecord, OutputRecord, RunState, StepRecord};
-
-/// What one step did in this invocation.
-#[derive(Clone, Debug)]
-pub struct StepReport {
-    /// Step name.
-    pub name: String,
-    /// False when it was skipped as fresh (its figures are then the recorded run's).
-    pub ran: bool,
-    /// Wall seconds.
-    pub seconds: f64,
-    /// Cells per second.
-    pub cells_per_s: f64,
-    /// Stored values per second.
-    pub values_per_s: f64,
-    /// What it wrote.
-    pub outputs: Vec<PathBuf>,
-}
-
-/// What `run` did.
-#[derive(Clone, Debug)]
-pub struct RunSummary {
-    /// Every step, in order.
-    pub steps: Vec<StepReport>,
-    /// `DIR/run.json`.
-    pub run_json: PathBuf,
-    /// Wall seconds of this invocation.
-    pub seconds: f64,
-    /// The backend.
-    pub backend: String,
-}
-
-impl fmt::Display for RunSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let w = self
-            .steps
-            .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(4);
-        writeln!(
-            f,
-            "{:<w$} {:>7} {:>9} {:>12} {:>14}  outputs",
-            "step", "status", "seconds", "cells/s", "values/s"
-        )?;
-        for s in &self.steps {
-            let outputs: Vec<String> = s.outputs.iter().map(|p| p.display().to_string()).collect();
-            writeln!(
-                f,
-                "{:<w$} {:>7} {:>9.2} {:>12.0} {:>14.0}  {}",
-                s.name,
-                if s.ran { "ran" } else { "skipped" },
-                s.seconds,
-                s.cells_per_s,
-                s.values_per_s,
-                outputs.join(", ")
-            )?;
-        }
-        let ran = self.steps.iter().filter(|s| s.ran).count();
-        write!(
-            f,
-            "{ran} of {} steps run in {:.2} s on {}; record: {}",
-            self.steps.len(),
-            self.seconds,
-            self.backend,
-            self.run_json.display()
-        )
-    }
-}
-
-/// What a step's body reports: per input (in the order given to [`Runner::step`]) the streaming
-/// passes, rows and stored values read; the outputs; the cells and values processed; results
-/// later steps need.
-struct Outcome {
-    reads: Vec<(u32, u64, u64)>,
-    outputs: Vec<PathBuf>,
-    cells: u64,
-    values: u64,
-    result: Value,
-}
-
-/// Runs or skips steps against the recorded state.
-struct Runner {
-    state: RunState,
-    state_path: PathBuf,
-    /// A step of the chain ran in this invocation: the later ones run too.
-    dirty: bool,
-    reports: Vec<StepReport>,
-}
-
-impl Runner {
-    /// Runs step `name` unless its record is fresh (and, for a chained step, nothing before it
-    /// ran); returns the step's result either way.
-    fn step(
-        &mut self,
-        name: &str,
-        params: Value,
-        inputs: &[PathBuf],
-        chained: bool,
-        body: impl FnOnce() -> Result<Outcome>,
-    ) -> Result<Value> {
-        let params_hash = hash_text(&params.to_string());
-        if let Some(rec) = self.state.step(name) {
-            if !(chained && self.dirty) && rec.fresh(&params_hash) {
-                self.reports.push(StepReport {
-                    name: name.into(),
-                    ran: false,
-                    seconds: rec.seconds,
-                    cells_per_s: rec.cells_per_s,
-                    values_per_s: rec.values_per_s,
-                    outputs: rec.outputs.iter().map(|o| o.path.clone()).collect(),
-                });
-                let result = rec.result.clone();
-                self.state.last_run.skipped.push(name.into());
-                return Ok(result);
-            }
-        }
-        self.dirty = true;
-        let fingerprints = inputs
-            .iter()
-            .map(|p| Fingerprint::of(p))
-            .collect::<Result<Vec<_>>>()?;
-        let t = Instant::now();
-        let out = body()?;
-        let seconds = t.elapsed().as_secs_f64();
-        let rate = |n: u64| n as f64 / seconds.max(1e-9);
-        let record = StepRecord {
-            name: name.into(),
-            params,
-            params_hash,
-            inputs: fingerprints
-                .into_iter()
-                .zip(out.reads.iter().chain(std::iter::repeat(&(0, 0, 0))))
-                .map(|(fingerprint, &(passes, cells, values))| InputRecord {
-                    fingerprint,
-                    passes,
-                    cells,
-                    values,
-                })
-                .collect(),
-            outputs: out
-                .outputs
-                .iter()
-                .map(|p| OutputRecord::of(p))
-                .collect::<Result<_>>()?,
-            seconds,
-            cells: out.cells,
-            values: out.values,
-            cells_per_s: rate(out.cells),
-            values_per_s: rate(out.values),
-            result: out.result.clone(),
-            runs: 0,
-        };
-        self.reports.push(StepReport {
-            name: name.into(),
-            ran: true,
-            seconds,
-            cells_per_s: record.cells_per_s,
-            values_per_s: record.values_per_s,
-            outputs: out.outputs,
-        });
-        self.state.put(record);
-        self.state.last_run.ran.push(name.into());
-        self.state.save(&self.state_path)?;
-        Ok(out.result)
-    }
-}
+use runner::{Outcome, Runner};
+pub use runner::{RunSummary, StepReport};
+use state::RunState;
 
 /// Removes what killed runs left in `dir`: temporary outputs (`.NAME.scoop-tmp-PID`) whose
 /// process is gone (a live one may be another scoop writing there).
@@ -565,29 +397,13 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         std::slice::from_ref(&subset_path),
         true,
         || {
-            let s = neighbors(
-                &NeighborsOptions {
-                    input: subset_path.clone(),
-                    output: neighbors_path.clone(),
-                    n_neighbors: params.n_neighbors,
-                    use_rep: Some("X_pca".into()),
-                    n_pcs: None,
-                    method: KnnMethod::Auto,
-                    seed: params.seed,
-                    key_added: None,
-                    drop_matrices: false,
-                    force: true,
-                    quiet: config.quiet,
-                },
+            embed::neighbors_step(
+                &subset_path,
+                &neighbors_path,
+                &params,
                 backend,
-            )?;
-            Ok(Outcome {
-                reads: vec![(0, s.n_cells as u64, (s.n_cells * s.n_dims) as u64)],
-                outputs: vec![neighbors_path.clone()],
-                cells: s.n_cells as u64,
-                values: (s.n_cells * s.n_dims) as u64,
-                result: json!({ "n_neighbors": s.n_neighbors, "method": format!("{:?}", s.method) }),
-            })
+                config.quiet,
+            )
         },
     )?;
     let umap_path = dir.join("umap.h5ad");
@@ -601,27 +417,13 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         std::slice::from_ref(&neighbors_path),
         true,
         || {
-            let u = run_umap(
-                &UmapRunOptions {
-                    input: neighbors_path.clone(),
-                    output: umap_path.clone(),
-                    umap: umap_opts,
-                    neighbors_key: "neighbors".into(),
-                    init_pos: "spectral".into(),
-                    key_added: None,
-                    drop_matrices: false,
-                    force: true,
-                    quiet: config.quiet,
-                },
+            embed::umap_step(
+                &neighbors_path,
+                &umap_path,
+                umap_opts,
                 backend,
-            )?;
-            Ok(Outcome {
-                reads: vec![(0, u.n_cells as u64, u.n_edges as u64)],
-                outputs: vec![umap_path.clone()],
-                cells: u.n_cells as u64,
-                values: u.n_edges as u64,
-                result: json!({ "n_epochs": u.n_epochs, "n_edges": u.n_edges }),
-            })
+                config.quiet,
+            )
         },
     )?;
     let png = dir.join("umap.png");
@@ -630,25 +432,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         json!({ "color": params.color }),
         std::slice::from_ref(&umap_path),
         true,
-        || {
-            plot(&PlotRunOptions {
-                input: umap_path.clone(),
-                output: png.clone(),
-                basis: "umap".into(),
-                color: params.color.clone(),
-                size_px: 480,
-                dpi: 100.0,
-                point_size: None,
-                force: true,
-            })?;
-            Ok(Outcome {
-                reads: vec![(0, subsample as u64, 0)],
-                outputs: vec![png.clone()],
-                cells: subsample as u64,
-                values: 0,
-                result: Value::Null,
-            })
-        },
+        || embed::plot_step(&umap_path, &png, &params.color, subsample as u64),
     )?;
     // Saved once more: a run that skipped everything still records this invocation.
     r.state.save(&state_path)?;
