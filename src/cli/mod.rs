@@ -9,6 +9,7 @@ mod neighbors;
 mod pca;
 mod plot;
 mod preprocess;
+mod run;
 mod signals;
 mod simulate;
 mod subsample;
@@ -165,6 +166,9 @@ enum Command {
     Umap(umap::Args),
     /// PNG of an embedding colored by obs columns, categorical or numeric (scanpy's pl.umap look).
     Plot(plot::Args),
+    /// The whole workflow in one command, resumable: preprocess the plates straight into one
+    /// merged file, PCA, subsample, neighbors, UMAP and the figure, in the fewest passes.
+    Run(run::Args),
     /// Describe an .h5ad file without reading X (`--stats`: one timed pass over X).
     Inspect(inspect::Args),
     /// Run every workflow step on built-in demo data in ./scoop-demo/.
@@ -179,7 +183,9 @@ pub use signals::interrupted;
 /// and end the process (status 130, 143) with one line; see [`interrupted`].
 pub fn run() -> anyhow::Result<()> {
     signals::install();
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(n) = cli.global.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -196,6 +202,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Neighbors(a) => neighbors::run(a, &cli.global),
         Command::Umap(a) => umap::run(a, &cli.global),
         Command::Plot(a) => plot::run(a),
+        Command::Run(a) => run::run(a, &cli.global, matches.subcommand_matches("run")),
         Command::Inspect(a) => inspect::run(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),
         Command::Devices => devices::run(),

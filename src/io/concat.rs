@@ -93,7 +93,7 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// The output kind of one obs column, decided from every input's schema.
 #[derive(Clone, Debug)]
-enum Target {
+pub(crate) enum Target {
     Array(NumDtype),
     Categorical {
         categories: Vec<String>,
@@ -114,7 +114,7 @@ fn cat_labels(c: &Categories) -> Vec<String> {
 /// when it has them all (ordered ones only when all agree, else they become strings); strings mixed with categoricals, nullable strings or missing
 /// rows become nullable strings; numbers widen to float64 when their dtypes differ or rows are
 /// missing. `per_file` is `None` where an input lacks the column (outer joins only).
-fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> {
+pub(crate) fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> {
     let present: Vec<&ColumnValues> = per_file.iter().flatten().collect();
     let all = present.len() == per_file.len();
     let bad = || {
@@ -243,7 +243,7 @@ fn plan_column(name: &str, per_file: &[Option<ColumnValues>]) -> Result<Target> 
 }
 
 /// Converts one input block of a column to the target kind (`None` = column absent in this input).
-fn convert(target: &Target, values: Option<&ColumnValues>, n: usize) -> ColumnValues {
+pub(crate) fn convert(target: &Target, values: Option<&ColumnValues>, n: usize) -> ColumnValues {
     match (target, values) {
         (Target::Array(NumDtype::F64), Some(ColumnValues::Array(a))) => {
             ColumnValues::Array(NumVec::F64(a.to_f64()))

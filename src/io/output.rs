@@ -372,6 +372,14 @@ fn recover_stage(path: &Path) {
     let _ = std::fs::remove_dir_all(path);
 }
 
+/// Writes `bytes` to `target` as a set of its own (staged, then renamed into place), replacing
+/// an existing file: for small files a command rewrites as it goes (`scoop run`'s `run.json`).
+pub fn write_file(target: &Path, bytes: &[u8]) -> Result<()> {
+    let set = OutputSet::create(&[target], &OutputOptions::new(true))?;
+    std::fs::write(set.staged(target), bytes).map_err(|e| Error::io(target, e))?;
+    set.commit()
+}
+
 /// How an [`OutputSet`] is created: the inputs no output may be, `--force`, and whether missing
 /// output directories are created (and removed again, when still empty, if nothing is committed).
 #[derive(Clone, Debug, Default)]

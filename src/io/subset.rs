@@ -8,7 +8,7 @@ use super::dataframe::{Categories, ColumnValues, DataFrame, DataFrameReader, Dat
 use crate::error::{Error, Result};
 
 /// Per categorical column: old code → new code (−1 = dropped) and the kept categories.
-struct CategoryRemap {
+pub(crate) struct CategoryRemap {
     column: String,
     new_code: Vec<i32>,
     categories: Categories,
@@ -57,7 +57,7 @@ impl RowPick<'_> {
     }
 }
 
-fn used_categories(
+pub(crate) fn used_categories(
     reader: &DataFrameReader,
     pick: RowPick<'_>,
     block_rows: usize,
@@ -106,7 +106,7 @@ fn used_categories(
     Ok(remaps)
 }
 
-fn apply_remaps(block: &mut DataFrame, remaps: &[CategoryRemap]) {
+pub(crate) fn apply_remaps(block: &mut DataFrame, remaps: &[CategoryRemap]) {
     for r in remaps {
         let col = block
             .columns

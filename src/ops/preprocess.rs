@@ -205,20 +205,26 @@ where
 /// Genes highly variable in at least `min_plates` of the tables (all over the same genes):
 /// returns how many plates chose each gene and the selection, in var order.
 pub fn select_genes(tables: &[&HvgTable], min_plates: usize) -> Result<(Vec<u32>, Vec<bool>)> {
-    let Some(first) = tables.first() else {
+    let masks: Vec<&[bool]> = tables.iter().map(|t| &t.highly_variable[..]).collect();
+    select_genes_by_mask(&masks, min_plates)
+}
+
+/// [`select_genes`] on each plate's `highly_variable` mask.
+pub fn select_genes_by_mask(masks: &[&[bool]], min_plates: usize) -> Result<(Vec<u32>, Vec<bool>)> {
+    let Some(first) = masks.first() else {
         return Err(Error::InvalidArgument("no plates".into()));
     };
-    if min_plates == 0 || min_plates > tables.len() {
+    if min_plates == 0 || min_plates > masks.len() {
         return Err(Error::InvalidArgument(format!(
             "--min-plates {min_plates}: must be between 1 and the number of plates ({})",
-            tables.len()
+            masks.len()
         )));
     }
     let g = first.len();
     let mut count = vec![0u32; g];
-    for t in tables {
-        assert_eq!(t.len(), g, "select_genes: plates differ in gene count");
-        for (c, &h) in count.iter_mut().zip(&t.highly_variable) {
+    for m in masks {
+        assert_eq!(m.len(), g, "select_genes: plates differ in gene count");
+        for (c, &h) in count.iter_mut().zip(m.iter()) {
             *c += h as u32;
         }
     }

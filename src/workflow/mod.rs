@@ -6,6 +6,7 @@ pub mod pca;
 pub mod plot;
 pub mod preprocess;
 mod report;
+pub mod run;
 pub mod subsample;
 pub mod umap;
 

@@ -78,7 +78,7 @@ pub struct PcaSummary {
 pub const PCA_CHUNK_NNZ: u64 = 2_000_000;
 
 /// Rows per chunk: `--chunk-rows`, lowered to about [`PCA_CHUNK_NNZ`] stored values, at least 256.
-fn chunk_rows(requested: usize, nnz: u64, n_rows: usize) -> usize {
+pub(crate) fn chunk_rows(requested: usize, nnz: u64, n_rows: usize) -> usize {
     let per_row = nnz.div_ceil(n_rows.max(1) as u64).max(1);
     requested.min(((PCA_CHUNK_NNZ / per_row) as usize).max(256))
 }
@@ -135,14 +135,91 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     release_free_heap();
     let eigen_seconds = t.elapsed().as_secs_f64();
 
-    // Pass 2: project, writing the h5ad's obsm/X_pca and the Zarr chunks as chunks complete.
+    let w = write_projection(
+        &ProjectionTarget {
+            reader: &reader,
+            input: &opts.input,
+            output: &opts.output,
+            zarr: opts.zarr.as_deref(),
+            drop_matrices: opts.drop_matrices,
+            set: &set,
+            quiet: opts.quiet,
+        },
+        &fit,
+        stream,
+        backend,
+        |_, _| {},
+    )?;
+    set.commit()?;
+    Ok(PcaSummary {
+        fit,
+        output: w.output,
+        zarr: w.zarr,
+        pair_updates,
+        gram_seconds,
+        eigen_seconds,
+        project_seconds: w.project_seconds,
+        copy_seconds: w.copy_seconds,
+        matrices: w.matrices,
+        uns_skipped: w.uns_skipped,
+    })
+}
+
+/// Where [`write_projection`] reads from and writes to.
+pub(crate) struct ProjectionTarget<'a> {
+    /// The input, open.
+    pub reader: &'a H5adReader,
+    /// Its path.
+    pub input: &'a Path,
+    /// The `.h5ad` written.
+    pub output: &'a Path,
+    /// The Zarr copy of X_pca, if any.
+    pub zarr: Option<&'a Path>,
+    /// Leave X, raw and layers out of the output.
+    pub drop_matrices: bool,
+    /// The output set `output` and `zarr` are staged in (committed by the caller).
+    pub set: &'a OutputSet,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// What [`write_projection`] wrote.
+pub(crate) struct Projected {
+    pub output: PathBuf,
+    pub zarr: Option<PathBuf>,
+    pub project_seconds: f64,
+    pub copy_seconds: f64,
+    pub matrices: Matrices,
+    pub uns_skipped: Vec<String>,
+}
+
+/// The projection pass of `pca`: streams the input's X in `stream`'s chunks, projects each on
+/// `fit` and writes the output `.h5ad` (the input's annotations, `obsm/X_pca`, `varm/PCs`,
+/// `uns/pca`, and its matrices unless dropped) and the Zarr copy, both committed only when
+/// complete. `on_block(first_row, coords)` sees each chunk's coordinates (rows x k, row-major) in
+/// row order, on the calling thread.
+pub(crate) fn write_projection(
+    to: &ProjectionTarget<'_>,
+    fit: &PcaFit,
+    stream: StreamOptions,
+    backend: &dyn Backend,
+    mut on_block: impl FnMut(usize, &[f32]),
+) -> Result<Projected> {
+    let n = to.reader.x()?.info().shape.0;
+    let d = fit.dim;
+    // Project, writing the h5ad's obsm/X_pca and the Zarr chunks as chunks complete.
     let t = Instant::now();
-    let out = OutputFile::create_in(&set, &opts.output)?;
-    copy_dataframe(&reader.obs_reader()?, out.root(), "obs", stream.chunk_rows)?;
-    reader.var()?.write(out.root(), "var")?;
+    let out = OutputFile::create_in(to.set, to.output)?;
+    copy_dataframe(
+        &to.reader.obs_reader()?,
+        out.root(),
+        "obs",
+        stream.chunk_rows,
+    )?;
+    to.reader.var()?.write(out.root(), "var")?;
     // The input's other obsm, varm, obsp and varp entries, as scanpy's pca leaves them.
     out.carry_over(
-        &reader,
+        to.reader,
         &[],
         &["obsm", "varm", "obsp", "varp"],
         &["obsm/X_pca", "varm/PCs"],
@@ -150,9 +227,9 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     let obsm = out.group("obsm")?;
     let k = fit.k;
     let mut h5w = DenseRowWriter::create(&obsm, "X_pca", n, k, stream.chunk_rows)?;
-    let mut zw = match &opts.zarr {
+    let mut zw = match to.zarr {
         Some(z) => Some(ZarrRowWriter::create(
-            set.staged(z),
+            to.set.staged(z),
             n,
             k,
             stream.chunk_rows,
@@ -160,7 +237,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         None => None,
     };
     let proj = fit.projection()?;
-    let progress = Progress::new("pca project", n as u64, opts.quiet);
+    let progress = Progress::new("pca project", n as u64, to.quiet);
     let (tx, rx) = crossbeam_channel::bounded::<Vec<f32>>(1);
     let mut written = None;
     std::thread::scope(|scope| -> Result<()> {
@@ -174,9 +251,12 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
             Ok((h5w, zw))
         });
         let produced = (|| -> Result<()> {
-            for chunk in ChunkStream::open(&opts.input, RowSelection::All, stream)? {
+            let mut first_row = 0usize;
+            for chunk in ChunkStream::open(to.input, RowSelection::All, stream)? {
                 let chunk = chunk?;
                 let coords = project_chunk(&chunk, backend, &proj)?;
+                on_block(first_row, &coords);
+                first_row += chunk.n_rows();
                 progress.inc(chunk.n_rows() as u64);
                 if tx.send(coords).is_err() {
                     break; // the writer failed; its error is reported below
@@ -186,7 +266,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
         })();
         drop(tx);
         written = Some(writer.join().expect("writer thread panicked")?);
-        produced.map_err(|e| about_x(&opts.input, e))
+        produced.map_err(|e| about_x(to.input, e))
     })?;
     progress.finish();
     let (h5w, zw) = written.expect("writer finished");
@@ -201,35 +281,31 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
     )?;
     let uns = out.dict("uns")?;
     let mut uns_skipped = Vec::new();
-    for key in reader.keys("uns")? {
+    for key in to.reader.keys("uns")? {
         if key == "pca" {
             continue;
         }
         // uns is carried over as a courtesy: an entry scoop cannot read is reported, not fatal.
-        match reader.element("uns", &key) {
+        match to.reader.element("uns", &key) {
             Ok(e) => write_element(&uns, &key, &e)?,
             Err(e) => uns_skipped.push(format!("{key} ({e})")),
         }
     }
-    write_element(&uns, "pca", &uns_pca(&fit))?;
+    write_element(&uns, "pca", &uns_pca(fit))?;
     let project_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let matrices = Matrices::unless_dropped(&reader, opts.drop_matrices)?;
-    if !opts.drop_matrices {
-        out.carry_over(&reader, &["X", "raw"], &["layers"], &[])?;
+    let matrices = Matrices::unless_dropped(to.reader, to.drop_matrices)?;
+    if !to.drop_matrices {
+        out.carry_over(to.reader, &["X", "raw"], &["layers"], &[])?;
     }
     let copy_seconds = t.elapsed().as_secs_f64();
+    // Both outputs are complete in the set's staging area; the caller commits the set.
     zw.map(ZarrRowWriter::finish).transpose()?;
     out.close()?;
-    set.commit()?;
-    let (output, zarr) = (opts.output.clone(), opts.zarr.clone());
-    Ok(PcaSummary {
-        fit,
+    let (output, zarr) = (to.output.to_path_buf(), to.zarr.map(Path::to_path_buf));
+    Ok(Projected {
         output,
         zarr,
-        pair_updates,
-        gram_seconds,
-        eigen_seconds,
         project_seconds,
         copy_seconds,
         matrices,
@@ -239,7 +315,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
 
 /// Returns the heap's free pages to the system (the eigensolver's d x d workspaces are freed by
 /// now), so the projection pass's peak is not stacked on the eigen step's.
-fn release_free_heap() {
+pub(crate) fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory back to the OS.
     unsafe {

@@ -107,7 +107,7 @@ pub fn output_path(out_dir: &Path, input: &Path) -> PathBuf {
 }
 
 /// Prefixes argument errors with the file they are about.
-fn about(path: &Path, element: &str, e: Error) -> Error {
+pub(crate) fn about(path: &Path, element: &str, e: Error) -> Error {
     match e {
         Error::InvalidArgument(m) => Error::format(path, element, m),
         other => other,
@@ -115,17 +115,17 @@ fn about(path: &Path, element: &str, e: Error) -> Error {
 }
 
 /// One input, opened and checked, with its filter mask.
-struct Plate {
-    path: PathBuf,
+pub(crate) struct Plate {
+    pub(crate) path: PathBuf,
     /// File stem, for progress labels.
-    stem: String,
-    output: PathBuf,
-    n_obs: usize,
-    selection: RowSelection,
-    mask: Option<Arc<Vec<bool>>>,
+    pub(crate) stem: String,
+    pub(crate) output: PathBuf,
+    pub(crate) n_obs: usize,
+    pub(crate) selection: RowSelection,
+    pub(crate) mask: Option<Arc<Vec<bool>>>,
 }
 
-fn open_plate(
+pub(crate) fn open_plate(
     path: &Path,
     out_dir: &Path,
     filter: Option<&CellFilter>,
@@ -400,7 +400,7 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     Ok(summary)
 }
 
-fn plate_stats_with_progress(
+pub(crate) fn plate_stats_with_progress(
     plate: &Plate,
     opts: &PreprocessOptions,
     backend: &dyn Backend,

@@ -1,0 +1,154 @@
+//! The eigendecomposition and pass 3 of `scoop run`: components from the gram pass 2 kept, the
+//! projection of `merged.h5ad` into `pca.h5ad` and `X_pca.zarr` (as `scoop pca` writes them),
+//! and the subsample's rows of X_pca taken on the way into `subset.h5ad` (as `scoop subsample
+//! --n N --seed S` of `pca.h5ad` writes it), so the subset needs no pass of its own.
+
+use std::path::Path;
+
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::io::subset::{write_dataframe_pick, RowPick};
+use crate::io::{DenseRowWriter, H5adReader, OutputFile, OutputOptions, OutputSet};
+use crate::ops::eigen::EigenSolver;
+use crate::ops::pca::{check_n_comps, fit, PcaFit};
+use crate::stream::StreamOptions;
+use crate::workflow::pca::{chunk_rows, release_free_heap, write_projection, ProjectionTarget};
+use crate::workflow::subsample::sample_rows;
+
+/// Where pass 3 writes.
+pub(crate) struct ProjectPaths<'a> {
+    pub merged: &'a Path,
+    pub gram: &'a Path,
+    pub pca: &'a Path,
+    pub zarr: &'a Path,
+    pub subset: &'a Path,
+}
+
+/// What the step did.
+pub(crate) struct Projected {
+    pub fit: PcaFit,
+    /// Rows drawn into the subset.
+    pub subset_rows: usize,
+    /// Stored values of merged X streamed.
+    pub values: u64,
+    pub eigen_seconds: f64,
+    pub project_seconds: f64,
+}
+
+/// Components: `n_comps`, or [`super::config::DEFAULT_N_COMPS`] lowered to min(cells, genes).
+pub(crate) fn resolve_n_comps(n_comps: Option<usize>, n_obs: u64, n_vars: usize) -> Result<usize> {
+    match n_comps {
+        Some(k) => check_n_comps(k, n_obs, n_vars).map(|()| k),
+        None => Ok(super::config::DEFAULT_N_COMPS
+            .min(n_vars)
+            .min(n_obs as usize)
+            .max(1)),
+    }
+}
+
+/// Fits `n_comps` components from the gram file, projects merged X, writes the three outputs.
+pub(crate) fn project(
+    paths: &ProjectPaths<'_>,
+    n_comps: usize,
+    subsample: usize,
+    seed: u64,
+    stream: StreamOptions,
+    backend: &dyn Backend,
+    quiet: bool,
+) -> Result<Projected> {
+    let t = std::time::Instant::now();
+    let gram = super::gram_file::load(paths.gram)?;
+    let fit = fit(gram, n_comps, EigenSolver::Auto)?;
+    release_free_heap();
+    let eigen_seconds = t.elapsed().as_secs_f64();
+
+    let t = std::time::Instant::now();
+    let reader = H5adReader::open(paths.merged)?;
+    let info = reader.x()?.info().clone();
+    let n = info.shape.0;
+    let stream = StreamOptions {
+        chunk_rows: chunk_rows(stream.chunk_rows, info.nnz, n),
+        ..stream
+    };
+    let rows = sample_rows(n, subsample.min(n), false, seed)?;
+    let k = fit.k;
+    let mut picked = Vec::with_capacity(rows.len() * k);
+    // The step's three outputs become visible together.
+    let set = OutputSet::create(
+        &[paths.pca, paths.zarr, paths.subset],
+        &OutputOptions::new(true).inputs([paths.merged]),
+    )?;
+    write_projection(
+        &ProjectionTarget {
+            reader: &reader,
+            input: paths.merged,
+            output: paths.pca,
+            zarr: Some(paths.zarr),
+            drop_matrices: false,
+            set: &set,
+            quiet,
+        },
+        &fit,
+        stream,
+        backend,
+        |first, coords| {
+            let m = coords.len() / k;
+            let a = rows.partition_point(|&r| r < first);
+            let b = rows.partition_point(|&r| r < first + m);
+            for &r in &rows[a..b] {
+                let i = r - first;
+                picked.extend_from_slice(&coords[i * k..(i + 1) * k]);
+            }
+        },
+    )?;
+    write_subset(
+        set.staged(paths.pca),
+        &set,
+        paths.subset,
+        &rows,
+        &picked,
+        k,
+        stream.chunk_rows,
+    )?;
+    set.commit()?;
+    Ok(Projected {
+        fit,
+        subset_rows: rows.len(),
+        values: info.nnz,
+        eigen_seconds,
+        project_seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes `subset`, one of `set`'s outputs, as `scoop subsample` of `pca` writes it without
+/// `--with-x`: var, varm and uns of `pca`, obs's picked rows (unused categories dropped) and
+/// `obsm/X_pca`'s (`picked`, the rows' coordinates in row order).
+fn write_subset(
+    pca: &Path,
+    set: &OutputSet,
+    subset: &Path,
+    rows: &[usize],
+    picked: &[f32],
+    k: usize,
+    block: usize,
+) -> Result<()> {
+    let reader = H5adReader::open(pca)?;
+    let out = OutputFile::create_in(set, subset)?;
+    out.carry_over(&reader, &["var"], &["varm", "uns"], &["uns/neighbors"])?;
+    let block = block.max(1);
+    write_dataframe_pick(
+        &reader.obs_reader()?,
+        RowPick::Sorted(rows),
+        out.root(),
+        "obs",
+        block,
+    )?;
+    let obsm = out.dict("obsm")?;
+    let mut w = DenseRowWriter::create(&obsm, "X_pca", rows.len(), k, block)?;
+    for part in picked.chunks(block * k.max(1)) {
+        w.append(part)?;
+    }
+    w.finish()?;
+    out.close()?;
+    Ok(())
+}

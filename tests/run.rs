@@ -1,0 +1,534 @@
+//! `scoop run` against the same workflow run step by step (`preprocess` → `concat --label plate`
+//! → `pca` → `subsample`), and its record: pass counts, resume rules, kills.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scoop::io::{CsrChunk, DataFrame, Element, H5adReader, MatrixReader};
+use serde_json::Value;
+
+const PLATES: [&str; 3] = [
+    "plate1_filtered.h5ad",
+    "plate2_filtered.h5ad",
+    "plate3_filtered.h5ad",
+];
+
+fn ok(args: &[&str]) -> String {
+    let out = common::scoop(args);
+    assert!(
+        out.status.success(),
+        "scoop {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// 3 simulated plates of 2,000 cells x 300 genes in `dir/plates`.
+fn plates(dir: &Path) -> Vec<String> {
+    let p = dir.join("plates");
+    let ps = p.to_str().unwrap();
+    ok(&[
+        "simulate",
+        "--out",
+        ps,
+        "--plates",
+        "3",
+        "--cells-per-plate",
+        "2000",
+        "--genes",
+        "300",
+        "-q",
+    ]);
+    PLATES
+        .iter()
+        .map(|n| p.join(n).to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The workflow's parameters used throughout.
+const PARAMS: [&str; 12] = [
+    "--filter",
+    "pass_filter=full",
+    "--n-top-genes",
+    "100",
+    "--n-comps",
+    "20",
+    "--subsample",
+    "3000",
+    "--seed",
+    "1",
+    "--color",
+    "cell_line,plate",
+];
+
+/// `scoop run` with [`PARAMS`], `extra`'s flag-value pairs replacing theirs.
+fn run_args<'a>(plates: &'a [String], out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run"];
+    args.extend(plates.iter().map(|s| s.as_str()));
+    args.extend(["--out-dir", out.to_str().unwrap(), "-q"]);
+    for pair in PARAMS.chunks(2) {
+        let over = extra.chunks(2).find(|e| e[0] == pair[0]);
+        args.extend(over.unwrap_or(pair));
+    }
+    for pair in extra.chunks(2) {
+        if !PARAMS.contains(&pair[0]) {
+            args.extend(pair);
+        }
+    }
+    args
+}
+
+fn run(plates: &[String], out: &Path, extra: &[&str]) -> String {
+    ok(&run_args(plates, out, extra))
+}
+
+fn state(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap()
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn x(path: &Path) -> CsrChunk {
+    let f = H5adReader::open(path).unwrap();
+    let n = f.shape().unwrap().0;
+    f.x().unwrap().read_rows(0..n).unwrap()
+}
+
+fn obs(path: &Path) -> DataFrame {
+    H5adReader::open(path).unwrap().obs().unwrap()
+}
+
+fn dense(path: &Path, group: &str, key: &str) -> (Vec<usize>, Vec<f64>) {
+    match H5adReader::open(path).unwrap().element(group, key).unwrap() {
+        Element::Array(a) => (a.shape.clone(), a.data.to_f64()),
+        other => panic!("{}: {group}/{key}: {other:?}", path.display()),
+    }
+}
+
+fn uns_variance(path: &Path) -> Vec<f64> {
+    let e = H5adReader::open(path)
+        .unwrap()
+        .element("uns", "pca")
+        .unwrap();
+    match e.get("variance") {
+        Some(Element::Array(a)) => a.data.to_f64(),
+        other => panic!("uns/pca/variance: {other:?}"),
+    }
+}
+
+/// Columns of a row-major `rows x k` matrix agree to `tol` relative to each column's norm.
+fn assert_columns_close(what: &str, a: &[f64], b: &[f64], k: usize, tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: sizes");
+    for c in 0..k {
+        let (mut diff, mut norm) = (0.0f64, 0.0f64);
+        for (x, y) in a.iter().skip(c).step_by(k).zip(b.iter().skip(c).step_by(k)) {
+            diff += (x - y) * (x - y);
+            norm += y * y;
+        }
+        let rel = diff.sqrt() / norm.sqrt().max(1e-30);
+        assert!(
+            rel <= tol,
+            "{what}: component {c} differs by {rel:e} (relative)"
+        );
+    }
+}
+
+fn assert_same_obs(what: &str, a: &DataFrame, b: &DataFrame) {
+    let cols = |d: &DataFrame| d.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    assert_eq!(cols(a), cols(b), "{what}: obs columns");
+    assert_eq!(a.index_name, b.index_name, "{what}: obs index name");
+    assert_eq!(common::df_json(a), common::df_json(b), "{what}: obs");
+    for (ca, cb) in a.columns.iter().zip(&b.columns) {
+        assert_eq!(ca.values, cb.values, "{what}: obs column {}", ca.name);
+    }
+}
+
+#[test]
+fn run_equals_the_steps_run_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plates = plates(d);
+    let out = d.join("run");
+    let table = run(&plates, &out, &[]);
+    assert!(table.contains("merge"), "{table}");
+
+    // The same workflow, step by step.
+    let pre = d.join("pre");
+    let mut args = vec!["preprocess"];
+    args.extend(plates.iter().map(|s| s.as_str()));
+    let pre_s = pre.to_str().unwrap();
+    args.extend([
+        "--out-dir",
+        pre_s,
+        "--filter",
+        "pass_filter=full",
+        "--n-top-genes",
+        "100",
+        "--min-plates",
+        "3",
+        "-q",
+    ]);
+    ok(&args);
+    let pre_files: Vec<String> = PLATES
+        .iter()
+        .map(|p| {
+            pre.join(p.replace(".h5ad", "_preprocessed.h5ad"))
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let merged = d.join("merged.h5ad");
+    let mut args = vec!["concat"];
+    args.extend(pre_files.iter().map(|s| s.as_str()));
+    args.extend([
+        "--out",
+        merged.to_str().unwrap(),
+        "--label",
+        "plate",
+        "--keys",
+        "plate1_filtered,plate2_filtered,plate3_filtered",
+        "-q",
+    ]);
+    ok(&args);
+    let pca = d.join("pca.h5ad");
+    ok(&[
+        "pca",
+        merged.to_str().unwrap(),
+        "--n-comps",
+        "20",
+        "--out",
+        pca.to_str().unwrap(),
+        "-q",
+    ]);
+    let sub = d.join("sub.h5ad");
+    ok(&[
+        "subsample",
+        pca.to_str().unwrap(),
+        "--n",
+        "3000",
+        "--seed",
+        "1",
+        "--out",
+        sub.to_str().unwrap(),
+        "-q",
+    ]);
+
+    // Gene selection.
+    assert_eq!(
+        std::fs::read_to_string(out.join("genes.tsv")).unwrap(),
+        std::fs::read_to_string(pre.join("genes.tsv")).unwrap()
+    );
+    // Merged X, obs and var, exactly.
+    let (xa, xb) = (x(&out.join("merged.h5ad")), x(&merged));
+    assert_eq!(
+        (xa.n_rows(), xa.n_cols),
+        (xb.n_rows(), xb.n_cols),
+        "merged shape"
+    );
+    assert!(xa.n_rows() > 5000 && xa.n_cols > 10, "{}", xa.n_cols);
+    assert_eq!(xa.indptr, xb.indptr, "merged X indptr");
+    assert_eq!(xa.indices, xb.indices, "merged X indices");
+    assert_eq!(xa.data, xb.data, "merged X data");
+    assert_same_obs("merged", &obs(&out.join("merged.h5ad")), &obs(&merged));
+    let var = |p: &Path| H5adReader::open(p).unwrap().var().unwrap();
+    assert_eq!(
+        common::df_json(&var(&out.join("merged.h5ad"))),
+        common::df_json(&var(&merged))
+    );
+
+    // PCA: variances, components and X_pca to 1e-6 relative (the gram is summed in another
+    // order; the sign rule is the same).
+    let (va, vb) = (uns_variance(&out.join("pca.h5ad")), uns_variance(&pca));
+    for (a, b) in va.iter().zip(&vb) {
+        assert!((a - b).abs() <= 1e-6 * b.abs(), "variance {a} vs {b}");
+    }
+    let (sa, pa) = dense(&out.join("pca.h5ad"), "obsm", "X_pca");
+    let (sb, pb) = dense(&pca, "obsm", "X_pca");
+    assert_eq!(sa, sb);
+    assert_eq!(sa[1], 20);
+    assert_columns_close("X_pca", &pa, &pb, 20, 1e-6);
+    let (_, la) = dense(&out.join("pca.h5ad"), "varm", "PCs");
+    let (_, lb) = dense(&pca, "varm", "PCs");
+    assert_columns_close("PCs", &la, &lb, 20, 1e-6);
+    assert_same_obs("pca", &obs(&out.join("pca.h5ad")), &obs(&pca));
+    assert!(out.join("X_pca.zarr").is_dir());
+
+    // The subset: the same cells, their coordinates.
+    assert_same_obs("subset", &obs(&out.join("subset.h5ad")), &obs(&sub));
+    let (ssa, qa) = dense(&out.join("subset.h5ad"), "obsm", "X_pca");
+    let (ssb, qb) = dense(&sub, "obsm", "X_pca");
+    assert_eq!(ssa, ssb);
+    assert_eq!(ssa[0], 3000);
+    assert_columns_close("subset X_pca", &qa, &qb, 20, 1e-6);
+
+    // The end of the workflow is there.
+    let (su, _) = dense(&out.join("umap.h5ad"), "obsm", "X_umap");
+    assert_eq!(su, vec![3000, 2]);
+    let (w, h, colors) = common::png_colors(&out.join("umap.png"));
+    assert!(w > 100 && h > 100 && colors.len() > 10);
+
+    // As anndata reads them (each Python stack): the merged file whole; pca.h5ad's obs, var and
+    // X (its X_pca is compared above; the subset has no X, which the dump needs).
+    for (stack, py) in common::stacks() {
+        for (name, ours, theirs, only) in [
+            ("merged", out.join("merged.h5ad"), merged.clone(), None),
+            (
+                "pca",
+                out.join("pca.h5ad"),
+                pca.clone(),
+                Some("--only=obs,var,X"),
+            ),
+        ] {
+            let (a, b) = (
+                d.join(format!("{name}_run.json")),
+                d.join(format!("{name}_steps.json")),
+            );
+            for (h5ad, json) in [(&ours, &a), (&theirs, &b)] {
+                common::interop(
+                    &py,
+                    &["dump", h5ad.to_str().unwrap(), json.to_str().unwrap()],
+                );
+            }
+            eprintln!("{stack}: {name}");
+            let mut args = vec!["compare", a.to_str().unwrap(), b.to_str().unwrap()];
+            args.extend(only);
+            common::interop(&py, &args);
+        }
+    }
+
+    // (b) Pass count: each raw plate streamed at most twice, merged X at most once.
+    let st = state(&out);
+    let mut passes: std::collections::HashMap<String, u64> = Default::default();
+    for step in st["steps"].as_array().unwrap() {
+        for i in step["inputs"].as_array().unwrap() {
+            let p = i["fingerprint"]["path"].as_str().unwrap().to_string();
+            *passes.entry(p).or_default() += i["passes"].as_u64().unwrap();
+        }
+    }
+    for p in &plates {
+        let abs = std::path::absolute(p).unwrap();
+        assert_eq!(passes[abs.to_str().unwrap()], 2, "{p}: {passes:?}");
+    }
+    let m = std::path::absolute(out.join("merged.h5ad")).unwrap();
+    assert_eq!(passes[m.to_str().unwrap()], 1, "{passes:?}");
+    assert_eq!(st["backend"].as_str().map(|b| !b.is_empty()), Some(true));
+    let merge = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "merge")
+        .unwrap();
+    assert!(merge["values"].as_u64().unwrap() > 0 && merge["seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(merge["outputs"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn reruns_redo_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = plates(dir.path());
+    let out = dir.path().join("run");
+    run(&plates, &out, &[]);
+    let first = state(&out);
+    assert_eq!(names(&first["last_run"]["ran"]).len(), 9);
+
+    // (d) Nothing changed: nothing is redone, no output is rewritten.
+    let mtime = |p: &str| std::fs::metadata(out.join(p)).unwrap().modified().unwrap();
+    let before: Vec<_> = ["merged.h5ad", "pca.h5ad", "umap.png"]
+        .iter()
+        .map(|p| mtime(p))
+        .collect();
+    let table = run(&plates, &out, &[]);
+    let again = state(&out);
+    assert!(
+        names(&again["last_run"]["ran"]).is_empty(),
+        "{}",
+        again["last_run"]
+    );
+    assert_eq!(names(&again["last_run"]["skipped"]).len(), 9);
+    assert!(
+        table.contains("skipped") && table.contains("0 of 9 steps run"),
+        "{table}"
+    );
+    let after: Vec<_> = ["merged.h5ad", "pca.h5ad", "umap.png"]
+        .iter()
+        .map(|p| mtime(p))
+        .collect();
+    assert_eq!(before, after);
+
+    // (c) A changed --n-comps reruns PCA and what follows, not the plates' passes.
+    run(&plates, &out, &["--n-comps", "10"]);
+    let s = state(&out);
+    assert_eq!(
+        names(&s["last_run"]["ran"]),
+        ["pca", "neighbors", "umap", "plot"]
+    );
+    let skipped = names(&s["last_run"]["skipped"]);
+    assert_eq!(skipped.len(), 5);
+    assert!(skipped.contains(&"merge".to_string()));
+    let (shape, _) = dense(&out.join("pca.h5ad"), "obsm", "X_pca");
+    assert_eq!(shape[1], 10);
+
+    // A changed --color redoes only the figure; a touched plate redoes its statistics and all
+    // that follows (the other plates' statistics stand).
+    run(&plates, &out, &["--n-comps", "10", "--color", "plate"]);
+    assert_eq!(names(&state(&out)["last_run"]["ran"]), ["plot"]);
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&plates[1])
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    drop(f);
+    run(&plates, &out, &["--n-comps", "10", "--color", "plate"]);
+    let s = state(&out);
+    let ran = names(&s["last_run"]["ran"]);
+    assert_eq!(ran[0], "stats:plate2_filtered", "{ran:?}");
+    assert_eq!(ran.len(), 7, "{ran:?}");
+}
+
+#[test]
+fn print_config_reads_back_as_the_defaults() {
+    let text = ok(&["run", "--print-config"]);
+    assert!(
+        text.contains("n_comps") && text.contains("# filter = "),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let read = scoop::workflow::run::RunConfig::read(&cfg).unwrap();
+    assert_eq!(read, scoop::workflow::run::RunConfig::default());
+
+    // A config file supplies the parameters; flags override it.
+    let plates = plates(dir.path());
+    let edited = text
+        .replace(
+            "# filter = \"pass_filter=full\"",
+            "filter = \"pass_filter=full\"",
+        )
+        .replace("n_top_genes = 2000", "n_top_genes = 100")
+        .replace("subsample = 1000000", "subsample = 500")
+        .replace("# n_comps = 300", "n_comps = 7");
+    std::fs::write(&cfg, edited).unwrap();
+    let out = dir.path().join("run");
+    let mut args = vec!["run", "--config", cfg.to_str().unwrap()];
+    args.extend(plates.iter().map(|s| s.as_str()));
+    args.extend(["--out-dir", out.to_str().unwrap(), "--n-comps", "5", "-q"]);
+    ok(&args);
+    let s = state(&out);
+    assert_eq!(s["params"]["n_comps"], 5);
+    assert_eq!(s["params"]["subsample"], 500);
+    assert_eq!(s["params"]["filter"], "pass_filter=full");
+    let (shape, _) = dense(&out.join("subset.h5ad"), "obsm", "X_pca");
+    assert_eq!(shape, vec![500, 5]);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "n_comp = 5\n").unwrap();
+    let err = common::scoop_fails(&["run", "--config", bad.to_str().unwrap()]);
+    assert!(err.contains("n_comp") && err.contains("bad.toml"), "{err}");
+}
+
+/// Starts `scoop run`, kills it (SIGKILL) once `when` holds, and waits for it.
+fn run_killed(plates: &[String], out: &Path, when: impl Fn() -> bool) -> bool {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_scoop"));
+    let args = run_args(plates, out, &[]);
+    let mut child = Command::new(bin)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if when() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("scoop run neither finished nor reached the kill point");
+}
+
+fn temp_exists(out: &Path, name: &str) -> bool {
+    std::fs::read_dir(out).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&format!(".{name}.scoop-tmp-"))
+        })
+    })
+}
+
+fn recorded(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map(|s| names(&s["last_run"]["ran"]))
+        .unwrap_or_default()
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = plates(dir.path());
+    let whole = dir.path().join("whole");
+    run(&plates, &whole, &[]);
+
+    for (i, point) in ["merged.h5ad", "pca.h5ad", "umap.h5ad"].iter().enumerate() {
+        let out = dir.path().join(format!("killed{i}"));
+        let killed = run_killed(&plates, &out, || temp_exists(&out, point));
+        let done_before = recorded(&out);
+        assert!(killed, "{point}: the run finished before the kill");
+        // Nothing half-written under a final name.
+        assert!(!out.join(point).exists(), "{point} exists after the kill");
+        run(&plates, &out, &[]);
+        let s = state(&out);
+        for step in &done_before {
+            assert!(
+                names(&s["last_run"]["skipped"]).contains(step),
+                "{point}: {step} finished before the kill and was redone"
+            );
+        }
+        assert!(!temp_exists(&out, point), "a temporary file is left");
+        let (xa, xb) = (x(&out.join("merged.h5ad")), x(&whole.join("merged.h5ad")));
+        assert_eq!(
+            (xa.indptr, xa.indices, xa.data),
+            (xb.indptr, xb.indices, xb.data)
+        );
+        assert_same_obs(
+            point,
+            &obs(&out.join("subset.h5ad")),
+            &obs(&whole.join("subset.h5ad")),
+        );
+        let (_, a) = dense(&out.join("pca.h5ad"), "obsm", "X_pca");
+        let (_, b) = dense(&whole.join("pca.h5ad"), "obsm", "X_pca");
+        assert_eq!(a, b, "{point}: X_pca");
+        let (_, a) = dense(&out.join("umap.h5ad"), "obsm", "X_umap");
+        let (_, b) = dense(&whole.join("umap.h5ad"), "obsm", "X_umap");
+        // UMAP's epochs race as umap-learn's do: the layout's shape, not its values, repeats.
+        assert_eq!(a.len(), b.len(), "{point}: X_umap");
+        let graph = |p: &Path| {
+            let f = H5adReader::open(&p.join("neighbors.h5ad")).unwrap();
+            let g = f.group("obsp").unwrap();
+            let m = MatrixReader::open(&g, "connectivities").unwrap();
+            let c = m.read_rows(0..m.shape().0).unwrap();
+            (c.indptr, c.indices, c.data)
+        };
+        assert!(graph(&out) == graph(&whole), "{point}: neighbors graph");
+        assert!(out.join("umap.png").is_file());
+    }
+}
