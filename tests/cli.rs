@@ -286,9 +286,11 @@ fn bad_input_fails_with_one_clear_line_and_leaves_nothing() {
     ]));
     assert!(common::dump_file(&out)["shape"] == serde_json::json!([40, 60]));
 
-    // No temporary files anywhere.
+    // No temporary files or staging directories anywhere.
     assert!(
-        files_in(d).iter().all(|n| !n.contains("scoop-tmp")),
+        files_in(d)
+            .iter()
+            .all(|n| !n.contains("scoop-tmp") && !n.starts_with(".scoop-")),
         "{:?}",
         files_in(d)
     );

@@ -464,11 +464,13 @@ fn run_killed(plates: &[String], out: &Path, when: impl Fn() -> bool) -> bool {
     panic!("scoop run neither finished nor reached the kill point");
 }
 
+/// True when `name` is being written: staged in one of `out`'s staging directories
+/// (`.scoop-XXXXXXXX/NAME`).
 fn temp_exists(out: &Path, name: &str) -> bool {
     std::fs::read_dir(out).is_ok_and(|d| {
         d.flatten().any(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with(&format!(".{name}.scoop-tmp-"))
+            n.starts_with(".scoop-") && e.path().join(name).exists()
         })
     })
 }
