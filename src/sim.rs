@@ -5,6 +5,11 @@
 //! multiplier per gene module: given the multipliers, UMIs are drawn multinomially, so each gene's
 //! count is a gamma-Poisson (negative-binomial) mixture whose dispersion is shared within a module.
 //! Every cell has its own RNG stream, so output is identical for a seed whatever the thread count.
+//!
+//! obs carries Tahoe-100M's per-cell columns: sample, gene_count, tscp_count, mread_count,
+//! drugname_drugconc, drug, cell_line, sublibrary, BARCODE, pcnt_mito, S_score, G2M_score, phase,
+//! pass_filter, cell_name and BARCODE_SUB_LIB_ID (`plate` is left to `scoop concat --label`). [`SimParams::tahoe`] gives plates
+//! Tahoe's shape.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,6 +27,7 @@ use crate::io::{
 };
 use crate::progress::Progress;
 
+/// Drugs, and the concentration (uM) each one is simulated at.
 const DRUGS: [&str; 8] = [
     "DMSO_TF",
     "Bortezomib",
@@ -32,6 +38,9 @@ const DRUGS: [&str; 8] = [
     "Dexamethasone",
     "Palbociclib",
 ];
+const DOSES_UM: [f64; 8] = [0.0, 0.05, 0.5, 0.05, 0.05, 5.0, 5.0, 0.5];
+/// Cell barcodes per sublibrary (three rounds of 96 wells).
+const BARCODES_PER_SUBLIB: usize = 96 * 96 * 96;
 const MITO: [&str; 13] = [
     "MT-ND1", "MT-ND2", "MT-CO1", "MT-CO2", "MT-ATP8", "MT-ATP6", "MT-CO3", "MT-ND3", "MT-ND4L",
     "MT-ND4", "MT-ND5", "MT-ND6", "MT-CYB",
@@ -57,6 +66,26 @@ pub struct SimParams {
     pub chunk_rows: usize,
     /// Compression of X.
     pub compression: crate::io::Codec,
+}
+
+impl SimParams {
+    /// Genes in Tahoe-100M's plates.
+    pub const TAHOE_GENES: usize = 62_710;
+    /// The median UMIs per full cell that give Tahoe's mean of about 1,450 stored values per cell
+    /// over 62,710 genes.
+    pub const TAHOE_MEDIAN_UMIS: f64 = 1_800.0;
+
+    /// Plates of Tahoe-100M's shape: 62,710 genes, about 1,450 stored values per cell on
+    /// average, X gzip-compressed like the released files; 50 cell lines as in Tahoe.
+    pub fn tahoe() -> Self {
+        SimParams {
+            genes: Self::TAHOE_GENES,
+            cell_lines: 50,
+            median_umis: Self::TAHOE_MEDIAN_UMIS,
+            compression: crate::io::Codec::Gzip(crate::io::Codec::GZIP_DEFAULT),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for SimParams {
@@ -196,6 +225,10 @@ struct Cell {
     counts: Vec<f32>,
     mito: u64,
     total: u64,
+    /// Sequencing reads behind the UMIs.
+    reads: u64,
+    s_score: f64,
+    g2m_score: f64,
 }
 
 fn simulate_cell(model: &Model, p: &SimParams, plate: usize, i: usize) -> Cell {
@@ -236,6 +269,10 @@ fn simulate_cell(model: &Model, p: &SimParams, plate: usize, i: usize) -> Cell {
             mito += run.len() as u64;
         }
     }
+    // Drawn after the counts, so the counts do not depend on these columns.
+    let total = genes.len() as u64;
+    let reads = (total as f64 * rng.random_range(1.2..2.0)).round() as u64;
+    let score = Normal::new(-0.05, 0.15).expect("valid");
     Cell {
         line,
         drug,
@@ -243,8 +280,45 @@ fn simulate_cell(model: &Model, p: &SimParams, plate: usize, i: usize) -> Cell {
         indices,
         counts,
         mito,
-        total: genes.len() as u64,
+        total,
+        reads,
+        s_score: score.sample(&mut rng),
+        g2m_score: score.sample(&mut rng),
     }
+}
+
+impl Cell {
+    /// The cell-cycle phase Seurat's `score_genes_cell_cycle` assigns from the two scores.
+    fn phase(&self) -> i32 {
+        if self.s_score < 0.0 && self.g2m_score < 0.0 {
+            0
+        } else if self.s_score >= self.g2m_score {
+            1
+        } else {
+            2
+        }
+    }
+}
+
+/// Cell `i`'s barcode (three well numbers) and sublibrary number in plate `plate`.
+fn barcode(plate: usize, i: usize) -> (String, usize) {
+    let well = i % BARCODES_PER_SUBLIB;
+    let sublib = 1000 + 10 * plate + i / BARCODES_PER_SUBLIB;
+    (
+        format!(
+            "{:02}_{:03}_{:03}",
+            well / (96 * 96) + 1,
+            well / 96 % 96 + 1,
+            well % 96 + 1
+        ),
+        sublib,
+    )
+}
+
+/// The nnz hint for a plate of `cells` cells whose first `rows` cells hold `nnz` values: the
+/// extrapolated total plus a margin, so a plate near int32's limit gets int64 indptr at once.
+fn nnz_estimate(nnz: u64, rows: usize, cells: usize) -> u64 {
+    (nnz as f64 / rows.max(1) as f64 * cells as f64 * 1.05) as u64
 }
 
 fn category(codes: Vec<i32>, names: &[String]) -> ColumnValues {
@@ -269,7 +343,15 @@ pub fn simulate(
     // Every plate appears together at the end, or none does.
     let set = OutputSet::create(&paths, &OutputOptions::new(force).make_dirs())?;
     let drugs: Vec<String> = DRUGS.iter().map(|s| s.to_string()).collect();
+    let drug_doses: Vec<String> = DRUGS
+        .iter()
+        .zip(DOSES_UM)
+        .map(|(d, c)| format!("[('{d}', {c}, 'uM')]"))
+        .collect();
     let pass: Vec<String> = vec!["full".into(), "minimal".into()];
+    let phases: Vec<String> = ["G1", "S", "G2M"].map(String::from).to_vec();
+    let line_names: Vec<String> = (0..p.cell_lines).map(|i| format!("LINE-{i}")).collect();
+    let n_sublibs = p.cells_per_plate.div_ceil(BARCODES_PER_SUBLIB).max(1);
     let mut summaries = Vec::new();
     for (pi, path) in paths.iter().enumerate() {
         let plate = pi + 1;
@@ -283,15 +365,11 @@ pub fn simulate(
             ColumnValues::Strings(model.gene_symbols.clone()),
         );
         var.write(out.root(), "var")?;
-        let mut x = CsrWriter::create(
-            out.root(),
-            "X",
-            p.genes,
-            CsrWriteOptions {
-                compression: p.compression,
-                nnz_hint: None,
-            },
-        )?;
+        let sublibs: Vec<String> = (0..n_sublibs)
+            .map(|k| format!("lib_{}", 1000 + 10 * plate + k))
+            .collect();
+        // Created at the first chunk, whose stored values give the nnz hint.
+        let mut x: Option<CsrWriter> = None;
         let mut obs_writer: Option<DataFrameWriter> = None;
         let progress = Progress::new(&format!("plate{plate}"), p.cells_per_plate as u64, quiet);
         let mut full_count = 0;
@@ -309,52 +387,89 @@ pub fn simulate(
                 chunk.data.extend_from_slice(&c.counts);
                 chunk.indptr.push(chunk.data.len());
             }
+            let x = match &mut x {
+                Some(x) => x,
+                None => x.insert(CsrWriter::create(
+                    out.root(),
+                    "X",
+                    p.genes,
+                    CsrWriteOptions {
+                        compression: p.compression,
+                        nnz_hint: Some(nnz_estimate(
+                            chunk.data.len() as u64,
+                            end - start,
+                            p.cells_per_plate,
+                        )),
+                    },
+                )?),
+            };
             x.append(&chunk)?;
             full_count += cells.iter().filter(|c| c.full).count();
             let names: Vec<String> = (start..end).map(|i| format!("c{i:08}-p{plate}")).collect();
-            let mut obs = DataFrame::with_index(names.clone());
+            let (barcodes, sublib): (Vec<String>, Vec<usize>) =
+                (start..end).map(|i| barcode(plate, i)).unzip();
+            let ints = |f: &dyn Fn(&Cell) -> i64| {
+                ColumnValues::Array(NumVec::I64(cells.iter().map(f).collect()))
+            };
+            let floats = |f: &dyn Fn(&Cell) -> f64| {
+                ColumnValues::Array(NumVec::F64(cells.iter().map(f).collect()))
+            };
+            let codes = |f: &dyn Fn(&Cell) -> usize| cells.iter().map(|c| f(c) as i32).collect();
+            let column = |name: &str, values: ColumnValues| Column {
+                name: name.into(),
+                values,
+            };
+            let mut obs = DataFrame::with_index(names);
             obs.columns = vec![
-                Column {
-                    name: "sample".into(),
-                    values: category(cells.iter().map(|c| c.drug as i32).collect(), &samples),
-                },
-                Column {
-                    name: "cell_line".into(),
-                    values: category(
-                        cells.iter().map(|c| c.line as i32).collect(),
-                        &model.cell_line_names,
-                    ),
-                },
-                Column {
-                    name: "drug".into(),
-                    values: category(cells.iter().map(|c| c.drug as i32).collect(), &drugs),
-                },
-                Column {
-                    name: "tscp_count".into(),
-                    values: ColumnValues::Array(NumVec::I64(
-                        cells.iter().map(|c| c.total as i64).collect(),
-                    )),
-                },
-                Column {
-                    name: "pcnt_mito".into(),
-                    values: ColumnValues::Array(NumVec::F64(
-                        cells
+                column("sample", category(codes(&|c| c.drug), &samples)),
+                column("gene_count", ints(&|c| c.indices.len() as i64)),
+                column("tscp_count", ints(&|c| c.total as i64)),
+                column("mread_count", ints(&|c| c.reads as i64)),
+                column(
+                    "drugname_drugconc",
+                    category(codes(&|c| c.drug), &drug_doses),
+                ),
+                column("drug", category(codes(&|c| c.drug), &drugs)),
+                column(
+                    "cell_line",
+                    category(codes(&|c| c.line), &model.cell_line_names),
+                ),
+                column(
+                    "sublibrary",
+                    category(
+                        sublib
                             .iter()
-                            .map(|c| 100.0 * c.mito as f64 / c.total.max(1) as f64)
+                            .map(|&s| (s - 1000 - 10 * plate) as i32)
                             .collect(),
-                    )),
-                },
-                Column {
-                    name: "pass_filter".into(),
-                    values: category(
-                        cells.iter().map(|c| if c.full { 0 } else { 1 }).collect(),
-                        &pass,
+                        &sublibs,
                     ),
-                },
-                Column {
-                    name: "cell_name".into(),
-                    values: ColumnValues::Strings(names),
-                },
+                ),
+                column("BARCODE", ColumnValues::Strings(barcodes.clone())),
+                column(
+                    "pcnt_mito",
+                    floats(&|c| 100.0 * c.mito as f64 / c.total.max(1) as f64),
+                ),
+                column("S_score", floats(&|c| c.s_score)),
+                column("G2M_score", floats(&|c| c.g2m_score)),
+                column(
+                    "phase",
+                    category(cells.iter().map(Cell::phase).collect(), &phases),
+                ),
+                column(
+                    "pass_filter",
+                    category(codes(&|c| usize::from(!c.full)), &pass),
+                ),
+                column("cell_name", category(codes(&|c| c.line), &line_names)),
+                column(
+                    "BARCODE_SUB_LIB_ID",
+                    ColumnValues::Strings(
+                        barcodes
+                            .into_iter()
+                            .zip(&sublib)
+                            .map(|(b, s)| format!("{b}-lib_{s}"))
+                            .collect(),
+                    ),
+                ),
             ];
             if obs_writer.is_none() {
                 obs_writer = Some(DataFrameWriter::create(out.root(), "obs", &obs)?);
@@ -367,6 +482,18 @@ pub fn simulate(
         if obs_writer.is_none() {
             DataFrame::with_index(Vec::new()).write(out.root(), "obs")?;
         }
+        let x = match x {
+            Some(x) => x,
+            None => CsrWriter::create(
+                out.root(),
+                "X",
+                p.genes,
+                CsrWriteOptions {
+                    compression: p.compression,
+                    nnz_hint: Some(0),
+                },
+            )?,
+        };
         let (cells, nnz) = x.finish()?;
         out.close()?;
         summaries.push(PlateSummary {

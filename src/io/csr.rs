@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::array::{NumDtype, NumVec};
 use super::chunk::{CsrChunk, RowIds};
+use super::chunk_writer::ChunkWriter;
 use super::chunks::{default_read_path, ChunkReader, ReadPath};
 use super::filters::{self, Codec};
 use super::h5::{self, format_err, Appender, H5Context, ValueKind};
@@ -505,9 +506,11 @@ impl DenseReader {
 /// Options for writing a CSR matrix.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CsrWriteOptions {
-    /// Compression of data and indices ([`Codec::None`], anndata's default, by default).
+    /// Compression of data and indices ([`Codec::None`], anndata's default, by default). Their
+    /// chunks are encoded on the rayon pool and stored by direct chunk writes.
     pub compression: Codec,
-    /// Total stored entries when known up front: picks int32/int64 indptr without a later rewrite.
+    /// Total stored entries when known up front (or an estimate): at 2^31 - 1 or more, indptr is
+    /// int64 from the start instead of rewritten from int32 when the entries pass that bound.
     pub nnz_hint: Option<u64>,
 }
 
@@ -521,10 +524,14 @@ enum IndptrSink {
 }
 
 /// Streams a CSR matrix into a `csr_matrix` group chunk by chunk.
+///
+/// Nothing is complete until [`CsrWriter::finish`]: the last chunks of `data` and `indices` are
+/// stored there.
 pub struct CsrWriter {
     group: Group,
-    data: Appender,
-    indices: Appender,
+    // Boxed: a writer is moved between threads and held in enums of sinks.
+    data: Box<ChunkWriter>,
+    indices: Box<ChunkWriter>,
     indptr: IndptrSink,
     n_cols: usize,
     n_rows: usize,
@@ -553,8 +560,9 @@ impl CsrWriter {
     ) -> Result<Self> {
         let group = parent.create_group(name).at(parent, name)?;
         h5::set_encoding(&group, "csr_matrix", "0.1.0")?;
-        let data = crate::with_num_type!(dtype, T => Appender::compressed::<T>(&group, "data", DATA_CHUNK, opts.compression))?;
-        let indices = Appender::compressed::<i32>(&group, "indices", DATA_CHUNK, opts.compression)?;
+        let data = crate::with_num_type!(dtype, T => ChunkWriter::create::<T>(&group, "data", DATA_CHUNK, opts.compression))?;
+        let indices = ChunkWriter::create::<i32>(&group, "indices", DATA_CHUNK, opts.compression)?;
+        let (data, indices) = (Box::new(data), Box::new(indices));
         let wide = opts.nnz_hint.is_some_and(|n| n >= I32_LIMIT);
         let mut indptr = if wide {
             IndptrSink::I64(Appender::create::<i64>(&group, "indptr", INDPTR_CHUNK)?)
@@ -664,8 +672,10 @@ impl CsrWriter {
         Ok(())
     }
 
-    /// Writes the `shape` attribute and returns (rows, nnz).
+    /// Stores the last chunks, writes the `shape` attribute and returns (rows, nnz).
     pub fn finish(self) -> Result<(usize, u64)> {
+        self.data.finish()?;
+        self.indices.finish()?;
         h5::set_attr_i64s(
             &self.group,
             "shape",

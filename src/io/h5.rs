@@ -13,7 +13,7 @@ use hdf5::types::{
 use hdf5::{Container, Dataset, Group, Location};
 
 use super::array::{NumDtype, NumVec};
-use super::filters::{self, Codec};
+use super::filters;
 use crate::error::{Error, Result};
 
 /// The file path of an HDF5 object, for error messages.
@@ -389,23 +389,13 @@ pub(crate) struct Appender {
 }
 
 impl Appender {
-    /// Creates an empty resizable chunked dataset of `T` named `name`, uncompressed.
+    /// Creates an empty resizable chunked dataset of `T` named `name`, uncompressed (compressed
+    /// datasets are written by [`super::chunk_writer::ChunkWriter`]).
     pub(crate) fn create<T: hdf5::H5Type>(group: &Group, name: &str, chunk: usize) -> Result<Self> {
-        Self::compressed::<T>(group, name, chunk, Codec::None)
-    }
-
-    /// Creates an empty resizable chunked dataset of `T` named `name`, compressed with `codec`.
-    pub(crate) fn compressed<T: hdf5::H5Type>(
-        group: &Group,
-        name: &str,
-        chunk: usize,
-        codec: Codec,
-    ) -> Result<Self> {
         let ds = group
             .new_dataset::<T>()
             .chunk(chunk.max(1))
             .shape(0..)
-            .set_filters(&codec.filters())
             .create(name)
             .at(group, name)?;
         Ok(Appender {

@@ -2,6 +2,7 @@
 
 pub mod array;
 pub mod chunk;
+pub(crate) mod chunk_writer;
 pub mod chunks;
 pub mod concat;
 pub mod csr;

@@ -43,10 +43,11 @@ impl Display for PlateSummary {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} cells, {} non-zeros, {} pass_filter == full",
+            "{}: {} cells, {} non-zeros ({:.0} per cell), {} pass_filter == full",
             self.path.display(),
             self.cells,
             self.nnz,
+            self.nnz as f64 / self.cells.max(1) as f64,
             self.full
         )
     }
