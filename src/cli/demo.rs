@@ -50,6 +50,8 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         cells_per_plate: a.cells_per_plate,
         genes: a.genes,
         chunk_rows: g.chunk_rows,
+        // gzip, as the released Tahoe-100M plates are.
+        compression: Codec::Gzip(Codec::GZIP_DEFAULT),
         ..SimParams::default()
     };
     let plates = simulate(&params, &plates_dir, true, g.quiet)?;
@@ -61,6 +63,9 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         a.genes,
         cells as f64 / secs
     );
+    if let Some(first) = plates.first() {
+        read_paths(&first.path, g)?;
+    }
 
     let backend = crate::backend::select(&g.backend_options()?)?;
     let pre_dir = a.dir.join("preprocessed");
@@ -270,5 +275,33 @@ pub fn run(a: Args, g: &GlobalArgs) -> anyhow::Result<()> {
         png.display()
     );
     println!("== done");
+    Ok(())
+}
+
+/// Times one pass over `plate`'s gzip-compressed X through each read path: the parallel chunk
+/// reader (positioned reads, chunks decoded on every core outside HDF5's lock) and HDF5's own
+/// (one reader thread behind its lock).
+fn read_paths(plate: &std::path::Path, g: &GlobalArgs) -> anyhow::Result<()> {
+    use crate::io::chunks::{default_read_path, set_default_read_path, ReadPath};
+    use crate::stream::{scan_x, RowSelection};
+    let chosen = default_read_path();
+    let rate = |path: ReadPath| -> anyhow::Result<(u64, f64)> {
+        set_default_read_path(path);
+        let t = Instant::now();
+        let s = scan_x(plate, RowSelection::All, g.stream_options());
+        set_default_read_path(chosen);
+        Ok((s?.nnz, t.elapsed().as_secs_f64()))
+    };
+    let (nnz, parallel) = rate(ReadPath::Parallel)?;
+    let (_, hdf5) = rate(ReadPath::Hdf5)?;
+    println!(
+        "   reading {}'s X (gzip, {nnz} stored values): {:.2e} values/s with the parallel chunk \
+         reader on {} threads, {:.2e} through HDF5 alone ({:.1}x)",
+        plate.display(),
+        nnz as f64 / parallel.max(1e-9),
+        rayon::current_num_threads(),
+        nnz as f64 / hdf5.max(1e-9),
+        hdf5 / parallel.max(1e-9)
+    );
     Ok(())
 }
