@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -16,43 +15,8 @@ use scoop::io::{DenseRowReader, H5adReader, MatrixReader};
 /// Rows per read, as scoop streams by default.
 const ROWS: usize = 10_000;
 
-/// The Python with anndata and hdf5plugin; `None` (a message printed) when hdf5plugin is missing
-/// outside CI.
-fn plugin_python() -> Option<PathBuf> {
-    let py = common::python()?;
-    let ok = Command::new(&py)
-        .args(["-c", "import hdf5plugin"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(py);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI: {} cannot `import hdf5plugin` (pip install hdf5plugin)",
-            py.display()
-        );
-    }
-    eprintln!(
-        "SKIP: {} has no hdf5plugin (pip install hdf5plugin)",
-        py.display()
-    );
-    None
-}
-
 fn run_py(py: &Path, args: &[&str]) -> String {
-    let out = Command::new(py)
-        .arg(common::root().join("tests/python/filters.py"))
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "filters.py {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::script(py, "filters.py", args)
 }
 
 /// The fixture directory written once by `filters.py make`, and its manifest.
@@ -74,7 +38,7 @@ impl Fixtures {
 fn fixtures() -> Option<&'static Fixtures> {
     static FIX: OnceLock<Option<Fixtures>> = OnceLock::new();
     FIX.get_or_init(|| {
-        let py = plugin_python()?;
+        let py = common::plugin_python()?;
         let dir = tempfile::tempdir().unwrap();
         run_py(&py, &["make", dir.path().to_str().unwrap()]);
         let manifest = serde_json::from_str(
@@ -291,7 +255,9 @@ fn files_scoop_compresses_load_in_anndata() {
             "{codec}: {text}"
         );
     }
-    let Some(py) = plugin_python() else { return };
+    let Some(py) = common::plugin_python() else {
+        return;
+    };
     let comp = sim("zstd:9");
     run_py(
         &py,

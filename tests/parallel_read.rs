@@ -13,32 +13,8 @@ use serde_json::Value;
 
 use scoop::io::{CsrChunk, H5adReader, MatrixReader, ReadPath};
 
-/// The Python with anndata and hdf5plugin; `None` (a message printed) when absent outside CI.
-fn plugin_python() -> Option<PathBuf> {
-    let py = common::python()?;
-    if common::py_has(&py, "hdf5plugin") {
-        return Some(py);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI: {} cannot `import hdf5plugin`", py.display());
-    }
-    eprintln!("SKIP: {} has no hdf5plugin", py.display());
-    None
-}
-
 fn run_py(py: &Path, args: &[&str]) -> String {
-    let out = Command::new(py)
-        .arg(common::root().join("tests/python/parallel_read.py"))
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "parallel_read.py {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::script(py, "parallel_read.py", args)
 }
 
 struct Fixtures {
@@ -56,7 +32,7 @@ impl Fixtures {
 fn fixtures() -> Option<&'static Fixtures> {
     static FIX: OnceLock<Option<Fixtures>> = OnceLock::new();
     FIX.get_or_init(|| {
-        let py = plugin_python()?;
+        let py = common::plugin_python()?;
         let dir = tempfile::tempdir().unwrap();
         run_py(&py, &["make", dir.path().to_str().unwrap()]);
         let manifest = serde_json::from_str(

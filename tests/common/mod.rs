@@ -96,18 +96,44 @@ pub fn py_has(py: &Path, modules: &str) -> bool {
 
 /// Runs `python tests/python/interop.py ARGS`, panicking with its output on failure.
 pub fn interop(py: &Path, args: &[&str]) -> String {
+    script(py, "interop.py", args)
+}
+
+/// Runs `python tests/python/NAME ARGS` and returns its stdout, panicking with its output on
+/// failure.
+pub fn script(py: &Path, name: &str, args: &[&str]) -> String {
     let out = Command::new(py)
-        .arg(root().join("tests/python/interop.py"))
+        .arg(root().join("tests/python").join(name))
         .args(args)
         .output()
         .expect("run python");
     assert!(
         out.status.success(),
-        "interop.py {args:?} failed:\n{}\n{}",
+        "{name} {args:?} failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The Python with anndata and hdf5plugin; `None` (a message printed) when hdf5plugin is
+/// missing outside CI, a failure under CI.
+pub fn plugin_python() -> Option<PathBuf> {
+    let py = python()?;
+    if py_has(&py, "hdf5plugin") {
+        return Some(py);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI: {} cannot `import hdf5plugin` (pip install hdf5plugin)",
+            py.display()
+        );
+    }
+    eprintln!(
+        "SKIP: {} has no hdf5plugin (pip install hdf5plugin)",
+        py.display()
+    );
+    None
 }
 
 /// Runs the scoop binary: `SCOOP_BIN`, else the one built with the tests.
