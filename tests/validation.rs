@@ -223,6 +223,8 @@ fn subsample_errors_name_the_file() {
     let Some(b) = Bad::make() else { return };
     let input = b.file("good.h5ad");
     let output = b.out("sub.h5ad");
+    // The output's directory exists: outputs are checked before the input's rows are sampled.
+    std::fs::create_dir_all(Path::new(&output).parent().unwrap()).unwrap();
     fails_with(
         &["-q", "subsample", &input, "--out", &output, "--n", "50"],
         &format!(

@@ -12,8 +12,8 @@ use hdf5::{Dataset, Group, Location};
 use rayon::prelude::*;
 
 use super::filters::{encode_chunk, Codec, EncodedChunk};
-use super::h5::{format_err, H5Context};
-use crate::error::Result;
+use super::h5::{child_path, file_of, format_err, H5Context};
+use crate::error::{Error, Result};
 
 /// Element types whose values are plain bytes (no padding, every bit pattern written as is).
 pub(crate) trait Plain: hdf5::H5Type + Copy + Send + Sync + private::Sealed {}
@@ -171,17 +171,30 @@ impl ChunkWriter {
         // SAFETY: the dataset id is open for the borrow of `self.ds`; `offset` has one entry per
         // dimension (1-D) and lies inside the extent; `bytes` is readable for its length. The
         // call runs under hdf5-metno's lock like its own calls.
-        let status = hdf5::sync::sync(|| unsafe {
-            hdf5_sys::h5d::H5Dwrite_chunk(
-                self.ds.id(),
-                hdf5_sys::h5p::H5P_DEFAULT,
-                filter_mask,
-                offset.as_ptr(),
-                bytes.len(),
-                bytes.as_ptr().cast(),
-            )
+        let failed = hdf5::sync::sync(|| {
+            // SAFETY: see above.
+            let status = unsafe {
+                hdf5_sys::h5d::H5Dwrite_chunk(
+                    self.ds.id(),
+                    hdf5_sys::h5p::H5P_DEFAULT,
+                    filter_mask,
+                    offset.as_ptr(),
+                    bytes.len(),
+                    bytes.as_ptr().cast(),
+                )
+            };
+            // The error stack is read under the same lock, before another call replaces it.
+            (status < 0).then(hdf5::Error::query)
         });
-        if status < 0 {
+        if let Some(err) = failed {
+            // An OS failure (a full disk, a file size limit) is reported with the OS's reason.
+            if let Ok(err) = err {
+                if let e @ Error::Io { .. } =
+                    Error::hdf5(&file_of(&self.ds), child_path(&self.ds, ""), err)
+                {
+                    return Err(e);
+                }
+            }
             return Err(format_err(
                 &self.ds,
                 "",
