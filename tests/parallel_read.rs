@@ -33,12 +33,7 @@ fn fixtures() -> Option<&'static Fixtures> {
     static FIX: OnceLock<Option<Fixtures>> = OnceLock::new();
     FIX.get_or_init(|| {
         let py = common::plugin_python()?;
-        let dir = tempfile::tempdir().unwrap();
-        run_py(&py, &["make", dir.path().to_str().unwrap()]);
-        let manifest = serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join("manifest.json")).unwrap(),
-        )
-        .unwrap();
+        let (dir, manifest) = common::script_fixtures(&py, "parallel_read.py");
         Some(Fixtures { py, dir, manifest })
     })
     .as_ref()

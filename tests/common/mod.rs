@@ -116,6 +116,17 @@ pub fn script(py: &Path, name: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `python tests/python/NAME make DIR` into a new temporary directory and returns it with
+/// the `manifest.json` the script wrote there.
+pub fn script_fixtures(py: &Path, name: &str) -> (tempfile::TempDir, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    script(py, name, &["make", dir.path().to_str().unwrap()]);
+    let manifest =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("manifest.json")).unwrap())
+            .unwrap();
+    (dir, manifest)
+}
+
 /// The Python with anndata and hdf5plugin; `None` (a message printed) when hdf5plugin is
 /// missing outside CI, a failure under CI.
 pub fn plugin_python() -> Option<PathBuf> {
