@@ -32,8 +32,10 @@ pass_filter == "full", median target sum, seurat HVG with --n-top-genes per plat
 
 Prints the steps' wall times side by side (scoop's passes grouped to match), totals, peak RSS
 and ratios, and how the two results agree (selected genes, merged shape and sum of X,
-variance ratios, subset size). Each step starts after a `sync`, the page cache as the previous
-step left it. Needs the current Python stack (scanpy >= 1.12, anndata >= 0.12, dask, zarr,
+variance ratios, subset size). The plates are read once untimed first, so both sides start with
+the page cache warm; each step starts after a `sync`. pynndescent and umap-learn compile their
+numba kernels in every new process (~100 s on this loaded 2-core box at small sizes), inside
+the neighbors and umap steps' times, as a fresh notebook kernel pays them. Needs the current Python stack (scanpy >= 1.12, anndata >= 0.12, dask, zarr,
 umap-learn, pynndescent, matplotlib) and a release build of scoop. Not a test: numbers go in
 docs/performance.md with date, machine and commit.
 """
@@ -225,7 +227,13 @@ def timed(cmd: list[str], log: Path | None = None) -> tuple[float, float, str]:
 def simulate(args, work: Path) -> list[str]:
     d = work / "plates"
     have = sorted(d.glob("plate*_filtered.h5ad")) if d.exists() else []
-    if len(have) != args.plates or args.force_simulate:
+
+    def cells(path: Path) -> int:
+        out = subprocess.run([args.scoop, "inspect", str(path)], capture_output=True, text=True)
+        return int(out.stdout.split(" = ")[1].split()[0]) if out.returncode == 0 else -1
+
+    if len(have) != args.plates or args.force_simulate \
+            or any(cells(q) != args.cells for q in have):
         print(f"simulating {args.plates} Tahoe-shaped gzip plates x {args.cells} cells ...",
               flush=True)
         t = time.perf_counter()
@@ -379,6 +387,10 @@ def main() -> int:
         "color": args.color.split(","), "seed": args.seed,
     }
     sides = args.sides.split(",")
+    for q in plates:  # page cache warm for both sides alike (untimed)
+        with open(q, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
     sc_ = run_scoop(args, plates, work, p) if "scoop" in sides else None
     sp = run_scanpy(args, plates, work, p) if "scanpy" in sides else None
 
