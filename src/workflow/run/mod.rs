@@ -406,12 +406,24 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     )?;
     // Saved once more: a run that skipped everything still records this invocation.
     r.state.save(&state_path)?;
-    Ok(RunSummary {
+    let summary = RunSummary {
         steps: r.reports,
         run_json: state_path,
         seconds: started.elapsed().as_secs_f64(),
         backend: backend.name().to_string(),
-    })
+    };
+    crate::events::emit(
+        "run_finish",
+        json!({
+            "seconds": summary.seconds,
+            "backend": summary.backend,
+            "ran": r.state.last_run.ran,
+            "skipped": r.state.last_run.skipped,
+            "run_json": summary.run_json,
+            "outputs": summary.steps.iter().flat_map(|s| &s.outputs).collect::<Vec<_>>(),
+        }),
+    );
+    Ok(summary)
 }
 
 /// Checks that every color is an obs column of the plates or the plate label.
