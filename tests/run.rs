@@ -338,7 +338,7 @@ fn reruns_redo_only_what_changed() {
     let out = dir.path().join("run");
     run(&plates, &out, &[]);
     let first = state(&out);
-    assert_eq!(names(&first["last_run"]["ran"]).len(), 9);
+    assert_eq!(names(&first["last_run"]["ran"]).len(), 10);
 
     // (d) Nothing changed: nothing is redone, no output is rewritten.
     let mtime = |p: &str| std::fs::metadata(out.join(p)).unwrap().modified().unwrap();
@@ -353,9 +353,9 @@ fn reruns_redo_only_what_changed() {
         "{}",
         again["last_run"]
     );
-    assert_eq!(names(&again["last_run"]["skipped"]).len(), 9);
+    assert_eq!(names(&again["last_run"]["skipped"]).len(), 10);
     assert!(
-        table.contains("skipped") && table.contains("0 of 9 steps run"),
+        table.contains("skipped") && table.contains("0 of 10 steps run"),
         "{table}"
     );
     let after: Vec<_> = ["merged.h5ad", "pca.h5ad", "umap.png"]
@@ -369,7 +369,7 @@ fn reruns_redo_only_what_changed() {
     let s = state(&out);
     assert_eq!(
         names(&s["last_run"]["ran"]),
-        ["pca", "neighbors", "umap", "plot"]
+        ["pca", "subset", "neighbors", "umap", "plot"]
     );
     let skipped = names(&s["last_run"]["skipped"]);
     assert_eq!(skipped.len(), 5);
@@ -392,7 +392,60 @@ fn reruns_redo_only_what_changed() {
     let s = state(&out);
     let ran = names(&s["last_run"]["ran"]);
     assert_eq!(ran[0], "stats:plate2_filtered", "{ran:?}");
-    assert_eq!(ran.len(), 7, "{ran:?}");
+    assert_eq!(ran.len(), 8, "{ran:?}");
+}
+
+#[test]
+fn a_new_subsample_is_drawn_from_pca_h5ad_without_a_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = plates(dir.path());
+    let out = dir.path().join("run");
+    run(&plates, &out, &[]);
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let pca_before = mtime(&out.join("pca.h5ad"));
+
+    // Another size and seed: pca (and everything before it) stands; the subset is drawn again.
+    let other = ["--subsample", "2000", "--seed", "7"];
+    run(&plates, &out, &other);
+    let s = state(&out);
+    assert_eq!(
+        names(&s["last_run"]["ran"]),
+        ["subset", "neighbors", "umap", "plot"]
+    );
+    assert_eq!(mtime(&out.join("pca.h5ad")), pca_before);
+    let step = |name: &str| {
+        s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(step("subset")["result"]["from_projection"], false);
+    assert_eq!(step("subset")["inputs"][0]["passes"], 1);
+
+    // The same subset as a fresh run with those parameters draws during its projection.
+    let fresh = dir.path().join("fresh");
+    run(&plates, &fresh, &other);
+    assert_eq!(
+        state(&fresh)["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "subset")
+            .unwrap()["result"]["from_projection"],
+        true
+    );
+    assert_same_obs(
+        "subset",
+        &obs(&out.join("subset.h5ad")),
+        &obs(&fresh.join("subset.h5ad")),
+    );
+    let (sa, a) = dense(&out.join("subset.h5ad"), "obsm", "X_pca");
+    let (sb, b) = dense(&fresh.join("subset.h5ad"), "obsm", "X_pca");
+    assert_eq!(sa, vec![2000, 20]);
+    assert_eq!((sa, a), (sb, b));
 }
 
 #[test]
@@ -605,6 +658,7 @@ fn json_log_prints_one_object_per_event() {
         "select",
         "merge",
         "pca",
+        "subset",
         "neighbors",
         "umap",
         "plot",
@@ -647,7 +701,7 @@ fn json_log_prints_one_object_per_event() {
     }
     let end = of("run_finish");
     assert_eq!(end.len(), 1);
-    assert_eq!(end[0]["ran"].as_array().unwrap().len(), 9);
+    assert_eq!(end[0]["ran"].as_array().unwrap().len(), 10);
     let outputs: Vec<&str> = end[0]["outputs"]
         .as_array()
         .unwrap()
@@ -658,7 +712,7 @@ fn json_log_prints_one_object_per_event() {
         assert!(outputs.iter().any(|o| o.ends_with(name)), "{outputs:?}");
     }
     // The result (the table) stays on stdout.
-    assert!(String::from_utf8_lossy(&first.stdout).contains("9 of 9 steps run"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("10 of 10 steps run"));
 
     // Rerun: every step skipped as fresh, no progress.
     let again = common::scoop(&args);
@@ -668,7 +722,7 @@ fn json_log_prints_one_object_per_event() {
         .iter()
         .filter(|e| e["event"] == "step_skipped")
         .count();
-    assert_eq!(skipped, 9);
+    assert_eq!(skipped, 10);
     assert!(events
         .iter()
         .all(|e| e["event"] != "progress" && e["event"] != "step_start"));
