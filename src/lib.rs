@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod cli;
 pub mod error;
+pub mod events;
 pub mod io;
 pub mod ops;
 pub mod plot;

@@ -63,7 +63,11 @@ fn main() {
                 std::thread::park();
             }
         }
-        eprintln!("error: {e:#}");
+        if scoop::events::json() {
+            scoop::events::emit("error", serde_json::json!({ "message": format!("{e:#}") }));
+        } else {
+            eprintln!("error: {e:#}");
+        }
         // Ends without exit handlers: after a failed write (a full disk), HDF5 handles are
         // deliberately left open (see `OutputFile`), and HDF5's exit handler would close them.
         use std::io::Write;

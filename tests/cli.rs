@@ -184,7 +184,7 @@ fn global_options_work_before_and_after_the_subcommand() {
     match scoop::backend::cuda::CudaBackend::open(&[0]) {
         Ok(_) => {
             ok(&demo);
-            assert!(dir.path().join("d").join("umap.png").is_file());
+            assert!(dir.path().join("d/run/umap.png").is_file());
         }
         Err(_) => fails(&demo, "CUDA"),
     }
@@ -297,7 +297,7 @@ fn bad_input_fails_with_one_clear_line_and_leaves_nothing() {
 }
 
 #[test]
-fn demo_runs_every_step_on_small_data() {
+fn demo_runs_the_workflow_on_small_simulated_plates() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("demo");
     let out = scoop(&[
@@ -322,7 +322,23 @@ fn demo_runs_every_step_on_small_data() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("5. pca: 20 components"), "{stdout}");
+    // The read paths' rates, the command it runs, and the run's table of steps.
+    assert!(stdout.contains("through HDF5 alone"), "{stdout}");
+    assert!(stdout.contains("scoop run "), "{stdout}");
+    assert!(stdout.contains("10 of 10 steps run"), "{stdout}");
+    let d = d.join("run");
+    for name in [
+        "merged.h5ad",
+        "subset.h5ad",
+        "umap.h5ad",
+        "umap.png",
+        "run.json",
+    ] {
+        assert!(
+            stdout.contains(&*d.join(name).to_string_lossy()),
+            "{name}: {stdout}"
+        );
+    }
     let pca = scoop::io::H5adReader::open(&d.join("pca.h5ad")).unwrap();
     let n_obs = pca.obs().unwrap().len();
     assert!(n_obs > 0 && pca.obs().unwrap().column("plate").is_some());

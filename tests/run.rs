@@ -338,7 +338,7 @@ fn reruns_redo_only_what_changed() {
     let out = dir.path().join("run");
     run(&plates, &out, &[]);
     let first = state(&out);
-    assert_eq!(names(&first["last_run"]["ran"]).len(), 9);
+    assert_eq!(names(&first["last_run"]["ran"]).len(), 10);
 
     // (d) Nothing changed: nothing is redone, no output is rewritten.
     let mtime = |p: &str| std::fs::metadata(out.join(p)).unwrap().modified().unwrap();
@@ -353,9 +353,9 @@ fn reruns_redo_only_what_changed() {
         "{}",
         again["last_run"]
     );
-    assert_eq!(names(&again["last_run"]["skipped"]).len(), 9);
+    assert_eq!(names(&again["last_run"]["skipped"]).len(), 10);
     assert!(
-        table.contains("skipped") && table.contains("0 of 9 steps run"),
+        table.contains("skipped") && table.contains("0 of 10 steps run"),
         "{table}"
     );
     let after: Vec<_> = ["merged.h5ad", "pca.h5ad", "umap.png"]
@@ -369,7 +369,7 @@ fn reruns_redo_only_what_changed() {
     let s = state(&out);
     assert_eq!(
         names(&s["last_run"]["ran"]),
-        ["pca", "neighbors", "umap", "plot"]
+        ["pca", "subset", "neighbors", "umap", "plot"]
     );
     let skipped = names(&s["last_run"]["skipped"]);
     assert_eq!(skipped.len(), 5);
@@ -392,7 +392,60 @@ fn reruns_redo_only_what_changed() {
     let s = state(&out);
     let ran = names(&s["last_run"]["ran"]);
     assert_eq!(ran[0], "stats:plate2_filtered", "{ran:?}");
-    assert_eq!(ran.len(), 7, "{ran:?}");
+    assert_eq!(ran.len(), 8, "{ran:?}");
+}
+
+#[test]
+fn a_new_subsample_is_drawn_from_pca_h5ad_without_a_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = plates(dir.path());
+    let out = dir.path().join("run");
+    run(&plates, &out, &[]);
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let pca_before = mtime(&out.join("pca.h5ad"));
+
+    // Another size and seed: pca (and everything before it) stands; the subset is drawn again.
+    let other = ["--subsample", "2000", "--seed", "7"];
+    run(&plates, &out, &other);
+    let s = state(&out);
+    assert_eq!(
+        names(&s["last_run"]["ran"]),
+        ["subset", "neighbors", "umap", "plot"]
+    );
+    assert_eq!(mtime(&out.join("pca.h5ad")), pca_before);
+    let step = |name: &str| {
+        s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(step("subset")["result"]["from_projection"], false);
+    assert_eq!(step("subset")["inputs"][0]["passes"], 1);
+
+    // The same subset as a fresh run with those parameters draws during its projection.
+    let fresh = dir.path().join("fresh");
+    run(&plates, &fresh, &other);
+    assert_eq!(
+        state(&fresh)["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "subset")
+            .unwrap()["result"]["from_projection"],
+        true
+    );
+    assert_same_obs(
+        "subset",
+        &obs(&out.join("subset.h5ad")),
+        &obs(&fresh.join("subset.h5ad")),
+    );
+    let (sa, a) = dense(&out.join("subset.h5ad"), "obsm", "X_pca");
+    let (sb, b) = dense(&fresh.join("subset.h5ad"), "obsm", "X_pca");
+    assert_eq!(sa, vec![2000, 20]);
+    assert_eq!((sa, a), (sb, b));
 }
 
 #[test]
@@ -437,31 +490,48 @@ fn print_config_reads_back_as_the_defaults() {
     assert!(err.contains("n_comp") && err.contains("bad.toml"), "{err}");
 }
 
-/// Starts `scoop run`, kills it (SIGKILL) once `when` holds, and waits for it.
-fn run_killed(plates: &[String], out: &Path, when: impl Fn() -> bool) -> bool {
+/// Starts `scoop run`, sends it `signal` (SIGKILL, SIGINT) once `when` holds, and waits for it;
+/// returns its exit status and stderr, or None when it finished first.
+fn run_signalled(
+    plates: &[String],
+    out: &Path,
+    signal: i32,
+    when: impl Fn() -> bool,
+) -> Option<(std::process::ExitStatus, String)> {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_scoop"));
     let args = run_args(plates, out, &[]);
     let mut child = Command::new(bin)
         .args(&args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let t = Instant::now();
+    let mut sent = false;
     while t.elapsed() < Duration::from_secs(60) {
         if child.try_wait().unwrap().is_some() {
-            return false;
+            break;
         }
         if when() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return true;
+            // SAFETY: a signal to the child this test started and has not reaped.
+            assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+            sent = true;
+            break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    panic!("scoop run neither finished nor reached the kill point");
+    if !sent && child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("scoop run neither finished nor reached the signal point");
+    }
+    let out = child.wait_with_output().unwrap();
+    sent.then(|| {
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
 }
 
 /// True when `name` is being written: staged in one of `out`'s staging directories
@@ -490,11 +560,37 @@ fn killed_runs_resume_to_the_same_outputs() {
     let whole = dir.path().join("whole");
     run(&plates, &whole, &[]);
 
-    for (i, point) in ["merged.h5ad", "pca.h5ad", "umap.h5ad"].iter().enumerate() {
+    // SIGKILL at three points; Ctrl-C (SIGINT) during pass 2's write.
+    for (i, (point, signal)) in [
+        ("merged.h5ad", libc::SIGKILL),
+        ("pca.h5ad", libc::SIGKILL),
+        ("umap.h5ad", libc::SIGKILL),
+        ("merged.h5ad", libc::SIGINT),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let out = dir.path().join(format!("killed{i}"));
-        let killed = run_killed(&plates, &out, || temp_exists(&out, point));
+        let (status, stderr) = run_signalled(&plates, &out, signal, || temp_exists(&out, point))
+            .unwrap_or_else(|| panic!("{point}: the run finished before the signal"));
         let done_before = recorded(&out);
-        assert!(killed, "{point}: the run finished before the kill");
+        if signal == libc::SIGINT {
+            // One line that says how to resume, and Ctrl-C's exit status.
+            assert_eq!(status.code(), Some(130), "{stderr}");
+            let record = std::path::absolute(out.join("run.json")).unwrap();
+            assert_eq!(
+                stderr,
+                format!(
+                    "scoop: interrupted; run the same command again to resume (finished steps \
+                     are kept in {})\n",
+                    record.display()
+                )
+            );
+            assert!(
+                done_before.iter().any(|s| s.starts_with("stats:")),
+                "{done_before:?}"
+            );
+        }
         // Nothing half-written under a final name.
         assert!(!out.join(point).exists(), "{point} exists after the kill");
         run(&plates, &out, &[]);
@@ -533,4 +629,123 @@ fn killed_runs_resume_to_the_same_outputs() {
         assert!(graph(&out) == graph(&whole), "{point}: neighbors graph");
         assert!(out.join("umap.png").is_file());
     }
+}
+
+/// Every line of stderr, parsed as JSON.
+fn json_lines(stderr: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn json_log_prints_one_object_per_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = plates(dir.path());
+    let out = dir.path().join("run");
+    // Without -q: progress events too.
+    let mut args: Vec<&str> = run_args(&plates, &out, &["--log-format", "json"]);
+    args.retain(|a| *a != "-q");
+    let first = common::scoop(&args);
+    assert!(first.status.success());
+    let events = json_lines(&first.stderr);
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["event"] == kind).collect() };
+    let steps = [
+        "stats:plate1_filtered",
+        "stats:plate2_filtered",
+        "stats:plate3_filtered",
+        "select",
+        "merge",
+        "pca",
+        "subset",
+        "neighbors",
+        "umap",
+        "plot",
+    ];
+    let started: Vec<&str> = of("step_start")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, steps);
+    let finished = of("step_finish");
+    assert_eq!(finished.len(), steps.len());
+    let merge = finished.iter().find(|e| e["step"] == "merge").unwrap();
+    for key in ["seconds", "cells_per_s", "values_per_s"] {
+        assert!(merge[key].as_f64().unwrap() > 0.0, "{key}: {merge}");
+    }
+    assert!(merge["cells"].as_u64().unwrap() > 1000, "{merge}");
+    assert!(merge["values"].as_u64().unwrap() > 0, "{merge}");
+    assert!(merge["bytes_read"].as_u64().unwrap() > 0, "{merge}");
+    assert!(merge["bytes_written"].as_u64().unwrap() > 0, "{merge}");
+    assert_eq!(merge["outputs"].as_array().unwrap().len(), 2, "{merge}");
+    // A progress event per pass at least (the first cells of each pass), with rate and ETA.
+    let progress = of("progress");
+    let passes: std::collections::BTreeSet<&str> = progress
+        .iter()
+        .map(|e| e["pass"].as_str().unwrap())
+        .collect();
+    assert!(
+        passes.contains("merge") && passes.contains("pca project"),
+        "{passes:?}"
+    );
+    for p in &progress {
+        assert!(
+            p["cells"].as_u64().unwrap() <= p["total"].as_u64().unwrap(),
+            "{p}"
+        );
+        assert!(
+            p["cells_per_s"].as_f64().unwrap() >= 0.0 && p["eta_s"].is_number(),
+            "{p}"
+        );
+    }
+    let end = of("run_finish");
+    assert_eq!(end.len(), 1);
+    assert_eq!(end[0]["ran"].as_array().unwrap().len(), 10);
+    let outputs: Vec<&str> = end[0]["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    for name in ["merged.h5ad", "pca.h5ad", "subset.h5ad", "umap.png"] {
+        assert!(outputs.iter().any(|o| o.ends_with(name)), "{outputs:?}");
+    }
+    // The result (the table) stays on stdout.
+    assert!(String::from_utf8_lossy(&first.stdout).contains("10 of 10 steps run"));
+
+    // Rerun: every step skipped as fresh, no progress.
+    let again = common::scoop(&args);
+    assert!(again.status.success());
+    let events = json_lines(&again.stderr);
+    let skipped = events
+        .iter()
+        .filter(|e| e["event"] == "step_skipped")
+        .count();
+    assert_eq!(skipped, 10);
+    assert!(events
+        .iter()
+        .all(|e| e["event"] != "progress" && e["event"] != "step_start"));
+
+    // An error is an event too.
+    let bad = common::scoop(&[
+        "run",
+        "--log-format",
+        "json",
+        "/nonexistent.h5ad",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    let events = json_lines(&bad.stderr);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event"], "error");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nonexistent"),
+        "{}",
+        events[0]
+    );
 }

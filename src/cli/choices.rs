@@ -161,3 +161,23 @@ mod tests {
         );
     }
 }
+
+/// How progress and events are reported on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// Progress bars (hidden when stderr is not a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line for each event (step start, skip and finish, progress ticks,
+    /// the run's end, errors); no bars.
+    Json,
+}
+
+impl From<LogFormatArg> for crate::events::LogFormat {
+    fn from(a: LogFormatArg) -> Self {
+        match a {
+            LogFormatArg::Text => crate::events::LogFormat::Text,
+            LogFormatArg::Json => crate::events::LogFormat::Json,
+        }
+    }
+}

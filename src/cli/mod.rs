@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use crate::backend::{BackendOptions, CpuLayoutLanes, CudaKnn, CudaLayout, KernelChoice};
 use crate::error::{Error, Result};
 use crate::stream::{StreamOptions, DEFAULT_CHUNK_ROWS};
-use choices::{BackendArg, ReadPathArg};
+use choices::{BackendArg, LogFormatArg, ReadPathArg};
 
 /// The kernel variants the environment asks for, read here at the edge and nowhere in the
 /// library: `SCOOP_CPU_LAYOUT=portable|avx2|avx512`, `SCOOP_CUDA_KNN=auto|f32|tf32|tf32-stream`,
@@ -77,9 +77,13 @@ pub struct GlobalArgs {
     /// How X's values are read: decompressed on all cores outside HDF5, or through HDF5 alone.
     #[arg(long, value_enum, default_value_t = ReadPathArg::Parallel, global = true)]
     pub read_path: ReadPathArg,
-    /// No progress bars or info lines.
+    /// No progress bars or info lines (nor JSON progress events).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How progress and events are reported on stderr: bars for people, or one JSON object per
+    /// line for batch systems.
+    #[arg(long, value_enum, default_value_t = LogFormatArg::Text, global = true)]
+    pub log_format: LogFormatArg,
 }
 
 impl GlobalArgs {
@@ -186,6 +190,7 @@ pub fn run() -> anyhow::Result<()> {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    crate::events::set_format(cli.global.log_format.into());
     if let Some(n) = cli.global.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)

@@ -120,12 +120,37 @@ fn merged_config(a: Args, g: &GlobalArgs, m: Option<&ArgMatches>) -> anyhow::Res
     Ok(c)
 }
 
+/// What an interrupted run prints: how to resume it.
+fn interrupt_line(record: &std::path::Path) -> String {
+    if crate::events::json() {
+        crate::events::line(
+            "interrupted",
+            serde_json::json!({
+                "resume": "run the same command again",
+                "run_json": record,
+            }),
+        )
+    } else {
+        format!(
+            "scoop: interrupted; run the same command again to resume (finished steps are kept \
+             in {})",
+            record.display()
+        )
+    }
+}
+
 pub fn run(a: Args, g: &GlobalArgs, m: Option<&ArgMatches>) -> anyhow::Result<()> {
     if a.print_config {
         print!("{}", RunConfig::default().commented_toml());
         return Ok(());
     }
     let c = merged_config(a, g, m)?;
+    if let Some(dir) = &c.out_dir {
+        let record = std::path::absolute(dir)
+            .unwrap_or_else(|_| dir.clone())
+            .join("run.json");
+        super::signals::set_interrupt_line(&interrupt_line(&record));
+    }
     if g.threads.is_none() {
         if let Some(n) = c.threads {
             rayon::ThreadPoolBuilder::new()

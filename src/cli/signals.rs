@@ -5,7 +5,20 @@
 //! a signal handler. That thread removes the live staging directories
 //! ([`crate::io::output::interrupt`], which waits for a commit in progress), prints one line and
 //! ends the process with `_exit`, so no exit handler runs (HDF5's would close files other threads
-//! are writing).
+//! are writing). A command that can resume names how with [`set_interrupt_line`].
+
+use std::sync::OnceLock;
+
+/// The line printed on an interrupt instead of the default one.
+static INTERRUPT_LINE: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Prints `line` (one line, without its newline) on SIGINT or SIGTERM instead of
+/// `scoop: interrupted`. Set at most once; later calls are ignored.
+pub fn set_interrupt_line(line: &str) {
+    let mut bytes = line.replace('\n', " ").into_bytes();
+    bytes.push(b'\n');
+    let _ = INTERRUPT_LINE.set(bytes);
+}
 
 /// Routes SIGINT and SIGTERM to the cleanup thread. Call first, before any thread starts.
 pub fn install() {
@@ -27,7 +40,9 @@ pub fn install() {
                 continue;
             }
             let committed = crate::io::output::interrupt();
-            let line: &[u8] = if committed {
+            let line: &[u8] = if let Some(l) = INTERRUPT_LINE.get() {
+                l
+            } else if committed {
                 b"scoop: interrupted\n"
             } else {
                 b"scoop: interrupted; nothing written\n"

@@ -7,9 +7,12 @@
 //! 3. `merge`, pass 2 per plate: filter, normalize, log1p, subset, written straight into
 //!    `DIR/merged.h5ad` ([`merge`]), the PCA gram accumulated from the same chunks
 //!    (`DIR/gram.bin`).
-//! 4. `pca`: the eigendecomposition, then pass 3 over `merged.h5ad`: `DIR/pca.h5ad`,
-//!    `DIR/X_pca.zarr` and the subsample's rows, `DIR/subset.h5ad` ([`project`]).
-//! 5. `neighbors`, `umap`, `plot`: on the subset (`DIR/neighbors.h5ad`, `DIR/umap.h5ad`,
+//! 4. `pca`: the eigendecomposition, then pass 3 over `merged.h5ad`: `DIR/pca.h5ad` and
+//!    `DIR/X_pca.zarr`, drawing the subsample's rows on the way ([`project`]).
+//! 5. `subset`: `DIR/subset.h5ad` from the rows `pca` drew; when `pca` was fresh and only
+//!    `--subsample` or `--seed` changed, drawn again from `pca.h5ad` (obs and `obsm/X_pca`, not
+//!    X).
+//! 6. `neighbors`, `umap`, `plot`: on the subset (`DIR/neighbors.h5ad`, `DIR/umap.h5ad`,
 //!    `DIR/umap.png`), through the commands' own workflow functions.
 //!
 //! Raw plates are streamed twice (three times for `cell_ranger` and `seurat_v3`), the merged
@@ -316,13 +319,13 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         dir.join("X_pca.zarr"),
         dir.join("subset.h5ad"),
     );
+    // The subsample's rows, when the projection drew them in this invocation.
+    let mut drawn: Option<project::Drawn> = None;
     r.step(
         "pca",
         json!({
             "n_comps": n_comps,
             "solver": "auto",
-            "subsample": subsample,
-            "seed": params.seed,
             "chunk_rows": config.chunk_rows,
         }),
         &[gram_path.clone(), merged_path.clone()],
@@ -334,7 +337,6 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
                     gram: &gram_path,
                     pca: &pca_path,
                     zarr: &zarr_path,
-                    subset: &subset_path,
                 },
                 n_comps,
                 subsample,
@@ -343,18 +345,53 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
                 backend,
                 config.quiet,
             )?;
+            drawn = Some(pr.drawn);
             Ok(Outcome {
                 reads: vec![(0, 0, 0), (1, n_obs, pr.values)],
-                outputs: vec![pca_path.clone(), zarr_path.clone(), subset_path.clone()],
+                outputs: vec![pca_path.clone(), zarr_path.clone()],
                 cells: n_obs,
                 values: pr.values,
                 result: json!({
                     "n_comps": pr.fit.k,
                     "variance_ratio": pr.fit.variance_ratio,
-                    "subset_rows": pr.subset_rows,
                     "eigen_seconds": pr.eigen_seconds,
                     "project_seconds": pr.project_seconds,
                 }),
+            })
+        },
+    )?;
+    // The subset: the rows the projection drew, or (pca fresh, another size or seed) drawn
+    // again from pca.h5ad's obs and X_pca without reading merged X.
+    r.step(
+        "subset",
+        json!({ "subsample": subsample, "seed": params.seed }),
+        std::slice::from_ref(&pca_path),
+        true,
+        || {
+            let block = config.chunk_rows.max(1);
+            let (rows, passes) = match drawn.take() {
+                Some(d) => {
+                    project::write_drawn_subset(&pca_path, &subset_path, &d, block)?;
+                    (d.rows.len(), 0)
+                }
+                None => (
+                    project::subset_of_pca(
+                        &pca_path,
+                        &subset_path,
+                        subsample,
+                        params.seed,
+                        block,
+                        config.quiet,
+                    )?,
+                    1,
+                ),
+            };
+            Ok(Outcome {
+                reads: vec![(passes, passes as u64 * n_obs, 0)],
+                outputs: vec![subset_path.clone()],
+                cells: rows as u64,
+                values: 0,
+                result: json!({ "subset_rows": rows, "from_projection": passes == 0 }),
             })
         },
     )?;
@@ -406,12 +443,24 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     )?;
     // Saved once more: a run that skipped everything still records this invocation.
     r.state.save(&state_path)?;
-    Ok(RunSummary {
+    let summary = RunSummary {
         steps: r.reports,
         run_json: state_path,
         seconds: started.elapsed().as_secs_f64(),
         backend: backend.name().to_string(),
-    })
+    };
+    crate::events::emit(
+        "run_finish",
+        json!({
+            "seconds": summary.seconds,
+            "backend": summary.backend,
+            "ran": r.state.last_run.ran,
+            "skipped": r.state.last_run.skipped,
+            "run_json": summary.run_json,
+            "outputs": summary.steps.iter().flat_map(|s| &s.outputs).collect::<Vec<_>>(),
+        }),
+    );
+    Ok(summary)
 }
 
 /// Checks that every color is an obs column of the plates or the plate label.

@@ -1,7 +1,9 @@
 //! The eigendecomposition and pass 3 of `scoop run`: components from the gram pass 2 kept, the
 //! projection of `merged.h5ad` into `pca.h5ad` and `X_pca.zarr` (as `scoop pca` writes them),
-//! and the subsample's rows of X_pca taken on the way into `subset.h5ad` (as `scoop subsample
-//! --n N --seed S` of `pca.h5ad` writes it), so the subset needs no pass of its own.
+//! with the subsample's rows of X_pca taken on the way ([`Drawn`]), so `subset.h5ad` (as `scoop
+//! subsample --n N --seed S` of `pca.h5ad` writes it) needs no pass of its own
+//! ([`write_drawn_subset`]). A subset drawn again (another size or seed) is taken from
+//! `pca.h5ad`'s obs and `obsm/X_pca` alone ([`subset_of_pca`]): no pass over merged X.
 
 use std::path::Path;
 
@@ -21,14 +23,21 @@ pub(crate) struct ProjectPaths<'a> {
     pub gram: &'a Path,
     pub pca: &'a Path,
     pub zarr: &'a Path,
-    pub subset: &'a Path,
+}
+
+/// The subsample's rows drawn during the projection: their indices (ascending) and coordinates
+/// (row-major, `k` per row).
+pub(crate) struct Drawn {
+    pub rows: Vec<usize>,
+    pub coords: Vec<f32>,
+    pub k: usize,
 }
 
 /// What the step did.
 pub(crate) struct Projected {
     pub fit: PcaFit,
-    /// Rows drawn into the subset.
-    pub subset_rows: usize,
+    /// The subsample's rows.
+    pub drawn: Drawn,
     /// Stored values of merged X streamed.
     pub values: u64,
     pub eigen_seconds: f64,
@@ -46,7 +55,9 @@ pub(crate) fn resolve_n_comps(n_comps: Option<usize>, n_obs: u64, n_vars: usize)
     }
 }
 
-/// Fits `n_comps` components from the gram file, projects merged X, writes the three outputs.
+/// Fits `n_comps` components from the gram file, projects merged X, writes `pca.h5ad` and
+/// `X_pca.zarr` (committed together), and keeps the coordinates of `subsample` rows drawn with
+/// `seed`.
 pub(crate) fn project(
     paths: &ProjectPaths<'_>,
     n_comps: usize,
@@ -73,9 +84,9 @@ pub(crate) fn project(
     let rows = sample_rows(n, subsample.min(n), false, seed)?;
     let k = fit.k;
     let mut picked = Vec::with_capacity(rows.len() * k);
-    // The step's three outputs become visible together.
+    // The step's two outputs become visible together.
     let set = OutputSet::create(
-        &[paths.pca, paths.zarr, paths.subset],
+        &[paths.pca, paths.zarr],
         &OutputOptions::new(true).inputs([paths.merged]),
     )?;
     write_projection(
@@ -101,39 +112,33 @@ pub(crate) fn project(
             }
         },
     )?;
-    write_subset(
-        set.staged(paths.pca),
-        &set,
-        paths.subset,
-        &rows,
-        &picked,
-        k,
-        stream.chunk_rows,
-    )?;
     set.commit()?;
     Ok(Projected {
         fit,
-        subset_rows: rows.len(),
+        drawn: Drawn {
+            rows,
+            coords: picked,
+            k,
+        },
         values: info.nnz,
         eigen_seconds,
         project_seconds: t.elapsed().as_secs_f64(),
     })
 }
 
-/// Writes `subset`, one of `set`'s outputs, as `scoop subsample` of `pca` writes it without
-/// `--with-x`: var, varm and uns of `pca`, obs's picked rows (unused categories dropped) and
-/// `obsm/X_pca`'s (`picked`, the rows' coordinates in row order).
-fn write_subset(
+/// Writes `subset` as `scoop subsample` of `pca` writes it without `--with-x`: var, varm and uns
+/// of `pca`, obs's drawn rows (unused categories dropped) and their `obsm/X_pca` (`drawn`'s
+/// coordinates).
+pub(crate) fn write_drawn_subset(
     pca: &Path,
-    set: &OutputSet,
     subset: &Path,
-    rows: &[usize],
-    picked: &[f32],
-    k: usize,
+    drawn: &Drawn,
     block: usize,
 ) -> Result<()> {
+    let (rows, picked, k) = (&drawn.rows[..], &drawn.coords[..], drawn.k);
+    let set = OutputSet::create(&[subset], &OutputOptions::new(true).inputs([pca]))?;
     let reader = H5adReader::open(pca)?;
-    let out = OutputFile::create_in(set, subset)?;
+    let out = OutputFile::create_in(&set, subset)?;
     out.carry_over(&reader, &["var"], &["varm", "uns"], &["uns/neighbors"])?;
     let block = block.max(1);
     write_dataframe_pick(
@@ -150,5 +155,29 @@ fn write_subset(
     }
     w.finish()?;
     out.close()?;
-    Ok(())
+    set.commit()
+}
+
+/// Draws `n` rows with `seed` from `pca` into `subset` as `scoop subsample --n N --seed S` does:
+/// reads `pca`'s obs and `obsm`, not X.
+pub(crate) fn subset_of_pca(
+    pca: &Path,
+    subset: &Path,
+    n: usize,
+    seed: u64,
+    block: usize,
+    quiet: bool,
+) -> Result<usize> {
+    let s = crate::workflow::subsample::subsample(&crate::workflow::subsample::SubsampleOptions {
+        input: pca.to_path_buf(),
+        output: subset.to_path_buf(),
+        n,
+        seed,
+        replace: false,
+        with_x: false,
+        block_rows: block,
+        force: true,
+        quiet,
+    })?;
+    Ok(s.n_output)
 }

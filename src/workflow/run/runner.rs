@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::state::{hash_text, Fingerprint, InputRecord, OutputRecord, RunState, StepRecord};
 use crate::error::Result;
@@ -121,6 +121,15 @@ impl Runner {
                     values_per_s: rec.values_per_s,
                     outputs: rec.outputs.iter().map(|o| o.path.clone()).collect(),
                 });
+                crate::events::emit(
+                    "step_skipped",
+                    json!({
+                        "step": name,
+                        "reason": "fresh",
+                        "recorded_seconds": rec.seconds,
+                        "outputs": rec.outputs.iter().map(|o| &o.path).collect::<Vec<_>>(),
+                    }),
+                );
                 let result = rec.result.clone();
                 self.state.last_run.skipped.push(name.into());
                 return Ok(result);
@@ -131,6 +140,7 @@ impl Runner {
             .iter()
             .map(|p| Fingerprint::of(p))
             .collect::<Result<Vec<_>>>()?;
+        crate::events::emit("step_start", json!({ "step": name }));
         let t = Instant::now();
         let out = body()?;
         let seconds = t.elapsed().as_secs_f64();
@@ -162,6 +172,26 @@ impl Runner {
             result: out.result.clone(),
             runs: 0,
         };
+        let bytes_read: u64 = record
+            .inputs
+            .iter()
+            .map(|i| i.fingerprint.bytes * u64::from(i.passes))
+            .sum();
+        let bytes_written: u64 = record.outputs.iter().map(|o| o.bytes).sum();
+        crate::events::emit(
+            "step_finish",
+            json!({
+                "step": name,
+                "seconds": seconds,
+                "cells": record.cells,
+                "values": record.values,
+                "bytes_read": bytes_read,
+                "bytes_written": bytes_written,
+                "cells_per_s": record.cells_per_s.round(),
+                "values_per_s": record.values_per_s.round(),
+                "outputs": &out.outputs,
+            }),
+        );
         self.reports.push(StepReport {
             name: name.into(),
             ran: true,
