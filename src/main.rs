@@ -23,11 +23,39 @@ fn classed(layout: Layout) -> Layout {
     Layout::from_size_align(size_class(layout.size()), layout.align()).unwrap_or(layout)
 }
 
+/// Requests from this size up ask for transparent huge pages.
+const HUGE_MIN: usize = 4 << 20;
+
+/// Asks the kernel to back the whole 2 MiB pages inside `size` bytes at `ptr` with huge pages
+/// (where transparent huge pages are enabled, as `madvise`, the default): a chunk buffer's first
+/// touch then costs one fault per 2 MiB instead of one per 4 KiB, which bound the uncompressed
+/// read path. Advice only; failure changes nothing.
+#[cfg(target_os = "linux")]
+fn advise_huge(ptr: *mut u8, size: usize) {
+    const HUGE: usize = 2 << 20;
+    if ptr.is_null() || size < HUGE_MIN {
+        return;
+    }
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + size) & !(HUGE - 1);
+    if start < end {
+        // SAFETY: the range lies inside the allocation just handed out; MADV_HUGEPAGE changes no
+        // contents and no mapping.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge(_: *mut u8, _: usize) {}
+
 // SAFETY: every call forwards to `System` with the same rounding applied to the size on
 // allocation, reallocation and deallocation, so `System` always sees the layout it handed out.
 unsafe impl GlobalAlloc for SizeClassAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        System.alloc(classed(layout))
+        let layout = classed(layout);
+        let ptr = System.alloc(layout);
+        advise_huge(ptr, layout.size());
+        ptr
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         System.alloc_zeroed(classed(layout))
@@ -40,7 +68,9 @@ unsafe impl GlobalAlloc for SizeClassAlloc {
         if old.size() == new {
             return ptr;
         }
-        System.realloc(ptr, old, new)
+        let ptr = System.realloc(ptr, old, new);
+        advise_huge(ptr, new);
+        ptr
     }
 }
 

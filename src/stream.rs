@@ -1,13 +1,17 @@
 //! The streaming core: a reader thread prefetches row chunks of a matrix into a bounded queue and
 //! the compute side consumes them. Memory is bounded by `chunk_rows x queue depth`, never by the
 //! number of cells.
+//!
+//! A consumed chunk's buffers go back to the stream's [`ChunkPool`] when its [`PooledChunk`] is
+//! dropped, and the reader refills them for a later chunk instead of allocating (and faulting in)
+//! fresh memory for every chunk.
 
-use std::ops::Range;
+use std::ops::{Deref, DerefMut, Range};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::io::{CsrChunk, H5adReader, MatrixInfo};
@@ -53,9 +57,82 @@ impl Default for StreamOptions {
     }
 }
 
+/// Buffers of consumed chunks waiting to be refilled by a stream's reader.
+///
+/// It holds at most `capacity` chunks (a dropped chunk that finds it full is freed), so a stream
+/// holds at most `prefetch + 2 + capacity` chunks' buffers. Clones share one pool: streams opened
+/// one after another over similar matrices (the passes of one command) can share buffers.
+#[derive(Clone, Debug)]
+pub struct ChunkPool {
+    tx: Sender<CsrChunk>,
+    rx: Receiver<CsrChunk>,
+}
+
+impl ChunkPool {
+    /// A pool holding at most `capacity` chunks (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let (tx, rx) = bounded(capacity.max(1));
+        ChunkPool { tx, rx }
+    }
+
+    /// A pool sized for streams read with `opts`: as many chunks as can be in flight at once
+    /// (`prefetch` queued, one being read, one being consumed).
+    pub fn for_stream(opts: &StreamOptions) -> Self {
+        Self::new(opts.prefetch.max(1) + 2)
+    }
+
+    /// A chunk to refill, if one is waiting.
+    fn take(&self) -> Option<CsrChunk> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Keeps `chunk`'s buffers for reuse, or frees them when the pool is full.
+    fn give(&self, chunk: CsrChunk) {
+        let _ = self.tx.try_send(chunk);
+    }
+}
+
+/// A chunk delivered by a [`ChunkStream`]: derefs to the [`CsrChunk`] and hands its buffers back
+/// to the stream's pool when dropped.
+#[derive(Debug)]
+pub struct PooledChunk {
+    chunk: CsrChunk,
+    pool: Option<ChunkPool>,
+}
+
+impl PooledChunk {
+    /// The chunk itself, taken out of the pool's reach (its buffers are not reused).
+    pub fn into_inner(mut self) -> CsrChunk {
+        self.pool = None;
+        std::mem::replace(&mut self.chunk, CsrChunk::empty(0))
+    }
+}
+
+impl Deref for PooledChunk {
+    type Target = CsrChunk;
+
+    fn deref(&self) -> &CsrChunk {
+        &self.chunk
+    }
+}
+
+impl DerefMut for PooledChunk {
+    fn deref_mut(&mut self) -> &mut CsrChunk {
+        &mut self.chunk
+    }
+}
+
+impl Drop for PooledChunk {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.give(std::mem::replace(&mut self.chunk, CsrChunk::empty(0)));
+        }
+    }
+}
+
 /// An iterator of row chunks of `X` read on a background thread.
 pub struct ChunkStream {
-    rx: Option<Receiver<Result<CsrChunk>>>,
+    rx: Option<Receiver<Result<PooledChunk>>>,
     handle: Option<JoinHandle<()>>,
     info: MatrixInfo,
     selected: usize,
@@ -65,7 +142,18 @@ impl ChunkStream {
     /// Starts streaming `X` of the `.h5ad` at `path`, delivering the rows in `selection`.
     ///
     /// The matrix is opened (and validated) here, so a bad file fails before any thread starts.
+    /// Consumed chunks' buffers are reused through a pool of the stream's own.
     pub fn open(path: &Path, selection: RowSelection, opts: StreamOptions) -> Result<Self> {
+        Self::open_pooled(path, selection, opts, ChunkPool::for_stream(&opts))
+    }
+
+    /// [`Self::open`] refilling the buffers of `pool` (shared with other streams).
+    pub fn open_pooled(
+        path: &Path,
+        selection: RowSelection,
+        opts: StreamOptions,
+        pool: ChunkPool,
+    ) -> Result<Self> {
         let info = H5adReader::open(path)?.x()?.info().clone();
         let n_rows = info.shape.0;
         if let RowSelection::Mask(m) = &selection {
@@ -97,7 +185,7 @@ impl ChunkStream {
                 let mut start = 0;
                 while start < n_rows {
                     let end = (start + opts.chunk_rows).min(n_rows);
-                    let item = read_selected(&reader, start..end, &selection);
+                    let item = read_selected(&reader, start..end, &selection, &pool);
                     start = end;
                     let item = match item {
                         Ok(Some(c)) => Ok(c),
@@ -130,27 +218,36 @@ impl ChunkStream {
     }
 }
 
+/// Reads the selected rows of `rows` into a chunk from `pool` (or a new one); `None` when no row
+/// is selected.
 fn read_selected(
     reader: &crate::io::MatrixReader,
     rows: Range<usize>,
     selection: &RowSelection,
-) -> Result<Option<CsrChunk>> {
-    match selection {
-        RowSelection::All => reader.read_rows(rows).map(Some),
-        RowSelection::Mask(m) => {
-            let keep = &m[rows.clone()];
-            if !keep.iter().any(|&k| k) {
-                return Ok(None);
-            }
-            let mut c = reader.read_rows(rows)?;
-            c.retain_rows(keep);
-            Ok(Some(c))
-        }
+    pool: &ChunkPool,
+) -> Result<Option<PooledChunk>> {
+    let keep = match selection {
+        RowSelection::All => None,
+        RowSelection::Mask(m) => Some(&m[rows.clone()]),
+    };
+    if keep.is_some_and(|k| !k.iter().any(|&k| k)) {
+        return Ok(None);
     }
+    let mut chunk = PooledChunk {
+        chunk: pool
+            .take()
+            .unwrap_or_else(|| CsrChunk::empty(reader.shape().1)),
+        pool: Some(pool.clone()),
+    };
+    reader.read_rows_into(rows, &mut chunk)?;
+    if let Some(keep) = keep {
+        chunk.retain_rows(keep);
+    }
+    Ok(Some(chunk))
 }
 
 impl Iterator for ChunkStream {
-    type Item = Result<CsrChunk>;
+    type Item = Result<PooledChunk>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.rx.as_ref()?.recv().ok()

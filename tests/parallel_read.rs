@@ -7,11 +7,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
 use scoop::io::{CsrChunk, H5adReader, MatrixReader, ReadPath};
+use scoop::stream::{ChunkStream, RowSelection, StreamOptions};
 
 fn run_py(py: &Path, args: &[&str]) -> String {
     common::script(py, "parallel_read.py", args)
@@ -101,6 +102,42 @@ fn parallel_path_returns_what_hdf5_returns_for_every_variant() {
                 let (a, b) = (f.read_rows_typed(r.clone()), s.read_rows_typed(r.clone()));
                 assert!(a.unwrap() == b.unwrap(), "{name}: typed rows {r:?}");
             }
+        }
+        // Streamed, each chunk dropped before the next arrives so that its buffers are refilled
+        // with chunks of other sizes, whole and through a row mask: what HDF5 reads.
+        let n = slow.shape().0;
+        let mask: Vec<bool> = (0..n)
+            .map(|i| i % 3 != 1 && !(1000..1500).contains(&i))
+            .collect();
+        for selection in [RowSelection::All, RowSelection::Mask(Arc::new(mask))] {
+            let opts = StreamOptions {
+                chunk_rows: 333,
+                prefetch: 1,
+            };
+            let want: Vec<CsrChunk> = (0..n)
+                .step_by(opts.chunk_rows)
+                .filter_map(|s| {
+                    let e = (s + opts.chunk_rows).min(n);
+                    let mut c = slow.read_rows(s..e).unwrap();
+                    if let RowSelection::Mask(m) = &selection {
+                        if !m[s..e].contains(&true) {
+                            return None;
+                        }
+                        c.retain_rows(&m[s..e]);
+                    }
+                    Some(c)
+                })
+                .collect();
+            let mut got = 0;
+            for (k, chunk) in ChunkStream::open(&path, selection.clone(), opts)
+                .unwrap()
+                .enumerate()
+            {
+                let chunk = chunk.unwrap_or_else(|e| panic!("{e}"));
+                assert!(*chunk == want[k], "{name}: streamed chunk {k} differs");
+                got += 1;
+            }
+            assert_eq!(got, want.len(), "{name}: streamed chunks");
         }
         if !fast.is_parallel() {
             continue;

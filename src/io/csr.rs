@@ -107,9 +107,21 @@ impl MatrixReader {
 
     /// Reads rows `rows` as a CSR chunk of f32 values.
     pub fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
+        let mut chunk = CsrChunk::empty(self.shape().1);
+        self.read_rows_into(rows, &mut chunk)?;
+        Ok(chunk)
+    }
+
+    /// [`Self::read_rows`] into `chunk`, replacing its contents and reusing its buffers where the
+    /// values are read by [`ReadPath::Parallel`] (refilling a consumed chunk then allocates and
+    /// touches no fresh memory).
+    pub fn read_rows_into(&self, rows: Range<usize>, chunk: &mut CsrChunk) -> Result<()> {
         match self {
-            MatrixReader::Csr(r) => r.read_rows(rows),
-            MatrixReader::Dense(r) => r.read_rows(rows),
+            MatrixReader::Csr(r) => r.read_rows_into(rows, chunk),
+            MatrixReader::Dense(r) => {
+                *chunk = r.read_rows(rows)?;
+                Ok(())
+            }
         }
     }
 
@@ -276,20 +288,24 @@ impl CsrReader {
 
     /// Reads rows `rows`: one hyperslab of indptr, then one of indices and data.
     pub fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
-        let (indptr, indices, span) = self.read_structure(rows.clone())?;
-        let mut data: Vec<f32> = Vec::new();
+        let mut chunk = CsrChunk::empty(self.info.shape.1);
+        self.read_rows_into(rows, &mut chunk)?;
+        Ok(chunk)
+    }
+
+    /// [`Self::read_rows`] into `chunk`, replacing its contents and reusing its buffers.
+    pub fn read_rows_into(&self, rows: Range<usize>, chunk: &mut CsrChunk) -> Result<()> {
+        chunk.rows = RowIds::Range(rows.start as u64..rows.end as u64);
+        chunk.n_cols = self.info.shape.1;
+        let span = self.read_structure_into(rows, &mut chunk.indptr, &mut chunk.indices)?;
         if let Some(fast) = &self.fast_data {
-            data = fast.read(span)?;
-        } else if !span.is_empty() {
-            h5::read_into(&self.data, span, &mut data, &self.group, "data")?;
+            fast.read_into(span, &mut chunk.data)?;
+        } else if span.is_empty() {
+            chunk.data.clear();
+        } else {
+            h5::read_into(&self.data, span, &mut chunk.data, &self.group, "data")?;
         }
-        Ok(CsrChunk {
-            rows: RowIds::Range(rows.start as u64..rows.end as u64),
-            n_cols: self.info.shape.1,
-            indptr,
-            indices,
-            data,
-        })
+        Ok(())
     }
 
     /// Reads rows `rows` with their values in the stored dtype: (indptr local to the rows,
@@ -318,6 +334,19 @@ impl CsrReader {
 
     /// The local indptr and checked column indices of rows `rows`, and their span of `data`.
     fn read_structure(&self, rows: Range<usize>) -> Result<(Vec<usize>, Vec<u32>, Range<usize>)> {
+        let (mut indptr, mut indices) = (Vec::new(), Vec::new());
+        let span = self.read_structure_into(rows, &mut indptr, &mut indices)?;
+        Ok((indptr, indices, span))
+    }
+
+    /// [`Self::read_structure`] into `indptr` and `indices` (their allocations reused); returns
+    /// the span of `data`.
+    fn read_structure_into(
+        &self,
+        rows: Range<usize>,
+        indptr: &mut Vec<usize>,
+        indices: &mut Vec<u32>,
+    ) -> Result<Range<usize>> {
         let (n_rows, n_cols) = self.info.shape;
         if rows.end > n_rows || rows.start > rows.end {
             return Err(format_err(
@@ -336,19 +365,20 @@ impl CsrReader {
             ));
         }
         let span = lo as usize..hi as usize;
-        let indptr = ptr.iter().map(|&p| (p - lo) as usize).collect();
+        indptr.clear();
+        indptr.extend(ptr.iter().map(|&p| (p - lo) as usize));
         if let Some(fast) = &self.fast_indices {
-            let indices: Vec<u32> = fast.read(span.clone())?;
+            fast.read_into(span.clone(), indices)?;
             let width = n_cols as u32; // n_cols <= i32::MAX on this path
             let fits = indices
                 .par_chunks(1 << 16)
                 .all(|c| c.iter().fold(0u32, |m, &x| m.max(x)) < width);
             if fits {
-                return Ok((indptr, indices, span));
+                return Ok(span);
             }
             // A bad column: HDF5's read below names it as stored.
         }
-        let mut indices: Vec<u32> = Vec::new();
+        indices.clear();
         if !span.is_empty() {
             let bad = |c: i64| {
                 format_err(
@@ -379,7 +409,7 @@ impl CsrReader {
                     if let Some(&c) = idx.iter().find(|&&c| c < 0 || c as usize >= n_cols) {
                         return Err(bad(c as i64));
                     }
-                    indices = idx.into_iter().map(|c| c as u32).collect();
+                    indices.extend(idx.into_iter().map(|c| c as u32));
                 }
                 _ => {
                     let mut idx64: Vec<i64> = Vec::new();
@@ -393,11 +423,11 @@ impl CsrReader {
                     if let Some(&c) = idx64.iter().find(|&&c| c < 0 || c as usize >= n_cols) {
                         return Err(bad(c));
                     }
-                    indices = idx64.into_iter().map(|c| c as u32).collect();
+                    indices.extend(idx64.into_iter().map(|c| c as u32));
                 }
             }
         }
-        Ok((indptr, indices, span))
+        Ok(span)
     }
 }
 

@@ -43,8 +43,8 @@ pub struct PcaFit {
 
 /// Streams `chunks` through the backend's gram kernel, refusing NaN and infinite values (see
 /// [`check_chunk`]). `on_chunk` sees each chunk's row count (for progress).
-pub fn accumulate_gram(
-    chunks: impl IntoIterator<Item = Result<CsrChunk>>,
+pub fn accumulate_gram<C: std::ops::Deref<Target = CsrChunk>>(
+    chunks: impl IntoIterator<Item = Result<C>>,
     backend: &dyn Backend,
     dim: usize,
     mut on_chunk: impl FnMut(usize),

@@ -85,7 +85,7 @@ fn chunk_divisors(backend: &dyn Backend, chunk: &CsrChunk, target: f32) -> Resul
 
 /// Runs the statistics passes over one plate. `open` yields a fresh stream of the plate's
 /// (filtered) rows each time it is called; `on_pass(k)` is called before pass k (1-based) starts.
-pub fn plate_stats<S, O>(
+pub fn plate_stats<S, O, C>(
     mut open: O,
     backend: &dyn Backend,
     params: &PreprocessParams,
@@ -93,7 +93,8 @@ pub fn plate_stats<S, O>(
 ) -> Result<PlateStats>
 where
     O: FnMut() -> Result<S>,
-    S: Iterator<Item = Result<CsrChunk>>,
+    S: Iterator<Item = Result<C>>,
+    C: std::ops::Deref<Target = CsrChunk>,
 {
     if params.n_top_genes == 0 {
         return Err(Error::InvalidArgument(
@@ -174,7 +175,7 @@ where
             on_pass(2);
             let mut clipped = GeneSums::new(n_genes);
             for chunk in open()? {
-                backend.gene_moments(&chunk?, None, ValueMap::Clipped(&clip), &mut clipped)?;
+                backend.gene_moments(&*chunk?, None, ValueMap::Clipped(&clip), &mut clipped)?;
             }
             let hvg = seurat_v3_hvg(
                 &mean,

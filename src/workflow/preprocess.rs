@@ -26,7 +26,7 @@ use crate::ops::preprocess::{
     normalize_chunk, plate_stats, select_genes, PlateStats, PreprocessParams,
 };
 use crate::progress::Progress;
-use crate::stream::{ChunkStream, RowSelection, StreamOptions};
+use crate::stream::{ChunkPool, ChunkStream, PooledChunk, RowSelection, StreamOptions};
 
 /// Everything `scoop preprocess` needs.
 #[derive(Clone, Debug)]
@@ -177,13 +177,14 @@ pub(crate) fn open_plate(
     ))
 }
 
-/// A stream over a plate's selected rows that advances `progress`.
+/// A stream over a plate's selected rows, refilling `pool`'s buffers, that advances `progress`.
 fn stream<'a>(
     plate: &Plate,
     opts: StreamOptions,
+    pool: &ChunkPool,
     progress: &'a Progress,
-) -> Result<impl Iterator<Item = Result<CsrChunk>> + 'a> {
-    let s = ChunkStream::open(&plate.path, plate.selection.clone(), opts)?;
+) -> Result<impl Iterator<Item = Result<PooledChunk>> + 'a> {
+    let s = ChunkStream::open_pooled(&plate.path, plate.selection.clone(), opts, pool.clone())?;
     Ok(s.inspect(move |c| {
         if let Ok(c) = c {
             progress.inc(c.n_rows() as u64);
@@ -337,12 +338,14 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
             .make_dirs(),
     )?;
 
-    // Statistics passes.
+    // Statistics passes. Every pass of every plate refills one pool of chunk buffers (the plates
+    // share var, so their chunks are alike).
+    let pool = ChunkPool::for_stream(&opts.stream);
     let mut stats = Vec::new();
     for plate in &plates {
         let t = Instant::now();
         let kept = plate.selection.count(plate.n_obs) as u64;
-        let st = plate_stats_with_progress(plate, opts, backend, &plate.stem, kept)
+        let st = plate_stats_pooled(plate, opts, backend, &plate.stem, kept, &pool)
             .map_err(|e| about(&plate.path, "/X", e))?;
         stats.push((st, t.elapsed().as_secs_f64()));
     }
@@ -363,7 +366,8 @@ pub fn preprocess(opts: &PreprocessOptions, backend: &dyn Backend) -> Result<Pre
     let mut reports = Vec::new();
     for (plate, (st, stats_seconds)) in plates.iter().zip(stats) {
         let t = Instant::now();
-        let (matrices, not_carried) = write_plate(&set, plate, &st, &subset, &keep, opts, backend)?;
+        let (matrices, not_carried) =
+            write_plate(&set, plate, &st, &subset, &keep, opts, backend, &pool)?;
         reports.push(PlateReport {
             matrices,
             not_carried,
@@ -407,6 +411,19 @@ pub(crate) fn plate_stats_with_progress(
     stem: &str,
     kept: u64,
 ) -> Result<PlateStats> {
+    let pool = ChunkPool::for_stream(&opts.stream);
+    plate_stats_pooled(plate, opts, backend, stem, kept, &pool)
+}
+
+/// [`plate_stats_with_progress`] refilling the chunk buffers of `pool`.
+fn plate_stats_pooled(
+    plate: &Plate,
+    opts: &PreprocessOptions,
+    backend: &dyn Backend,
+    stem: &str,
+    kept: u64,
+    pool: &ChunkPool,
+) -> Result<PlateStats> {
     let passes = match opts.params.flavor {
         crate::ops::hvg::Flavor::Seurat => 1,
         _ => 2,
@@ -426,7 +443,7 @@ pub(crate) fn plate_stats_with_progress(
     let st = plate_stats(
         || {
             let k = pass_ref.get().saturating_sub(1).min(bars_ref.len() - 1);
-            stream(plate, opts.stream, &bars_ref[k])
+            stream(plate, opts.stream, pool, &bars_ref[k])
         },
         backend,
         &opts.params,
@@ -443,6 +460,7 @@ pub(crate) fn plate_stats_with_progress(
 
 /// Writes one plate's output; returns the matrices besides X written and the input's entries not
 /// carried over.
+#[allow(clippy::too_many_arguments)]
 fn write_plate(
     set: &OutputSet,
     plate: &Plate,
@@ -451,6 +469,7 @@ fn write_plate(
     keep: &[usize],
     opts: &PreprocessOptions,
     backend: &dyn Backend,
+    pool: &ChunkPool,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let f = H5adReader::open(&plate.path)?;
     let out = OutputFile::create_in(set, &plate.output)?;
@@ -477,7 +496,8 @@ fn write_plate(
         subset.n_new(),
         CsrWriteOptions {
             compression: opts.compression,
-            nnz_hint: None,
+            // The kept cells' stored values bound X's: past 2^31 indptr is int64 from the start.
+            nnz_hint: Some(st.nnz),
         },
     )?;
     // Normalize on this thread while a writer thread appends the previous chunk.
@@ -490,8 +510,8 @@ fn write_plate(
             Ok(xw)
         });
         let produced = (|| -> Result<()> {
-            for chunk in stream(plate, opts.stream, &progress)? {
-                let out = normalize_chunk(backend, &chunk?, st.target_sum, subset)?;
+            for chunk in stream(plate, opts.stream, pool, &progress)? {
+                let out = normalize_chunk(backend, &*chunk?, st.target_sum, subset)?;
                 if tx.send(out).is_err() {
                     break; // the writer failed; its error is reported below
                 }

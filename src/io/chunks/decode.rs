@@ -151,57 +151,12 @@ fn decompress_into(
     dst: &mut [MaybeUninit<u8>],
 ) -> Result<usize, String> {
     match step {
-        Step::Deflate => inflate(input, dst),
+        Step::Deflate => filters::inflate(input, dst),
         Step::Lzf => lzf(input, dst),
         Step::Zstd => zstd(input, dst),
         Step::Blosc => blosc(input, dst),
         _ => Err("not a compressor".into()),
     }
-}
-
-/// A libdeflate decompressor, one per thread.
-struct Inflater(*mut libdeflate_sys::libdeflate_decompressor);
-
-impl Drop for Inflater {
-    fn drop(&mut self) {
-        // SAFETY: allocated by libdeflate_alloc_decompressor and freed once, here.
-        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0) }
-    }
-}
-
-thread_local! {
-    // SAFETY (of the FFI call): allocation takes no arguments; a null result is checked at use.
-    static INFLATER: Inflater = Inflater(unsafe { libdeflate_sys::libdeflate_alloc_decompressor() });
-}
-
-/// Inflates a zlib stream (HDF5's deflate) with libdeflate, which checks its Adler-32.
-fn inflate(input: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
-    INFLATER.with(|d| {
-        if d.0.is_null() {
-            return Err("gzip: out of memory for a decompressor".to_string());
-        }
-        let mut n = 0usize;
-        // SAFETY: the decompressor is this thread's own; the input and output pointers are
-        // valid for the lengths given and libdeflate writes at most `dst.len()` bytes.
-        let rc = unsafe {
-            libdeflate_sys::libdeflate_zlib_decompress(
-                d.0,
-                input.as_ptr().cast(),
-                input.len(),
-                dst.as_mut_ptr().cast(),
-                dst.len(),
-                &mut n,
-            )
-        };
-        match rc {
-            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok(n),
-            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err(format!(
-                "gzip: corrupt deflate stream (inflates past {} bytes)",
-                dst.len()
-            )),
-            _ => Err("gzip: corrupt deflate stream".to_string()),
-        }
-    })
 }
 
 /// Undoes HDF5's byte shuffle of `es`-byte elements; trailing bytes that do not fill an element

@@ -15,6 +15,7 @@ mod convert;
 mod decode;
 mod index;
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -106,6 +107,19 @@ impl ChunkReader {
 
     /// Elements `range` converted to `T` as HDF5 converts them.
     pub(crate) fn read<T: Element>(&self, range: Range<usize>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.read_into(range, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::read`] into `out`, replacing its contents and reusing its allocation: refilling
+    /// the buffers of a consumed chunk touches no fresh pages. On error `out` is left empty.
+    pub(crate) fn read_into<T: Element>(
+        &self,
+        range: Range<usize>,
+        out: &mut Vec<T>,
+    ) -> Result<()> {
+        out.clear();
         if range.start > range.end || range.end > self.index.len {
             return Err(Error::format(
                 &self.path,
@@ -113,7 +127,7 @@ impl ChunkReader {
                 format!("element range {range:?} outside 0..{}", self.index.len),
             ));
         }
-        let mut out: Vec<T> = Vec::with_capacity(range.len());
+        out.reserve(range.len());
         let dst = &mut out.spare_capacity_mut()[..range.len()];
         match &self.index.layout {
             Layout::Contiguous(None) => zero(dst),
@@ -135,7 +149,7 @@ impl ChunkReader {
         }
         // SAFETY: every branch above wrote all `range.len()` elements or returned an error.
         unsafe { out.set_len(range.len()) };
-        Ok(out)
+        Ok(())
     }
 
     fn read_chunked<T: Element>(
@@ -194,10 +208,10 @@ impl ChunkReader {
                     && T::native(self.index.stored)
                     && self.pipeline.single_compressor(loc.mask)
                 {
-                    let stored = self.read_chunk(loc).map_err(at)?;
-                    self.pipeline
-                        .decode_into(&stored, loc.mask, bytes_mut(part))
-                        .map_err(at)?;
+                    self.with_stored(loc, |stored| {
+                        self.pipeline.decode_into(stored, loc.mask, bytes_mut(part))
+                    })
+                    .map_err(at)?;
                     return Ok(None);
                 }
                 let bytes = match &kept {
@@ -249,6 +263,32 @@ impl ChunkReader {
         // SAFETY: `pread` filled these `loc.size` bytes or failed.
         unsafe { stored.set_len(loc.size as usize) };
         Ok(stored)
+    }
+
+    /// Calls `f` with the stored bytes of one chunk, read into this thread's scratch buffer
+    /// (which keeps the capacity of the largest stored chunk this thread has read).
+    fn with_stored<R>(
+        &self,
+        loc: ChunkLoc,
+        f: impl FnOnce(&[u8]) -> Result<R, String>,
+    ) -> Result<R, String> {
+        thread_local! {
+            static STORED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
+        if loc.size > MAX_STORED {
+            return Err(format!("stored size {} is not a chunk's", loc.size));
+        }
+        let size = loc.size as usize;
+        STORED.with(|cell| {
+            // `f` decodes without re-entering the pool, so the buffer is never borrowed twice.
+            let mut stored = cell.borrow_mut();
+            stored.clear();
+            stored.reserve(size);
+            self.pread(loc.addr, &mut stored.spare_capacity_mut()[..size])?;
+            // SAFETY: `pread` filled these `size` bytes or failed.
+            unsafe { stored.set_len(size) };
+            f(&stored)
+        })
     }
 
     /// Reads and decodes one stored chunk into its `expected` bytes.

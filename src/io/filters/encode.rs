@@ -5,11 +5,9 @@
 //! (h5py, anndata, hdf5plugin for zstd) decodes the chunks: deflate (id 1) stores a zlib stream,
 //! lzf (32000) a raw liblzf block, zstd (32015) one Zstandard frame with its content size.
 
-use std::cell::RefCell;
 use std::ffi::{c_uint, c_void};
 
-use libdeflater::{CompressionLvl, Compressor};
-
+use super::deflate::deflate;
 use super::Codec;
 
 /// One encoded chunk: the bytes to store and the filter mask to store them with (bit `i` set =
@@ -47,30 +45,6 @@ pub(crate) fn encode_chunk(codec: Codec, raw: &[u8]) -> Result<EncodedChunk, Str
     Ok(EncodedChunk {
         bytes,
         filter_mask: 0,
-    })
-}
-
-thread_local! {
-    /// The deflate compressor of this thread, with its level (its tables are reused per chunk).
-    static DEFLATE: RefCell<Option<(u8, Compressor)>> = const { RefCell::new(None) };
-}
-
-/// A zlib stream of `raw` at gzip level `level` (0 to 9), as HDF5's deflate filter stores it.
-fn deflate(raw: &[u8], level: u8) -> Result<Vec<u8>, String> {
-    DEFLATE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            let lvl = CompressionLvl::new(i32::from(level))
-                .map_err(|_| format!("gzip: level {level} outside 0..=9"))?;
-            *slot = Some((level, Compressor::new(lvl)));
-        }
-        let (_, compressor) = slot.as_mut().expect("set above");
-        let mut out = vec![0u8; compressor.zlib_compress_bound(raw.len())];
-        let n = compressor
-            .zlib_compress(raw, &mut out)
-            .map_err(|e| format!("gzip: {e}"))?;
-        out.truncate(n);
-        Ok(out)
     })
 }
 
@@ -117,10 +91,11 @@ mod tests {
             let c = encode_chunk(Codec::Gzip(level), &raw).unwrap();
             assert_eq!(c.filter_mask, 0);
             assert_eq!(c.bytes[0] & 0x0f, 8, "zlib header: deflate method");
-            let back = libdeflater::Decompressor::new()
-                .zlib_decompress(&c.bytes, &mut vec![0u8; raw.len()])
-                .unwrap();
-            assert_eq!(back, raw.len());
+            let mut back = vec![std::mem::MaybeUninit::uninit(); raw.len()];
+            assert_eq!(
+                super::super::inflate(&c.bytes, &mut back).unwrap(),
+                raw.len()
+            );
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod bitshuffle;
 mod codec;
+mod deflate;
 mod encode;
 mod zstd;
 
@@ -24,6 +25,7 @@ use hdf5_sys::h5i::{hid_t, H5I_type_t};
 use hdf5_sys::h5z::{H5Z_class2_t, H5Z_filter_t, H5Z_FILTER_CONFIG_DECODE_ENABLED};
 
 pub use codec::Codec;
+pub(crate) use deflate::inflate;
 pub(crate) use encode::{encode_chunk, EncodedChunk};
 
 use crate::error::{Error, Result};
