@@ -392,10 +392,172 @@ fn plot_colors_numeric_columns_on_a_continuous_scale() {
         !counts.contains(&[0x1f, 0x77, 0xb4]),
         "tab10 blue in a numeric panel"
     );
-    assert!(
-        !counts.contains(&[0x80, 0x80, 0x80]),
-        "grey: read as 100+ categories"
+    // Not read as 100+ categories (drawn grey): the scale's ends are there, and every colour
+    // that is not a grey level of the antialiased text is viridis.
+    let viridis: Vec<[u8; 3]> = (0..256).map(scoop::plot::palette::viridis_rgb).collect();
+    for c in [viridis[0], viridis[255]] {
+        assert!(counts.contains(&c), "viridis {c:?} missing");
+    }
+    for c in counts.iter().filter(|c| !(c[0] == c[1] && c[1] == c[2])) {
+        assert!(viridis.contains(c), "{c:?} is neither viridis nor grey");
+    }
+}
+
+/// The decoded pixels of a PNG written by `scoop plot`: width, height, RGB bytes.
+fn png_pixels(path: &Path) -> (usize, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+#[test]
+fn plot_writes_png_svg_and_pdf_figures_with_matplotlibs_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let plate = &simulate(dir.path(), 1, 300)[0];
+    let pca = dir.path().join("pca.h5ad");
+    ok(&scoop(&[
+        "pca",
+        plate.to_str().unwrap(),
+        "--n-comps",
+        "5",
+        "--out",
+        pca.to_str().unwrap(),
+        "-q",
+    ]));
+    let plot = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "plot",
+            pca.to_str().unwrap(),
+            "--basis",
+            "pca",
+            "--color",
+            "cell_line,tscp_count",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        scoop(&args)
+    };
+    let (png, svg, pdf) = (
+        dir.path().join("f.png"),
+        dir.path().join("f.svg"),
+        dir.path().join("f.PDF"),
     );
+    ok(&plot(&png, &["--dpi", "150"]));
+    ok(&plot(&svg, &[]));
+    ok(&plot(&pdf, &["--format", "pdf"]));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    // A format that contradicts the extension, or an extension that names none, is refused
+    // before anything is written.
+    let other = dir.path().join("g.svg");
+    fails(
+        &plot(&other, &["--format", "pdf"]),
+        "does not match the extension .svg",
+    );
+    let jpg = dir.path().join("g.jpg");
+    fails(&plot(&jpg, &[]), "cannot tell the figure format");
+    assert!(!other.exists() && !jpg.exists());
+
+    // The title as matplotlib draws it: DejaVu Sans at 12 pt, here at 150 dpi. The title
+    // band is above the first frame row (a row more than half black).
+    let (w, _, px) = png_pixels(&png);
+    let dark = |x: usize, y: usize| px[(y * w + x) * 3] < 128;
+    let frame = (0..)
+        .find(|&y| (0..w).filter(|&x| dark(x, y)).count() > w / 2)
+        .unwrap();
+    let rows: Vec<usize> = (0..frame).filter(|&y| (0..w).any(|x| dark(x, y))).collect();
+    let cols: Vec<usize> = (0..w).filter(|&x| (0..frame).any(|y| dark(x, y))).collect();
+    let (height, width) = (
+        rows.last().unwrap() - rows[0] + 1,
+        cols.last().unwrap() - cols[0] + 1,
+    );
+    // 12 pt at 150 dpi: an em of 25 px; `cell_line` rises to the ascender of `l` (0.76 em)
+    // and drops to the descender of nothing; its underscore reaches 0.236 em below.
+    assert!((20..=28).contains(&height), "title {height} px high");
+    let Some(py) = common::python() else {
+        return;
+    };
+    let mpl: serde_json::Value = serde_json::from_str(&common::script(
+        &py,
+        "figures.py",
+        &["mpl", "cell_line", "150"],
+    ))
+    .unwrap();
+    let (mh, mw) = (
+        mpl["height"].as_u64().unwrap() as usize,
+        mpl["width"].as_u64().unwrap() as usize,
+    );
+    eprintln!("title {width} x {height} px, matplotlib {mw} x {mh}");
+    assert!(
+        height.abs_diff(mh) <= 2,
+        "title {height} px high, matplotlib {mh}"
+    );
+    assert!(
+        width.abs_diff(mw) <= 2,
+        "title {width} px wide, matplotlib {mw}"
+    );
+
+    // SVG: XML with the text as text in DejaVu Sans, and the points of each panel as one PNG
+    // (decoded by PIL) of the plot area's size (480 px at 100 dpi: 345.6 pt).
+    let s: serde_json::Value = serde_json::from_str(&common::script(
+        &py,
+        "figures.py",
+        &["svg", svg.to_str().unwrap()],
+    ))
+    .unwrap();
+    let texts: Vec<&str> = s["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for t in ["cell_line", "tscp_count", "PC1", "PC2"] {
+        assert!(texts.contains(&t), "{t} not in {texts:?}");
+    }
+    assert_eq!(
+        s["families"],
+        serde_json::json!(["DejaVu Sans, sans-serif"])
+    );
+    let images = s["images"].as_array().unwrap();
+    // Two panels' points and the colorbar's scale.
+    assert_eq!(images.len(), 3, "{s}");
+    assert_eq!(images[0]["size"], serde_json::json!([480, 480]));
+    assert!(images[0]["colors"].as_u64().unwrap() > 2, "points drawn");
+    assert!(
+        s["circles"].as_u64().unwrap() >= 2,
+        "legend markers as vectors"
+    );
+
+    // PDF: opened by pypdf in strict mode; one page in points, the text extracted through the
+    // embedded font's ToUnicode map, the images decoded.
+    let p: serde_json::Value = serde_json::from_str(&common::script(
+        &py,
+        "figures.py",
+        &["pdf", pdf.to_str().unwrap()],
+    ))
+    .unwrap();
+    assert_eq!(p["pages"], 1);
+    let size = p["mediabox"].as_array().unwrap();
+    let (pw, ph) = (size[2].as_f64().unwrap(), size[3].as_f64().unwrap());
+    assert!(pw > 345.6 && ph > 2.0 * 345.6, "page {pw} x {ph} pt");
+    let text: Vec<&str> = p["text"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for t in ["cell_line", "tscp_count", "PC1", "PC2"] {
+        assert!(text.contains(&t), "{t} not in {text:?}");
+    }
+    assert_eq!(
+        p["fonts"],
+        serde_json::json!([{"base": "/DejaVuSans", "subtype": "/Type0", "embedded": true}])
+    );
+    assert_eq!(p["images"][0], serde_json::json!([480, 480]));
 }
 
 /// docs/cli.md is the reference `--help` prints, command by command: it cannot drift.

@@ -7,6 +7,7 @@ use crate::io::ReadPath;
 use crate::ops::eigen::EigenSolver;
 use crate::ops::hvg::Flavor;
 use crate::ops::knn::KnnMethod;
+use crate::plot::FigureFormat;
 
 /// Which backend the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -178,6 +179,28 @@ impl From<LogFormatArg> for crate::events::LogFormat {
         match a {
             LogFormatArg::Text => crate::events::LogFormat::Text,
             LogFormatArg::Json => crate::events::LogFormat::Json,
+        }
+    }
+}
+
+/// The file format of a figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FigureFormatArg {
+    /// 8-bit RGB PNG at --dpi.
+    Png,
+    /// SVG: vector frames, text and legend; the points as an embedded PNG at --dpi.
+    Svg,
+    /// PDF: vector frames, text (DejaVu Sans embedded) and legend; the points as an embedded
+    /// image at --dpi.
+    Pdf,
+}
+
+impl From<FigureFormatArg> for FigureFormat {
+    fn from(a: FigureFormatArg) -> Self {
+        match a {
+            FigureFormatArg::Png => FigureFormat::Png,
+            FigureFormatArg::Svg => FigureFormat::Svg,
+            FigureFormatArg::Pdf => FigureFormat::Pdf,
         }
     }
 }

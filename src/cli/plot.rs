@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::workflow::plot::{plot, PlotRunOptions};
+use crate::cli::choices::FigureFormatArg;
+use crate::workflow::plot::{plot_as, PlotRunOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -13,9 +14,13 @@ pub struct Args {
     /// obs columns to color by (comma-separated), one panel each, stacked.
     #[arg(long, value_delimiter = ',', required = true)]
     color: Vec<String>,
-    /// Output PNG.
+    /// Output figure: .png, .svg or .pdf (the format, unless --format names it).
     #[arg(long)]
     out: PathBuf,
+    /// Figure format; default: from --out's extension (PNG without one). A format that
+    /// contradicts the extension is an error.
+    #[arg(long, value_enum)]
+    format: Option<FigureFormatArg>,
     /// Point size (matplotlib's s, in points²); default 120000 / cells, as scanpy.
     #[arg(long, allow_negative_numbers = true)]
     size: Option<f32>,
@@ -32,16 +37,19 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let t = Instant::now();
-    let out = plot(&PlotRunOptions {
-        input: a.input,
-        output: a.out,
-        basis: a.basis,
-        color: a.color,
-        size_px: a.panel_px,
-        dpi: a.dpi,
-        point_size: a.size,
-        force: a.force,
-    })?;
+    let out = plot_as(
+        &PlotRunOptions {
+            input: a.input,
+            output: a.out,
+            basis: a.basis,
+            color: a.color,
+            size_px: a.panel_px,
+            dpi: a.dpi,
+            point_size: a.size,
+            force: a.force,
+        },
+        a.format.map(Into::into),
+    )?;
     println!("{:.2} s -> {}", t.elapsed().as_secs_f64(), out.display());
     Ok(())
 }

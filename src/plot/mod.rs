@@ -9,10 +9,17 @@
 //! continuous key is coloured by viridis between its smallest and largest value, with a
 //! colorbar in the right margin; missing values (NaN, ±∞) are drawn first in the NA colour, the
 //! rest in ascending order of value (scanpy's `sort_order`, ties in reverse input order), so
-//! high values stay visible. Text is the `font8x8` bitmap font scaled by an integer factor.
-//! [`Image::write_png`] saves the result as an 8-bit RGB PNG.
+//! high values stay visible. Text is DejaVu Sans (matplotlib's default font) at matplotlib's
+//! default sizes: titles 12 pt, axis and legend labels 10 pt, at `px = pt * dpi / 72`.
+//!
+//! [`figure`] lays the panels out as a [`Figure`], which is written as a PNG raster or as an
+//! SVG or PDF vector figure (see [`FigureFormat`]); [`render`] rasterizes it into an [`Image`].
 
+mod figure;
 pub mod palette;
+mod pdf;
+mod raster;
+mod svg;
 mod text;
 
 #[cfg(test)]
@@ -23,7 +30,10 @@ use palette::NA_COLOR;
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
-use text::{draw_text, draw_text_up, text_width, CELL};
+use text::{ascent, descent, text_width};
+
+use figure::{Anchor, Item};
+pub use figure::{Figure, FigureFormat};
 
 /// The largest accepted [`PlotOptions::width_px`].
 const MAX_SIDE_PX: u32 = 16384;
@@ -62,7 +72,7 @@ pub enum Coloring<'a> {
 pub struct PlotOptions {
     /// Side length in pixels of each panel's square plot area (inside the frame).
     pub width_px: u32,
-    /// Dots per inch: converts point sizes (pt) to pixels and picks the text scale.
+    /// Dots per inch: converts point sizes (pt) of markers, text and lines to pixels.
     pub dpi: f32,
     /// matplotlib `scatter` marker area `s` in pt²; `None` uses scanpy's `120000 / n_points`.
     pub point_size: Option<f32>,
@@ -142,21 +152,46 @@ impl Image {
         }
     }
 
-    /// Writes the image as an 8-bit RGB PNG at `path` (created or truncated).
-    pub fn write_png(&self, path: &Path) -> Result<()> {
-        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut out = std::io::BufWriter::new(file);
+    /// Copies `src` with its top-left corner at (`x`, `y`), clipped to the image.
+    fn blit(&mut self, x: i64, y: i64, src: &Image) {
+        let x0 = x.max(0);
+        let x1 = (x + i64::from(src.width)).min(i64::from(self.width));
+        if x0 >= x1 {
+            return;
+        }
+        let (sw, dw) = (src.width as usize * 3, self.width as usize * 3);
+        for r in 0..i64::from(src.height) {
+            let row = y + r;
+            if row < 0 || row >= i64::from(self.height) {
+                continue;
+            }
+            let s0 = r as usize * sw + (x0 - x) as usize * 3;
+            let d0 = row as usize * dw + x0 as usize * 3;
+            let len = (x1 - x0) as usize * 3;
+            self.rgb[d0..d0 + len].copy_from_slice(&src.rgb[s0..s0 + len]);
+        }
+    }
+
+    /// The image as an 8-bit RGB PNG file's bytes.
+    pub fn encode_png(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
         let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        let enc_err = |e: png::EncodingError| match e {
-            png::EncodingError::IoError(e) => Error::io(path, e),
-            other => Error::io(path, std::io::Error::other(other.to_string())),
-        };
+        let enc_err =
+            |e: png::EncodingError| Error::InvalidArgument(format!("PNG encoding failed: {e}"));
         let mut writer = encoder.write_header().map_err(enc_err)?;
         writer.write_image_data(&self.rgb).map_err(enc_err)?;
         writer.finish().map_err(enc_err)?;
-        out.flush().map_err(|e| Error::io(path, e))
+        Ok(out)
+    }
+
+    /// Writes the image as an 8-bit RGB PNG at `path` (created or truncated).
+    pub fn write_png(&self, path: &Path) -> Result<()> {
+        let bytes = self.encode_png()?;
+        let mut file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        file.write_all(&bytes).map_err(|e| Error::io(path, e))?;
+        file.flush().map_err(|e| Error::io(path, e))
     }
 }
 
@@ -185,10 +220,71 @@ impl DiscMask {
     }
 }
 
-/// Text scale factor for `dpi`: the 8 px font doubled around 100-150 dpi, as big as
-/// matplotlib's 10 pt default text.
-fn font_scale(dpi: f32) -> u32 {
-    ((dpi / 80.0).ceil() as u32).clamp(1, 16)
+/// Text sizes and spacings at a dpi, from matplotlib's rcParams defaults (sizes in pt,
+/// converted at `px = pt * dpi / 72`).
+#[derive(Debug, Clone)]
+struct Style {
+    /// Pixels per point.
+    pt: f64,
+    /// Title em size (`axes.titlesize` = large = 12 pt).
+    title_px: f32,
+    /// Em size of axis labels, legend labels and colorbar tick labels (`axes.labelsize`,
+    /// `legend.fontsize`, `ytick.labelsize` = medium = 10 pt).
+    label_px: f32,
+    /// Frame line width (`axes.linewidth` = 0.8 pt), at least one pixel.
+    lw: i64,
+    /// Blank margin around the figure (`savefig.pad_inches` = 0.1 in).
+    pad: i64,
+    /// Gap between the frame and the title's baseline (`axes.titlepad` = 6 pt).
+    title_pad: i64,
+    /// Gap between the frame and an axis label's box (`axes.labelpad` = 4 pt).
+    label_pad: i64,
+    /// Height of a label line box (ascent + descent), rounded up.
+    label_line: i64,
+    /// Ascent of a label line.
+    label_ascent: f64,
+    /// Descent of a label line.
+    label_descent: f64,
+    /// Ascent of the title, rounded up.
+    title_ascent: i64,
+}
+
+impl Style {
+    fn new(dpi: f32) -> Self {
+        let pt = f64::from(dpi) / 72.0;
+        let (title_px, label_px) = ((12.0 * pt) as f32, (10.0 * pt) as f32);
+        let (la, ld) = (f64::from(ascent(label_px)), f64::from(descent(label_px)));
+        Style {
+            pt,
+            title_px,
+            label_px,
+            lw: frame_width(dpi),
+            pad: (7.2 * pt).round() as i64,
+            title_pad: (6.0 * pt).round() as i64,
+            label_pad: (4.0 * pt).round() as i64,
+            label_line: (la + ld).ceil() as i64,
+            label_ascent: la,
+            label_descent: ld,
+            title_ascent: f64::from(ascent(title_px)).ceil() as i64,
+        }
+    }
+
+    /// Width of `s` at the label size, rounded up.
+    fn label_width(&self, s: &str) -> i64 {
+        f64::from(text_width(s, self.label_px)).ceil() as i64
+    }
+
+    /// A label-size text item.
+    fn label(&self, x: f64, y: f64, s: &str, anchor: Anchor, up: bool) -> Item {
+        Item::Text {
+            x,
+            y,
+            text: s.to_string(),
+            px: self.label_px,
+            anchor,
+            up,
+        }
+    }
 }
 
 /// Line width of the axes frame in pixels (matplotlib's 0.8 pt).
@@ -211,34 +307,42 @@ struct Legend {
     height: i64,
 }
 
-/// Legend metrics derived from the text size `em` (pixels of one glyph cell).
+/// Legend metrics, from matplotlib's `legend.*` rcParams in units of the legend font size.
+#[derive(Debug, Clone)]
 struct LegendStyle {
-    /// Width of the marker slot; the marker is centred in it.
+    /// Width of the marker slot (`handlelength` = 2); the marker is centred in it.
     handle: i64,
-    /// Gap between marker slot and label.
+    /// Gap between marker slot and label (`handletextpad` = 0.8).
     text_pad: i64,
-    /// Gap between columns.
+    /// Gap between columns (`columnspacing` = 2).
     col_gap: i64,
-    /// Vertical distance between consecutive entries.
+    /// Height of one entry's line box.
+    line: i64,
+    /// Vertical distance between consecutive entries (line plus `labelspacing` = 0.5).
     pitch: i64,
-    /// Marker diameter.
+    /// Marker diameter (matplotlib's default marker size, 6 pt).
     marker: f64,
+    /// Gap between the frame and the legend's entries (`borderaxespad` + `borderpad`).
+    gap: i64,
 }
 
 impl LegendStyle {
-    fn new(em: i64) -> Self {
+    fn new(style: &Style) -> Self {
+        let fs = f64::from(style.label_px);
         LegendStyle {
-            handle: em * 3 / 2,
-            text_pad: em / 2,
-            col_gap: em * 3 / 2,
-            pitch: em * 3 / 2,
-            marker: (em as f64 * 0.625).round(),
+            handle: (2.0 * fs).round() as i64,
+            text_pad: (0.8 * fs).round() as i64,
+            col_gap: (2.0 * fs).round() as i64,
+            line: style.label_line,
+            pitch: style.label_line + (0.5 * fs).round() as i64,
+            marker: (6.0 * style.pt).round().max(1.0),
+            gap: (0.9 * fs).round() as i64,
         }
     }
 }
 
 impl Legend {
-    fn new(entries: Vec<Entry>, scale: u32, style: &LegendStyle) -> Self {
+    fn new(entries: Vec<Entry>, style: &Style, ls: &LegendStyle) -> Self {
         let n = entries.len();
         if n == 0 {
             return Legend {
@@ -265,16 +369,15 @@ impl Legend {
         for &r in &col_rows {
             let text = entries[start..start + r]
                 .iter()
-                .map(|(label, _)| i64::from(text_width(label, scale)))
+                .map(|(label, _)| style.label_width(label))
                 .max()
                 .unwrap_or(0);
-            col_widths.push(style.handle + style.text_pad + text);
+            col_widths.push(ls.handle + ls.text_pad + text);
             start += r;
         }
-        let width = col_widths.iter().sum::<i64>() + (ncols as i64 - 1) * style.col_gap;
+        let width = col_widths.iter().sum::<i64>() + (ncols as i64 - 1) * ls.col_gap;
         let max_rows = col_rows[0] as i64;
-        let em = i64::from(CELL * scale);
-        let height = (max_rows - 1) * style.pitch + em;
+        let height = (max_rows - 1) * ls.pitch + ls.line;
         Legend {
             entries,
             col_rows,
@@ -284,10 +387,8 @@ impl Legend {
         }
     }
 
-    /// Draws the legend with its top-left corner at (`left`, `top`).
-    fn draw(&self, img: &mut Image, left: i64, top: i64, scale: u32, style: &LegendStyle) {
-        let em = i64::from(CELL * scale);
-        let mask = DiscMask::new(style.marker);
+    /// The legend's items with its top-left corner at (`left`, `top`).
+    fn draw(&self, items: &mut Vec<Item>, left: i64, top: i64, style: &Style, ls: &LegendStyle) {
         let mut entries = self.entries.iter();
         let mut x = left;
         for (&rows, &w) in self.col_rows.iter().zip(&self.col_widths) {
@@ -295,18 +396,22 @@ impl Legend {
                 let Some((label, color)) = entries.next() else {
                     return;
                 };
-                let y = top + row * style.pitch;
-                img.fill_disc(x + style.handle / 2, y + em / 2, &mask, *color);
-                draw_text(
-                    img,
-                    x + style.handle + style.text_pad,
-                    y,
+                let y = top + row * ls.pitch;
+                items.push(Item::Disc {
+                    cx: (x + ls.handle / 2) as f64,
+                    cy: (y + ls.line / 2) as f64,
+                    diameter: ls.marker,
+                    color: *color,
+                });
+                items.push(style.label(
+                    (x + ls.handle + ls.text_pad) as f64,
+                    y as f64 + style.label_ascent,
                     label,
-                    scale,
-                    [0, 0, 0],
-                );
+                    Anchor::Start,
+                    false,
+                ));
             }
-            x += w + style.col_gap;
+            x += w + ls.col_gap;
         }
     }
 }
@@ -345,21 +450,24 @@ struct Colorbar {
     ticks: Vec<(f64, String)>,
     /// Bar width.
     bar: i64,
-    /// Tick length.
+    /// Tick length (`ytick.major.size` = 3.5 pt).
     tick: i64,
+    /// Gap between tick and label (`ytick.major.pad` = 3.5 pt).
+    tick_pad: i64,
     /// Total width and height in pixels.
     width: i64,
     height: i64,
 }
 
 impl Colorbar {
-    fn new(lo: f64, hi: f64, side: i64, scale: u32, lw: i64) -> Self {
-        let em = i64::from(CELL * scale);
-        let (bar, tick) = ((side / 30).max(2), (em / 3).max(2));
+    fn new(lo: f64, hi: f64, side: i64, style: &Style) -> Self {
+        let lw = style.lw;
+        let (bar, tick) = ((side / 30).max(2), ((3.5 * style.pt).round() as i64).max(2));
+        let tick_pad = (3.5 * style.pt).round() as i64;
         let ticks = ticks(lo, hi);
         let label_w = ticks
             .iter()
-            .map(|t| i64::from(text_width(&t.1, scale)))
+            .map(|t| style.label_width(&t.1))
             .max()
             .unwrap_or(0);
         Colorbar {
@@ -368,25 +476,41 @@ impl Colorbar {
             ticks,
             bar,
             tick,
-            width: lw + bar + lw + tick + em / 4 + label_w,
+            tick_pad,
+            width: lw + bar + lw + tick + tick_pad + label_w,
             height: side,
         }
     }
 
-    /// Draws the colorbar with its top-left corner (frame included) at (`left`, `top`).
-    fn draw(&self, img: &mut Image, left: i64, top: i64, scale: u32, lw: i64) {
+    /// The colorbar's items with its top-left corner (frame included) at (`left`, `top`).
+    fn draw(&self, items: &mut Vec<Item>, left: i64, top: i64, style: &Style) {
         let black = [0, 0, 0];
+        let lw = style.lw;
         let (x0, h) = (left + lw, self.height);
+        let mut scale = Image::white(self.bar as u32, h as u32);
         for r in 0..h {
             let t = ((h - 1 - r) as f64 + 0.5) / h as f64;
-            img.fill_rect(x0, top + r, self.bar, 1, palette::viridis(t));
+            scale.fill_rect(0, r, self.bar, 1, palette::viridis(t));
         }
-        img.fill_rect(left, top - lw, self.bar + 2 * lw, lw, black);
-        img.fill_rect(left, top + h, self.bar + 2 * lw, lw, black);
-        img.fill_rect(left, top, lw, h, black);
-        img.fill_rect(x0 + self.bar, top, lw, h, black);
-        let em = i64::from(CELL * scale);
+        items.push(Item::Image {
+            x: x0 as f64,
+            y: top as f64,
+            image: scale,
+        });
+        let rect = |x: i64, y: i64, w: i64, h: i64| Item::Rect {
+            x: x as f64,
+            y: y as f64,
+            w: w as f64,
+            h: h as f64,
+            color: black,
+        };
+        items.push(rect(left, top - lw, self.bar + 2 * lw, lw));
+        items.push(rect(left, top + h, self.bar + 2 * lw, lw));
+        items.push(rect(left, top, lw, h));
+        items.push(rect(x0 + self.bar, top, lw, h));
         let right = x0 + self.bar + lw;
+        // Labels are centred on their tick by the height of a digit (the cap height).
+        let half_cap = 0.729 / 2.0 * f64::from(style.label_px);
         for (v, label) in &self.ticks {
             let f = if self.hi > self.lo {
                 (v - self.lo) / (self.hi - self.lo)
@@ -394,15 +518,14 @@ impl Colorbar {
                 0.5
             };
             let y = top + ((1.0 - f) * (h - 1) as f64).round() as i64;
-            img.fill_rect(right, y - lw / 2, self.tick, lw, black);
-            draw_text(
-                img,
-                right + self.tick + em / 4,
-                y - em / 2,
+            items.push(rect(right, y - lw / 2, self.tick, lw));
+            items.push(style.label(
+                (right + self.tick + self.tick_pad) as f64,
+                y as f64 + half_cap,
                 label,
-                scale,
-                black,
-            );
+                Anchor::Start,
+                false,
+            ));
         }
     }
 }
@@ -447,8 +570,6 @@ fn ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
 /// Where everything goes.
 #[derive(Debug, Clone)]
 struct Layout {
-    /// Text scale factor.
-    scale: u32,
     /// Frame line width.
     lw: i64,
     /// Plot-area side.
@@ -465,23 +586,22 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(keys: &[Key], opts: &PlotOptions) -> Self {
-        let scale = font_scale(opts.dpi);
-        let em = i64::from(CELL * scale);
-        let lw = frame_width(opts.dpi);
+    fn new(keys: &[Key], opts: &PlotOptions, style: &Style, ls: &LegendStyle) -> Self {
+        let lw = style.lw;
         let side = i64::from(opts.width_px);
-        // Left margin: pad, rotated y label, gap, frame.
-        let plot_left = em / 2 + em + em / 2 + lw;
-        let legend_left = plot_left + side + lw + em;
+        // Left margin: pad, rotated y label, label pad, frame.
+        let plot_left = style.pad + style.label_line + style.label_pad + lw;
+        let legend_left = plot_left + side + lw + ls.gap;
         let legend_w = keys.iter().map(Key::width).max().unwrap_or(0);
         let width = if legend_w > 0 {
-            legend_left + legend_w + em
+            legend_left + legend_w + style.pad
         } else {
-            plot_left + side + lw + em / 2
+            plot_left + side + lw + style.pad
         };
-        // Above the plot: pad, title, gap, frame; below: frame, gap, x label, pad.
-        let head = em / 2 + em + em / 2 + lw;
-        let foot = lw + em / 2 + em + em / 2;
+        // Above the plot: pad, title ascent, title pad, frame; below: frame, label pad, x
+        // label, pad.
+        let head = style.pad + style.title_ascent + style.title_pad + lw;
+        let foot = lw + style.label_pad + style.label_line + style.pad;
         let mut y = 0;
         let mut panels = Vec::with_capacity(keys.len());
         for key in keys {
@@ -492,7 +612,6 @@ impl Layout {
             y += head + inner + foot;
         }
         Layout {
-            scale,
             lw,
             side,
             plot_left,
@@ -811,49 +930,41 @@ fn check(
     Ok(all)
 }
 
-/// Checks the inputs and lays out the image: paints, keys, positions and legend metrics.
-fn plan(
-    x: &[f32],
-    y: &[f32],
-    panels: &[Panel],
-    opts: &PlotOptions,
-) -> Result<(Vec<Paint>, Vec<Key>, Layout, LegendStyle)> {
+/// The parts [`plan`] lays out: paints, keys, positions and text metrics.
+type Plan = (Vec<Paint>, Vec<Key>, Layout, (Style, LegendStyle));
+
+/// Checks the inputs and lays out the figure.
+fn plan(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Plan> {
     let specs = check(x, y, panels, opts)?;
-    let scale = font_scale(opts.dpi);
-    let em = i64::from(CELL * scale);
-    let style = LegendStyle::new(em);
+    let style = Style::new(opts.dpi);
+    let ls = LegendStyle::new(&style);
     let (paints, keys): (Vec<Paint>, Vec<Key>) = specs
         .into_iter()
         .map(|(paint, spec)| {
             let key = match spec {
-                KeySpec::Legend(e) => Key::Legend(Legend::new(e, scale, &style)),
-                KeySpec::Colorbar(lo, hi) => Key::Colorbar(Colorbar::new(
-                    lo,
-                    hi,
-                    i64::from(opts.width_px),
-                    scale,
-                    frame_width(opts.dpi),
-                )),
+                KeySpec::Legend(e) => Key::Legend(Legend::new(e, &style, &ls)),
+                KeySpec::Colorbar(lo, hi) => {
+                    Key::Colorbar(Colorbar::new(lo, hi, i64::from(opts.width_px), &style))
+                }
             };
             (paint, key)
         })
         .unzip();
-    let layout = Layout::new(&keys, opts);
-    Ok((paints, keys, layout, style))
+    let layout = Layout::new(&keys, opts, &style, &ls);
+    Ok((paints, keys, layout, (style, ls)))
 }
 
-/// Renders the panels (one per key, stacked top to bottom) for the points at (`x[i]`, `y[i]`)
-/// into an image, as `sc.pl.embedding(..., color=keys, ncols=1)` would.
+/// Lays out the panels (one per key, stacked top to bottom) for the points at (`x[i]`,
+/// `y[i]`) as `sc.pl.embedding(..., color=keys, ncols=1)` would, the points of each panel
+/// rasterized at `opts.dpi`.
 ///
 /// Errors with [`Error::InvalidArgument`] when `x` and `y` differ in length, a panel's
 /// `codes` or `values` do not have one entry per point, its codes hold one past its
 /// categories, it has not one colour per category, there are no panels, or the options are
 /// out of range.
-pub fn render(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Image> {
-    let (paints, keys, layout, style) = plan(x, y, panels, opts)?;
-    let scale = layout.scale;
-    let em = i64::from(CELL * scale);
-    let mut img = Image::white(layout.width, layout.height);
+pub fn figure(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Figure> {
+    let (paints, keys, layout, (style, ls)) = plan(x, y, panels, opts)?;
+    let mut items = Vec::new();
 
     let n = x.len();
     let s = opts
@@ -867,46 +978,59 @@ pub fn render(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Res
     for (((panel, paint), key), &(top, key_top)) in
         panels.iter().zip(&paints).zip(&keys).zip(&layout.panels)
     {
-        draw_points(&mut img, &pts, paint, &mask, left, top, side);
+        let mut area = Image::white(side as u32, side as u32);
+        draw_points(&mut area, &pts, paint, &mask, 0, 0, side);
+        items.push(Item::Image {
+            x: left as f64,
+            y: top as f64,
+            image: area,
+        });
         // Frame just outside the plot area.
-        img.fill_rect(left - lw, top - lw, side + 2 * lw, lw, black);
-        img.fill_rect(left - lw, top + side, side + 2 * lw, lw, black);
-        img.fill_rect(left - lw, top, lw, side, black);
-        img.fill_rect(left + side, top, lw, side, black);
-        // Title centred above, x label centred below, y label rotated on the left.
-        let centre_x = left + side / 2;
-        let tw = i64::from(text_width(&panel.title, scale));
-        draw_text(
-            &mut img,
-            centre_x - tw / 2,
-            top - lw - em / 2 - em,
-            &panel.title,
-            scale,
-            black,
-        );
+        for (rx, ry, rw, rh) in [
+            (left - lw, top - lw, side + 2 * lw, lw),
+            (left - lw, top + side, side + 2 * lw, lw),
+            (left - lw, top, lw, side),
+            (left + side, top, lw, side),
+        ] {
+            items.push(Item::Rect {
+                x: rx as f64,
+                y: ry as f64,
+                w: rw as f64,
+                h: rh as f64,
+                color: black,
+            });
+        }
+        // Title centred above on its baseline, x label centred below, y label rotated on the
+        // left with its box's right edge a label pad from the frame.
+        let centre_x = (left * 2 + side) as f64 / 2.0;
+        items.push(Item::Text {
+            x: centre_x,
+            y: (top - lw - style.title_pad) as f64,
+            text: panel.title.clone(),
+            px: style.title_px,
+            anchor: Anchor::Middle,
+            up: false,
+        });
         let (xlabel, ylabel) = &opts.axis_labels;
-        let xw = i64::from(text_width(xlabel, scale));
-        draw_text(
-            &mut img,
-            centre_x - xw / 2,
-            top + side + lw + em / 2,
-            xlabel,
-            scale,
-            black,
-        );
-        let yw = i64::from(text_width(ylabel, scale));
-        draw_text_up(
-            &mut img,
-            em / 2,
-            top + side / 2 + yw / 2,
-            ylabel,
-            scale,
-            black,
-        );
+        let below = (top + side + lw + style.label_pad) as f64 + style.label_ascent;
+        items.push(style.label(centre_x, below, xlabel, Anchor::Middle, false));
+        let beside = (left - lw - style.label_pad) as f64 - style.label_descent;
+        let centre_y = (top * 2 + side) as f64 / 2.0;
+        items.push(style.label(beside, centre_y, ylabel, Anchor::Middle, true));
         match key {
-            Key::Legend(l) => l.draw(&mut img, layout.legend_left, key_top, scale, &style),
-            Key::Colorbar(c) => c.draw(&mut img, layout.legend_left, key_top, scale, lw),
+            Key::Legend(l) => l.draw(&mut items, layout.legend_left, key_top, &style, &ls),
+            Key::Colorbar(c) => c.draw(&mut items, layout.legend_left, key_top, &style),
         }
     }
-    Ok(img)
+    Ok(Figure {
+        width: layout.width,
+        height: layout.height,
+        dpi: opts.dpi,
+        items,
+    })
+}
+
+/// [`figure`] drawn into an RGB image.
+pub fn render(x: &[f32], y: &[f32], panels: &[Panel], opts: &PlotOptions) -> Result<Image> {
+    Ok(figure(x, y, panels, opts)?.rasterize())
 }

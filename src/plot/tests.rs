@@ -1,5 +1,6 @@
 use super::palette::{default_palette, NA_COLOR};
 use super::*;
+use super::{svg, text};
 
 fn opts(width_px: u32, point_size: f32) -> PlotOptions {
     PlotOptions {
@@ -390,4 +391,180 @@ fn colorbar_ticks_are_round() {
     for (v, _) in ticks(4.3, 36.7) {
         assert!((4.3..=36.7).contains(&v));
     }
+}
+
+/// The rows of `img` between `y0` and `y1` (exclusive) holding a pixel inked more than half
+/// (darker than mid grey), as the first and last such row.
+fn ink_rows(img: &Image, x0: u32, x1: u32, y0: u32, y1: u32) -> Option<(u32, u32)> {
+    let inked = |y: u32| (x0..x1).any(|x| img.pixel(x, y)[0] < 128);
+    let first = (y0..y1).find(|&y| inked(y))?;
+    let last = (y0..y1).rev().find(|&y| inked(y))?;
+    Some((first, last))
+}
+
+#[test]
+fn text_is_antialiased_truetype() {
+    let x = [0.0, 1.0];
+    let y = [0.0, 1.0];
+    let codes = [0, 1];
+    let p = panel("Antialiased title", 2, &codes);
+    let o = opts(200, 10.0);
+    let img = render(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    let (_, _, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+    // The title band, above the frame: black glyph cores and grey edge pixels (coverage
+    // blended on white), many distinct grey levels.
+    let top = (layout.panels[0].0 - layout.lw) as u32;
+    let mut greys = std::collections::HashSet::new();
+    let mut black = 0;
+    for yy in 0..top {
+        for xx in 0..img.width {
+            let [r, g, b] = img.pixel(xx, yy);
+            assert!(r == g && g == b, "text is black on white: {:?}", [r, g, b]);
+            match r {
+                0 => black += 1,
+                255 => {}
+                v => {
+                    greys.insert(v);
+                }
+            }
+        }
+    }
+    assert!(black > 20, "{black} black title pixels");
+    assert!(greys.len() > 30, "{} grey levels", greys.len());
+}
+
+#[test]
+fn title_is_twelve_points_high() {
+    // `H` stands its cap height high: 1493 / 2048 of the em; the em is 12 pt = 12 * dpi / 72 px.
+    for dpi in [72.0f32, 100.0, 150.0, 300.0] {
+        let x = [0.0, 1.0];
+        let y = [0.0, 1.0];
+        let codes = [0, 0];
+        let p = panel("H", 1, &codes);
+        let o = PlotOptions {
+            dpi,
+            ..opts(100, 10.0)
+        };
+        let img = render(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+        let (_, _, layout, _) = plan(&x, &y, std::slice::from_ref(&p), &o).unwrap();
+        let (left, side) = (layout.plot_left as u32, 100);
+        let top = (layout.panels[0].0 - layout.lw) as u32;
+        let (a, b) = ink_rows(&img, left, left + side, 0, top).expect("a title");
+        let want = 1493.0 / 2048.0 * 12.0 * dpi / 72.0;
+        let have = (b - a + 1) as f32;
+        assert!(
+            (have - want).abs() <= 1.5,
+            "dpi {dpi}: H {have} px, want {want}"
+        );
+        // The x label `UMAP1` is 10 pt: its capitals 1493 / 2048 of 10 pt high.
+        let below = (layout.panels[0].0 + layout.lw) as u32 + side;
+        let (a, b) = ink_rows(&img, left, left + side, below, img.height).unwrap();
+        let want = 1493.0 / 2048.0 * 10.0 * dpi / 72.0;
+        let have = (b - a + 1) as f32;
+        assert!(
+            (have - want).abs() <= 1.5,
+            "dpi {dpi}: UMAP1 {have} px, want {want}"
+        );
+    }
+}
+
+#[test]
+fn text_is_kerned() {
+    // DejaVu Sans kerns `AV` (its `kern` table): the pair is narrower than its two advances.
+    let (glyphs, width) = text::layout("AV", 100.0);
+    let advances = text::text_width("A", 100.0) + text::text_width("V", 100.0);
+    assert!(width < advances - 1.0, "{width} vs {advances}");
+    assert!(glyphs[1].x < text::text_width("A", 100.0));
+}
+
+#[test]
+fn figure_formats_follow_the_extension() {
+    let f = |p: &str| FigureFormat::resolve(None, Path::new(p));
+    assert_eq!(f("a/umap.png").unwrap(), FigureFormat::Png);
+    assert_eq!(f("umap.SVG").unwrap(), FigureFormat::Svg);
+    assert_eq!(f("umap.pdf").unwrap(), FigureFormat::Pdf);
+    assert_eq!(f("umap").unwrap(), FigureFormat::Png);
+    assert!(f("umap.jpg").is_err());
+    let g = |fmt, p: &str| FigureFormat::resolve(Some(fmt), Path::new(p));
+    assert_eq!(g(FigureFormat::Svg, "u.svg").unwrap(), FigureFormat::Svg);
+    assert_eq!(g(FigureFormat::Pdf, "u.figure").unwrap(), FigureFormat::Pdf);
+    let err = g(FigureFormat::Svg, "u.png").unwrap_err().to_string();
+    assert!(err.contains("svg") && err.contains(".png"), "{err}");
+}
+
+#[test]
+fn base64_matches_rfc4648() {
+    for (raw, enc) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        assert_eq!(svg::base64(raw.as_bytes()), enc);
+    }
+}
+
+#[test]
+fn vector_figures_hold_text_and_the_points_image() {
+    let (x, y, codes) = blobs(3000, 4, 3);
+    let values: Vec<f32> = x.iter().map(|v| v * 1000.0).collect();
+    let p = [
+        panel("leiden & <co>", 4, &codes),
+        Panel {
+            title: "counts".into(),
+            coloring: Coloring::Continuous { values: &values },
+        },
+    ];
+    let fig = figure(&x, &y, &p, &PlotOptions::default()).unwrap();
+    let svg = fig.to_svg().unwrap();
+    assert!(svg.starts_with("<?xml"));
+    assert!(
+        svg.contains(">leiden &amp; &lt;co&gt;</text>"),
+        "escaped title"
+    );
+    assert!(svg.contains("font-family=\"DejaVu Sans, sans-serif\""));
+    assert!(svg.contains("rotate(-90"), "y label rotated");
+    // Each panel's points and the colorbar's scale.
+    assert_eq!(svg.matches("data:image/png;base64,").count(), 3);
+    assert_eq!(svg.matches("<circle").count(), 4, "legend markers");
+    // Points in the PDF as one image XObject; the xref offsets point at their objects.
+    let pdf = fig.to_pdf().unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4"));
+    let tail = String::from_utf8_lossy(&pdf[pdf.len() - 40..]).to_string();
+    let start: usize = tail
+        .rsplit("startxref\n")
+        .next()
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let xref = std::str::from_utf8(&pdf[start..]).unwrap();
+    assert!(xref.starts_with("xref\n0 "));
+    let mut n = 0;
+    for (i, line) in xref
+        .lines()
+        .skip(3)
+        .take_while(|l| l.ends_with(" n "))
+        .enumerate()
+    {
+        let off: usize = line[..10].parse().unwrap();
+        let head = format!("{} 0 obj", i + 1);
+        assert!(pdf[off..].starts_with(head.as_bytes()), "object {}", i + 1);
+        n += 1;
+    }
+    assert_eq!(n, 13, "catalog .. font .. three images, info");
+    let count = |needle: &[u8]| pdf.windows(needle.len()).filter(|w| w == &needle).count();
+    assert_eq!(count(b"/Subtype /Image"), 3);
+    let dir = std::env::temp_dir();
+    fig.write(&dir.join("scoop_fig_test.svg"), FigureFormat::Svg)
+        .unwrap();
+    fig.write(&dir.join("scoop_fig_test.pdf"), FigureFormat::Pdf)
+        .unwrap();
+    fig.write(&dir.join("scoop_fig_test.png"), FigureFormat::Png)
+        .unwrap();
 }

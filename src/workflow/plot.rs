@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use crate::io::{ColumnValues, DenseRowReader, Element, H5adReader};
 use crate::plot::palette::{default_palette, parse_hex};
-use crate::plot::{render, Coloring, Panel, PlotOptions};
+use crate::plot::{figure, Coloring, FigureFormat, Panel, PlotOptions};
 
 /// Everything `scoop plot` needs.
 #[derive(Clone, Debug)]
 pub struct PlotRunOptions {
     /// Input `.h5ad` with `obsm/<basis>` or `obsm/X_<basis>`.
     pub input: PathBuf,
-    /// Output PNG.
+    /// Output figure (PNG, SVG or PDF; see [`plot_as`]).
     pub output: PathBuf,
     /// Embedding name: the obsm key itself, else with `X_` put before it (`umap` reads
     /// `obsm/X_umap`).
@@ -159,9 +159,19 @@ pub fn axis_name(basis: &str) -> String {
     }
 }
 
-/// Draws the plot and writes the PNG (staged, committed when complete).
+/// Draws the plot and writes it in the format its output's extension names (`.png`, `.svg`,
+/// `.pdf`; PNG without an extension): [`plot_as`] with no format given.
 pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
+    plot_as(opts, None)
+}
+
+/// Draws the plot and writes it (staged, committed when complete) in `format`, or when `None`
+/// in the format the output's extension names (PNG without an extension). Errors with
+/// [`Error::InvalidArgument`] when a given format and a known extension disagree, or when
+/// none is given and the extension names no format.
+pub fn plot_as(opts: &PlotRunOptions, format: Option<FigureFormat>) -> Result<PathBuf> {
     let set = super::single_output(&opts.input, &opts.output, opts.force)?;
+    let format = FigureFormat::resolve(format, &opts.output)?;
     if opts.color.is_empty() {
         return Err(Error::InvalidArgument("--color names no obs column".into()));
     }
@@ -231,7 +241,7 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
         })
         .collect();
     let label = axis_name(&opts.basis);
-    let image = render(
+    let fig = figure(
         &x,
         &y,
         &panels,
@@ -242,7 +252,7 @@ pub fn plot(opts: &PlotRunOptions) -> Result<PathBuf> {
             axis_labels: (format!("{label}1"), format!("{label}2")),
         },
     )?;
-    image.write_png(set.staged(&opts.output))?;
+    fig.write(set.staged(&opts.output), format)?;
     set.commit()?;
     Ok(opts.output.clone())
 }

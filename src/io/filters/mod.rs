@@ -10,7 +10,7 @@
 
 mod bitshuffle;
 mod codec;
-mod deflate;
+pub(crate) mod deflate;
 mod encode;
 mod zstd;
 
