@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
-use super::choices::{BackendArg, FlavorArg};
+use super::choices::{BackendArg, FigureFormatArg, FlavorArg};
 use super::GlobalArgs;
 use crate::backend::BackendOptions;
 use crate::io::Codec;
@@ -56,6 +56,10 @@ pub struct Args {
     /// [default: cell_line,plate].
     #[arg(long, value_delimiter = ',')]
     color: Option<Vec<String>>,
+    /// Format of the UMAP figure, DIR/umap.EXT: png, or svg/pdf (vector frames and text, the
+    /// points rasterized) [default: png].
+    #[arg(long, value_enum)]
+    figure: Option<FigureFormatArg>,
     /// Compression of merged.h5ad's X: none, gzip[:LEVEL], lzf or zstd[:LEVEL] [default: none].
     #[arg(long, value_name = "CODEC")]
     compression: Option<Codec>,
@@ -95,6 +99,9 @@ fn merged_config(a: Args, g: &GlobalArgs, m: Option<&ArgMatches>) -> anyhow::Res
     set!(subsample, |n| n);
     set!(n_neighbors, |n| n);
     set!(color, |v| v);
+    set!(figure, |f: FigureFormatArg| {
+        crate::plot::FigureFormat::from(f).to_string()
+    });
     set!(compression, |x: Codec| x.to_string());
     set!(seed, |n| n);
     // Global options override the file only when given on the command line.

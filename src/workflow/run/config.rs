@@ -15,6 +15,7 @@ use crate::ops::filter::CellFilter;
 use crate::ops::hvg::Flavor;
 use crate::ops::normalize::TargetSum;
 use crate::ops::preprocess::PreprocessParams;
+use crate::plot::FigureFormat;
 use crate::stream::DEFAULT_CHUNK_ROWS;
 
 /// Components when `n_comps` is not given (lowered to the data's rank bound).
@@ -49,6 +50,8 @@ pub struct RunConfig {
     pub n_neighbors: usize,
     /// obs columns the UMAP figure is colored by (`plate` is the label `run` adds).
     pub color: Vec<String>,
+    /// Format of the UMAP figure: `png`, `svg` or `pdf` (`DIR/umap.EXT`).
+    pub figure: String,
     /// Compression of the merged X.
     pub compression: String,
     /// Seed of the subsample, the neighbor search and UMAP.
@@ -80,6 +83,7 @@ impl Default for RunConfig {
             subsample: 1_000_000,
             n_neighbors: 15,
             color: vec!["cell_line".into(), "plate".into()],
+            figure: FigureFormat::Png.to_string(),
             compression: Codec::None.to_string(),
             seed: 0,
             backend: "auto".into(),
@@ -109,6 +113,8 @@ pub struct RunParams {
     pub n_neighbors: usize,
     /// obs columns of the figure.
     pub color: Vec<String>,
+    /// Format of the UMAP figure.
+    pub figure: FigureFormat,
     /// Compression of the merged X.
     pub compression: Codec,
     /// Seed of the subsample, the neighbor search and UMAP.
@@ -140,6 +146,10 @@ impl RunConfig {
             .compression
             .parse()
             .map_err(|e| bad("compression", e))?;
+        let figure: FigureFormat = self
+            .figure
+            .parse()
+            .map_err(|e: String| Error::InvalidArgument(format!("figure: {e}")))?;
         let positive = |key: &str, v: usize| {
             if v == 0 {
                 Err(Error::InvalidArgument(format!("{key} must be at least 1")))
@@ -175,6 +185,7 @@ impl RunConfig {
             subsample: self.subsample,
             n_neighbors: self.n_neighbors,
             color: self.color.clone(),
+            figure,
             compression,
             seed: self.seed,
         })
@@ -289,6 +300,14 @@ impl RunConfig {
             "obs columns umap.png is colored by, one panel each (\"plate\" is the plate label).",
             "color",
             Some(v(&self.color)),
+            "",
+        );
+        entry(
+            &mut s,
+            "Format of the UMAP figure, DIR/umap.EXT: \"png\", \"svg\" or \"pdf\" (vector frames \
+             and text, the points rasterized).",
+            "figure",
+            Some(v(&self.figure)),
             "",
         );
         entry(

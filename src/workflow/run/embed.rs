@@ -80,16 +80,17 @@ pub(crate) fn umap_step(
     })
 }
 
-/// `scoop plot` of `layout`'s `obsm/X_umap` colored by `color` into `png`.
+/// `scoop plot` of `layout`'s `obsm/X_umap` colored by `color` into `figure` (its extension names
+/// the format).
 pub(crate) fn plot_step(
     layout: &Path,
-    png: &Path,
+    figure: &Path,
     color: &[String],
     cells: u64,
 ) -> Result<Outcome> {
     plot(&PlotRunOptions {
         input: layout.to_path_buf(),
-        output: png.to_path_buf(),
+        output: figure.to_path_buf(),
         basis: "umap".into(),
         color: color.to_vec(),
         size_px: 480,
@@ -99,7 +100,7 @@ pub(crate) fn plot_step(
     })?;
     Ok(Outcome {
         reads: vec![(0, cells, 0)],
-        outputs: vec![png.to_path_buf()],
+        outputs: vec![figure.to_path_buf()],
         cells,
         values: 0,
         result: Value::Null,

@@ -13,7 +13,7 @@
 //!    `--subsample` or `--seed` changed, drawn again from `pca.h5ad` (obs and `obsm/X_pca`, not
 //!    X).
 //! 6. `neighbors`, `umap`, `plot`: on the subset (`DIR/neighbors.h5ad`, `DIR/umap.h5ad`,
-//!    `DIR/umap.png`), through the commands' own workflow functions.
+//!    `DIR/umap.png`, or `.svg`/`.pdf` by `figure`), through the commands' own workflow functions.
 //!
 //! Raw plates are streamed twice (three times for `cell_ranger` and `seurat_v3`), the merged
 //! matrix once.
@@ -433,13 +433,13 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
             )
         },
     )?;
-    let png = dir.join("umap.png");
+    let figure = dir.join(format!("umap.{}", params.figure.extension()));
     r.step(
         "plot",
-        json!({ "color": params.color }),
+        json!({ "color": params.color, "figure": params.figure.to_string() }),
         std::slice::from_ref(&umap_path),
         true,
-        || embed::plot_step(&umap_path, &png, &params.color, subsample as u64),
+        || embed::plot_step(&umap_path, &figure, &params.color, subsample as u64),
     )?;
     // Saved once more: a run that skipped everything still records this invocation.
     r.state.save(&state_path)?;
