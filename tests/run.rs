@@ -377,10 +377,24 @@ fn reruns_redo_only_what_changed() {
     let (shape, _) = dense(&out.join("pca.h5ad"), "obsm", "X_pca");
     assert_eq!(shape[1], 10);
 
-    // A changed --color redoes only the figure; a touched plate redoes its statistics and all
-    // that follows (the other plates' statistics stand).
+    // A changed --color or --figure redoes only the figure; a touched plate redoes its
+    // statistics and all that follows (the other plates' statistics stand).
     run(&plates, &out, &["--n-comps", "10", "--color", "plate"]);
     assert_eq!(names(&state(&out)["last_run"]["ran"]), ["plot"]);
+    let svg_args = ["--n-comps", "10", "--color", "plate", "--figure", "svg"];
+    run(&plates, &out, &svg_args);
+    let s = state(&out);
+    assert_eq!(names(&s["last_run"]["ran"]), ["plot"]);
+    let svg = std::fs::read_to_string(out.join("umap.svg")).unwrap();
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains(">plate</text>"),
+        "{}",
+        &svg[..svg.len().min(400)]
+    );
+    assert!(
+        svg.contains("data:image/png;base64,"),
+        "the points are an image"
+    );
     let f = std::fs::OpenOptions::new()
         .append(true)
         .open(&plates[1])
