@@ -38,6 +38,9 @@ pub(crate) struct MergePlan<'a> {
     pub genes: &'a [String],
     /// The selection, a mask over `genes`.
     pub selected: &'a [bool],
+    /// Stored values of the plates' kept cells over all genes: a bound on what `merged.h5ad`
+    /// holds, which picks X's indptr width up front.
+    pub kept_nnz: u64,
 }
 
 /// What pass 2 read and wrote.
@@ -202,7 +205,7 @@ pub(crate) fn merge(
         n_sel,
         CsrWriteOptions {
             compression,
-            nnz_hint: None,
+            nnz_hint: Some(plan.kept_nnz),
         },
     )?;
     let mut read = vec![(0u64, 0u64); plan.plates.len()];

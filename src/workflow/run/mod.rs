@@ -221,10 +221,12 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     let mut target_sums = Vec::new();
     let mut masks = Vec::new();
     let mut n_obs = 0u64;
+    let mut kept_nnz = 0u64;
     for (plate, res) in plates.iter().zip(&plate_results) {
         let name = format!("stats:{}", plate.stem);
         target_sums.push(field::<f32>(&state_path, &name, res, "target_sum")?);
         n_obs += field::<u64>(&state_path, &name, res, "cells")?;
+        kept_nnz += field::<u64>(&state_path, &name, res, "nnz")?;
         let hv: Vec<usize> = field(&state_path, &name, res, "highly_variable")?;
         let mut m = vec![false; genes.len()];
         for j in hv {
@@ -293,6 +295,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
                     target_sums: &target_sums,
                     genes: &genes,
                     selected: &selected,
+                    kept_nnz,
                 },
                 &merged_path,
                 &gram_path,
