@@ -337,7 +337,9 @@ def agreement(args, sc_: dict, sp: dict) -> list[str]:
                      f"{sum(sc_['steps']['pca']['result']['variance_ratio']):.4f}, scanpy "
                      f"{sum(sp['results']['pca']['variance_ratio']):.4f}")
     if "subsample" in sp["results"]:
-        lines.append(f"subset rows: scoop {sc_['steps']['pca']['result'].get('subset_rows')}, "
+        # `run` records the subset in its own step (in `pca`'s before it was split off).
+        sub = sc_["steps"].get("subset", sc_["steps"]["pca"])["result"] or {}
+        lines.append(f"subset rows: scoop {sub.get('subset_rows')}, "
                      f"scanpy {sp['results']['subsample']['rows']}")
     return lines
 
