@@ -349,11 +349,10 @@ fn demo_runs_the_workflow_on_small_simulated_plates() {
     assert!(d.join("X_pca.zarr/.zarray").is_file());
 }
 
-#[test]
-fn plot_colors_numeric_columns_on_a_continuous_scale() {
-    let dir = tempfile::tempdir().unwrap();
-    let plate = &simulate(dir.path(), 1, 300)[0];
-    let pca = dir.path().join("pca.h5ad");
+/// `DIR/pca.h5ad`: 5 components of one simulated 300-cell plate, a file to plot.
+fn pca_of_one_plate(dir: &Path) -> PathBuf {
+    let plate = &simulate(dir, 1, 300)[0];
+    let pca = dir.join("pca.h5ad");
     ok(&scoop(&[
         "pca",
         plate.to_str().unwrap(),
@@ -363,6 +362,13 @@ fn plot_colors_numeric_columns_on_a_continuous_scale() {
         pca.to_str().unwrap(),
         "-q",
     ]));
+    pca
+}
+
+#[test]
+fn plot_colors_numeric_columns_on_a_continuous_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let pca = pca_of_one_plate(dir.path());
     // The colours of a plot of `keys` on the PCA.
     let plot = |keys: &str, name: &str| {
         let png = dir.path().join(name);
@@ -416,17 +422,7 @@ fn png_pixels(path: &Path) -> (usize, usize, Vec<u8>) {
 #[test]
 fn plot_writes_png_svg_and_pdf_figures_with_matplotlibs_text() {
     let dir = tempfile::tempdir().unwrap();
-    let plate = &simulate(dir.path(), 1, 300)[0];
-    let pca = dir.path().join("pca.h5ad");
-    ok(&scoop(&[
-        "pca",
-        plate.to_str().unwrap(),
-        "--n-comps",
-        "5",
-        "--out",
-        pca.to_str().unwrap(),
-        "-q",
-    ]));
+    let pca = pca_of_one_plate(dir.path());
     let plot = |out: &Path, extra: &[&str]| {
         let mut args = vec![
             "plot",

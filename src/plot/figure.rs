@@ -102,6 +102,22 @@ pub(crate) enum Anchor {
     Middle,
 }
 
+impl Anchor {
+    /// Where a run of `width` pixels anchored at `(x, y)` starts; an `up` run (rotated to read
+    /// bottom to top) is shifted along y instead of x.
+    pub(crate) fn start(self, x: f64, y: f64, width: f64, up: bool) -> (f64, f64) {
+        let shift = match self {
+            Anchor::Start => 0.0,
+            Anchor::Middle => width / 2.0,
+        };
+        if up {
+            (x, y + shift)
+        } else {
+            (x - shift, y)
+        }
+    }
+}
+
 /// One thing drawn, in pixels from the figure's top-left corner (y down).
 #[derive(Debug, Clone)]
 pub(crate) enum Item {

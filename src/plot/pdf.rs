@@ -6,7 +6,7 @@
 //! `Identity-H` encoding (two-byte glyph ids, widths from the font, kerning in `TJ`
 //! arrays) and a `ToUnicode` map, so readers extract and search the text.
 
-use super::figure::{Anchor, Figure, Item};
+use super::figure::{Figure, Item};
 use super::text::{advance_units, kern_units, layout, units_per_em, FONT_BYTES};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -153,15 +153,7 @@ pub(crate) fn to_pdf(fig: &Figure) -> Result<Vec<u8>> {
                 up,
             } => {
                 let (glyphs, width) = layout(text, *px);
-                let shift = match anchor {
-                    Anchor::Start => 0.0,
-                    Anchor::Middle => f64::from(width) / 2.0,
-                };
-                let (x, y) = if *up {
-                    (*x, y + shift)
-                } else {
-                    (x - shift, *y)
-                };
+                let (x, y) = anchor.start(*x, *y, f64::from(width), *up);
                 let size = f64::from(*px) * k;
                 let matrix = if *up { "0 1 -1 0" } else { "1 0 0 1" };
                 let _ = write!(

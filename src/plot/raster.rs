@@ -1,6 +1,6 @@
 //! Draws a [`Figure`] into an RGB [`Image`].
 
-use super::figure::{Anchor, Figure, Item};
+use super::figure::{Figure, Item};
 use super::text::{draw_text, text_width};
 use super::{DiscMask, Image};
 
@@ -31,15 +31,7 @@ pub(crate) fn rasterize(fig: &Figure) -> Image {
                 anchor,
                 up,
             } => {
-                let shift = match anchor {
-                    Anchor::Start => 0.0,
-                    Anchor::Middle => f64::from(text_width(text, *px)) / 2.0,
-                };
-                let (x, y) = if *up {
-                    (*x, y + shift)
-                } else {
-                    (x - shift, *y)
-                };
+                let (x, y) = anchor.start(*x, *y, f64::from(text_width(text, *px)), *up);
                 draw_text(&mut img, x as f32, y as f32, text, *px, *up, [0, 0, 0]);
             }
             Item::Image { x, y, image } => img.blit(x.round() as i64, y.round() as i64, image),
