@@ -1,6 +1,12 @@
 //! The streaming core: a reader thread prefetches row chunks of a matrix into a bounded queue and
-//! the compute side consumes them. Memory is bounded by `chunk_rows x queue depth`, never by the
-//! number of cells.
+//! the compute side consumes them. Memory is bounded by the chunk size times the chunks in
+//! flight, never by the number of cells.
+//!
+//! A chunk holds at most [`StreamOptions::chunk_rows`] source rows and at most
+//! [`StreamOptions::chunk_values`] stored values (but always at least one row): the reader cuts
+//! each chunk at the row where the matrix's `indptr` reaches the values budget
+//! ([`rows_within`]), so a dense or wide matrix gets fewer rows per chunk than a sparse one and a
+//! chunk's buffers stay near the budget whatever the cells hold.
 //!
 //! A consumed chunk's buffers go back to the stream's [`ChunkPool`] when its [`PooledChunk`] is
 //! dropped, and the reader refills them for a later chunk instead of allocating (and faulting in)
@@ -16,8 +22,26 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::error::{Error, Result};
 use crate::io::{CsrChunk, H5adReader, MatrixInfo};
 
-/// Default rows per chunk.
+/// Default cap on source rows per chunk.
 pub const DEFAULT_CHUNK_ROWS: usize = 10_000;
+
+/// Default cap on stored values per chunk: 2M values are 16 MB of CSR in memory (f32 value and
+/// u32 column index each).
+pub const DEFAULT_CHUNK_VALUES: u64 = 2_000_000;
+
+/// Rows in a chunk that starts at the first row of `offsets` and holds at most `max_values`
+/// stored values: `offsets` are the `indptr` entries of the candidate rows (the chunk's first
+/// row's start to its last candidate's end, so `offsets.len() - 1` rows at most). At least one
+/// row (a row alone above the budget is a chunk of its own); none only when there is no
+/// candidate.
+pub fn rows_within(offsets: &[u64], max_values: u64) -> usize {
+    let Some((&first, rest)) = offsets.split_first() else {
+        return 0;
+    };
+    // Offsets never decrease, so the rows that fit are a prefix.
+    let fit = rest.partition_point(|&end| end.saturating_sub(first) <= max_values);
+    fit.max(1).min(rest.len())
+}
 
 /// Which rows of the source to deliver.
 #[derive(Clone, Debug, Default)]
@@ -40,10 +64,16 @@ impl RowSelection {
 }
 
 /// How to stream.
+///
+/// A stream holds at most `prefetch + 2` chunks at once (queued, being read, being consumed),
+/// plus the consumed chunks its [`ChunkPool`] keeps for reuse; each chunk holds at most
+/// `chunk_rows` source rows and `chunk_values` stored values (at least one row).
 #[derive(Clone, Copy, Debug)]
 pub struct StreamOptions {
-    /// Source rows per chunk.
+    /// Most source rows per chunk (`--chunk-rows`).
     pub chunk_rows: usize,
+    /// Most stored values per chunk; a single row above it is delivered alone.
+    pub chunk_values: u64,
     /// Chunks read ahead of the consumer.
     pub prefetch: usize,
 }
@@ -52,6 +82,7 @@ impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
             chunk_rows: DEFAULT_CHUNK_ROWS,
+            chunk_values: DEFAULT_CHUNK_VALUES,
             prefetch: 2,
         }
     }
@@ -169,6 +200,11 @@ impl ChunkStream {
                 "--chunk-rows must be positive".into(),
             ));
         }
+        if opts.chunk_values == 0 {
+            return Err(Error::InvalidArgument(
+                "the stored values per chunk must be positive".into(),
+            ));
+        }
         let selected = selection.count(n_rows);
         let (tx, rx) = bounded(opts.prefetch.max(1));
         let path: PathBuf = path.to_path_buf();
@@ -184,7 +220,13 @@ impl ChunkStream {
                 };
                 let mut start = 0;
                 while start < n_rows {
-                    let end = (start + opts.chunk_rows).min(n_rows);
+                    let end = match chunk_end(&reader, start, &opts) {
+                        Ok(end) => end,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
                     let item = read_selected(&reader, start..end, &selection, &pool);
                     start = end;
                     let item = match item {
@@ -216,6 +258,18 @@ impl ChunkStream {
     pub fn selected_rows(&self) -> usize {
         self.selected
     }
+}
+
+/// The end of the chunk starting at source row `start`: at most `chunk_rows` rows and
+/// `chunk_values` stored values ([`rows_within`]), at least one row.
+fn chunk_end(
+    reader: &crate::io::MatrixReader,
+    start: usize,
+    opts: &StreamOptions,
+) -> Result<usize> {
+    let last = (start + opts.chunk_rows).min(reader.shape().0);
+    let offsets = reader.row_offsets(start..last)?;
+    Ok(start + rows_within(&offsets, opts.chunk_values))
 }
 
 /// Reads the selected rows of `rows` into a chunk from `pool` (or a new one); `None` when no row
@@ -306,4 +360,44 @@ pub fn scan_x(path: &Path, selection: RowSelection, opts: StreamOptions) -> Resu
             .sum::<f64>();
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `indptr` of `rows` rows of `per_row` stored values each.
+    fn uniform(rows: usize, per_row: u64) -> Vec<u64> {
+        (0..=rows as u64).map(|i| i * per_row).collect()
+    }
+
+    #[test]
+    fn chunk_rows_follow_the_values_budget() {
+        // A Tahoe plate's cells hold ~1,445 stored values: 1,384 rows fit 2M values.
+        assert_eq!(rows_within(&uniform(10_000, 1_445), 2_000_000), 1_384);
+        assert_eq!(1_384 * 1_445, 1_999_880);
+        // The merged matrix (~101 values per cell on the selected genes): the row cap binds.
+        assert_eq!(rows_within(&uniform(10_000, 101), 2_000_000), 10_000);
+        // Dense 62,710 columns: 31 rows.
+        assert_eq!(rows_within(&uniform(10_000, 62_710), 2_000_000), 31);
+        // Exactly at the budget.
+        assert_eq!(rows_within(&uniform(100, 10), 50), 5);
+    }
+
+    #[test]
+    fn chunk_rows_cut_where_uneven_rows_reach_the_budget() {
+        // Rows of 3, 0, 4, 10 and 1 values from offset 7 on (a chunk mid-matrix).
+        let offsets = [7, 10, 10, 14, 24, 25];
+        assert_eq!(rows_within(&offsets, 7), 3);
+        assert_eq!(rows_within(&offsets, 6), 2);
+        assert_eq!(rows_within(&offsets, 17), 4);
+        assert_eq!(rows_within(&offsets, 18), 5);
+        // A row alone above the budget is a chunk of one row.
+        assert_eq!(rows_within(&offsets, 2), 1);
+        assert_eq!(rows_within(&offsets[3..], 2), 1);
+        // Empty rows take no budget.
+        assert_eq!(rows_within(&[5, 5, 5, 5], 1), 3);
+        assert_eq!(rows_within(&[5], 1), 0);
+        assert_eq!(rows_within(&[], 1), 0);
+    }
 }

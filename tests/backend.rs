@@ -222,9 +222,11 @@ fn stream_delivers_selected_rows_once_in_order() {
     let f = scoop::io::H5adReader::open(&path).unwrap();
     let whole = f.x().unwrap().read_rows(0..1000).unwrap();
     let mask: Vec<bool> = (0..1000).map(|i| (i / 50) % 3 == 1 || i == 999).collect();
-    for chunk_rows in [1, 64, 333, 5000] {
+    let max = StreamOptions::default().chunk_values;
+    for (chunk_rows, chunk_values) in [(1, max), (64, max), (333, max), (5000, max), (5000, 97)] {
         let opts = StreamOptions {
             chunk_rows,
+            chunk_values,
             prefetch: 2,
         };
         let stream =
@@ -234,6 +236,7 @@ fn stream_delivers_selected_rows_once_in_order() {
         for chunk in stream {
             let chunk = chunk.unwrap();
             assert!(chunk.n_rows() <= chunk_rows);
+            assert!(chunk.nnz() as u64 <= chunk_values || chunk.n_rows() == 1);
             for i in 0..chunk.n_rows() {
                 let src = chunk.rows.get(i) as usize;
                 assert_eq!(
@@ -247,6 +250,34 @@ fn stream_delivers_selected_rows_once_in_order() {
         let want: Vec<usize> = (0..1000).filter(|&i| mask[i]).collect();
         assert_eq!(seen, want);
     }
+    // A values budget cuts every chunk where the next row would pass it (or after one row).
+    let budget = 97u64;
+    let opts = StreamOptions {
+        chunk_rows: 5000,
+        chunk_values: budget,
+        prefetch: 2,
+    };
+    let row_nnz = |i: usize| (whole.indptr[i + 1] - whole.indptr[i]) as u64;
+    let (mut next, mut chunks) = (0usize, 0u64);
+    for chunk in ChunkStream::open(&path, RowSelection::All, opts).unwrap() {
+        let chunk = chunk.unwrap();
+        assert_eq!(chunk.rows.get(0) as usize, next);
+        let nnz = chunk.nnz() as u64;
+        assert!(nnz <= budget || chunk.n_rows() == 1, "{nnz} values");
+        next += chunk.n_rows();
+        if next < 1000 {
+            assert!(
+                nnz + row_nnz(next) > budget,
+                "chunk ending at {next} could take a row"
+            );
+        }
+        chunks += 1;
+    }
+    assert_eq!(next, 1000);
+    assert!(
+        chunks >= (whole.nnz() as u64).div_ceil(budget) && chunks > 5,
+        "{chunks} chunks"
+    );
     // Dropping a stream early stops its reader thread (no hang).
     let mut s = ChunkStream::open(
         &path,
@@ -254,6 +285,7 @@ fn stream_delivers_selected_rows_once_in_order() {
         StreamOptions {
             chunk_rows: 10,
             prefetch: 1,
+            ..StreamOptions::default()
         },
     )
     .unwrap();

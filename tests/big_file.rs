@@ -50,6 +50,7 @@ fn a_stream_over_more_than_2_pow_31_values_gives_the_row_totals() {
     let opts = StreamOptions {
         chunk_rows: 256,
         prefetch: 2,
+        ..StreamOptions::default()
     };
     let mut totals = Vec::with_capacity(ROWS);
     let (mut first_cols, mut last_cols) = (Vec::new(), Vec::new());

@@ -113,6 +113,7 @@ fn parallel_path_returns_what_hdf5_returns_for_every_variant() {
             let opts = StreamOptions {
                 chunk_rows: 333,
                 prefetch: 1,
+                ..StreamOptions::default()
             };
             let want: Vec<CsrChunk> = (0..n)
                 .step_by(opts.chunk_rows)

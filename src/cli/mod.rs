@@ -71,7 +71,8 @@ pub struct GlobalArgs {
     /// CPU threads (default: all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
-    /// Rows per streamed chunk.
+    /// Most rows per streamed chunk (a chunk also ends before 2,000,000 stored values, at least
+    /// one row).
     #[arg(long, default_value_t = DEFAULT_CHUNK_ROWS, global = true)]
     pub chunk_rows: usize,
     /// How X's values are read: decompressed on all cores outside HDF5, or through HDF5 alone.

@@ -125,6 +125,29 @@ impl MatrixReader {
         }
     }
 
+    /// Where each of rows `rows` starts and ends among the stored values: `rows.len() + 1`
+    /// offsets, the first at row `rows.start` (CSR: `indptr[rows.start..=rows.end]`; dense:
+    /// multiples of the column count).
+    pub fn row_offsets(&self, rows: Range<usize>) -> Result<Vec<u64>> {
+        match self {
+            MatrixReader::Csr(r) => {
+                let n = r.info.shape.0;
+                if rows.start > rows.end || rows.end > n {
+                    return Err(format_err(
+                        &r.group,
+                        "",
+                        format!("row range {rows:?} outside 0..{n}"),
+                    ));
+                }
+                r.read_indptr(rows.start..rows.end + 1)
+            }
+            MatrixReader::Dense(r) => {
+                let w = r.info.shape.1 as u64;
+                Ok((rows.start..=rows.end).map(|i| i as u64 * w).collect())
+            }
+        }
+    }
+
     /// Stored entries in rows `rows` (exact for CSR; rows x columns for dense).
     pub fn nnz_in(&self, rows: Range<usize>) -> Result<u64> {
         match self {

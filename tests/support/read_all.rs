@@ -29,6 +29,7 @@ pub fn read_all(path: &Path) -> scoop::Result<()> {
         let opts = StreamOptions {
             chunk_rows: CHUNK_ROWS,
             prefetch: 1,
+            ..StreamOptions::default()
         };
         for chunk in ChunkStream::open(path, RowSelection::All, opts)? {
             chunk?;
