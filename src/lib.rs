@@ -6,6 +6,7 @@
 //! - [`backend`]: the kernel trait with its CPU (rayon) and CUDA implementations.
 //! - [`ops`]: algorithms written once against the backend and the stream.
 //! - [`workflow`]: the steps (preprocess, ...) joining files to algorithms.
+//! - [`mem`]: returning freed heap to the system and per-step peak resident memory.
 //! - [`plot`]: a small rasterizer for scanpy-style categorical embedding plots (PNG).
 //! - [`cli`]: the `scoop` command line.
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod error;
 pub mod events;
 pub mod io;
+pub mod mem;
 pub mod ops;
 pub mod plot;
 pub mod progress;

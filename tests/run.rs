@@ -329,6 +329,17 @@ fn run_equals_the_steps_run_one_by_one() {
         .unwrap();
     assert!(merge["values"].as_u64().unwrap() > 0 && merge["seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(merge["outputs"].as_array().unwrap().len(), 2);
+    // Every step records its peak resident memory (linux: /proc/self/status's VmHWM, reset per
+    // step): at least the process's own pages, far below what this small run could reach.
+    for step in st["steps"].as_array().unwrap() {
+        let peak = &step["peak_rss_bytes"];
+        if cfg!(target_os = "linux") {
+            let b = peak.as_u64().unwrap_or_else(|| panic!("{step}"));
+            assert!((4 << 20..4 << 30).contains(&b), "{}: {b}", step["name"]);
+        } else {
+            assert!(step.get("peak_rss_bytes").is_some(), "{step}");
+        }
+    }
 }
 
 #[test]

@@ -132,7 +132,9 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
 
     let t = Instant::now();
     let fit = fit(gram, opts.n_comps, opts.solver).map_err(|e| about_x(&opts.input, e))?;
-    release_free_heap();
+    // The eigensolver's d x d workspaces are freed by now: the projection pass's peak is not
+    // stacked on the eigen step's.
+    crate::mem::release_free_memory();
     let eigen_seconds = t.elapsed().as_secs_f64();
 
     let w = write_projection(
@@ -311,16 +313,6 @@ pub(crate) fn write_projection(
         matrices,
         uns_skipped,
     })
-}
-
-/// Returns the heap's free pages to the system (the eigensolver's d x d workspaces are freed by
-/// now), so the projection pass's peak is not stacked on the eigen step's.
-pub(crate) fn release_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory back to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 fn about_x(path: &Path, e: Error) -> Error {

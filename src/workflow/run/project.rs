@@ -5,16 +5,17 @@
 //! ([`write_drawn_subset`]). A subset drawn again (another size or seed) is taken from
 //! `pca.h5ad`'s obs and `obsm/X_pca` alone ([`subset_of_pca`]): no pass over merged X.
 
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use crate::backend::Backend;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::subset::{write_dataframe_pick, RowPick};
 use crate::io::{DenseRowWriter, H5adReader, OutputFile, OutputOptions, OutputSet};
 use crate::ops::eigen::EigenSolver;
 use crate::ops::pca::{check_n_comps, fit, PcaFit};
 use crate::stream::StreamOptions;
-use crate::workflow::pca::{chunk_rows, release_free_heap, write_projection, ProjectionTarget};
+use crate::workflow::pca::{chunk_rows, write_projection, ProjectionTarget};
 use crate::workflow::subsample::sample_rows;
 
 /// Where pass 3 writes.
@@ -26,10 +27,12 @@ pub(crate) struct ProjectPaths<'a> {
 }
 
 /// The subsample's rows drawn during the projection: their indices (ascending) and coordinates
-/// (row-major, `k` per row).
+/// (row-major, `k` per row), kept in an unnamed scratch file next to `pca.h5ad` (removed by the
+/// system when dropped) rather than in memory, so the projection and subset steps hold no
+/// subsample-sized buffer.
 pub(crate) struct Drawn {
     pub rows: Vec<usize>,
-    pub coords: Vec<f32>,
+    coords: std::fs::File,
     pub k: usize,
 }
 
@@ -70,7 +73,7 @@ pub(crate) fn project(
     let t = std::time::Instant::now();
     let gram = super::gram_file::load(paths.gram)?;
     let fit = fit(gram, n_comps, EigenSolver::Auto)?;
-    release_free_heap();
+    crate::mem::release_free_memory();
     let eigen_seconds = t.elapsed().as_secs_f64();
 
     let t = std::time::Instant::now();
@@ -83,7 +86,10 @@ pub(crate) fn project(
     };
     let rows = sample_rows(n, subsample.min(n), false, seed)?;
     let k = fit.k;
-    let mut picked = Vec::with_capacity(rows.len() * k);
+    let scratch_dir = paths.pca.parent().unwrap_or(Path::new("."));
+    let scratch = tempfile::tempfile_in(scratch_dir).map_err(|e| Error::io(scratch_dir, e))?;
+    let mut picked = std::io::BufWriter::with_capacity(1 << 20, scratch);
+    let mut spill_error: Option<std::io::Error> = None;
     // The step's two outputs become visible together.
     let set = OutputSet::create(
         &[paths.pca, paths.zarr],
@@ -108,18 +114,27 @@ pub(crate) fn project(
             let b = rows.partition_point(|&r| r < first + m);
             for &r in &rows[a..b] {
                 let i = r - first;
-                picked.extend_from_slice(&coords[i * k..(i + 1) * k]);
+                if spill_error.is_none() {
+                    let row = &coords[i * k..(i + 1) * k];
+                    if let Err(e) = row
+                        .iter()
+                        .try_for_each(|x| picked.write_all(&x.to_le_bytes()))
+                    {
+                        spill_error = Some(e);
+                    }
+                }
             }
         },
     )?;
+    let spilled = match spill_error {
+        Some(e) => Err(e),
+        None => picked.into_inner().map_err(|e| e.into_error()),
+    };
+    let coords = spilled.map_err(|e| Error::io(scratch_dir, e))?;
     set.commit()?;
     Ok(Projected {
         fit,
-        drawn: Drawn {
-            rows,
-            coords: picked,
-            k,
-        },
+        drawn: Drawn { rows, coords, k },
         values: info.nnz,
         eigen_seconds,
         project_seconds: t.elapsed().as_secs_f64(),
@@ -135,7 +150,7 @@ pub(crate) fn write_drawn_subset(
     drawn: &Drawn,
     block: usize,
 ) -> Result<()> {
-    let (rows, picked, k) = (&drawn.rows[..], &drawn.coords[..], drawn.k);
+    let (rows, k) = (&drawn.rows[..], drawn.k);
     let set = OutputSet::create(&[subset], &OutputOptions::new(true).inputs([pca]))?;
     let reader = H5adReader::open(pca)?;
     let out = OutputFile::create_in(&set, subset)?;
@@ -150,8 +165,23 @@ pub(crate) fn write_drawn_subset(
     )?;
     let obsm = out.dict("obsm")?;
     let mut w = DenseRowWriter::create(&obsm, "X_pca", rows.len(), k, block)?;
-    for part in picked.chunks(block * k.max(1)) {
-        w.append(part)?;
+    let scratch = |e: std::io::Error| Error::io(Path::new("<subsample scratch file>"), e);
+    let mut file = &drawn.coords;
+    file.seek(std::io::SeekFrom::Start(0)).map_err(scratch)?;
+    let mut bytes = vec![0u8; block.min(rows.len()).max(1) * k * 4];
+    let mut part: Vec<f32> = Vec::with_capacity(bytes.len() / 4);
+    let mut left = rows.len() * k * 4;
+    while left > 0 {
+        let len = left.min(bytes.len());
+        let buf = &mut bytes[..len];
+        file.read_exact(buf).map_err(scratch)?;
+        left -= buf.len();
+        part.clear();
+        part.extend(
+            buf.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
+        w.append(&part)?;
     }
     w.finish()?;
     out.close()?;

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::state::{hash_text, Fingerprint, InputRecord, OutputRecord, RunState, StepRecord};
 use crate::error::Result;
+use crate::mem::PeakRss;
 
 /// What one step did in this invocation.
 #[derive(Clone, Debug)]
@@ -23,6 +24,8 @@ pub struct StepReport {
     pub cells_per_s: f64,
     /// Stored values per second.
     pub values_per_s: f64,
+    /// Peak resident set size while it ran, in bytes, where measured.
+    pub peak_rss_bytes: Option<u64>,
     /// What it wrote.
     pub outputs: Vec<PathBuf>,
 }
@@ -51,19 +54,23 @@ impl fmt::Display for RunSummary {
             .max(4);
         writeln!(
             f,
-            "{:<w$} {:>7} {:>9} {:>12} {:>14}  outputs",
-            "step", "status", "seconds", "cells/s", "values/s"
+            "{:<w$} {:>7} {:>9} {:>12} {:>14} {:>9}  outputs",
+            "step", "status", "seconds", "cells/s", "values/s", "peak MiB"
         )?;
         for s in &self.steps {
             let outputs: Vec<String> = s.outputs.iter().map(|p| p.display().to_string()).collect();
+            let peak = s
+                .peak_rss_bytes
+                .map_or_else(|| "-".into(), |b| format!("{:.0}", b as f64 / 1048576.0));
             writeln!(
                 f,
-                "{:<w$} {:>7} {:>9.2} {:>12.0} {:>14.0}  {}",
+                "{:<w$} {:>7} {:>9.2} {:>12.0} {:>14.0} {:>9}  {}",
                 s.name,
                 if s.ran { "ran" } else { "skipped" },
                 s.seconds,
                 s.cells_per_s,
                 s.values_per_s,
+                peak,
                 outputs.join(", ")
             )?;
         }
@@ -119,6 +126,7 @@ impl Runner {
                     seconds: rec.seconds,
                     cells_per_s: rec.cells_per_s,
                     values_per_s: rec.values_per_s,
+                    peak_rss_bytes: rec.peak_rss_bytes,
                     outputs: rec.outputs.iter().map(|o| o.path.clone()).collect(),
                 });
                 crate::events::emit(
@@ -140,10 +148,14 @@ impl Runner {
             .iter()
             .map(|p| Fingerprint::of(p))
             .collect::<Result<Vec<_>>>()?;
+        // Memory earlier steps freed goes back to the system first, so the step's peak is its own.
+        crate::mem::release_free_memory();
         crate::events::emit("step_start", json!({ "step": name }));
+        let peak = PeakRss::start();
         let t = Instant::now();
         let out = body()?;
         let seconds = t.elapsed().as_secs_f64();
+        let peak_rss_bytes = peak.finish();
         let rate = |n: u64| n as f64 / seconds.max(1e-9);
         let record = StepRecord {
             name: name.into(),
@@ -171,6 +183,7 @@ impl Runner {
             values_per_s: rate(out.values),
             result: out.result.clone(),
             runs: 0,
+            peak_rss_bytes,
         };
         let bytes_read: u64 = record
             .inputs
@@ -189,6 +202,7 @@ impl Runner {
                 "bytes_written": bytes_written,
                 "cells_per_s": record.cells_per_s.round(),
                 "values_per_s": record.values_per_s.round(),
+                "peak_rss_bytes": peak_rss_bytes,
                 "outputs": &out.outputs,
             }),
         );
@@ -198,6 +212,7 @@ impl Runner {
             seconds,
             cells_per_s: record.cells_per_s,
             values_per_s: record.values_per_s,
+            peak_rss_bytes,
             outputs: out.outputs,
         });
         self.state.put(record);

@@ -171,6 +171,10 @@ pub struct StepRecord {
     pub result: Value,
     /// Times this step has run in this directory.
     pub runs: u32,
+    /// Peak resident set size of the process while the step ran, in bytes (freed memory of
+    /// earlier steps returned first; `None` where it could not be measured).
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 impl StepRecord {
@@ -295,6 +299,7 @@ mod tests {
             values_per_s: 2.0,
             result: Value::Null,
             runs: 0,
+            peak_rss_bytes: Some(3 << 20),
         };
         s.put(rec.clone());
         s.put(rec);
