@@ -16,8 +16,8 @@ pub struct Args {
     /// Plate .h5ad files (raw counts, CSR or dense X, same genes); replace the config's `plates`.
     inputs: Vec<PathBuf>,
     /// Output directory: merged.h5ad, pca.h5ad, X_pca.zarr, subset.h5ad, neighbors.h5ad,
-    /// umap.h5ad, umap.png, genes.tsv, run.json (and plates/ with --keep-plates). Rerunning into
-    /// it skips the finished steps.
+    /// umap.h5ad, umap.png, genes.tsv, stats/, run.json (and plates/ with --keep-plates).
+    /// Rerunning into it skips the finished steps.
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Read the parameters from a TOML file (`--print-config` writes one); flags override it.
