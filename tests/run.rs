@@ -520,11 +520,13 @@ fn print_config_reads_back_as_the_defaults() {
 fn run_signalled(
     plates: &[String],
     out: &Path,
+    extra: &[&str],
     signal: i32,
     when: impl Fn() -> bool,
 ) -> Option<(std::process::ExitStatus, String)> {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_scoop"));
-    let args = run_args(plates, out, &[]);
+    let mut args = run_args(plates, out, &[]);
+    args.extend(extra);
     let mut child = Command::new(bin)
         .args(&args)
         .stdout(Stdio::null())
@@ -596,8 +598,9 @@ fn killed_runs_resume_to_the_same_outputs() {
     .enumerate()
     {
         let out = dir.path().join(format!("killed{i}"));
-        let (status, stderr) = run_signalled(&plates, &out, signal, || temp_exists(&out, point))
-            .unwrap_or_else(|| panic!("{point}: the run finished before the signal"));
+        let (status, stderr) =
+            run_signalled(&plates, &out, &[], signal, || temp_exists(&out, point))
+                .unwrap_or_else(|| panic!("{point}: the run finished before the signal"));
         let done_before = recorded(&out);
         if signal == libc::SIGINT {
             // One line that says how to resume, and Ctrl-C's exit status.
@@ -773,4 +776,302 @@ fn json_log_prints_one_object_per_event() {
         "{}",
         events[0]
     );
+}
+
+/// `scoop preprocess` on `plates` with [`PARAMS`]' preprocessing parameters and `extra`; returns
+/// its output directory.
+fn preprocess(plates: &[String], out: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["preprocess"];
+    args.extend(plates.iter().map(|s| s.as_str()));
+    args.extend([
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--filter",
+        "pass_filter=full",
+        "--n-top-genes",
+        "100",
+        "--min-plates",
+        "3",
+        "-q",
+    ]);
+    args.extend(extra);
+    ok(&args);
+    out.to_path_buf()
+}
+
+/// `DIR/plates/STEM_preprocessed.h5ad` of each plate.
+fn plate_files(dir: &Path) -> Vec<PathBuf> {
+    PLATES
+        .iter()
+        .map(|p| dir.join(p.replace(".h5ad", "_preprocessed.h5ad")))
+        .collect()
+}
+
+/// Each of `ours` equals the `preprocess` output of the same name in `pre`: X exactly (values,
+/// indices, indptr and its stored dtype), obs, var with the HVG columns ([`assert_same_var`]),
+/// uns.
+fn assert_plates_equal(ours: &[PathBuf], pre: &Path, hvg_columns: &[&str]) {
+    for a in ours {
+        let b = pre.join(a.file_name().unwrap());
+        let what = a.file_name().unwrap().to_string_lossy().into_owned();
+        let (xa, xb) = (x(a), x(&b));
+        assert!(
+            xa.n_rows() > 1000 && xa.n_cols > 10,
+            "{what}: {}",
+            xa.n_rows()
+        );
+        assert_eq!(xa.n_cols, xb.n_cols, "{what}: genes");
+        assert_eq!(xa.indptr, xb.indptr, "{what}: X indptr");
+        assert_eq!(xa.indices, xb.indices, "{what}: X indices");
+        assert_eq!(xa.data, xb.data, "{what}: X data");
+        let dtype = |p: &Path| {
+            let f = hdf5::File::open(p).unwrap();
+            let d = f.dataset("X/indptr").unwrap();
+            d.dtype().unwrap().size()
+        };
+        assert_eq!(dtype(a), dtype(&b), "{what}: indptr dtype");
+        assert_same_obs(&what, &obs(a), &obs(&b));
+        let var = |p: &Path| H5adReader::open(p).unwrap().var().unwrap();
+        let (va, vb) = (var(a), var(&b));
+        for c in hvg_columns {
+            assert!(va.column(c).is_some(), "{what}: var has no {c}");
+        }
+        assert_same_var(&what, &va, &vb);
+        // The rest of the file, as scoop reads it.
+        let rest = |p: &Path| {
+            let mut d = common::dump_file(p);
+            d.as_object_mut().unwrap().remove("var");
+            d
+        };
+        assert_eq!(rest(a), rest(&b), "{what}: whole file");
+        let uns = |p: &Path| H5adReader::open(p).unwrap().keys("uns").unwrap();
+        assert_eq!(uns(a), uns(&b), "{what}: uns keys");
+        assert!(uns(a).contains(&"hvg".to_string()), "{what}: {:?}", uns(a));
+    }
+}
+
+/// Two var tables hold the same index and columns, values equal except the floating-point HVG
+/// statistics, which may differ in their last bits: the CPU backend sums per-gene moments with a
+/// rayon fold whose grouping follows the scheduling, so two `preprocess` runs on the same plate
+/// may differ there too.
+fn assert_same_var(what: &str, a: &DataFrame, b: &DataFrame) {
+    use scoop::io::{ColumnValues, NumVec};
+    let cols = |d: &DataFrame| d.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    assert_eq!(cols(a), cols(b), "{what}: var columns");
+    assert_eq!(a.index, b.index, "{what}: var index");
+    let close = |name: &str, x: &[f64], y: &[f64], tol: f64| {
+        assert_eq!(x.len(), y.len(), "{what}: var {name}");
+        for (i, (p, q)) in x.iter().zip(y).enumerate() {
+            let same = (p.is_nan() && q.is_nan()) || (p - q).abs() <= tol * q.abs().max(1e-300);
+            assert!(same || p == q, "{what}: var {name}[{i}]: {p} vs {q}");
+        }
+    };
+    for (ca, cb) in a.columns.iter().zip(&b.columns) {
+        match (&ca.values, &cb.values) {
+            (ColumnValues::Array(NumVec::F64(x)), ColumnValues::Array(NumVec::F64(y))) => {
+                close(&ca.name, x, y, 1e-12)
+            }
+            (ColumnValues::Array(NumVec::F32(x)), ColumnValues::Array(NumVec::F32(y))) => {
+                let wide = |v: &[f32]| v.iter().map(|&z| f64::from(z)).collect::<Vec<_>>();
+                close(&ca.name, &wide(x), &wide(y), 1e-6)
+            }
+            (x, y) => assert_eq!(x, y, "{what}: var {}", ca.name),
+        }
+    }
+}
+
+/// Raw X passes per plate, summed over `out`'s run.json records.
+fn plate_passes(out: &Path, plates: &[String]) -> Vec<u64> {
+    let st = state(out);
+    plates
+        .iter()
+        .map(|p| {
+            let abs = std::path::absolute(p).unwrap();
+            st["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["inputs"].as_array().unwrap())
+                .filter(|i| i["fingerprint"]["path"] == abs.to_str().unwrap())
+                .map(|i| i["passes"].as_u64().unwrap())
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn keep_plates_writes_what_preprocess_writes_in_the_same_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plates = plates(d);
+    let out = d.join("run");
+    let mut args = run_args(&plates, &out, &[]);
+    args.push("--keep-plates");
+    ok(&args);
+    let pre = preprocess(&plates, &d.join("pre"), &[]);
+    let ours = plate_files(&out.join("plates"));
+    assert_plates_equal(
+        &ours,
+        &pre,
+        &[
+            "highly_variable",
+            "means",
+            "dispersions",
+            "dispersions_norm",
+        ],
+    );
+    // As anndata reads it: the first plate's file against preprocess's.
+    if let Some(py) = common::python() {
+        let (a, b) = (d.join("a.json"), d.join("b.json"));
+        let theirs = pre.join(ours[0].file_name().unwrap());
+        for (h5ad, json) in [(&ours[0], &a), (&theirs, &b)] {
+            common::interop(
+                &py,
+                &["dump", h5ad.to_str().unwrap(), json.to_str().unwrap()],
+            );
+        }
+        common::interop(&py, &["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    }
+    // One pass 2: raw plates read twice (statistics, merge), the plate files among merge's
+    // outputs.
+    assert_eq!(plate_passes(&out, &plates), [2, 2, 2]);
+    let st = state(&out);
+    let merge = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "merge")
+        .unwrap();
+    assert_eq!(merge["outputs"].as_array().unwrap().len(), 2 + 3, "{merge}");
+    assert_eq!(st["params"]["keep_plates"], true);
+    // merged.h5ad is the same as without --keep-plates.
+    let plain = d.join("plain");
+    run(&plates, &plain, &[]);
+    let (xa, xb) = (x(&out.join("merged.h5ad")), x(&plain.join("merged.h5ad")));
+    assert_eq!(
+        (xa.indptr, xa.indices, xa.data),
+        (xb.indptr, xb.indices, xb.data)
+    );
+    assert!(!plain.join("plates").exists());
+
+    // Rerun: nothing is redone.
+    ok(&args);
+    assert!(names(&state(&out)["last_run"]["ran"]).is_empty());
+}
+
+#[test]
+fn keep_plates_on_a_finished_run_writes_only_the_plate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plates = plates(d);
+    let out = d.join("run");
+    // seurat_v3: the other kind of HVG table.
+    let v3 = ["--flavor", "seurat_v3"];
+    run(&plates, &out, &v3);
+    assert!(!out.join("plates").exists());
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let before: Vec<_> = ["merged.h5ad", "gram.bin", "pca.h5ad", "umap.png"]
+        .iter()
+        .map(|p| mtime(&out.join(p)))
+        .collect();
+
+    // Adding --keep-plates: only the merge step runs, writing the plate files from
+    // merged.h5ad's rows; merged.h5ad and what follows stand.
+    let mut args = run_args(&plates, &out, &v3);
+    args.push("--keep-plates");
+    ok(&args);
+    let s = state(&out);
+    assert_eq!(names(&s["last_run"]["ran"]), ["merge"]);
+    let after: Vec<_> = ["merged.h5ad", "gram.bin", "pca.h5ad", "umap.png"]
+        .iter()
+        .map(|p| mtime(&out.join(p)))
+        .collect();
+    assert_eq!(before, after);
+    let pre = preprocess(&plates, &d.join("pre"), &v3);
+    let ours = plate_files(&out.join("plates"));
+    let v3_columns = [
+        "highly_variable",
+        "highly_variable_rank",
+        "means",
+        "variances",
+        "variances_norm",
+    ];
+    assert_plates_equal(&ours, &pre, &v3_columns);
+    // The raw plates' X was not read again: seurat_v3's two statistics passes, and the latest
+    // merge read merged.h5ad instead.
+    assert_eq!(plate_passes(&out, &plates), [2, 2, 2]);
+    let merge = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "merge")
+        .unwrap()
+        .clone();
+    assert_eq!(merge["runs"], 2);
+    let merged_abs = std::path::absolute(out.join("merged.h5ad")).unwrap();
+    let read_merged = merge["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["fingerprint"]["path"] == merged_abs.to_str().unwrap())
+        .unwrap();
+    assert_eq!(read_merged["passes"], 1);
+
+    // Without --keep-plates again: nothing runs, the plate files stay.
+    run(&plates, &out, &v3);
+    assert!(names(&state(&out)["last_run"]["ran"]).is_empty());
+    assert!(ours.iter().all(|p| p.is_file()));
+    // With it, a plate file gone: only the plate files are written again.
+    std::fs::remove_file(&ours[1]).unwrap();
+    ok(&args);
+    assert_eq!(names(&state(&out)["last_run"]["ran"]), ["merge"]);
+    assert_plates_equal(&ours, &pre, &v3_columns);
+    // A changed parameter with --keep-plates: one pass 2 writes merged.h5ad and the plate files
+    // together; what follows merge reruns.
+    let mut args = run_args(
+        &plates,
+        &out,
+        &["--flavor", "seurat_v3", "--compression", "lzf"],
+    );
+    args.push("--keep-plates");
+    ok(&args);
+    let s = state(&out);
+    let ran = names(&s["last_run"]["ran"]);
+    assert_eq!(ran, ["merge", "pca", "subset", "neighbors", "umap", "plot"]);
+    assert_eq!(plate_passes(&out, &plates), [3, 3, 3]);
+    assert_plates_equal(&ours, &pre, &v3_columns);
+}
+
+#[test]
+fn a_kill_while_plate_files_are_written_leaves_none_of_the_merge_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = plates(dir.path());
+    let out = dir.path().join("run");
+    let staged = "plate2_filtered_preprocessed.h5ad";
+    run_signalled(&plates, &out, &["--keep-plates"], libc::SIGKILL, || {
+        temp_exists(&out.join("plates"), staged)
+    })
+    .expect("the run finished before the signal");
+    let files = plate_files(&out.join("plates"));
+    assert!(!out.join("merged.h5ad").exists() && !out.join("gram.bin").exists());
+    assert!(
+        files.iter().all(|p| !p.exists()),
+        "a plate file was committed"
+    );
+    let mut args = run_args(&plates, &out, &[]);
+    args.push("--keep-plates");
+    ok(&args);
+    let s = state(&out);
+    assert_eq!(
+        names(&s["last_run"]["ran"])[0],
+        "merge",
+        "{}",
+        s["last_run"]
+    );
+    assert!(files.iter().all(|p| p.is_file()) && out.join("merged.h5ad").is_file());
+    assert!(
+        !temp_exists(&out.join("plates"), staged),
+        "a temporary file is left"
+    );
+    assert_eq!(plate_passes(&out, &plates), [2, 2, 2]);
 }

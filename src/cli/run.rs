@@ -16,7 +16,8 @@ pub struct Args {
     /// Plate .h5ad files (raw counts, CSR or dense X, same genes); replace the config's `plates`.
     inputs: Vec<PathBuf>,
     /// Output directory: merged.h5ad, pca.h5ad, X_pca.zarr, subset.h5ad, neighbors.h5ad,
-    /// umap.h5ad, umap.png, genes.tsv, run.json. Rerunning into it skips the finished steps.
+    /// umap.h5ad, umap.png, genes.tsv, stats/, run.json (and plates/ with --keep-plates).
+    /// Rerunning into it skips the finished steps.
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Read the parameters from a TOML file (`--print-config` writes one); flags override it.
@@ -60,9 +61,14 @@ pub struct Args {
     /// points rasterized) [default: png].
     #[arg(long, value_enum)]
     figure: Option<FigureFormatArg>,
-    /// Compression of merged.h5ad's X: none, gzip[:LEVEL], lzf or zstd[:LEVEL] [default: none].
+    /// Compression of merged.h5ad's X (and the plate files'): none, gzip[:LEVEL], lzf or
+    /// zstd[:LEVEL] [default: none].
     #[arg(long, value_name = "CODEC")]
     compression: Option<Codec>,
+    /// Also write each plate as `scoop preprocess` does (DIR/plates/STEM_preprocessed.h5ad,
+    /// its HVG columns in var), from the same pass as merged.h5ad.
+    #[arg(long)]
+    keep_plates: bool,
     /// Seed of the subsample, the neighbor search and UMAP [default: 0].
     #[arg(long)]
     seed: Option<u64>,
@@ -104,6 +110,7 @@ fn merged_config(a: Args, g: &GlobalArgs, m: Option<&ArgMatches>) -> anyhow::Res
     });
     set!(compression, |x: Codec| x.to_string());
     set!(seed, |n| n);
+    c.keep_plates |= a.keep_plates;
     // Global options override the file only when given on the command line.
     let given = |id: &str| {
         m.and_then(|m| m.value_source(id))

@@ -21,7 +21,7 @@ use crate::io::{
     H5adReader, MatrixReader, NumVec, OutputFile, OutputOptions, OutputSet,
 };
 use crate::ops::filter::CellFilter;
-use crate::ops::hvg::HvgStats;
+use crate::ops::hvg::{Flavor, HvgStats, HvgTable};
 use crate::ops::preprocess::{
     normalize_chunk, plate_stats, select_genes, PlateStats, PreprocessParams,
 };
@@ -471,43 +471,28 @@ fn write_plate(
     backend: &dyn Backend,
     pool: &ChunkPool,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let f = H5adReader::open(&plate.path)?;
-    let out = OutputFile::create_in(set, &plate.output)?;
-    let obs = f.obs_reader()?;
-    let all;
-    let mask: &[bool] = match &plate.mask {
-        Some(m) => m,
-        None => {
-            all = vec![true; plate.n_obs];
-            &all
-        }
-    };
-    write_dataframe_rows(&obs, mask, out.root(), "obs", opts.stream.chunk_rows)?;
-    let mut var = f.var()?.take(keep);
-    var.remove_unused_categories();
-    var_columns(&mut var, &st.hvg.stats, &st.hvg.highly_variable, keep);
-    var.write(out.root(), "var")?;
-
-    let progress = Progress::new(&format!("{} write", plate.stem), st.cells, opts.quiet);
-    let mut xw_done: Option<CsrWriter> = None;
-    let mut xw = CsrWriter::create(
-        out.root(),
-        "X",
-        subset.n_new(),
-        CsrWriteOptions {
-            compression: opts.compression,
-            // The kept cells' stored values bound X's: past 2^31 indptr is int64 from the start.
-            nnz_hint: Some(st.nnz),
+    let pw = PlateWriter::create(
+        set,
+        plate,
+        &plate.output,
+        &PlateTable {
+            hvg: &st.hvg,
+            nnz: st.nnz,
         },
+        keep,
+        opts.compression,
+        opts.stream.chunk_rows,
     )?;
+    let progress = Progress::new(&format!("{} write", plate.stem), st.cells, opts.quiet);
     // Normalize on this thread while a writer thread appends the previous chunk.
     let (tx, rx) = crossbeam_channel::bounded::<CsrChunk>(1);
-    std::thread::scope(|scope| -> Result<()> {
-        let writer = scope.spawn(move || -> Result<CsrWriter> {
+    let pw = std::thread::scope(|scope| -> Result<PlateWriter> {
+        let writer = scope.spawn(move || -> Result<PlateWriter> {
+            let mut pw = pw;
             for chunk in rx {
-                xw.append(&chunk)?;
+                pw.append(&chunk)?;
             }
-            Ok(xw)
+            Ok(pw)
         });
         let produced = (|| -> Result<()> {
             for chunk in stream(plate, opts.stream, pool, &progress)? {
@@ -519,72 +504,159 @@ fn write_plate(
             Ok(())
         })();
         drop(tx);
-        xw_done = Some(writer.join().expect("writer thread panicked")?);
-        produced
+        let pw = writer.join().expect("writer thread panicked")?;
+        produced.map(|()| pw)
     })?;
     progress.finish();
-    xw_done.expect("writer finished").finish()?;
+    pw.finish()
+}
 
-    let pick = RowPick::Mask(mask);
-    let genes = ColumnMap::select(subset.n_old(), keep);
-    let block = opts.stream.chunk_rows;
-    let mut matrices: Vec<String> = copy_layers_rows(
-        f.root(),
-        out.root(),
-        pick,
-        Some(&genes),
-        block,
-        opts.compression,
-    )?
-    .into_iter()
-    .map(|k| format!("layers/{k}"))
-    .collect();
-    if copy_raw_rows(f.root(), out.root(), pick, block, opts.compression)? {
-        matrices.insert(0, "raw".into());
+/// What a plate's output needs of its statistics besides the normalized rows.
+pub(crate) struct PlateTable<'a> {
+    /// The plate's `highly_variable_genes` table (all genes): var's columns and `uns/hvg`.
+    pub hvg: &'a HvgTable,
+    /// Stored values of its kept cells over all genes: a bound on X's, which picks indptr's width.
+    pub nnz: u64,
+}
+
+/// One plate's `preprocess` output being written: [`PlateWriter::create`] writes obs (the kept
+/// cells, unused categories dropped) and var (the kept genes with the plate's
+/// `highly_variable_genes` columns); the caller appends the normalized X rows in order
+/// ([`PlateWriter::append`]); [`PlateWriter::finish`] completes X, copies layers, raw, obsm,
+/// varm, obsp, varp and uns as `adata[cells][:, genes]` keeps them, and closes the file at its
+/// staged path (its set commits it).
+pub(crate) struct PlateWriter {
+    source: H5adReader,
+    out: OutputFile,
+    x: CsrWriter,
+    mask: Vec<bool>,
+    n_genes: usize,
+    keep: Vec<usize>,
+    flavor: Flavor,
+    compression: crate::io::Codec,
+    block: usize,
+}
+
+impl PlateWriter {
+    /// Starts `target` (one of `set`'s outputs) for `plate`, keeping the genes `keep` (indices
+    /// into the plate's var, ascending); `block` rows at a time are copied.
+    pub(crate) fn create(
+        set: &OutputSet,
+        plate: &Plate,
+        target: &Path,
+        table: &PlateTable<'_>,
+        keep: &[usize],
+        compression: crate::io::Codec,
+        block: usize,
+    ) -> Result<PlateWriter> {
+        let source = H5adReader::open(&plate.path)?;
+        let out = OutputFile::create_in(set, target)?;
+        let mask = match &plate.mask {
+            Some(m) => m.as_ref().clone(),
+            None => vec![true; plate.n_obs],
+        };
+        let block = block.max(1);
+        write_dataframe_rows(&source.obs_reader()?, &mask, out.root(), "obs", block)?;
+        let mut var = source.var()?.take(keep);
+        var.remove_unused_categories();
+        var_columns(&mut var, &table.hvg.stats, &table.hvg.highly_variable, keep);
+        var.write(out.root(), "var")?;
+        let x = CsrWriter::create(
+            out.root(),
+            "X",
+            keep.len(),
+            CsrWriteOptions {
+                compression,
+                // The kept cells' stored values bound X's: past 2^31 indptr is int64 from the
+                // start.
+                nnz_hint: Some(table.nnz),
+            },
+        )?;
+        Ok(PlateWriter {
+            source,
+            out,
+            x,
+            mask,
+            n_genes: table.hvg.len(),
+            keep: keep.to_vec(),
+            flavor: table.hvg.flavor,
+            compression,
+            block,
+        })
     }
-    // obsm, varm, obsp and varp on the kept cells and genes, as `adata[cells][:, genes]`.
-    let cells: Vec<usize> = (0..plate.n_obs).filter(|&i| mask[i]).collect();
-    let cell_cols = ColumnMap::select(plate.n_obs, &cells);
-    let mut gene_mask = vec![false; subset.n_old()];
-    keep.iter().for_each(|&j| gene_mask[j] = true);
-    let gene_pick = RowPick::Mask(&gene_mask);
-    let mut not_carried = Vec::new();
-    for (group, rows, cols) in [
-        ("obsm", pick, None),
-        ("varm", gene_pick, None),
-        ("obsp", pick, Some(&cell_cols)),
-        ("varp", gene_pick, Some(&genes)),
-    ] {
-        let keys = f.keys(group)?;
-        if keys.is_empty() {
-            continue;
+
+    /// Appends the next rows of X (normalized, on the kept genes).
+    pub(crate) fn append(&mut self, chunk: &CsrChunk) -> Result<()> {
+        self.x.append(chunk)
+    }
+
+    /// Completes the file; returns the matrices besides X written and the input's entries not
+    /// carried over.
+    pub(crate) fn finish(self) -> Result<(Vec<String>, Vec<String>)> {
+        let PlateWriter {
+            source: f,
+            out,
+            x,
+            mask,
+            n_genes,
+            keep,
+            flavor,
+            compression,
+            block,
+        } = self;
+        x.finish()?;
+        let n_obs = mask.len();
+        let pick = RowPick::Mask(&mask);
+        let genes = ColumnMap::select(n_genes, &keep);
+        let mut matrices: Vec<String> =
+            copy_layers_rows(f.root(), out.root(), pick, Some(&genes), block, compression)?
+                .into_iter()
+                .map(|k| format!("layers/{k}"))
+                .collect();
+        if copy_raw_rows(f.root(), out.root(), pick, block, compression)? {
+            matrices.insert(0, "raw".into());
         }
-        let (src, dst) = (f.group(group)?, out.dict(group)?);
-        for key in keys {
-            if let Err(e) = MatrixReader::open(&src, &key) {
-                not_carried.push(format!("{group}/{key} ({e})"));
+        // obsm, varm, obsp and varp on the kept cells and genes, as `adata[cells][:, genes]`.
+        let cells: Vec<usize> = (0..n_obs).filter(|&i| mask[i]).collect();
+        let cell_cols = ColumnMap::select(n_obs, &cells);
+        let mut gene_mask = vec![false; n_genes];
+        keep.iter().for_each(|&j| gene_mask[j] = true);
+        let gene_pick = RowPick::Mask(&gene_mask);
+        let mut not_carried = Vec::new();
+        for (group, rows, cols) in [
+            ("obsm", pick, None),
+            ("varm", gene_pick, None),
+            ("obsp", pick, Some(&cell_cols)),
+            ("varp", gene_pick, Some(&genes)),
+        ] {
+            let keys = f.keys(group)?;
+            if keys.is_empty() {
                 continue;
             }
-            copy_rows(&src, &key, &dst, rows, cols, block, opts.compression)?;
-            matrices.push(format!("{group}/{key}"));
+            let (src, dst) = (f.group(group)?, out.dict(group)?);
+            for key in keys {
+                if let Err(e) = MatrixReader::open(&src, &key) {
+                    not_carried.push(format!("{group}/{key} ({e})"));
+                    continue;
+                }
+                copy_rows(&src, &key, &dst, rows, cols, block, compression)?;
+                matrices.push(format!("{group}/{key}"));
+            }
         }
-    }
 
-    // uns: the input's entries, and what log1p and highly_variable_genes write.
-    out.carry_over(&f, &[], &["uns"], &["uns/log1p", "uns/hvg"])?;
-    let uns = out.group("uns")?;
-    let dict = |items: Vec<(&str, Element)>| {
-        Element::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-    };
-    write_element(&uns, "log1p", &dict(vec![("base", Element::Null)]))?;
-    write_element(
-        &uns,
-        "hvg",
-        &dict(vec![(
-            "flavor",
-            Element::String(st.hvg.flavor.name().into()),
-        )]),
-    )?;
-    out.close()?;
-    Ok((matrices, not_carried))
+        // uns: the input's entries, and what log1p and highly_variable_genes write.
+        out.carry_over(&f, &[], &["uns"], &["uns/log1p", "uns/hvg"])?;
+        let uns = out.group("uns")?;
+        let dict = |items: Vec<(&str, Element)>| {
+            Element::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        };
+        write_element(&uns, "log1p", &dict(vec![("base", Element::Null)]))?;
+        write_element(
+            &uns,
+            "hvg",
+            &dict(vec![("flavor", Element::String(flavor.name().into()))]),
+        )?;
+        out.close()?;
+        Ok((matrices, not_carried))
+    }
 }

@@ -52,8 +52,11 @@ pub struct RunConfig {
     pub color: Vec<String>,
     /// Format of the UMAP figure: `png`, `svg` or `pdf` (`DIR/umap.EXT`).
     pub figure: String,
-    /// Compression of the merged X.
+    /// Compression of the merged X (and of the plate files' X).
     pub compression: String,
+    /// Also write each plate's `scoop preprocess` file, `DIR/plates/STEM_preprocessed.h5ad`,
+    /// from pass 2's rows.
+    pub keep_plates: bool,
     /// Seed of the subsample, the neighbor search and UMAP.
     pub seed: u64,
     /// Compute backend: `auto`, `cpu` or `cuda`.
@@ -85,6 +88,7 @@ impl Default for RunConfig {
             color: vec!["cell_line".into(), "plate".into()],
             figure: FigureFormat::Png.to_string(),
             compression: Codec::None.to_string(),
+            keep_plates: false,
             seed: 0,
             backend: "auto".into(),
             devices: Vec::new(),
@@ -312,10 +316,18 @@ impl RunConfig {
         );
         entry(
             &mut s,
-            "Compression of merged.h5ad's X: \"none\", \"gzip[:LEVEL]\", \"lzf\" or \
-             \"zstd[:LEVEL]\".",
+            "Compression of merged.h5ad's X (and the plate files'): \"none\", \"gzip[:LEVEL]\", \
+             \"lzf\" or \"zstd[:LEVEL]\".",
             "compression",
             Some(v(&self.compression)),
+            "",
+        );
+        entry(
+            &mut s,
+            "Also write each plate as `scoop preprocess` does, DIR/plates/STEM_preprocessed.h5ad, \
+             from the same pass as merged.h5ad.",
+            "keep_plates",
+            Some(v(&self.keep_plates)),
             "",
         );
         entry(
@@ -389,6 +401,7 @@ mod tests {
             n_comps: Some(50),
             threads: Some(4),
             color: vec!["plate".into()],
+            keep_plates: true,
             ..RunConfig::default()
         };
         assert_eq!(RunConfig::parse(&c.commented_toml()).unwrap(), c);

@@ -7,6 +7,10 @@
 //! the selected genes' names only (concat keeps no var columns), obs each plate's kept rows
 //! with unused categories dropped per plate (as `preprocess` writes them), joined as `concat`
 //! joins them (columns every plate has, categories unified) plus the categorical `plate` label.
+//!
+//! With `--keep-plates` the same rows also go to each plate's own file,
+//! `DIR/plates/STEM_preprocessed.h5ad`, written by `scoop preprocess`'s [`PlateWriter`] and
+//! committed with `merged.h5ad`.
 
 use std::path::{Path, PathBuf};
 
@@ -18,13 +22,18 @@ use crate::io::subset::{apply_remaps, used_categories, CategoryRemap, RowPick};
 use crate::io::{
     CsrChunk, CsrWriteOptions, CsrWriter, H5adReader, OutputFile, OutputOptions, OutputSet,
 };
+use crate::ops::hvg::HvgTable;
 use crate::ops::preprocess::normalize_chunk;
 use crate::progress::Progress;
 use crate::stream::{ChunkStream, StreamOptions};
-use crate::workflow::preprocess::{about, Plate};
+use crate::workflow::preprocess::{about, Plate, PlateTable, PlateWriter};
 
 /// The obs column `run` labels each cell's plate with.
 pub const LABEL: &str = "plate";
+
+/// The folder of `DIR` the plate files of `--keep-plates` go to, named as `scoop preprocess`
+/// names them ([`crate::workflow::preprocess::output_path`]).
+pub const PLATES_DIR: &str = "plates";
 
 /// What pass 2 needs besides the plates.
 pub(crate) struct MergePlan<'a> {
@@ -41,6 +50,18 @@ pub(crate) struct MergePlan<'a> {
     /// Stored values of the plates' kept cells over all genes: a bound on what `merged.h5ad`
     /// holds, which picks X's indptr width up front.
     pub kept_nnz: u64,
+    /// With `--keep-plates`: each plate's `scoop preprocess` file, written from the same rows.
+    pub plate_files: Option<PlateFiles<'a>>,
+}
+
+/// The plate files `--keep-plates` writes: per plate, in the plates' order.
+pub(crate) struct PlateFiles<'a> {
+    /// Where the file goes.
+    pub paths: &'a [PathBuf],
+    /// The plate's `highly_variable_genes` table (all genes).
+    pub tables: &'a [HvgTable],
+    /// Stored values of its kept cells over all genes.
+    pub nnz: &'a [u64],
 }
 
 /// What pass 2 read and wrote.
@@ -157,7 +178,76 @@ fn write_obs(obs: &[PlateObs], keys: &[String], root: &hdf5::Group, block: usize
     Ok(())
 }
 
-/// Runs pass 2: writes `merged` and the accumulated gram (`gram_path`), committed together.
+/// What the writer thread is given, in order.
+enum Job {
+    /// The plate file the following rows also go to (`--keep-plates`).
+    Plate(Box<PlateWriter>),
+    /// The next rows: appended to the merged X (when written) and to the current plate file.
+    Rows(CsrChunk),
+}
+
+/// Appends `jobs` to `merged` and the plate files, finishing each plate file when the next one
+/// starts; returns the merged writer and the last plate file (finished by the caller once every
+/// row was produced).
+fn write_jobs(
+    jobs: crossbeam_channel::Receiver<Job>,
+    mut merged: Option<CsrWriter>,
+) -> Result<(Option<CsrWriter>, Option<PlateWriter>)> {
+    let mut plate: Option<PlateWriter> = None;
+    for job in jobs {
+        match job {
+            Job::Plate(next) => {
+                if let Some(done) = plate.replace(*next) {
+                    done.finish()?;
+                }
+            }
+            Job::Rows(rows) => {
+                if let Some(x) = merged.as_mut() {
+                    x.append(&rows)?;
+                }
+                if let Some(p) = plate.as_mut() {
+                    p.append(&rows)?;
+                }
+            }
+        }
+    }
+    Ok((merged, plate))
+}
+
+/// The selected genes' indices.
+fn kept(selected: &[bool]) -> Vec<usize> {
+    (0..selected.len()).filter(|&j| selected[j]).collect()
+}
+
+/// Starts plate `i`'s file in `set` when `plan` keeps plate files.
+fn plate_writer(
+    plan: &MergePlan<'_>,
+    set: &OutputSet,
+    i: usize,
+    keep: &[usize],
+    compression: crate::io::Codec,
+    block: usize,
+) -> Result<Option<Job>> {
+    let Some(files) = &plan.plate_files else {
+        return Ok(None);
+    };
+    let pw = PlateWriter::create(
+        set,
+        &plan.plates[i],
+        &files.paths[i],
+        &PlateTable {
+            hvg: &files.tables[i],
+            nnz: files.nnz[i],
+        },
+        keep,
+        compression,
+        block,
+    )?;
+    Ok(Some(Job::Plate(Box::new(pw))))
+}
+
+/// Runs pass 2: writes `merged`, the accumulated gram (`gram_path`) and, with
+/// [`MergePlan::plate_files`], each plate's file, committed together.
 pub(crate) fn merge(
     plan: &MergePlan<'_>,
     merged: &Path,
@@ -170,18 +260,17 @@ pub(crate) fn merge(
     let block = stream.chunk_rows.max(1);
     let subset = GeneSubset::from_mask(plan.selected);
     let n_sel = subset.n_new();
-    let names: Vec<String> = plan
-        .genes
-        .iter()
-        .zip(plan.selected)
-        .filter(|(_, &s)| s)
-        .map(|(g, _)| g.clone())
-        .collect();
+    let keep = kept(plan.selected);
+    let names: Vec<String> = keep.iter().map(|&j| plan.genes[j].clone()).collect();
 
     let inputs = plan.plates.iter().map(|p| p.path.as_path());
+    let mut targets = vec![merged, gram_path];
+    if let Some(files) = &plan.plate_files {
+        targets.extend(files.paths.iter().map(PathBuf::as_path));
+    }
     let set = OutputSet::create(
-        &[merged, gram_path],
-        &OutputOptions::new(true).inputs(inputs),
+        &targets,
+        &OutputOptions::new(true).inputs(inputs).make_dirs(),
     )?;
     let out = OutputFile::create_in(&set, merged)?;
     let obs = plan
@@ -210,18 +299,17 @@ pub(crate) fn merge(
     )?;
     let mut read = vec![(0u64, 0u64); plan.plates.len()];
     // Normalize and accumulate on this thread while a writer thread appends the previous chunk.
-    let (tx, rx) = crossbeam_channel::bounded::<CsrChunk>(1);
-    let (gram, xw) = std::thread::scope(|scope| -> Result<(Gram, CsrWriter)> {
-        let writer = scope.spawn(move || -> Result<CsrWriter> {
-            let mut xw = xw;
-            for chunk in rx {
-                xw.append(&chunk)?;
-            }
-            Ok(xw)
-        });
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(1);
+    let (gram, xw, last) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_jobs(rx, Some(xw)));
         let produced = (|| -> Result<Gram> {
             let mut acc = backend.gram_accumulator(n_sel)?;
-            for (i, plate) in plan.plates.iter().enumerate() {
+            'plates: for (i, plate) in plan.plates.iter().enumerate() {
+                if let Some(job) = plate_writer(plan, &set, i, &keep, compression, block)? {
+                    if tx.send(job).is_err() {
+                        break 'plates;
+                    }
+                }
                 let chunks = ChunkStream::open(&plate.path, plate.selection.clone(), stream)?;
                 for chunk in chunks {
                     let chunk = chunk.map_err(|e| about(&plate.path, "/X", e))?;
@@ -231,18 +319,21 @@ pub(crate) fn merge(
                         .map_err(|e| about(&plate.path, "/X", e))?;
                     acc.add(&normalized)?;
                     progress.inc(chunk.n_rows() as u64);
-                    if tx.send(normalized).is_err() {
-                        break; // the writer failed; its error is reported below
+                    if tx.send(Job::Rows(normalized)).is_err() {
+                        break 'plates; // the writer failed; its error is reported below
                     }
                 }
             }
             acc.finish()
         })();
         drop(tx);
-        let xw = writer.join().expect("writer thread panicked")?;
-        Ok((produced?, xw))
+        let (xw, last) = writer.join().expect("writer thread panicked")?;
+        Ok::<_, Error>((produced?, xw.expect("the merged writer comes back"), last))
     })?;
     progress.finish();
+    if let Some(p) = last {
+        p.finish()?;
+    }
     let (n_obs, nnz) = xw.finish()?;
     super::gram_file::save(set.staged(gram_path), &gram)?;
     out.close()?;
@@ -253,6 +344,83 @@ pub(crate) fn merge(
         nnz,
         read,
     })
+}
+
+/// Writes only the plate files of `plan` (which must keep them), their X rows copied from
+/// `merged`, the merged file of the same plates and genes (plate `i`'s kept cells are its rows
+/// after those of the plates before it). The raw plates' X is not read; their annotations are.
+/// Returns the rows copied.
+pub(crate) fn plates_from_merged(
+    plan: &MergePlan<'_>,
+    merged: &Path,
+    compression: crate::io::Codec,
+    block: usize,
+    quiet: bool,
+) -> Result<u64> {
+    let block = block.max(1);
+    let files = plan
+        .plate_files
+        .as_ref()
+        .expect("plates_from_merged writes plate files");
+    let keep = kept(plan.selected);
+    let counts: Vec<usize> = plan
+        .plates
+        .iter()
+        .map(|p| p.selection.count(p.n_obs))
+        .collect();
+    let total: usize = counts.iter().sum();
+    let f = H5adReader::open(merged)?;
+    let x = f.x()?;
+    if x.shape() != (total, keep.len()) {
+        return Err(Error::format(
+            merged,
+            "/X",
+            format!(
+                "shape {:?}, but the plates' kept cells and the selected genes make {:?}; \
+                 remove run.json to start the run afresh",
+                x.shape(),
+                (total, keep.len())
+            ),
+        ));
+    }
+    let inputs = plan.plates.iter().map(|p| p.path.as_path()).chain([merged]);
+    let set = OutputSet::create(
+        files.paths,
+        &OutputOptions::new(true).inputs(inputs).make_dirs(),
+    )?;
+    let progress = Progress::new("plates", total as u64, quiet);
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(1);
+    let last = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_jobs(rx, None));
+        let produced = (|| -> Result<()> {
+            let mut start = 0;
+            'plates: for (i, &n) in counts.iter().enumerate() {
+                let job = plate_writer(plan, &set, i, &keep, compression, block)?;
+                if tx.send(job.expect("plate files kept")).is_err() {
+                    break 'plates;
+                }
+                for from in (start..start + n).step_by(block) {
+                    let to = (from + block).min(start + n);
+                    let rows = x.read_rows(from..to)?;
+                    progress.inc((to - from) as u64);
+                    if tx.send(Job::Rows(rows)).is_err() {
+                        break 'plates; // the writer failed; its error is reported below
+                    }
+                }
+                start += n;
+            }
+            Ok(())
+        })();
+        drop(tx);
+        let (_, last) = writer.join().expect("writer thread panicked")?;
+        produced.map(|()| last)
+    })?;
+    progress.finish();
+    if let Some(p) = last {
+        p.finish()?;
+    }
+    set.commit()?;
+    Ok(total as u64)
 }
 
 /// `DIR/merged.h5ad` and `DIR/gram.bin`.

@@ -2,11 +2,16 @@
 //!
 //! Steps, in order (each recorded in `DIR/run.json` when it finishes):
 //! 1. `stats:STEM`, per plate: the statistics pass(es) of `scoop preprocess` (totals and the
-//!    highly-variable-gene moments; one pass for `seurat`, two for the other flavors).
+//!    highly-variable-gene moments; one pass for `seurat`, two for the other flavors); the
+//!    plate's whole HVG table is kept in `DIR/stats/STEM.hvg` ([`hvg_file`]).
 //! 2. `select`: the genes highly variable in at least `min_plates` plates (`DIR/genes.tsv`).
 //! 3. `merge`, pass 2 per plate: filter, normalize, log1p, subset, written straight into
 //!    `DIR/merged.h5ad` ([`merge`]), the PCA gram accumulated from the same chunks
-//!    (`DIR/gram.bin`).
+//!    (`DIR/gram.bin`); with `keep_plates` the same chunks also make each plate's `preprocess`
+//!    file, `DIR/plates/STEM_preprocessed.h5ad`, committed with the others. When only the plate
+//!    files are missing from a fresh record (`keep_plates` added to a finished run), they are
+//!    written alone, their rows copied from `merged.h5ad`, and the steps after `merge` stay
+//!    fresh ([`MergeMode::PlatesOnly`]).
 //! 4. `pca`: the eigendecomposition, then pass 3 over `merged.h5ad`: `DIR/pca.h5ad` and
 //!    `DIR/X_pca.zarr`, drawing the subsample's rows on the way ([`project`]).
 //! 5. `subset`: `DIR/subset.h5ad` from the rows `pca` drew; when `pca` was fresh and only
@@ -27,12 +32,13 @@
 pub mod config;
 mod embed;
 mod gram_file;
+mod hvg_file;
 pub mod merge;
 mod project;
 mod runner;
 pub mod state;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -44,7 +50,7 @@ use crate::ops::preprocess::{select_genes_by_mask, PlateStats};
 use crate::ops::umap::UmapOptions;
 use crate::stream::StreamOptions;
 use crate::workflow::preprocess::{
-    about, open_plate, plate_stats_with_progress, Plate, PreprocessOptions,
+    about, open_plate, output_path, plate_stats_with_progress, Plate, PreprocessOptions,
 };
 pub use config::{RunConfig, RunParams};
 use runner::{Outcome, Runner};
@@ -116,6 +122,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     // What killed runs left (staging directories of ended processes) is removed or completed.
     crate::io::output::recover(&dir);
+    crate::io::output::recover(&dir.join(merge::PLATES_DIR));
     let stream = StreamOptions {
         chunk_rows: config.chunk_rows,
         ..StreamOptions::default()
@@ -189,24 +196,31 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         quiet: config.quiet,
     };
     let mut plate_results = Vec::new();
-    for plate in &plates {
+    let hvg_paths: Vec<PathBuf> = keys
+        .iter()
+        .map(|k| dir.join("stats").join(format!("{k}.hvg")))
+        .collect();
+    for (plate, hvg_path) in plates.iter().zip(&hvg_paths) {
         let name = format!("stats:{}", plate.stem);
+        let mut params = stats_params.clone();
+        params["hvg_table"] = json!(hvg_path);
         let res = r.step(
             &name,
-            stats_params.clone(),
+            params,
             std::slice::from_ref(&plate.path),
             false,
             || {
                 let kept = plate.selection.count(plate.n_obs) as u64;
                 let st = plate_stats_with_progress(plate, &pre_opts, backend, &plate.stem, kept)
                     .map_err(|e| about(&plate.path, "/X", e))?;
+                hvg_file::save(hvg_path, &st.hvg)?;
                 Ok(Outcome {
                     reads: vec![(
                         stat_passes,
                         st.cells * stat_passes as u64,
                         st.nnz * stat_passes as u64,
                     )],
-                    outputs: vec![],
+                    outputs: vec![hvg_path.clone()],
                     cells: st.cells * stat_passes as u64,
                     values: st.nnz * stat_passes as u64,
                     result: stats_result(&st),
@@ -221,12 +235,12 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     let mut target_sums = Vec::new();
     let mut masks = Vec::new();
     let mut n_obs = 0u64;
-    let mut kept_nnz = 0u64;
+    let mut plate_nnz = Vec::new();
     for (plate, res) in plates.iter().zip(&plate_results) {
         let name = format!("stats:{}", plate.stem);
         target_sums.push(field::<f32>(&state_path, &name, res, "target_sum")?);
         n_obs += field::<u64>(&state_path, &name, res, "cells")?;
-        kept_nnz += field::<u64>(&state_path, &name, res, "nnz")?;
+        plate_nnz.push(field::<u64>(&state_path, &name, res, "nnz")?);
         let hv: Vec<usize> = field(&state_path, &name, res, "highly_variable")?;
         let mut m = vec![false; genes.len()];
         for j in hv {
@@ -276,43 +290,99 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         }
     }
 
-    // Pass 2: merged.h5ad and the gram.
+    // Pass 2: merged.h5ad, the gram and, with keep_plates, the plate files.
     let (merged_path, gram_path) = merge::outputs(&dir);
-    r.step(
-        "merge",
-        json!({
-            "compression": params.compression.to_string(),
-            "label": merge::LABEL,
-            "keys": keys,
-        }),
-        &plate_paths,
-        true,
-        || {
-            let m = merge::merge(
-                &merge::MergePlan {
-                    plates: &plates,
-                    keys: &keys,
-                    target_sums: &target_sums,
-                    genes: &genes,
-                    selected: &selected,
-                    kept_nnz,
-                },
-                &merged_path,
-                &gram_path,
-                params.compression,
-                stream,
-                backend,
-                config.quiet,
-            )?;
-            Ok(Outcome {
-                reads: m.read.iter().map(|&(c, v)| (1, c, v)).collect(),
-                outputs: vec![merged_path.clone(), gram_path.clone()],
-                cells: m.n_obs as u64,
-                values: m.read.iter().map(|&(_, v)| v).sum(),
-                result: json!({ "n_obs": m.n_obs, "n_vars": m.n_vars, "nnz": m.nnz }),
-            })
-        },
-    )?;
+    let plate_files: Vec<PathBuf> = plates
+        .iter()
+        .map(|p| output_path(&dir.join(merge::PLATES_DIR), &p.path))
+        .collect();
+    let merge_params = json!({
+        "compression": params.compression.to_string(),
+        "label": merge::LABEL,
+        "keys": keys,
+    });
+    let merge_step = merge_step(
+        &mut r,
+        &merge_params,
+        config.keep_plates,
+        &[merged_path.clone(), gram_path.clone()],
+    );
+    let dirty = r.dirty;
+    let mut outputs = vec![merged_path.clone(), gram_path.clone()];
+    let mut inputs = plate_paths.clone();
+    if config.keep_plates {
+        outputs.extend(plate_files.iter().cloned());
+    }
+    if matches!(merge_step.mode, MergeMode::PlatesOnly { .. }) {
+        inputs.push(merged_path.clone());
+    }
+    r.step("merge", merge_step.params.clone(), &inputs, true, || {
+        // The plates' HVG tables (var's columns of the plate files).
+        let tables = if config.keep_plates {
+            hvg_paths
+                .iter()
+                .map(|p| hvg_file::load(p))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let plan = merge::MergePlan {
+            plates: &plates,
+            keys: &keys,
+            target_sums: &target_sums,
+            genes: &genes,
+            selected: &selected,
+            kept_nnz: plate_nnz.iter().sum(),
+            plate_files: config.keep_plates.then_some(merge::PlateFiles {
+                paths: &plate_files,
+                tables: &tables,
+                nnz: &plate_nnz,
+            }),
+        };
+        match &merge_step.mode {
+            MergeMode::PlatesOnly { result } => {
+                let rows = merge::plates_from_merged(
+                    &plan,
+                    &merged_path,
+                    params.compression,
+                    config.chunk_rows,
+                    config.quiet,
+                )?;
+                let values = result["nnz"].as_u64().unwrap_or(0);
+                let mut reads = vec![(0, 0, 0); plate_paths.len()];
+                reads.push((1, rows, values));
+                Ok(Outcome {
+                    reads,
+                    outputs,
+                    cells: rows,
+                    values,
+                    result: result.clone(),
+                })
+            }
+            MergeMode::Full => {
+                let m = merge::merge(
+                    &plan,
+                    &merged_path,
+                    &gram_path,
+                    params.compression,
+                    stream,
+                    backend,
+                    config.quiet,
+                )?;
+                Ok(Outcome {
+                    reads: m.read.iter().map(|&(c, v)| (1, c, v)).collect(),
+                    outputs,
+                    cells: m.n_obs as u64,
+                    values: m.read.iter().map(|&(_, v)| v).sum(),
+                    result: json!({ "n_obs": m.n_obs, "n_vars": m.n_vars, "nnz": m.nnz }),
+                })
+            }
+        }
+    })?;
+    if matches!(merge_step.mode, MergeMode::PlatesOnly { .. }) {
+        // merged.h5ad and gram.bin were left as they were: the steps reading them stay fresh.
+        r.dirty = dirty;
+    }
 
     // Eigendecomposition and pass 3.
     let n_comps = project::resolve_n_comps(params.n_comps, n_obs, kept.len())?;
@@ -464,6 +534,65 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         }),
     );
     Ok(summary)
+}
+
+/// How the merge step runs when it runs.
+enum MergeMode {
+    /// Pass 2 over the raw plates: `merged.h5ad`, `gram.bin` and, with `keep_plates`, the plate
+    /// files.
+    Full,
+    /// Only the plate files, their rows read from `merged.h5ad`, which (with `gram.bin`) stands:
+    /// a finished run's record, same plates and parameters, lacks plate files `keep_plates`
+    /// asks for. `result` is the standing record's.
+    PlatesOnly { result: Value },
+}
+
+/// The merge step's parameters and mode.
+struct MergeStep {
+    params: Value,
+    mode: MergeMode,
+}
+
+/// Decides the merge step's parameters (`base`, plus `"keep_plates": true` with `keep_plates`)
+/// and its mode, against its record. Without `keep_plates`, a record of a merge that also wrote
+/// plate files stands for one that did not: the record stops tracking them (the files are left
+/// where they are). With `keep_plates`, a record whose inputs and parameters are unchanged and
+/// whose `main` outputs (`merged.h5ad`, `gram.bin`) are intact, with nothing before it rerun,
+/// needs only the plate files ([`MergeMode::PlatesOnly`]).
+fn merge_step(r: &mut Runner, base: &Value, keep_plates: bool, main: &[PathBuf]) -> MergeStep {
+    let mut with_plates = base.clone();
+    with_plates["keep_plates"] = json!(true);
+    let base_hash = state::hash_text(&base.to_string());
+    let plates_hash = state::hash_text(&with_plates.to_string());
+    if !keep_plates {
+        if let Some(rec) = r.state.steps.iter_mut().find(|s| s.name == "merge") {
+            if rec.params_hash == plates_hash {
+                rec.params = base.clone();
+                rec.params_hash = base_hash;
+                rec.outputs.retain(|o| main.contains(&o.path));
+            }
+        }
+        return MergeStep {
+            params: base.clone(),
+            mode: MergeMode::Full,
+        };
+    }
+    let standing = r.state.step("merge").filter(|rec| {
+        let mut rec = (*rec).clone();
+        rec.outputs.retain(|o| main.contains(&o.path));
+        !r.dirty
+            && rec.outputs.len() == main.len()
+            && (rec.fresh(&base_hash) || rec.fresh(&plates_hash))
+    });
+    MergeStep {
+        params: with_plates,
+        mode: match standing {
+            Some(rec) => MergeMode::PlatesOnly {
+                result: rec.result.clone(),
+            },
+            None => MergeMode::Full,
+        },
+    }
 }
 
 /// Checks that every color is an obs column of the plates or the plate label.
