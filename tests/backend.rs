@@ -293,6 +293,38 @@ fn stream_delivers_selected_rows_once_in_order() {
     drop(s);
 }
 
+/// Gene moments and the gram's column sums come out bit for bit the same on any thread count:
+/// the reductions merge fixed blocks in order, so a rerun (or a machine with more cores) gives the
+/// same HVG statistics and PCA.
+#[test]
+fn reductions_are_bitwise_the_same_on_any_thread_count() {
+    let (c, _) = random_chunk(6_000, 60, 0.5, 31);
+    let scale: Vec<f64> = (0..c.n_rows())
+        .map(|i| 1.0 / (3.0 + (i % 17) as f64))
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let b = CpuBackend::new();
+            let mut acc = GeneSums::new(60);
+            b.gene_moments(&c, None, ValueMap::Scaled(&scale), &mut acc)
+                .unwrap();
+            let mut gram = Gram::new(60);
+            b.gram(&c, &mut gram).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (bits(&acc.sum), bits(&acc.sumsq), bits(&gram.sum))
+        })
+    };
+    assert!(c.data.len() > 2 << 16, "the gram's sums span several blocks");
+    let one = run(1);
+    for threads in [2, 3, 8, 8] {
+        assert_eq!(run(threads), one, "{threads} threads");
+    }
+}
+
 /// XᵀX, column sums and row count against the dense reference, over a dimension that is not a
 /// multiple of the tile (so edge tiles are partial), accumulated over two chunks.
 #[test]

@@ -202,25 +202,22 @@ pub(super) fn accumulate(chunk: &CsrChunk, acc: &mut Gram) -> Result<()> {
         .with_max_len(1)
         .for_each(|(blk, (a, b))| accumulate_block(&rows, a, b, blk));
     let d = acc.dim();
-    let sums = chunk
+    // Fixed blocks of values merged in order: the sums' rounding is the same on every run.
+    let block = chunk.indices.len().div_ceil(16).max(1 << 16);
+    let sums: Vec<Vec<f64>> = chunk
         .indices
-        .par_chunks(1 << 16)
-        .zip(chunk.data.par_chunks(1 << 16))
-        .fold(
-            || vec![0.0f64; d],
-            |mut s, (idx, val)| {
-                for (&j, &v) in idx.iter().zip(val) {
-                    s[j as usize] += v as f64;
-                }
-                s
-            },
-        )
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            a
-        });
-    if let Some(s) = sums {
-        acc.sum.iter_mut().zip(&s).for_each(|(x, y)| *x += y);
+        .par_chunks(block)
+        .zip(chunk.data.par_chunks(block))
+        .map(|(idx, val)| {
+            let mut s = vec![0.0f64; d];
+            for (&j, &v) in idx.iter().zip(val) {
+                s[j as usize] += v as f64;
+            }
+            s
+        })
+        .collect();
+    for s in &sums {
+        acc.sum.iter_mut().zip(s).for_each(|(x, y)| *x += y);
     }
     acc.n_rows += chunk.n_rows() as u64;
     Ok(())

@@ -51,6 +51,18 @@ impl CpuBackend {
     }
 }
 
+/// Most partial accumulators one reduction over a chunk's rows keeps at once.
+const MAX_PARTIALS: usize = 16;
+
+/// Contiguous row ranges covering `0..n` for a reduction: at least [`ROWS_PER_TASK`] rows each
+/// (but the last), at most [`MAX_PARTIALS`] of them. They depend on `n` alone, never on the
+/// thread count or on scheduling, so partials merged in range order give the same bits on every
+/// run.
+fn reduction_blocks(n: usize) -> Vec<Range<usize>> {
+    let len = n.div_ceil(MAX_PARTIALS).max(ROWS_PER_TASK);
+    (0..n).step_by(len).map(|s| s..(s + len).min(n)).collect()
+}
+
 /// Row ranges of at most [`ROWS_PER_TASK`] rows covering `0..n`.
 fn row_tasks(n: usize) -> Vec<Range<usize>> {
     (0..n)
@@ -117,34 +129,30 @@ impl Backend for CpuBackend {
         acc: &mut GeneSums,
     ) -> Result<()> {
         let n_cols = chunk.n_cols;
-        let partial = row_tasks(chunk.n_rows())
+        // Fixed blocks merged in order: the sums' rounding is the same on every run.
+        let partials: Vec<GeneSums> = reduction_blocks(chunk.n_rows())
             .into_par_iter()
-            .fold(
-                || GeneSums::new(n_cols),
-                |mut p, rows| {
-                    match map {
-                        ValueMap::Raw => accumulate(chunk, mask, rows, &mut p, |x, _, _| x as f64),
-                        ValueMap::Scaled(s) => {
-                            accumulate(chunk, mask, rows, &mut p, |x, i, _| x as f64 * s[i])
-                        }
-                        ValueMap::LogNormalized(d) => {
-                            accumulate(chunk, mask, rows, &mut p, |x, i, _| {
-                                log1p_f32(x / d[i]) as f64
-                            })
-                        }
-                        ValueMap::Clipped(c) => {
-                            accumulate(chunk, mask, rows, &mut p, |x, _, j| (x as f64).min(c[j]))
-                        }
+            .map(|rows| {
+                let mut p = GeneSums::new(n_cols);
+                match map {
+                    ValueMap::Raw => accumulate(chunk, mask, rows, &mut p, |x, _, _| x as f64),
+                    ValueMap::Scaled(s) => {
+                        accumulate(chunk, mask, rows, &mut p, |x, i, _| x as f64 * s[i])
                     }
-                    p
-                },
-            )
-            .reduce_with(|mut a, b| {
-                a.merge(&b);
-                a
-            });
-        if let Some(p) = partial {
-            acc.merge(&p);
+                    ValueMap::LogNormalized(d) => {
+                        accumulate(chunk, mask, rows, &mut p, |x, i, _| {
+                            log1p_f32(x / d[i]) as f64
+                        })
+                    }
+                    ValueMap::Clipped(c) => {
+                        accumulate(chunk, mask, rows, &mut p, |x, _, j| (x as f64).min(c[j]))
+                    }
+                }
+                p
+            })
+            .collect();
+        for p in &partials {
+            acc.merge(p);
         }
         Ok(())
     }
