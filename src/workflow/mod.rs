@@ -64,7 +64,8 @@ impl Matrices {
 /// [`OutputFile::carry_over`]), with `X`, `raw` and `layers` unless `drop_matrices`: the copy,
 /// most of a step's writing, overlaps the computation, which a GPU finishes in about the time
 /// the copy takes. HDF5 calls from the two threads are serialized by hdf5's process-wide lock.
-/// The output is dropped (its staged file removed with `set`) when either side fails.
+/// The output is dropped (its staged file removed with `set`) when either side fails. The copy
+/// hands its freed memory back to the system when it ends.
 pub(crate) fn compute_while_copying<T>(
     reader: &H5adReader,
     set: &OutputSet,
@@ -85,6 +86,9 @@ pub(crate) fn compute_while_copying<T>(
                 )
             };
             out.carry_over(reader, whole, mappings, skip)?;
+            // HDF5's copy buffers are freed now; their pages would otherwise stay resident
+            // (the allocator keeps freed memory) under the computation's peak.
+            pca::release_free_heap();
             Ok(out)
         });
         let value = compute();

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::io::csr::write_csr;
 use crate::io::{write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds};
 use crate::ops::fuzzy::{connectivities, distance_graph, Graph};
-use crate::ops::knn::{exact, nn_descent, DescentOptions, DescentReport, Knn, KnnMethod};
+use crate::ops::knn::{exact, nn_descent_owned, DescentOptions, DescentReport, Knn, KnnMethod};
 use crate::progress::Progress;
 
 /// Everything `scoop neighbors` needs.
@@ -113,8 +113,11 @@ pub(crate) fn element_key<'k>(key: &'k str, flag: &str) -> Result<&'k str> {
     Ok(key)
 }
 
-/// Rows per read of a representation.
+/// Rows per read of a representation in `X`.
 const READ_BLOCK: usize = 65_536;
+
+/// Bytes per read of a representation in `obsm` (rows of f32).
+const OBSM_BLOCK_BYTES: usize = 8 << 20;
 
 /// Genes up to which scanpy takes `X` itself as the representation (`settings.N_PCS`).
 pub const X_REP_MAX_DEFAULT: usize = 50;
@@ -251,7 +254,10 @@ fn read_obsm(reader: &H5adReader, key: &str, n_cols: Option<usize>) -> Result<(V
             format!("--n-pcs {cols}: the array has {d} columns"),
         ));
     }
-    Ok((r.read_all(cols, READ_BLOCK)?, cols))
+    // Each block is read into a buffer of its own, then copied: small blocks keep that off the
+    // peak (the whole array is held once).
+    let block = (OBSM_BLOCK_BYTES / (4 * cols)).max(1);
+    Ok((r.read_all(cols, block)?, cols))
 }
 
 /// A graph as the CSR chunk the writer takes.
@@ -265,21 +271,23 @@ pub(crate) fn graph_chunk(g: Graph) -> CsrChunk {
     }
 }
 
-/// Runs the kNN search the options ask for: the graph, the method that ran and, for NN-descent,
-/// its report.
+/// Runs the kNN search the options ask for on the points `data` (row-major, `dim` columns,
+/// taken by value: NN-descent reorders them in place rather than copying them, and they are
+/// freed when the search ends): the graph, the method that ran and, for NN-descent, its report.
 pub fn knn_graph(
-    points: Points<'_>,
+    data: Vec<f32>,
+    dim: usize,
     opts: &NeighborsOptions,
     backend: &dyn Backend,
 ) -> Result<(Knn, KnnMethod, Option<DescentReport>)> {
-    let n = points.len();
+    let n = Points::new(&data, dim)?.len();
     let method = opts.method.resolve(n, backend);
     let mut descent = None;
     let knn = match method {
         KnnMethod::Approx => {
             let d = DescentOptions::for_n(n, opts.n_neighbors, opts.seed);
             let bar = Progress::new("knn rounds", d.max_iters as u64, opts.quiet);
-            let r = nn_descent(points, opts.n_neighbors, &d, &|_| bar.inc(1));
+            let r = nn_descent_owned(data, dim, opts.n_neighbors, &d, &|_| bar.inc(1));
             bar.finish();
             let (knn, report) = r?;
             descent = Some(report);
@@ -287,6 +295,7 @@ pub fn knn_graph(
         }
         _ => {
             let bar = Progress::new("knn exact", n as u64, opts.quiet);
+            let points = Points::new(&data, dim)?;
             let r = exact(points, opts.n_neighbors, backend, &|c| bar.inc(c as u64));
             bar.finish();
             r?
@@ -316,9 +325,9 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         eprintln!("warning: --n-pcs does not apply to X (scanpy ignores it too); using all genes");
     }
     let (data, dim) = read_representation(&reader, &rep, opts.n_pcs)?;
-    let points = Points::new(&data, dim)
-        .map_err(|e| Error::format(&opts.input, rep.element(), e.to_string()))?;
-    let n = points.len();
+    let n = Points::new(&data, dim)
+        .map_err(|e| Error::format(&opts.input, rep.element(), e.to_string()))?
+        .len();
     let read_seconds = t.elapsed().as_secs_f64();
     let k = effective_n_neighbors(opts.n_neighbors, n);
     let adjusted;
@@ -349,9 +358,11 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
         &opts.output,
         &skip,
         opts.drop_matrices,
-        || knn_graph(points, opts, backend),
+        || knn_graph(data, dim, opts, backend),
     )?;
-    drop(data);
+    // The points and the search's buffers are freed: their pages go back before the graphs are
+    // built.
+    super::pca::release_free_heap();
     let knn_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let conn = connectivities(&knn);

@@ -8,16 +8,20 @@ use rayon::prelude::*;
 use super::heaps::Heaps;
 use crate::simd::splitmix64;
 
-/// Candidate lists of one round, as CSR over points.
+/// Candidate lists of one round: per range of `size` consecutive points, a CSR of their lists
+/// (row offsets from 0, and the candidates), as the ranges were built (not joined into one:
+/// that copied them all).
 pub(super) struct Lists {
-    ptr: Vec<usize>,
-    ids: Vec<u32>,
+    size: usize,
+    parts: Vec<(Vec<usize>, Vec<u32>)>,
 }
 
 impl Lists {
     /// Point `p`'s candidates.
     pub(super) fn row(&self, p: usize) -> &[u32] {
-        &self.ids[self.ptr[p]..self.ptr[p + 1]]
+        let (ptr, ids) = &self.parts[p / self.size];
+        let r = p % self.size;
+        &ids[ptr[r]..ptr[r + 1]]
     }
 }
 
@@ -62,7 +66,14 @@ pub(super) fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, L
         .into_par_iter()
         .map(|r| {
             let (lo, hi) = bounds(r);
-            let mut out: Vec<Vec<(u32, u32)>> = vec![Vec::new(); ranges];
+            // Counted first, so that each bucket is allocated at its size.
+            let mut sizes = vec![0usize; ranges];
+            for &q in &heaps.i[lo * m..hi * m] {
+                if q != u32::MAX && joins[q as usize] {
+                    sizes[range_of(q)] += 1;
+                }
+            }
+            let mut out: Vec<Vec<(u32, u32)>> = sizes.into_iter().map(Vec::with_capacity).collect();
             for s in lo * m..hi * m {
                 let q = heaps.i[s];
                 if q != u32::MAX && joins[q as usize] {
@@ -95,7 +106,8 @@ pub(super) fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, L
                     at[q as usize - lo] += 1;
                 }
             }
-            let mut out: [(Vec<usize>, Vec<u32>); 2] = Default::default();
+            let mut out: [(Vec<usize>, Vec<u32>); 2] =
+                [(vec![0], Vec::new()), (vec![0], Vec::new())];
             let mut row: Vec<u32> = Vec::new();
             let mut keyed = Vec::new();
             for p in lo..hi {
@@ -129,26 +141,20 @@ pub(super) fn candidate_lists(heaps: &Heaps, cap: usize, seed: u64) -> (Lists, L
                     ptr.push(ids.len());
                 }
             }
+            // Only the ranges being built hold spare capacity.
+            for (_, ids) in &mut out {
+                ids.shrink_to_fit();
+            }
             out
         })
         .collect();
     drop(buckets);
-    let mut lists = [(); 2].map(|_| Lists {
-        ptr: Vec::with_capacity(n + 1),
-        ids: Vec::new(),
-    });
-    for l in &mut lists {
-        l.ptr.push(0);
+    let (mut new_c, mut old_c) = (Vec::with_capacity(ranges), Vec::with_capacity(ranges));
+    for [new, old] in parts {
+        new_c.push(new);
+        old_c.push(old);
     }
-    for part in parts {
-        for (l, (ptr, ids)) in lists.iter_mut().zip(part) {
-            let base = l.ids.len();
-            l.ptr.extend(ptr.iter().map(|&x| x + base));
-            l.ids.extend_from_slice(&ids);
-        }
-    }
-    let [new_c, old_c] = lists;
-    (new_c, old_c)
+    (Lists { size, parts: new_c }, Lists { size, parts: old_c })
 }
 
 /// Deduplicates the sorted entries of point `p` (all flagged `flag`), keeps at most `cap` of

@@ -12,7 +12,7 @@ use crate::backend::points::sq_dist_f32;
 use crate::backend::Points;
 use crate::error::{Error, Result};
 use crate::ops::pairs::{prefetch_rows, PairBlock};
-use crate::simd::{prefetch, splitmix64};
+use crate::simd::{prefetch, prefetch_span, splitmix64};
 
 /// NN-descent settings.
 #[derive(Clone, Copy, Debug)]
@@ -102,7 +102,10 @@ pub struct DescentReport {
 pub(super) const JOIN_GROUP: usize = 1 << 16;
 
 /// Points whose local joins one task computes.
-const JOIN_TASK: usize = 2048;
+const JOIN_TASK: usize = 512;
+
+/// Join tasks per thread whose updates are applied together (the update lists hold theirs).
+const WAVE_TASKS_PER_THREAD: usize = 2;
 
 /// Random-projection-tree leaves joined in order by one task (each prefetches the next).
 const LEAVES_PER_TASK: usize = 64;
@@ -119,16 +122,48 @@ type Update = (u32, u32, f32);
 /// The search runs on a copy of the points in the leaf order of one random-projection tree:
 /// neighbours (and neighbours of neighbours, the join candidates) then sit close together in
 /// memory, so the random reads of the joins mostly hit cache. Results come back in the caller's
-/// order and indices.
+/// order and indices. [`nn_descent_owned`] finds the same graph without the copy.
 pub fn nn_descent(
     points: Points<'_>,
     k: usize,
     opts: &DescentOptions,
     progress: &dyn Fn(usize),
 ) -> Result<(Knn, DescentReport)> {
+    let order = leaf_order(points, k, opts)?;
+    let dim = points.dim();
+    let mut local = vec![0f32; points.len() * dim];
+    local
+        .par_chunks_mut(dim.max(1))
+        .zip(order.par_iter())
+        .for_each(|(row, &p)| row.copy_from_slice(points.row(p as usize)));
+    let (found, report) = descend(Points::new(&local, dim)?, k, opts, progress)?;
+    drop(local);
+    Ok((in_caller_order(&found, &order), report))
+}
+
+/// [`nn_descent`] on points given by value (`data` row-major, `dim` columns): the search
+/// reorders them in place instead of copying them, so they are held once, and frees them
+/// before the graph is put back in the caller's order. Same graph and report as
+/// [`nn_descent`] for the same points and options.
+pub fn nn_descent_owned(
+    mut data: Vec<f32>,
+    dim: usize,
+    k: usize,
+    opts: &DescentOptions,
+    progress: &dyn Fn(usize),
+) -> Result<(Knn, DescentReport)> {
+    let order = leaf_order(Points::new(&data, dim)?, k, opts)?;
+    gather_rows(&mut data, dim, &order);
+    let (found, report) = descend(Points::new(&data, dim)?, k, opts, progress)?;
+    drop(data);
+    Ok((in_caller_order(&found, &order), report))
+}
+
+/// The search's order of the points: the leaf order of one random-projection tree
+/// (`order[pos]` is the point at position `pos`). Checks `k` first.
+fn leaf_order(points: Points<'_>, k: usize, opts: &DescentOptions) -> Result<Vec<u32>> {
     let n = points.len();
     check_k(n, k)?;
-    let dim = points.dim();
     let mut order: Vec<u32> = (0..n as u32).collect();
     rp_leaves(
         points,
@@ -138,13 +173,40 @@ pub fn nn_descent(
         &mut Vec::new(),
         0,
     );
-    let mut local = vec![0f32; n * dim];
-    local
-        .par_chunks_mut(dim.max(1))
-        .zip(order.par_iter())
-        .for_each(|(row, &p)| row.copy_from_slice(points.row(p as usize)));
-    let (found, report) = descend(Points::new(&local, dim)?, k, opts, progress)?;
-    drop(local);
+    Ok(order)
+}
+
+/// Reorders the rows of `data` (`dim` columns) in place so that row `pos` holds what row
+/// `order[pos]` held (`order` a permutation of the rows), one cycle of the permutation at a
+/// time through a one-row buffer.
+fn gather_rows(data: &mut [f32], dim: usize, order: &[u32]) {
+    let mut done = vec![false; order.len()];
+    let mut held = vec![0f32; dim];
+    let span = |r: usize| r * dim..(r + 1) * dim;
+    for start in 0..order.len() {
+        if done[start] || order[start] as usize == start {
+            continue;
+        }
+        held.copy_from_slice(&data[span(start)]);
+        let mut at = start;
+        loop {
+            done[at] = true;
+            let from = order[at] as usize;
+            if from == start {
+                data[span(at)].copy_from_slice(&held);
+                break;
+            }
+            // The row after next is a random one: fetch it while this one moves.
+            prefetch_span(data.as_ptr().wrapping_add(order[from] as usize * dim), dim);
+            data.copy_within(span(from), at * dim);
+            at = from;
+        }
+    }
+}
+
+/// The graph `found` of the points in the search's `order`, in the caller's order and indices.
+fn in_caller_order(found: &Knn, order: &[u32]) -> Knn {
+    let (n, k) = (found.len(), found.k);
     let mut indices = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
     for (pos, &p) in order.iter().enumerate() {
@@ -154,14 +216,67 @@ pub fn nn_descent(
         }
         distances[at..at + k].copy_from_slice(found.row_distances(pos));
     }
-    Ok((
-        Knn {
-            k,
-            indices,
-            distances,
-        },
-        report,
-    ))
+    Knn {
+        k,
+        indices,
+        distances,
+    }
+}
+
+/// Updates per segment of [`TaskUpdates`].
+const SEGMENT: usize = 512;
+
+/// One join task's proposed updates by shard, each shard's in the order proposed, in
+/// fixed-size segments kept for reuse: no buffer grows by copying, memory follows what the
+/// task proposed (plus at most one partly filled segment per shard), and a reused task slot
+/// needs no new memory.
+struct TaskUpdates {
+    /// Per shard: its segments in order, and how many updates the last one holds.
+    shards: Vec<(Vec<Box<[Update]>>, usize)>,
+    /// Emptied segments.
+    spare: Vec<Box<[Update]>>,
+}
+
+impl TaskUpdates {
+    fn new(shards: usize) -> Self {
+        TaskUpdates {
+            shards: (0..shards).map(|_| (Vec::new(), SEGMENT)).collect(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Empties every shard, keeping the segments.
+    fn clear(&mut self) {
+        for (segments, fill) in &mut self.shards {
+            self.spare.append(segments);
+            *fill = SEGMENT;
+        }
+    }
+
+    /// Appends `u` to shard `s`.
+    #[inline]
+    fn push(&mut self, s: usize, u: Update) {
+        let (segments, fill) = &mut self.shards[s];
+        if *fill == SEGMENT {
+            let fresh = self.spare.pop();
+            segments.push(fresh.unwrap_or_else(|| vec![(0, 0, 0.0); SEGMENT].into_boxed_slice()));
+            *fill = 0;
+        }
+        if let Some(last) = segments.last_mut() {
+            last[*fill] = u;
+        }
+        *fill += 1;
+    }
+
+    /// Shard `s`'s updates in the order pushed, a segment at a time.
+    fn shard(&self, s: usize) -> impl Iterator<Item = &[Update]> {
+        let (segments, fill) = &self.shards[s];
+        let last = segments.len().saturating_sub(1);
+        segments
+            .iter()
+            .enumerate()
+            .map(move |(i, seg)| if i == last { &seg[..*fill] } else { &seg[..] })
+    }
 }
 
 /// NN-descent proper, on points in a locality-friendly order.
@@ -208,7 +323,10 @@ fn descend(
         grows,
         rounds,
     };
-    finish(points, &heaps, k).map(|knn| (knn, report))
+    // Only the heaps' indices are needed now (distances are computed afresh): the rest is
+    // freed before the graph is allocated.
+    let Heaps { m, i, .. } = heaps;
+    finish(points, &i, m, k).map(|knn| (knn, report))
 }
 
 /// Starts the heaps with all pairs inside the leaves of a few random-projection trees.
@@ -275,6 +393,8 @@ fn join_rounds(
     let shards = ((n.max(1) - 1) >> shift) + 1;
     let shard_of = |p: u32| (p >> shift) as usize;
     let max_cand = opts.max_candidates.max(m);
+    let wave = rayon::current_num_threads().max(1) * WAVE_TASKS_PER_THREAD;
+    let mut lists: Vec<TaskUpdates> = (0..wave).map(|_| TaskUpdates::new(shards)).collect();
     for round in first..first + opts.max_iters {
         // Candidates: new and old neighbours of each point, plus the reverse edges, capped.
         // Old candidates only matter to points with new ones (joins pair a new candidate with
@@ -283,20 +403,24 @@ fn join_rounds(
         let (new_c, old_c) = candidate_lists(heaps, max_cand, seed);
         heaps.new.fill(false);
         // Local joins, a group of points at a time: distances among each point's candidates,
-        // proposed to both ends when they beat the end's current farthest neighbour, then
-        // applied by shard. Applying per group bounds the update lists (they held a whole
-        // round's, gigabytes at 1M points) and lets later groups prune with tighter thresholds.
+        // proposed to both ends when they beat the end's current farthest neighbour (as the
+        // group began), then applied by shard, and the group's thresholds are taken afresh.
+        // Groups let later points prune with tighter thresholds. The joins read no heap, so a
+        // group's updates are applied a wave of tasks at a time, in task order (each heap row
+        // gets the group's updates in the same order, whatever the waves): the update lists
+        // hold one wave's (a whole group's were hundreds of megabytes).
         let mut changed = 0usize;
         let group = opts.join_group.max(1);
         for g0 in (0..n).step_by(group) {
             let thr = heaps.thresholds();
             let g1 = (g0 + group).min(n);
             let tasks = (g1 - g0).div_ceil(JOIN_TASK);
-            let blocks: Vec<Vec<Vec<Update>>> = (0..tasks)
-                .into_par_iter()
-                .map(|task| {
-                    let mut out: Vec<Vec<Update>> = vec![Vec::new(); shards];
-                    let lo = g0 + task * JOIN_TASK;
+            for w0 in (0..tasks).step_by(wave) {
+                let w1 = (w0 + wave).min(tasks);
+                let lists = &mut lists[..w1 - w0];
+                lists.par_iter_mut().enumerate().for_each(|(t, out)| {
+                    out.clear();
+                    let lo = g0 + (w0 + t) * JOIN_TASK;
                     let hi = (lo + JOIN_TASK).min(g1);
                     let mut block = PairBlock::default();
                     let mut cand = Vec::new();
@@ -322,37 +446,38 @@ fn join_rounds(
                                 return;
                             }
                             if d < thr[a as usize] {
-                                out[shard_of(a)].push((a, b, d));
+                                out.push(shard_of(a), (a, b, d));
                             }
                             if d < thr[b as usize] {
-                                out[shard_of(b)].push((b, a, d));
+                                out.push(shard_of(b), (b, a, d));
                             }
                         });
                     }
-                    out
-                })
-                .collect();
-            let shared = SharedHeaps::new(heaps);
-            changed += (0..shards)
-                .into_par_iter()
-                .map(|s| {
-                    let mut c = 0;
-                    for b in &blocks {
-                        let ups = &b[s];
-                        for (t, &(p, q, d)) in ups.iter().enumerate() {
-                            if let Some(&(ahead, _, _)) = ups.get(t + APPLY_AHEAD) {
-                                shared.prefetch(ahead as usize);
+                });
+                let lists = &*lists;
+                let shared = SharedHeaps::new(heaps);
+                changed += (0..shards)
+                    .into_par_iter()
+                    .map(|s| {
+                        let mut c = 0;
+                        for ups in lists.iter().flat_map(|task| task.shard(s)) {
+                            for (t, &(p, q, d)) in ups.iter().enumerate() {
+                                if let Some(&(ahead, _, _)) = ups.get(t + APPLY_AHEAD) {
+                                    shared.prefetch(ahead as usize);
+                                }
+                                // SAFETY: shard s owns the points p with shard_of(p) == s, and
+                                // only this task applies shard s's updates.
+                                let mut row = unsafe { shared.row(p as usize) };
+                                c += row.push(d, q) as usize;
                             }
-                            // SAFETY: shard s owns the points p with shard_of(p) == s, and only
-                            // this task applies shard s's updates.
-                            let mut row = unsafe { shared.row(p as usize) };
-                            c += row.push(d, q) as usize;
                         }
-                    }
-                    c
-                })
-                .sum::<usize>();
+                        c
+                    })
+                    .sum::<usize>();
+            }
         }
+        drop((new_c, old_c));
+        release_free_heap();
         progress(round + 1);
         ran += 1;
         if (changed as f64) < opts.delta * (n * k) as f64 {
@@ -362,9 +487,21 @@ fn join_rounds(
     ran
 }
 
-/// The k nearest of each point's heap entries, sorted, the point itself first.
-fn finish(points: Points<'_>, heaps: &Heaps, k: usize) -> Result<Knn> {
-    let (n, m) = (points.len(), heaps.m);
+/// Hands the heap's free pages back to the system. Each round's candidate lists differ in size
+/// from the last's, and the allocator (which keeps freed memory) would otherwise hold every
+/// round's holes besides the next round's lists.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory back to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The k nearest of each point's `m` heap entries (`heap_ids`, a row of m per point), sorted,
+/// the point itself first.
+fn finish(points: Points<'_>, heap_ids: &[u32], m: usize, k: usize) -> Result<Knn> {
+    let n = points.len();
     // Sorted rows, the point itself first. The distances are computed afresh: the AVX-512
     // tiles' ‖x‖² + ‖y‖² − 2x·y form found the neighbours but cancels (see `ops::pairs`).
     let mut indices = vec![0u32; n * k];
@@ -379,7 +516,8 @@ fn finish(points: Points<'_>, heaps: &Heaps, k: usize) -> Result<Knn> {
                 u32::MAX => f32::INFINITY,
                 j => sq_dist_f32(points.row(p), points.row(j as usize)),
             };
-            let mut e: Vec<(f32, u32)> = heaps.i[o..o + m].iter().map(|&j| (exact(j), j)).collect();
+            let mut e: Vec<(f32, u32)> =
+                heap_ids[o..o + m].iter().map(|&j| (exact(j), j)).collect();
             e.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             ri[0] = p as u32;
             rd[0] = 0.0;
@@ -398,4 +536,63 @@ fn finish(points: Points<'_>, heaps: &Heaps, k: usize) -> Result<Knn> {
         indices,
         distances,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+
+    #[test]
+    fn rows_gathered_in_place_equal_rows_copied() {
+        let (n, dim) = (1000, 3);
+        let data: Vec<f32> = (0..n * dim).map(|v| v as f32 * 0.5).collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.shuffle(&mut rng);
+        // Some rows stay where they are.
+        for p in [0, 17, 999] {
+            let at = order.iter().position(|&o| o == p).unwrap();
+            order.swap(at, p as usize);
+        }
+        let copied: Vec<f32> = order
+            .iter()
+            .flat_map(|&o| {
+                data[o as usize * dim..(o as usize + 1) * dim]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        let mut moved = data.clone();
+        gather_rows(&mut moved, dim, &order);
+        assert_eq!(moved, copied);
+        assert_eq!(&moved[17 * dim..18 * dim], &data[17 * dim..18 * dim]);
+    }
+
+    #[test]
+    fn task_updates_keep_each_shards_order_over_segments_and_reuse() {
+        let mut u = TaskUpdates::new(3);
+        for round in 0..2u32 {
+            u.clear();
+            let mut want: Vec<Vec<Update>> = vec![Vec::new(); 3];
+            // Shard 1 fills several segments, shard 2 one partly, shard 0 none.
+            for i in 0..(2 * SEGMENT as u32 + 5) {
+                let e = (i, round, i as f32);
+                u.push(1, e);
+                want[1].push(e);
+                if i % 7 == 0 {
+                    u.push(2, (i + 1, round, 0.5));
+                    want[2].push((i + 1, round, 0.5));
+                }
+            }
+            for (s, w) in want.iter().enumerate() {
+                let got: Vec<Update> = u.shard(s).flatten().copied().collect();
+                assert_eq!(&got, w, "shard {s}, round {round}");
+            }
+        }
+        // The second round reused the first one's segments.
+        let held = u.spare.len() + u.shards.iter().map(|s| s.0.len()).sum::<usize>();
+        assert_eq!(held, 4);
+    }
 }

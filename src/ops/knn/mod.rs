@@ -14,7 +14,9 @@ use crate::backend::{Backend, Points};
 use crate::error::{Error, Result};
 
 pub(crate) use check::nearest_others;
-pub use descent::{heap_factor, nn_descent, DescentOptions, DescentReport, MAX_GROWS, MIN_RECALL};
+pub use descent::{
+    heap_factor, nn_descent, nn_descent_owned, DescentOptions, DescentReport, MAX_GROWS, MIN_RECALL,
+};
 
 /// The k nearest neighbours of every point, row-major n x k.
 #[derive(Clone, Debug, PartialEq)]

@@ -193,3 +193,47 @@ fn descent_recalls_the_exact_neighbours() {
         }
     }
 }
+
+#[test]
+fn the_search_in_place_finds_the_copying_search_graph() {
+    // Several join tasks and waves per group, and groups smaller than a round.
+    let (n, dim, k) = (6007, 20, 15);
+    let data = clustered(n, dim, 11);
+    let p = Points::new(&data, dim).unwrap();
+    for group in [JOIN_GROUP, 700] {
+        let opts = DescentOptions {
+            join_group: group,
+            ..DescentOptions::for_n(n, k, 3)
+        };
+        let (copied, r1) = nn_descent(p, k, &opts, &|_| {}).unwrap();
+        let (owned, r2) = nn_descent_owned(data.clone(), dim, k, &opts, &|_| {}).unwrap();
+        assert_eq!(owned.indices, copied.indices, "join groups of {group}");
+        let bits = |k: &Knn| k.distances.iter().map(|d| d.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&owned), bits(&copied));
+        assert_eq!(format!("{r1:?}"), format!("{r2:?}"));
+        // And the graph is a real one: each point's row is itself, then true distances.
+        for i in (0..n).step_by(97) {
+            assert_eq!(owned.row(i)[0], i as u32);
+            for (&j, &d) in owned.row(i).iter().zip(owned.row_distances(i)).skip(1) {
+                assert_eq!(d, sq_dist_f32(p.row(i), p.row(j as usize)).sqrt());
+            }
+        }
+    }
+    // Invalid arguments fail the same way.
+    assert!(nn_descent_owned(
+        data.clone(),
+        dim,
+        1,
+        &DescentOptions::for_n(n, 1, 0),
+        &|_| {}
+    )
+    .is_err());
+    assert!(nn_descent_owned(
+        data[..dim * 3 + 1].to_vec(),
+        dim,
+        2,
+        &DescentOptions::for_n(3, 2, 0),
+        &|_| {}
+    )
+    .is_err());
+}
