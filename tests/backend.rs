@@ -318,7 +318,10 @@ fn reductions_are_bitwise_the_same_on_any_thread_count() {
             (bits(&acc.sum), bits(&acc.sumsq), bits(&gram.sum))
         })
     };
-    assert!(c.data.len() > 2 << 16, "the gram's sums span several blocks");
+    assert!(
+        c.data.len() > 2 << 16,
+        "the gram's sums span several blocks"
+    );
     let one = run(1);
     for threads in [2, 3, 8, 8] {
         assert_eq!(run(threads), one, "{threads} threads");

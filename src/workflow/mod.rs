@@ -88,7 +88,7 @@ pub(crate) fn compute_while_copying<T>(
             out.carry_over(reader, whole, mappings, skip)?;
             // HDF5's copy buffers are freed now; their pages would otherwise stay resident
             // (the allocator keeps freed memory) under the computation's peak.
-            pca::release_free_heap();
+            crate::mem::release_free_memory();
             Ok(out)
         });
         let value = compute();

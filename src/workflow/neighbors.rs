@@ -362,7 +362,7 @@ pub fn neighbors(opts: &NeighborsOptions, backend: &dyn Backend) -> Result<Neigh
     )?;
     // The points and the search's buffers are freed: their pages go back before the graphs are
     // built.
-    super::pca::release_free_heap();
+    crate::mem::release_free_memory();
     let knn_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let conn = connectivities(&knn);

@@ -477,7 +477,9 @@ fn join_rounds(
             }
         }
         drop((new_c, old_c));
-        release_free_heap();
+        // Each round's candidate lists differ in size from the last's; the allocator (which
+        // keeps freed memory) would otherwise hold every round's holes besides the next's.
+        crate::mem::release_free_memory();
         progress(round + 1);
         ran += 1;
         if (changed as f64) < opts.delta * (n * k) as f64 {
@@ -485,17 +487,6 @@ fn join_rounds(
         }
     }
     ran
-}
-
-/// Hands the heap's free pages back to the system. Each round's candidate lists differ in size
-/// from the last's, and the allocator (which keeps freed memory) would otherwise hold every
-/// round's holes besides the next round's lists.
-fn release_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory back to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// The k nearest of each point's `m` heap entries (`heap_ids`, a row of m per point), sorted,
