@@ -7,7 +7,7 @@
 //! starts from what is still in use, and measures each step with a [`PeakRss`].
 //!
 //! Both work from `/proc` and glibc on Linux and degrade to nothing elsewhere: the release is a
-//! no-op, and a peak is `None` when it cannot be attributed to the stretch measured.
+//! no-op, and a peak is `None` where `/proc` cannot be read.
 
 /// Returns the heap's free pages to the system (glibc's `malloc_trim(0)`, which also releases
 /// free pages inside every arena); a no-op where the C library is not glibc.
@@ -44,44 +44,64 @@ fn parse_status_kib(text: &str, field: &str) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// Resets the kernel's peak resident set size to the current one (writing `5` to
-/// `/proc/self/clear_refs`, Linux 4.0 and later); false where that is not allowed.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
+/// How often a [`PeakRss`] samples the resident set size.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Measures the peak resident set size of the work done between [`PeakRss::start`] and
 /// [`PeakRss::finish`] (the whole process's: every thread's memory counts).
-#[derive(Clone, Copy, Debug)]
+///
+/// The process's own peak (`VmHWM`) is never reset, so `/usr/bin/time`, schedulers and other
+/// outside tools still see the whole run's peak. Where the process peak rose during the
+/// stretch, that peak is the stretch's, exactly; otherwise the stretch's peak is the largest
+/// resident size a background thread sampled every 20 ms (a peak shorter than that can be
+/// missed).
+#[derive(Debug)]
 pub struct PeakRss {
-    /// The kernel's peak was reset at the start.
-    reset: bool,
-    /// The peak before the start (when it could not be reset).
+    /// The process peak before the start.
     before: Option<u64>,
+    /// Stops the sampler.
+    stop: std::sync::mpsc::Sender<()>,
+    /// The sampler: the largest resident size it saw.
+    sampler: Option<std::thread::JoinHandle<Option<u64>>>,
 }
 
 impl PeakRss {
-    /// Starts measuring: resets the kernel's peak where allowed, else notes the peak so far.
+    /// Starts measuring.
     pub fn start() -> Self {
-        let reset = reset_peak_rss();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let sampler = std::thread::Builder::new()
+            .name("scoop-rss".into())
+            .spawn(move || {
+                let mut max = current_rss();
+                loop {
+                    let done = !matches!(
+                        stopped.recv_timeout(SAMPLE_EVERY),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    );
+                    max = max.max(current_rss());
+                    if done {
+                        return max;
+                    }
+                }
+            })
+            .ok();
         PeakRss {
-            reset,
-            before: if reset { None } else { peak_rss() },
+            before: peak_rss(),
+            stop,
+            sampler,
         }
     }
 
-    /// The peak resident set size since [`Self::start`], in bytes. Where the kernel's peak could
-    /// not be reset, only a peak above the one before the start is known to belong to this
-    /// stretch; otherwise (or where `/proc` is unreadable) `None`.
-    pub fn finish(&self) -> Option<u64> {
-        let now = peak_rss()?;
-        if self.reset {
-            return Some(now);
-        }
-        match self.before {
-            Some(before) if now > before => Some(now),
+    /// The peak resident set size since [`Self::start`], in bytes; `None` where `/proc` cannot
+    /// be read.
+    pub fn finish(mut self) -> Option<u64> {
+        let _ = self.stop.send(());
+        let sampled = self.sampler.take().and_then(|h| h.join().ok()).flatten();
+        let rose = match (self.before, peak_rss()) {
+            (Some(before), Some(now)) if now > before => Some(now),
             _ => None,
-        }
+        };
+        rose.or(sampled)
     }
 }
 
@@ -110,16 +130,31 @@ mod tests {
             v[i] = 1;
         }
         std::hint::black_box(&v);
+        // Held past a few samples, so it is seen whether or not the process peak rises.
+        std::thread::sleep(SAMPLE_EVERY * 5);
         let peak = m.finish();
         drop(v);
         release_free_memory();
         // Other tests' threads allocate too, so only a lower bound holds.
-        if let Some(peak) = peak {
-            assert!(
-                peak >= rss + (size as u64) / 2,
-                "peak {peak}, rss before {rss}"
-            );
-        }
+        let peak = peak.expect("a peak on linux");
+        assert!(
+            peak >= rss + (size as u64) / 2,
+            "peak {peak}, rss before {rss}"
+        );
         assert!(peak_rss().expect("VmHWM on linux") >= 64 << 20);
+    }
+
+    /// Measuring a stretch leaves the process's own peak alone (what `/usr/bin/time` reports).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn measuring_keeps_the_process_peak() {
+        let v = vec![1u8; 48 << 20];
+        std::hint::black_box(&v);
+        drop(v);
+        let before = peak_rss().expect("VmHWM on linux");
+        let m = PeakRss::start();
+        release_free_memory();
+        let _ = m.finish();
+        assert!(peak_rss().expect("VmHWM on linux") >= before);
     }
 }
