@@ -111,12 +111,19 @@ fn main() {
 /// such sizes with fresh `mmap`s, so every chunk paid for page faults on memory it had just
 /// returned. Keeping them in the heap (no mmap below 512 MiB, no trimming) lets the same pages be
 /// reused; memory stays bounded by the chunk size.
+///
+/// One arena for every thread: the heap a step no longer uses can then all go back to the system
+/// between steps (`malloc_trim` trims the main arena's top; other arenas' tops only shrink on a
+/// `free` past the trim threshold, never here). Threads allocate per chunk or task, not per
+/// value, and small blocks come from glibc's per-thread caches, so one arena costs no contention
+/// that shows.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     // SAFETY: mallopt only adjusts allocator parameters; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
