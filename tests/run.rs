@@ -162,22 +162,7 @@ fn run_equals_the_steps_run_one_by_one() {
     assert!(table.contains("merge"), "{table}");
 
     // The same workflow, step by step.
-    let pre = d.join("pre");
-    let mut args = vec!["preprocess"];
-    args.extend(plates.iter().map(|s| s.as_str()));
-    let pre_s = pre.to_str().unwrap();
-    args.extend([
-        "--out-dir",
-        pre_s,
-        "--filter",
-        "pass_filter=full",
-        "--n-top-genes",
-        "100",
-        "--min-plates",
-        "3",
-        "-q",
-    ]);
-    ok(&args);
+    let pre = preprocess(&plates, &d.join("pre"), &[]);
     let pre_files: Vec<String> = PLATES
         .iter()
         .map(|p| {

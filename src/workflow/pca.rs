@@ -72,10 +72,10 @@ pub struct PcaSummary {
     pub uns_skipped: Vec<String>,
 }
 
-/// Stored values per chunk the PCA passes aim at (≈ 16 MB of CSR): dense matrices get fewer rows
-/// per chunk than `--chunk-rows`, so the chunks in flight stay small next to the eigen step's
-/// d x d workspaces.
-pub const PCA_CHUNK_NNZ: u64 = 2_000_000;
+/// Stored values per chunk the PCA passes aim at: the stream's own budget (≈ 16 MB of CSR), so
+/// dense matrices get fewer rows per chunk than `--chunk-rows` and the chunks in flight stay
+/// small next to the eigen step's d x d workspaces.
+pub const PCA_CHUNK_NNZ: u64 = crate::stream::DEFAULT_CHUNK_VALUES;
 
 /// Rows per chunk: `--chunk-rows`, lowered to about [`PCA_CHUNK_NNZ`] stored values, at least 256.
 pub(crate) fn chunk_rows(requested: usize, nnz: u64, n_rows: usize) -> usize {
