@@ -11,6 +11,7 @@ use crate::io::csr::write_csr;
 use crate::io::{write_element, CsrChunk, DenseRowReader, Element, H5adReader, NumVec, RowIds};
 use crate::ops::fuzzy::{connectivities, distance_graph, Graph};
 use crate::ops::knn::{exact, nn_descent_owned, DescentOptions, DescentReport, Knn, KnnMethod};
+use crate::ops::umap::RowVisitor;
 use crate::progress::Progress;
 
 /// Everything `scoop neighbors` needs.
@@ -113,10 +114,7 @@ pub(crate) fn element_key<'k>(key: &'k str, flag: &str) -> Result<&'k str> {
     Ok(key)
 }
 
-/// Rows per read of a representation in `X`.
-const READ_BLOCK: usize = 65_536;
-
-/// Bytes per read of a representation in `obsm` (rows of f32).
+/// Bytes per block of a representation read (dense f32 rows).
 const OBSM_BLOCK_BYTES: usize = 8 << 20;
 
 /// Genes up to which scanpy takes `X` itself as the representation (`settings.N_PCS`).
@@ -172,14 +170,42 @@ pub fn read_representation(
     rep: &Representation,
     n_cols: Option<usize>,
 ) -> Result<(Vec<f32>, usize)> {
+    let (n, _) = reader.shape()?;
+    let mut out: Vec<f32> = Vec::new();
+    // Each block is read into a buffer of its own, then copied: small blocks keep that off the
+    // peak (the whole representation is held once).
+    let width = visit_representation(reader, rep, n_cols, &mut |rows, w| {
+        if out.capacity() == 0 {
+            out.reserve_exact(n * w);
+        }
+        out.extend_from_slice(rows);
+        Ok(())
+    })?;
+    Ok((out, width))
+}
+
+/// [`read_representation`]'s rows streamed: `visit(rows, width)` on blocks of about
+/// [`OBSM_BLOCK_BYTES`] of consecutive rows, in order, covering every row once; returns the
+/// width. Holds one block at a time.
+pub fn visit_representation(
+    reader: &H5adReader,
+    rep: &Representation,
+    n_cols: Option<usize>,
+    visit: &mut RowVisitor<'_>,
+) -> Result<usize> {
     match rep {
-        Representation::Obsm(key) => read_obsm(reader, key, n_cols),
-        Representation::X => read_x_dense(reader),
+        Representation::Obsm(key) => visit_obsm(reader, key, n_cols, visit),
+        Representation::X => visit_x_dense(reader, visit),
     }
 }
 
-/// All of `X` as dense f32 rows (at most [`X_REP_MAX`] genes).
-fn read_x_dense(reader: &H5adReader) -> Result<(Vec<f32>, usize)> {
+/// Rows per block of `width` f32 columns.
+fn block_rows(width: usize) -> usize {
+    (OBSM_BLOCK_BYTES / (4 * width.max(1))).max(1)
+}
+
+/// All of `X` as dense f32 rows (at most [`X_REP_MAX`] genes), block by block.
+fn visit_x_dense(reader: &H5adReader, visit: &mut RowVisitor<'_>) -> Result<usize> {
     let x = reader.x()?;
     let (n, genes) = x.shape();
     let (n_obs, _) = reader.shape()?;
@@ -200,14 +226,14 @@ fn read_x_dense(reader: &H5adReader) -> Result<(Vec<f32>, usize)> {
             ),
         ));
     }
-    let mut out = vec![0f32; n * genes];
-    for start in (0..n).step_by(READ_BLOCK) {
-        let end = (start + READ_BLOCK).min(n);
+    let step = block_rows(genes);
+    let mut block = Vec::new();
+    for start in (0..n).step_by(step) {
+        let end = (start + step).min(n);
         let chunk = x.read_rows(start..end)?;
-        for (r, row) in out[start * genes..end * genes]
-            .chunks_exact_mut(genes)
-            .enumerate()
-        {
+        block.clear();
+        block.resize((end - start) * genes, 0f32);
+        for (r, row) in block.chunks_exact_mut(genes).enumerate() {
             let (cols, vals) = chunk.row(r);
             for (&c, &v) in cols.iter().zip(vals) {
                 // Repeated columns add up, as scipy densifies them.
@@ -221,12 +247,18 @@ fn read_x_dense(reader: &H5adReader) -> Result<(Vec<f32>, usize)> {
                 *slot += v;
             }
         }
+        visit(&block, genes)?;
     }
-    Ok((out, genes))
+    Ok(genes)
 }
 
-/// Reads the first `n_cols` (all when `None`) columns of `obsm/<key>` as f32 rows.
-fn read_obsm(reader: &H5adReader, key: &str, n_cols: Option<usize>) -> Result<(Vec<f32>, usize)> {
+/// The first `n_cols` (all when `None`) columns of `obsm/<key>` as f32 rows, block by block.
+fn visit_obsm(
+    reader: &H5adReader,
+    key: &str,
+    n_cols: Option<usize>,
+    visit: &mut RowVisitor<'_>,
+) -> Result<usize> {
     let path = reader.path();
     if !reader.keys("obsm")?.iter().any(|k| k == key) {
         return Err(Error::format(
@@ -254,10 +286,11 @@ fn read_obsm(reader: &H5adReader, key: &str, n_cols: Option<usize>) -> Result<(V
             format!("--n-pcs {cols}: the array has {d} columns"),
         ));
     }
-    // Each block is read into a buffer of its own, then copied: small blocks keep that off the
-    // peak (the whole array is held once).
-    let block = (OBSM_BLOCK_BYTES / (4 * cols)).max(1);
-    Ok((r.read_all(cols, block)?, cols))
+    let step = block_rows(cols);
+    for start in (0..n).step_by(step) {
+        visit(&r.read_rows(start..(start + step).min(n), cols)?, cols)?;
+    }
+    Ok(cols)
 }
 
 /// A graph as the CSR chunk the writer takes.

@@ -10,9 +10,9 @@ use crate::io::{
     write_element, DenseArray, DenseRowReader, Element, H5adReader, MatrixReader, NumVec,
 };
 use crate::ops::fuzzy::Graph;
-use crate::ops::umap::{default_epochs, umap, Init, Start, UmapOptions};
+use crate::ops::umap::{default_epochs, umap, Init, RowVisitor, Start, UmapOptions};
 use crate::progress::Progress;
-use crate::workflow::neighbors::{element_key, read_representation, Representation, X_REP_MAX};
+use crate::workflow::neighbors::{element_key, visit_representation, Representation, X_REP_MAX};
 use crate::workflow::Matrices;
 
 /// Everything `scoop umap` needs.
@@ -140,9 +140,14 @@ fn graph_key(reader: &H5adReader, neighbors_key: &str) -> Result<String> {
 /// The representation the graph was built on, as scanpy's `tl.umap` chooses it for umap's
 /// component layout: `uns/<neighbors_key>/params/use_rep` (an obsm array's first `n_pcs`
 /// columns when the params name them, or `X`), else scanpy's default ([`Representation::choose`]);
-/// None where that is an `X` this file lacks (or too wide to read dense) or a missing `X_pca`
-/// (umap then places components at random).
-fn source_data(reader: &H5adReader, neighbors_key: &str) -> Result<Option<(Vec<f32>, usize)>> {
+/// streamed to `visit` as [`crate::ops::umap::SourceData`] says. `Ok(false)` where that is an
+/// `X` this file lacks (or too wide to read dense) or a missing `X_pca` (umap then places
+/// components at random).
+fn source_data(
+    reader: &H5adReader,
+    neighbors_key: &str,
+    visit: &mut RowVisitor<'_>,
+) -> Result<bool> {
     let params = if reader.keys("uns")?.iter().any(|k| k == neighbors_key) {
         reader.element("uns", neighbors_key)?.get("params").cloned()
     } else {
@@ -163,9 +168,9 @@ fn source_data(reader: &H5adReader, neighbors_key: &str) -> Result<Option<(Vec<f
         Representation::Obsm(k) => k != "X_pca" || reader.keys("obsm")?.iter().any(|x| x == k),
     };
     if !usable {
-        return Ok(None);
+        return Ok(false);
     }
-    read_representation(reader, &rep, n_pcs).map(Some)
+    visit_representation(reader, &rep, n_pcs, visit).map(|_| true)
 }
 
 /// The starting layout `init_pos` names, as scanpy resolves it: an `obsm` key first (its first
@@ -221,7 +226,7 @@ pub fn run_umap(opts: &UmapRunOptions, backend: &dyn Backend) -> Result<UmapSumm
     let t = Instant::now();
     let epochs = opts.umap.n_epochs.unwrap_or_else(|| default_epochs(n));
     let bar = Progress::new("umap epochs", epochs as u64, opts.quiet);
-    let source = || source_data(&reader, &opts.neighbors_key);
+    let source = |visit: &mut RowVisitor<'_>| source_data(&reader, &opts.neighbors_key, visit);
     let skip = [format!("obsm/{obsm_key}"), format!("uns/{uns_key}")];
     let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     let (out, u) = super::compute_while_copying(

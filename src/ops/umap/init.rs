@@ -15,10 +15,16 @@ use crate::ops::fuzzy::Graph;
 use crate::ops::knn::nearest_others;
 use crate::ops::spectral::{components, laplacian_eigenvectors, SpectralReport};
 
-/// The data a graph was built on (scanpy's representation, `X_pca`), as row-major f32 rows and
-/// their width; `Ok(None)` where there is none. Read only when a layout needs component
-/// centroids.
-pub type SourceData<'a> = &'a dyn Fn() -> Result<Option<(Vec<f32>, usize)>>;
+/// Receives one block of consecutive rows of the source data: the rows (row-major f32) and
+/// their width.
+pub type RowVisitor<'v> = dyn FnMut(&[f32], usize) -> Result<()> + 'v;
+
+/// The data a graph was built on (scanpy's representation, `X_pca`), streamed: `source(visit)`
+/// calls `visit` on blocks of consecutive rows that together cover every row once, in order, and
+/// returns `Ok(true)`; it returns `Ok(false)`, without calling `visit`, where there is no source
+/// data. Called only when a layout needs component centroids, which take one pass: the data is
+/// never held whole.
+pub type SourceData<'a> = &'a dyn Fn(&mut RowVisitor<'_>) -> Result<bool>;
 
 /// Spectral initialization as umap's `spectral_layout`: the Laplacian eigenvectors of a
 /// connected graph; for several components, umap's `multi_component_layout`: each component
@@ -56,30 +62,52 @@ pub(super) fn spectral_init(
     )
 }
 
-/// The centroids of the components (row-major, with their width) in the source data, or None
-/// where there is none.
+/// The centroids of the components (row-major, with their width) in the source data, in one
+/// pass over it (sums in f64, in row order), or None where there is none.
 pub(super) fn component_centroids(
     label: &[u32],
     n_comp: usize,
     source: SourceData<'_>,
 ) -> Result<Option<(Vec<f64>, usize)>> {
-    let Some((data, width)) = source()? else {
+    let mut centroids: Vec<f64> = Vec::new();
+    let mut sizes = vec![0usize; n_comp];
+    let mut width = 0usize;
+    let mut row = 0usize;
+    let found = source(&mut |block: &[f32], w: usize| {
+        if w == 0 || !block.len().is_multiple_of(w) || (width != 0 && w != width) {
+            return Err(Error::InvalidArgument(format!(
+                "the source data's rows change width or do not divide the block: {} values \
+                 in rows of {w}",
+                block.len()
+            )));
+        }
+        if width == 0 {
+            width = w;
+            centroids = vec![0f64; n_comp * w];
+        }
+        for values in block.chunks_exact(w) {
+            let Some(&c) = label.get(row) else {
+                return Err(Error::InvalidArgument(format!(
+                    "the source data has more rows than the graph's {}",
+                    label.len()
+                )));
+            };
+            sizes[c as usize] += 1;
+            for (s, &v) in centroids[c as usize * w..][..w].iter_mut().zip(values) {
+                *s += v as f64;
+            }
+            row += 1;
+        }
+        Ok(())
+    })?;
+    if !found {
         return Ok(None);
-    };
-    if width == 0 || data.len() != label.len() * width {
+    }
+    if row != label.len() || width == 0 {
         return Err(Error::InvalidArgument(format!(
-            "the source data has {} values, not {} rows of {width}",
-            data.len(),
+            "the source data has {row} rows, the graph {}",
             label.len()
         )));
-    }
-    let mut centroids = vec![0f64; n_comp * width];
-    let mut sizes = vec![0usize; n_comp];
-    for (row, &c) in data.chunks_exact(width).zip(label) {
-        sizes[c as usize] += 1;
-        for (s, &v) in centroids[c as usize * width..][..width].iter_mut().zip(row) {
-            *s += v as f64;
-        }
     }
     for (c, &size) in sizes.iter().enumerate() {
         centroids[c * width..][..width]

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 pub use curve::find_ab_params;
 pub use edges::{edge_list, max_weight};
-pub use init::SourceData;
+pub use init::{RowVisitor, SourceData};
 
 /// umap-learn's default epochs: 500 up to 10,000 cells, 200 above.
 pub fn default_epochs(n: usize) -> usize {

@@ -171,7 +171,7 @@ fn layout_dimensions_out_of_range_are_refused() {
         };
         let err = umap(
             &g,
-            &|| Ok(None),
+            &|_| Ok(false),
             Start::Spectral,
             &opts,
             &crate::backend::CpuBackend::new(),
@@ -209,7 +209,21 @@ fn components_go_where_umaps_component_layout_puts_them() {
     let label: Vec<u32> = floats("labels").iter().map(|&v| v as u32).collect();
     let want = floats("layout");
     let n_comp = want.len() / dim;
-    let source = || Ok(Some((data.clone(), width)));
+    // Streamed in uneven blocks: the centroids do not depend on how the rows arrive.
+    let source = |visit: &mut RowVisitor<'_>| -> Result<bool> {
+        for block in data.chunks(3 * width) {
+            visit(block, width)?;
+        }
+        Ok(true)
+    };
+    let whole = |visit: &mut RowVisitor<'_>| -> Result<bool> {
+        visit(&data, width)?;
+        Ok(true)
+    };
+    assert_eq!(
+        component_centroids(&label, n_comp, &source).unwrap(),
+        component_centroids(&label, n_comp, &whole).unwrap()
+    );
     let centroids = component_centroids(&label, n_comp, &source)
         .unwrap()
         .unwrap();
@@ -259,7 +273,7 @@ fn thousands_of_lone_cells_go_on_a_grid_without_reading_the_data() {
         indices: Vec::new(),
         data: Vec::new(),
     };
-    let source = || -> Result<Option<(Vec<f32>, usize)>> {
+    let source = |_: &mut RowVisitor<'_>| -> Result<bool> {
         panic!("the source data is not needed for a grid")
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
@@ -293,4 +307,37 @@ fn ab_fit_matches_umap_learn() {
     let (a, b) = find_ab_params(1.0, 0.1);
     assert!((a - 1.576943460405378).abs() < 1e-4, "a = {a}");
     assert!((b - 0.8950608781227859).abs() < 1e-4, "b = {b}");
+}
+
+#[test]
+fn centroids_refuse_source_data_that_does_not_match_the_graph() {
+    let label = [0u32, 1, 0, 2];
+    let rows = [1f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+    let short = |visit: &mut RowVisitor<'_>| -> Result<bool> {
+        visit(&rows[..6], 2)?;
+        Ok(true)
+    };
+    let long = |visit: &mut RowVisitor<'_>| -> Result<bool> {
+        visit(&rows, 2)?;
+        visit(&rows[..2], 2)?;
+        Ok(true)
+    };
+    let ragged = |visit: &mut RowVisitor<'_>| -> Result<bool> {
+        visit(&rows[..4], 2)?;
+        visit(&rows[4..], 4)?;
+        Ok(true)
+    };
+    for source in [&short as SourceData<'_>, &long, &ragged] {
+        assert!(component_centroids(&label, 3, source).is_err());
+    }
+    let none = |_: &mut RowVisitor<'_>| -> Result<bool> { Ok(false) };
+    assert_eq!(component_centroids(&label, 3, &none).unwrap(), None);
+    let good = |visit: &mut RowVisitor<'_>| -> Result<bool> {
+        visit(&rows[..2], 2)?;
+        visit(&rows[2..], 2)?;
+        Ok(true)
+    };
+    let (c, w) = component_centroids(&label, 3, &good).unwrap().unwrap();
+    assert_eq!(w, 2);
+    assert_eq!(c, vec![3.0, 4.0, 3.0, 4.0, 7.0, 8.0]);
 }
