@@ -583,3 +583,74 @@ fn docs_cli_md_is_the_help_text() {
         assert!(have.contains(&format!("## scoop {cmd}")), "{cmd} missing");
     }
 }
+
+#[test]
+fn chunk_budgets_change_no_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = simulate(dir.path(), 2, 400);
+    let preprocess = |out: &str, budget: &[&str]| -> PathBuf {
+        let out = dir.path().join(out);
+        let mut args = vec!["preprocess"];
+        args.extend(plates.iter().map(|p| p.to_str().unwrap()));
+        args.extend(["--out-dir", out.to_str().unwrap(), "--n-top-genes", "20"]);
+        args.extend(["--min-plates", "1", "-q"]);
+        args.extend(budget);
+        ok(&scoop(&args));
+        out
+    };
+    let whole = preprocess("whole", &[]);
+    // Chunks of a few rows cut by the values budget, then by the rows budget.
+    let by_values = preprocess("by_values", &["--chunk-values", "150"]);
+    let by_rows = preprocess(
+        "by_rows",
+        &["--chunk-rows", "7", "--chunk-values", "100000"],
+    );
+    for out in [&by_values, &by_rows] {
+        for name in [
+            "plate1_filtered_preprocessed.h5ad",
+            "plate2_filtered_preprocessed.h5ad",
+        ] {
+            let (mut a, mut b) = (
+                common::dump_file(&whole.join(name)),
+                common::dump_file(&out.join(name)),
+            );
+            // X, obs, uns and the HVG flags are the same bits; the per-gene statistics are sums
+            // whose grouping follows the chunks, so they may differ in the last bits.
+            let (va, vb) = (a["var"].take(), b["var"].take());
+            assert_eq!(a, b, "{name} in {out:?}");
+            let columns = va["columns"].as_object().unwrap();
+            assert_eq!(columns.len(), vb["columns"].as_object().unwrap().len());
+            for (key, ca) in columns {
+                let cb = &vb["columns"][key];
+                match (ca["values"].as_array(), cb["values"].as_array()) {
+                    (Some(xa), Some(xb)) if xa.first().is_some_and(|v| v.is_f64()) => {
+                        assert_eq!(xa.len(), xb.len());
+                        for (x, y) in xa.iter().zip(xb) {
+                            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                            assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{key}: {x} {y}");
+                        }
+                    }
+                    _ => assert_eq!(ca, cb, "var/{key} of {name} in {out:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(whole.join("genes.tsv")).unwrap(),
+            std::fs::read_to_string(out.join("genes.tsv")).unwrap()
+        );
+    }
+    fails(
+        &scoop(&[
+            "preprocess",
+            plates[0].to_str().unwrap(),
+            "--out-dir",
+            dir.path().join("none").to_str().unwrap(),
+            "--min-plates",
+            "1",
+            "--chunk-values",
+            "0",
+        ]),
+        "chunk",
+    );
+    assert!(!dir.path().join("none").join("genes.tsv").exists());
+}

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 
 use crate::backend::{BackendOptions, CpuLayoutLanes, CudaKnn, CudaLayout, KernelChoice};
 use crate::error::{Error, Result};
-use crate::stream::{StreamOptions, DEFAULT_CHUNK_ROWS};
+use crate::stream::{StreamOptions, DEFAULT_CHUNK_ROWS, DEFAULT_CHUNK_VALUES};
 use choices::{BackendArg, LogFormatArg, ReadPathArg};
 
 /// The kernel variants the environment asks for, read here at the edge and nowhere in the
@@ -71,10 +71,14 @@ pub struct GlobalArgs {
     /// CPU threads (default: all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
-    /// Most rows per streamed chunk (a chunk also ends before 2,000,000 stored values, at least
-    /// one row).
+    /// Most rows per streamed chunk (a chunk ends at this many rows or at --chunk-values stored
+    /// values, whichever comes first, and holds at least one row).
     #[arg(long, default_value_t = DEFAULT_CHUNK_ROWS, global = true)]
     pub chunk_rows: usize,
+    /// Most stored values per streamed chunk (about 8 bytes each in memory, per chunk in flight;
+    /// a row longer than this is a chunk of its own).
+    #[arg(long, default_value_t = DEFAULT_CHUNK_VALUES, global = true)]
+    pub chunk_values: u64,
     /// How X's values are read: decompressed on all cores outside HDF5, or through HDF5 alone.
     #[arg(long, value_enum, default_value_t = ReadPathArg::Parallel, global = true)]
     pub read_path: ReadPathArg,
@@ -101,6 +105,7 @@ impl GlobalArgs {
     pub fn stream_options(&self) -> StreamOptions {
         StreamOptions {
             chunk_rows: self.chunk_rows,
+            chunk_values: self.chunk_values,
             ..StreamOptions::default()
         }
     }

@@ -130,6 +130,9 @@ fn merged_config(a: Args, g: &GlobalArgs, m: Option<&ArgMatches>) -> anyhow::Res
     if given("chunk_rows") || a.config.is_none() {
         c.chunk_rows = g.chunk_rows;
     }
+    if given("chunk_values") || a.config.is_none() {
+        c.chunk_values = g.chunk_values;
+    }
     c.quiet |= g.quiet;
     Ok(c)
 }

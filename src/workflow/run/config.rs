@@ -16,7 +16,7 @@ use crate::ops::hvg::Flavor;
 use crate::ops::normalize::TargetSum;
 use crate::ops::preprocess::PreprocessParams;
 use crate::plot::FigureFormat;
-use crate::stream::DEFAULT_CHUNK_ROWS;
+use crate::stream::{DEFAULT_CHUNK_ROWS, DEFAULT_CHUNK_VALUES};
 
 /// Components when `n_comps` is not given (lowered to the data's rank bound).
 pub const DEFAULT_N_COMPS: usize = 300;
@@ -65,8 +65,10 @@ pub struct RunConfig {
     pub devices: Vec<usize>,
     /// CPU threads (default: all cores).
     pub threads: Option<usize>,
-    /// Rows per streamed chunk.
+    /// Most rows per streamed chunk.
     pub chunk_rows: usize,
+    /// Most stored values per streamed chunk.
+    pub chunk_values: u64,
     /// No progress bars.
     pub quiet: bool,
 }
@@ -94,6 +96,7 @@ impl Default for RunConfig {
             devices: Vec::new(),
             threads: None,
             chunk_rows: DEFAULT_CHUNK_ROWS,
+            chunk_values: DEFAULT_CHUNK_VALUES,
             quiet: false,
         }
     }
@@ -165,6 +168,7 @@ impl RunConfig {
         positive("subsample", self.subsample)?;
         positive("n_neighbors", self.n_neighbors)?;
         positive("chunk_rows", self.chunk_rows)?;
+        positive("chunk_values", self.chunk_values as usize)?;
         if let Some(m) = self.min_plates {
             positive("min_plates", m)?;
         }
@@ -360,9 +364,16 @@ impl RunConfig {
         );
         entry(
             &mut s,
-            "Rows per streamed chunk.",
+            "Most rows per streamed chunk.",
             "chunk_rows",
             Some(v(&self.chunk_rows)),
+            "",
+        );
+        entry(
+            &mut s,
+            "Most stored values per streamed chunk (about 8 bytes each in memory).",
+            "chunk_values",
+            Some(v(&self.chunk_values)),
             "",
         );
         entry(

@@ -125,6 +125,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     crate::io::output::recover(&dir.join(merge::PLATES_DIR));
     let stream = StreamOptions {
         chunk_rows: config.chunk_rows,
+        chunk_values: config.chunk_values,
         ..StreamOptions::default()
     };
 
