@@ -8,6 +8,9 @@
 //! ([`rows_within`]), so a dense or wide matrix gets fewer rows per chunk than a sparse one and a
 //! chunk's buffers stay near the budget whatever the cells hold.
 //!
+//! Each row's `indptr` entry is read from the file once per pass: the offsets that cut a chunk
+//! are the ones its rows are read with ([`RowChunks`]).
+//!
 //! A consumed chunk's buffers go back to the stream's [`ChunkPool`] when its [`PooledChunk`] is
 //! dropped, and the reader refills them for a later chunk instead of allocating (and faulting in)
 //! fresh memory for every chunk.
@@ -20,7 +23,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::error::{Error, Result};
-use crate::io::{CsrChunk, H5adReader, MatrixInfo};
+use crate::io::{CsrChunk, H5adReader, MatrixInfo, MatrixReader};
 
 /// Default cap on source rows per chunk.
 pub const DEFAULT_CHUNK_ROWS: usize = 10_000;
@@ -187,24 +190,7 @@ impl ChunkStream {
     ) -> Result<Self> {
         let info = H5adReader::open(path)?.x()?.info().clone();
         let n_rows = info.shape.0;
-        if let RowSelection::Mask(m) = &selection {
-            if m.len() != n_rows {
-                return Err(Error::InvalidArgument(format!(
-                    "row mask has {} entries, X has {n_rows} rows",
-                    m.len()
-                )));
-            }
-        }
-        if opts.chunk_rows == 0 {
-            return Err(Error::InvalidArgument(
-                "--chunk-rows must be positive".into(),
-            ));
-        }
-        if opts.chunk_values == 0 {
-            return Err(Error::InvalidArgument(
-                "the stored values per chunk must be positive".into(),
-            ));
-        }
+        check_stream(n_rows, &selection, &opts)?;
         let selected = selection.count(n_rows);
         let (tx, rx) = bounded(opts.prefetch.max(1));
         let path: PathBuf = path.to_path_buf();
@@ -218,22 +204,14 @@ impl ChunkStream {
                         return;
                     }
                 };
-                let mut start = 0;
-                while start < n_rows {
-                    let end = match chunk_end(&reader, start, &opts) {
-                        Ok(end) => end,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let item = read_selected(&reader, start..end, &selection, &pool);
-                    start = end;
-                    let item = match item {
-                        Ok(Some(c)) => Ok(c),
-                        Ok(None) => continue,
-                        Err(e) => Err(e),
-                    };
+                let chunks = match RowChunks::new(&reader, selection, opts, pool) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                for item in chunks {
                     let failed = item.is_err();
                     if tx.send(item).is_err() || failed {
                         return;
@@ -260,23 +238,162 @@ impl ChunkStream {
     }
 }
 
-/// The end of the chunk starting at source row `start`: at most `chunk_rows` rows and
-/// `chunk_values` stored values ([`rows_within`]), at least one row.
-fn chunk_end(
-    reader: &crate::io::MatrixReader,
-    start: usize,
-    opts: &StreamOptions,
-) -> Result<usize> {
-    let last = (start + opts.chunk_rows).min(reader.shape().0);
-    let offsets = reader.row_offsets(start..last)?;
-    Ok(start + rows_within(&offsets, opts.chunk_values))
+/// Fails unless `selection` (a mask of `n_rows` entries) and `opts` (positive budgets) can
+/// stream a matrix of `n_rows` rows.
+fn check_stream(n_rows: usize, selection: &RowSelection, opts: &StreamOptions) -> Result<()> {
+    if let RowSelection::Mask(m) = selection {
+        if m.len() != n_rows {
+            return Err(Error::InvalidArgument(format!(
+                "row mask has {} entries, X has {n_rows} rows",
+                m.len()
+            )));
+        }
+    }
+    if opts.chunk_rows == 0 {
+        return Err(Error::InvalidArgument(
+            "--chunk-rows must be positive".into(),
+        ));
+    }
+    if opts.chunk_values == 0 {
+        return Err(Error::InvalidArgument(
+            "--chunk-values must be positive".into(),
+        ));
+    }
+    Ok(())
 }
 
-/// Reads the selected rows of `rows` into a chunk from `pool` (or a new one); `None` when no row
-/// is selected.
+/// Row offsets read ahead of a pass, each entry of `indptr` read from the file once.
+///
+/// A chunk's cut needs the offsets of its candidate rows (up to `chunk_rows` of them), of which
+/// the values budget may keep only a few; the rest are the next chunks' candidates. The window
+/// keeps them: a refill reads only the entries after the last one held, at least
+/// [`READ_AHEAD`] of them, so a pass reads `indptr` in consecutive, disjoint ranges. On the
+/// parallel path that is what makes a compressed `indptr` chunk (which holds the offsets of
+/// many stream chunks) decode once per pass: the chunk reader keeps the chunk a read ends
+/// inside for the read that starts there, and no read goes back to an earlier one. Large reads
+/// also keep the calls per pass few; the window holds at most `chunk_rows + READ_AHEAD + 1`
+/// entries. A read that fails (a negative offset) fails the chunk that needed it, which may lie
+/// before the bad entry.
+struct OffsetWindow {
+    /// Row whose start `offsets[0]` is.
+    first: usize,
+    offsets: Vec<u64>,
+}
+
+/// Least `indptr` entries a refill of an [`OffsetWindow`] reads.
+const READ_AHEAD: usize = 1 << 16;
+
+impl OffsetWindow {
+    fn new() -> Self {
+        OffsetWindow {
+            first: 0,
+            offsets: Vec::new(),
+        }
+    }
+
+    /// The offsets of rows `rows` (`rows.len() + 1` entries, what
+    /// [`MatrixReader::row_offsets`] returns), reading from the file only the entries the window
+    /// does not hold. Entries before `rows.start` are let go.
+    fn get(&mut self, reader: &MatrixReader, rows: Range<usize>) -> Result<&[u64]> {
+        let held = self.first..self.first + self.offsets.len();
+        if !held.contains(&rows.start) {
+            self.first = rows.start;
+            self.offsets.clear();
+        }
+        if self.first + self.offsets.len() <= rows.end {
+            self.offsets.drain(..rows.start - self.first);
+            self.first = rows.start;
+            // Entries `from..to` of indptr: the row offsets of rows `from..to - 1`.
+            let from = self.first + self.offsets.len();
+            let to = (rows.end + 1)
+                .max(from + READ_AHEAD)
+                .min(reader.shape().0 + 1);
+            self.offsets.extend(reader.row_offsets(from..to - 1)?);
+        }
+        let at = rows.start - self.first;
+        Ok(&self.offsets[at..at + rows.len() + 1])
+    }
+}
+
+/// The chunks a [`ChunkStream`] delivers, read on the calling thread: chunks of at most
+/// `chunk_rows` rows and `chunk_values` stored values ([`rows_within`]), at least one row, each
+/// holding the selected rows of its range (chunks with none are skipped).
+///
+/// Each row's offsets are read once ([`OffsetWindow`]): those that cut a chunk are the ones its
+/// rows are read with ([`MatrixReader::read_rows_with_offsets_into`]), which checks them as a
+/// read of `indptr` does. Iteration ends after the first error.
+pub struct RowChunks<'a> {
+    reader: &'a MatrixReader,
+    selection: RowSelection,
+    opts: StreamOptions,
+    pool: ChunkPool,
+    next: usize,
+    window: OffsetWindow,
+}
+
+impl<'a> RowChunks<'a> {
+    /// The chunks of `reader`'s rows in `selection`, cut by `opts` (its `prefetch` unused), their
+    /// buffers taken from `pool` where it has some. Fails on a mask whose length is not the
+    /// matrix's rows, or a budget of zero.
+    pub fn new(
+        reader: &'a MatrixReader,
+        selection: RowSelection,
+        opts: StreamOptions,
+        pool: ChunkPool,
+    ) -> Result<Self> {
+        check_stream(reader.shape().0, &selection, &opts)?;
+        Ok(RowChunks {
+            reader,
+            selection,
+            opts,
+            pool,
+            next: 0,
+            window: OffsetWindow::new(),
+        })
+    }
+
+    /// The next chunk's rows, or `None` at the end, or the first error.
+    fn next_chunk(&mut self) -> Result<Option<PooledChunk>> {
+        let n_rows = self.reader.shape().0;
+        while self.next < n_rows {
+            let start = self.next;
+            let last = (start + self.opts.chunk_rows).min(n_rows);
+            let offsets = self.window.get(self.reader, start..last)?;
+            let end = start + rows_within(offsets, self.opts.chunk_values);
+            self.next = end;
+            let offsets = &offsets[..=end - start];
+            if let Some(chunk) = read_selected(
+                self.reader,
+                start..end,
+                offsets,
+                &self.selection,
+                &self.pool,
+            )? {
+                return Ok(Some(chunk));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Iterator for RowChunks<'_> {
+    type Item = Result<PooledChunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.next_chunk().transpose();
+        if matches!(item, Some(Err(_))) {
+            self.next = self.reader.shape().0;
+        }
+        item
+    }
+}
+
+/// Reads the selected rows of `rows`, whose offsets are `offsets`, into a chunk from `pool` (or
+/// a new one); `None` when no row is selected.
 fn read_selected(
-    reader: &crate::io::MatrixReader,
+    reader: &MatrixReader,
     rows: Range<usize>,
+    offsets: &[u64],
     selection: &RowSelection,
     pool: &ChunkPool,
 ) -> Result<Option<PooledChunk>> {
@@ -293,7 +410,7 @@ fn read_selected(
             .unwrap_or_else(|| CsrChunk::empty(reader.shape().1)),
         pool: Some(pool.clone()),
     };
-    reader.read_rows_into(rows, &mut chunk)?;
+    reader.read_rows_with_offsets_into(rows, offsets, &mut chunk)?;
     if let Some(keep) = keep {
         chunk.retain_rows(keep);
     }
@@ -365,6 +482,91 @@ pub fn scan_x(path: &Path, selection: RowSelection, opts: StreamOptions) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::chunk_writer::ChunkWriter;
+    use crate::io::{Codec, ReadPath, RowIds};
+
+    /// A `csr_matrix` `X` of `n` rows holding `i % 7` values each, its indptr int64 in gzip
+    /// chunks of 1,000 entries; returns the file's path and the matrix's offsets.
+    fn write_matrix(dir: &Path, n: usize) -> (PathBuf, Vec<u64>) {
+        crate::io::filters::register();
+        let path = dir.join("x.h5ad");
+        let file = hdf5::File::create(&path).unwrap();
+        let x = file.create_group("X").unwrap();
+        crate::io::h5::set_encoding(&x, "csr_matrix", "0.1.0").unwrap();
+        let mut offsets = vec![0u64];
+        for i in 0..n {
+            offsets.push(offsets[i] + (i % 7) as u64);
+        }
+        let nnz = offsets[n] as usize;
+        let indices: Vec<i32> = (0..n).flat_map(|i| 0..(i % 7) as i32).collect();
+        let data: Vec<f32> = (0..nnz).map(|k| (k % 13) as f32 + 1.0).collect();
+        let ptr: Vec<i64> = offsets.iter().map(|&o| o as i64).collect();
+        let mut w = ChunkWriter::create::<i32>(&x, "indices", 1 << 14, Codec::None).unwrap();
+        w.append(&indices).unwrap();
+        w.finish().unwrap();
+        let mut w = ChunkWriter::create::<f32>(&x, "data", 1 << 14, Codec::None).unwrap();
+        w.append(&data).unwrap();
+        w.finish().unwrap();
+        let mut w = ChunkWriter::create::<i64>(&x, "indptr", 1_000, Codec::Gzip(4)).unwrap();
+        w.append(&ptr).unwrap();
+        w.finish().unwrap();
+        crate::io::h5::set_attr_i64s(&x, "shape", &[n as i64, 7]).unwrap();
+        (path, offsets)
+    }
+
+    #[test]
+    fn a_pass_reads_each_offset_once_across_window_refills() {
+        let dir = tempfile::tempdir().unwrap();
+        // More than three windows of offsets, in 201 gzip chunks.
+        let n = 200_000;
+        let (path, offsets) = write_matrix(dir.path(), n);
+        let file = crate::io::h5::open_read(&path).unwrap();
+        let x = MatrixReader::open_with(&file, "X", ReadPath::Parallel).unwrap();
+        let slow = MatrixReader::open_with(&file, "X", ReadPath::Hdf5).unwrap();
+        let mask: Vec<bool> = (0..n).map(|i| i % 5 != 0 && i % 9_000 > 2_000).collect();
+        // Cut by the values budget (~667 rows), by the row cap, and by rows above READ_AHEAD.
+        for (chunk_rows, chunk_values) in [(1_000, 2_000), (300, u64::MAX), (100_000, 1 << 40)] {
+            let opts = StreamOptions {
+                chunk_rows,
+                chunk_values,
+                prefetch: 1,
+            };
+            for selection in [
+                RowSelection::All,
+                RowSelection::Mask(Arc::new(mask.clone())),
+            ] {
+                let before = x.indptr_reads().unwrap();
+                let (mut rows, mut values) = (0, 0);
+                let chunks = RowChunks::new(&x, selection.clone(), opts, ChunkPool::new(2));
+                for chunk in chunks.unwrap() {
+                    let chunk = chunk.unwrap();
+                    // The source rows the chunk spans (all of them, or its first to its last
+                    // selected row).
+                    let r = match &chunk.rows {
+                        RowIds::Range(r) => r.start as usize..r.end as usize,
+                        RowIds::List(ids) => ids[0] as usize..*ids.last().unwrap() as usize + 1,
+                    };
+                    assert!(r.len() <= chunk_rows);
+                    assert!(r.len() == 1 || offsets[r.end] - offsets[r.start] <= chunk_values);
+                    if matches!(chunk.rows, RowIds::Range(_)) {
+                        assert!(*chunk == slow.read_rows(r.clone()).unwrap(), "rows {r:?}");
+                    }
+                    rows += chunk.n_rows();
+                    values += chunk.data.len();
+                }
+                let after = x.indptr_reads().unwrap();
+                assert!(after.parallel);
+                let want_rows = selection.count(n);
+                let want_values: u64 = (0..n)
+                    .filter(|&i| matches!(&selection, RowSelection::All) || mask[i])
+                    .map(|i| offsets[i + 1] - offsets[i])
+                    .sum();
+                assert_eq!((rows, values as u64), (want_rows, want_values));
+                assert_eq!(after.entries - before.entries, n as u64 + 1);
+                assert!(after.chunks_decoded - before.chunks_decoded <= n as u64 / 1_000 + 1);
+            }
+        }
+    }
 
     /// `indptr` of `rows` rows of `per_row` stored values each.
     fn uniform(rows: usize, per_row: u64) -> Vec<u64> {

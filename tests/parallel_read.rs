@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use scoop::io::{CsrChunk, H5adReader, MatrixReader, ReadPath};
-use scoop::stream::{ChunkStream, RowSelection, StreamOptions};
+use scoop::stream::{ChunkPool, ChunkStream, RowChunks, RowSelection, StreamOptions};
 
 fn run_py(py: &Path, args: &[&str]) -> String {
     common::script(py, "parallel_read.py", args)
@@ -80,6 +80,12 @@ fn parallel_path_returns_what_hdf5_returns_for_every_variant() {
             "{name}: parallel path taken"
         );
         assert!(!slow.is_parallel());
+        assert_eq!(
+            fast.indptr_reads().unwrap().parallel,
+            v["indptr_parallel"].as_bool().unwrap(),
+            "{name}: parallel path taken for indptr"
+        );
+        assert!(!slow.indptr_reads().unwrap().parallel);
         // Reads smaller and larger than the chunks, aligned with nothing, and one whole read.
         for rows in [1000, 333, 2500, 4000] {
             let want = read_all(&slow, rows);
@@ -167,6 +173,61 @@ fn parallel_path_returns_what_hdf5_returns_for_every_variant() {
     }
 }
 
+#[test]
+fn a_pass_reads_each_row_offset_once_and_decodes_each_indptr_chunk_once() {
+    let Some(fx) = fixtures() else { return };
+    // Chunks of ~40 rows (a values budget of 5,000 at ~120 values per row), cut out of 97
+    // candidates: many chunks per stored chunk of indptr, most cut before their last candidate.
+    let opts = StreamOptions {
+        chunk_rows: 97,
+        chunk_values: 5_000,
+        prefetch: 1,
+    };
+    for v in fx.manifest["variants"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap();
+        let path = fx.path(name);
+        let slow = open_x(&path, ReadPath::Hdf5);
+        for read in [ReadPath::Parallel, ReadPath::Hdf5] {
+            let x = open_x(&path, read);
+            let n = x.shape().0;
+            let before = x.indptr_reads().unwrap();
+            let (mut next, mut chunks) = (0, 0);
+            for chunk in RowChunks::new(&x, RowSelection::All, opts, ChunkPool::new(2)).unwrap() {
+                let chunk = chunk.unwrap_or_else(|e| panic!("{name}: {e}"));
+                let rows = next..next + chunk.n_rows();
+                assert!(
+                    *chunk == slow.read_rows(rows.clone()).unwrap(),
+                    "{name} {read:?}: rows {rows:?} differ"
+                );
+                assert!(
+                    chunk.n_rows() == 1 || chunk.data.len() <= 5_000,
+                    "{name}: {rows:?}"
+                );
+                next = rows.end;
+                chunks += 1;
+            }
+            assert_eq!(next, n, "{name}: rows delivered");
+            assert!(chunks > 80, "{name}: {chunks} chunks");
+            let after = x.indptr_reads().unwrap();
+            assert_eq!(
+                after.entries - before.entries,
+                n as u64 + 1,
+                "{name} {read:?}: indptr entries read in one pass"
+            );
+            let stored = v["indptr_chunks"].as_u64().unwrap();
+            let decoded = after.chunks_decoded - before.chunks_decoded;
+            if read == ReadPath::Parallel && after.parallel {
+                assert!(
+                    decoded <= stored,
+                    "{name}: {decoded} indptr chunks decoded, {stored} stored"
+                );
+            } else {
+                assert_eq!(decoded, 0, "{name}: decoded outside the parallel path");
+            }
+        }
+    }
+}
+
 /// `dump_file`'s X, obs, var and obsm of an output.
 fn outputs(path: &Path) -> Value {
     let d = common::dump_file(path);
@@ -236,21 +297,33 @@ fn preprocess_and_pca_give_identical_outputs_on_gzip_and_uncompressed_plates() {
 /// Copies fixture `name` to a fresh directory, lets `damage` change it, runs `scoop preprocess`
 /// on it and returns its one-line error; checks that nothing was left in the output directory.
 fn failing_preprocess(name: &str, damage: impl FnOnce(&Path)) -> String {
+    failing_preprocess_with(name, &[], damage)
+}
+
+/// [`failing_preprocess`] with `extra` arguments to `scoop preprocess`; in the error returned
+/// the input's directory reads `DIR`.
+fn failing_preprocess_with(name: &str, extra: &[&str], damage: impl FnOnce(&Path)) -> String {
     let fx = fixtures().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join(format!("{name}.h5ad"));
     std::fs::copy(fx.path(name), &input).unwrap();
     damage(&input);
     let out = dir.path().join("out");
-    let res = common::scoop(&[
-        "preprocess",
-        input.to_str().unwrap(),
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--min-plates",
-        "1",
-        "-q",
-    ]);
+    let res = common::scoop(
+        &[
+            "preprocess",
+            input.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--min-plates",
+            "1",
+            "-q",
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect::<Vec<_>>(),
+    );
     assert!(!res.status.success(), "{name}: damaged input was accepted");
     let err = String::from_utf8_lossy(&res.stderr).trim().to_string();
     assert_eq!(err.lines().count(), 1, "{name}: not one line: {err}");
@@ -273,7 +346,7 @@ fn failing_preprocess(name: &str, damage: impl FnOnce(&Path)) -> String {
         left.iter().all(|n| n == "out"),
         "{name}: left behind {left:?}"
     );
-    err
+    err.replace(dir.path().to_str().unwrap(), "DIR")
 }
 
 fn surgery(what: &str, file: &Path, element: &str, chunk: usize) {
@@ -294,6 +367,47 @@ fn a_corrupt_compressed_chunk_is_one_line_naming_file_element_and_chunk() {
     assert!(err.contains("gzip"), "{err}");
     let err = failing_preprocess("zstd", |p| surgery("garble", p, "X/indices", 2));
     assert!(err.contains("/X/indices: chunk 2 (elements "), "{err}");
+}
+
+#[test]
+fn a_corrupt_indptr_is_one_line_naming_file_and_element_on_both_read_paths() {
+    let Some(fx) = fixtures() else { return };
+    // Offsets of row 2,100 below row 2,099's, of row 3,000 negative, of row 3,500 past the
+    // stored values, in indptr stored contiguous, in anndata's gzip chunks and as int64 in small
+    // gzip chunks (read by the parallel path) and as uint64 (read through HDF5).
+    let cases = [
+        (
+            "2100",
+            "5",
+            "/X/indptr: not non-decreasing within rows 0..4000",
+        ),
+        ("3000", "-5", "/X/indptr: negative offset -5"),
+        (
+            "3500",
+            "1000000000",
+            "/X/indptr: not non-decreasing within rows 0..4000",
+        ),
+    ];
+    for name in [
+        "indptr_int32_contiguous",
+        "gzip",
+        "indptr_int64_gzip_small_chunks",
+        "indptr_uint64_gzip",
+    ] {
+        for (row, value, want) in cases {
+            if name.contains("uint64") && value.starts_with('-') {
+                continue; // not representable
+            }
+            let damage = |p: &Path| {
+                run_py(&fx.py, &["indptr", p.to_str().unwrap(), row, value]);
+            };
+            let want = format!("error: DIR/{name}.h5ad: {want}");
+            for read in ["parallel", "hdf5"] {
+                let err = failing_preprocess_with(name, &["--read-path", read], damage);
+                assert_eq!(err, want, "{name}, row {row} = {value}, {read} path");
+            }
+        }
+    }
 }
 
 #[test]
@@ -321,6 +435,8 @@ fn a_chunk_past_the_end_of_the_file_is_one_line_naming_the_chunk() {
     let copy = dir.path().join("g.h5ad");
     std::fs::copy(fx.path("gzip"), &copy).unwrap();
     let x = open_x(&copy, ReadPath::Parallel);
+    let all = 0..x.shape().0;
+    let offsets = x.row_offsets(all.clone()).unwrap();
     let info: Value = serde_json::from_str(&run_py(
         &fx.py,
         &["chunk", copy.to_str().unwrap(), "X/data", "100"],
@@ -328,10 +444,22 @@ fn a_chunk_past_the_end_of_the_file_is_one_line_naming_the_chunk() {
     .unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&copy).unwrap();
     f.set_len(info["addr"].as_u64().unwrap() + 10).unwrap();
-    let err = x.read_rows(0..x.shape().0).unwrap_err().to_string();
-    // X/indices lies after X/data in anndata's files: its first chunk is the first one missing.
+    // X/indices and X/indptr lie after X/data in anndata's files: with the offsets read, the
+    // first chunk of indices is the first one missing; without, the first chunk of indptr.
+    let mut chunk = CsrChunk::empty(x.shape().1);
+    let err = x
+        .read_rows_with_offsets_into(all.clone(), &offsets, &mut chunk)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("/X/indices: chunk 0 (elements 0..3755, "),
+        "{err}"
+    );
+    assert!(err.contains("past the end of the file"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+    let err = x.read_rows(all).unwrap_err().to_string();
+    assert!(
+        err.contains("/X/indptr: chunk 0 (elements 0..2001, "),
         "{err}"
     );
     assert!(err.contains("past the end of the file"), "{err}");

@@ -1,6 +1,7 @@
 //! CSR matrices in h5ad: row-range reads of `X` (CSR or dense), and streamed CSR writes.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hdf5::{Dataset, Group};
 use rayon::prelude::*;
@@ -125,20 +126,34 @@ impl MatrixReader {
         }
     }
 
+    /// [`Self::read_rows_into`] with the rows' offsets already read: `offsets` must be what
+    /// [`Self::row_offsets`] returns for `rows` (`rows.len() + 1` entries), and `indptr` is not
+    /// read again. The offsets get the checks a read of `indptr` gets (non-decreasing, within
+    /// the stored values; negative offsets are refused when `indptr` is read), so a corrupt
+    /// `indptr` fails with the same line whichever way its offsets came.
+    pub fn read_rows_with_offsets_into(
+        &self,
+        rows: Range<usize>,
+        offsets: &[u64],
+        chunk: &mut CsrChunk,
+    ) -> Result<()> {
+        match self {
+            MatrixReader::Csr(r) => r.read_rows_with_offsets_into(rows, offsets, chunk),
+            MatrixReader::Dense(r) => {
+                check_offsets_len(&rows, offsets)?;
+                *chunk = r.read_rows(rows)?;
+                Ok(())
+            }
+        }
+    }
+
     /// Where each of rows `rows` starts and ends among the stored values: `rows.len() + 1`
     /// offsets, the first at row `rows.start` (CSR: `indptr[rows.start..=rows.end]`; dense:
     /// multiples of the column count).
     pub fn row_offsets(&self, rows: Range<usize>) -> Result<Vec<u64>> {
         match self {
             MatrixReader::Csr(r) => {
-                let n = r.info.shape.0;
-                if rows.start > rows.end || rows.end > n {
-                    return Err(format_err(
-                        &r.group,
-                        "",
-                        format!("row range {rows:?} outside 0..{n}"),
-                    ));
-                }
+                r.check_rows(&rows)?;
                 r.read_indptr(rows.start..rows.end + 1)
             }
             MatrixReader::Dense(r) => {
@@ -158,6 +173,41 @@ impl MatrixReader {
             MatrixReader::Dense(r) => Ok((rows.len() * r.info.shape.1) as u64),
         }
     }
+
+    /// What has been read of `indptr` since the matrix was opened; `None` for a dense matrix.
+    pub fn indptr_reads(&self) -> Option<IndptrReads> {
+        match self {
+            MatrixReader::Csr(r) => Some(r.indptr_reads()),
+            MatrixReader::Dense(_) => None,
+        }
+    }
+}
+
+/// What a [`CsrReader`] has read of its `indptr` (counted since it was opened, the reads of
+/// its first and last entry at open included): lets a caller check that a pass reads each
+/// row's offsets once and decodes each stored chunk of `indptr` once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndptrReads {
+    /// True when `indptr` is read by positioned reads outside HDF5 ([`ReadPath::Parallel`]
+    /// where its storage allows, as for `data` and `indices`).
+    pub parallel: bool,
+    /// Entries read from the file (an entry read twice counts twice).
+    pub entries: u64,
+    /// Stored chunks decoded by the parallel path (always 0 through HDF5 or when `indptr` is
+    /// unfiltered).
+    pub chunks_decoded: u64,
+}
+
+/// Checks that `offsets` has one entry per row of `rows` and one more.
+fn check_offsets_len(rows: &Range<usize>, offsets: &[u64]) -> Result<()> {
+    if offsets.len() != rows.len() + 1 {
+        return Err(Error::InvalidArgument(format!(
+            "{} row offsets for rows {rows:?}, which need {}",
+            offsets.len(),
+            rows.len() + 1
+        )));
+    }
+    Ok(())
 }
 
 /// Reader of a `csr_matrix` group.
@@ -167,9 +217,13 @@ pub struct CsrReader {
     indices: Dataset,
     indptr: Dataset,
     info: MatrixInfo,
-    /// Parallel readers of `data` and `indices`, where the read path and the storage allow.
+    /// Parallel readers of `data`, `indices` and `indptr`, where the read path and the storage
+    /// allow.
     fast_data: Option<Box<ChunkReader>>,
     fast_indices: Option<Box<ChunkReader>>,
+    fast_indptr: Option<Box<ChunkReader>>,
+    /// Entries of `indptr` read so far.
+    indptr_entries: AtomicU64,
 }
 
 /// Opens numeric dataset `name` of `group`, checking that scoop can decode its filters.
@@ -201,8 +255,9 @@ impl CsrReader {
         Self::open_with(group, default_read_path())
     }
 
-    /// [`Self::open`] reading `data` and `indices` by `path` (datasets the parallel path cannot
-    /// map go through HDF5).
+    /// [`Self::open`] reading `data`, `indices` and `indptr` by `path` (datasets the parallel
+    /// path cannot map go through HDF5, and so does an `indptr` of a type other than int32 or
+    /// int64).
     pub fn open_with(group: Group, path: ReadPath) -> Result<Self> {
         let shape = h5::attr_f64s(&group, "shape")?
             .ok_or_else(|| format_err(&group, "@shape", "missing"))?;
@@ -263,6 +318,12 @@ impl CsrReader {
         } else {
             None
         };
+        // Offsets are read as int64: int32 and int64 convert exactly (uint64 does not).
+        let fast_indptr = if parallel && matches!(ptr_t, NumDtype::I32 | NumDtype::I64) {
+            ChunkReader::open(&indptr)?.map(Box::new)
+        } else {
+            None
+        };
         let reader = CsrReader {
             group,
             data,
@@ -271,6 +332,8 @@ impl CsrReader {
             info,
             fast_data,
             fast_indices,
+            fast_indptr,
+            indptr_entries: AtomicU64::new(0),
         };
         let ends = reader.read_indptr(n_rows..n_rows + 1)?;
         let first = reader.read_indptr(0..1)?;
@@ -300,7 +363,12 @@ impl CsrReader {
     /// Reads `indptr[range]` as u64, rejecting negative offsets.
     fn read_indptr(&self, range: Range<usize>) -> Result<Vec<u64>> {
         let mut raw: Vec<i64> = Vec::new();
-        h5::read_into(&self.indptr, range, &mut raw, &self.group, "indptr")?;
+        match &self.fast_indptr {
+            Some(fast) => fast.read_into(range, &mut raw)?,
+            None => h5::read_into(&self.indptr, range, &mut raw, &self.group, "indptr")?,
+        }
+        self.indptr_entries
+            .fetch_add(raw.len() as u64, Ordering::Relaxed);
         raw.into_iter()
             .map(|v| {
                 u64::try_from(v)
@@ -309,7 +377,35 @@ impl CsrReader {
             .collect()
     }
 
-    /// Reads rows `rows`: one hyperslab of indptr, then one of indices and data.
+    /// What has been read of `indptr` since open.
+    pub fn indptr_reads(&self) -> IndptrReads {
+        IndptrReads {
+            parallel: self.fast_indptr.is_some(),
+            entries: self.indptr_entries.load(Ordering::Relaxed),
+            chunks_decoded: self.fast_indptr.as_ref().map_or(0, |f| f.chunks_decoded()),
+        }
+    }
+
+    /// Fails unless `rows` lies within the matrix's rows.
+    fn check_rows(&self, rows: &Range<usize>) -> Result<()> {
+        let n_rows = self.info.shape.0;
+        if rows.end > n_rows || rows.start > rows.end {
+            return Err(format_err(
+                &self.group,
+                "",
+                format!("row range {rows:?} outside 0..{n_rows}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `indptr[rows.start..=rows.end]`, after checking `rows`.
+    fn offsets_of(&self, rows: &Range<usize>) -> Result<Vec<u64>> {
+        self.check_rows(rows)?;
+        self.read_indptr(rows.start..rows.end + 1)
+    }
+
+    /// Reads rows `rows`: one read of indptr, then one of indices and data.
     pub fn read_rows(&self, rows: Range<usize>) -> Result<CsrChunk> {
         let mut chunk = CsrChunk::empty(self.info.shape.1);
         self.read_rows_into(rows, &mut chunk)?;
@@ -318,9 +414,22 @@ impl CsrReader {
 
     /// [`Self::read_rows`] into `chunk`, replacing its contents and reusing its buffers.
     pub fn read_rows_into(&self, rows: Range<usize>, chunk: &mut CsrChunk) -> Result<()> {
+        let offsets = self.offsets_of(&rows)?;
+        self.read_rows_with_offsets_into(rows, &offsets, chunk)
+    }
+
+    /// [`Self::read_rows_into`] with `indptr[rows.start..=rows.end]` already read
+    /// (see [`MatrixReader::read_rows_with_offsets_into`]).
+    pub fn read_rows_with_offsets_into(
+        &self,
+        rows: Range<usize>,
+        offsets: &[u64],
+        chunk: &mut CsrChunk,
+    ) -> Result<()> {
         chunk.rows = RowIds::Range(rows.start as u64..rows.end as u64);
         chunk.n_cols = self.info.shape.1;
-        let span = self.read_structure_into(rows, &mut chunk.indptr, &mut chunk.indices)?;
+        let span =
+            self.read_structure_into(rows, offsets, &mut chunk.indptr, &mut chunk.indices)?;
         if let Some(fast) = &self.fast_data {
             fast.read_into(span, &mut chunk.data)?;
         } else if span.is_empty() {
@@ -357,28 +466,25 @@ impl CsrReader {
 
     /// The local indptr and checked column indices of rows `rows`, and their span of `data`.
     fn read_structure(&self, rows: Range<usize>) -> Result<(Vec<usize>, Vec<u32>, Range<usize>)> {
+        let offsets = self.offsets_of(&rows)?;
         let (mut indptr, mut indices) = (Vec::new(), Vec::new());
-        let span = self.read_structure_into(rows, &mut indptr, &mut indices)?;
+        let span = self.read_structure_into(rows, &offsets, &mut indptr, &mut indices)?;
         Ok((indptr, indices, span))
     }
 
-    /// [`Self::read_structure`] into `indptr` and `indices` (their allocations reused); returns
-    /// the span of `data`.
+    /// [`Self::read_structure`] from the rows' offsets `ptr` (`indptr[rows.start..=rows.end]`,
+    /// checked here: non-decreasing and within the stored values) into `indptr` and `indices`
+    /// (their allocations reused); returns the span of `data`.
     fn read_structure_into(
         &self,
         rows: Range<usize>,
+        ptr: &[u64],
         indptr: &mut Vec<usize>,
         indices: &mut Vec<u32>,
     ) -> Result<Range<usize>> {
-        let (n_rows, n_cols) = self.info.shape;
-        if rows.end > n_rows || rows.start > rows.end {
-            return Err(format_err(
-                &self.group,
-                "",
-                format!("row range {rows:?} outside 0..{n_rows}"),
-            ));
-        }
-        let ptr = self.read_indptr(rows.start..rows.end + 1)?;
+        let n_cols = self.info.shape.1;
+        self.check_rows(&rows)?;
+        check_offsets_len(&rows, ptr)?;
         let (lo, hi) = (ptr[0], ptr[ptr.len() - 1]);
         if ptr.windows(2).any(|w| w[1] < w[0]) || hi > self.info.nnz {
             return Err(format_err(

@@ -21,7 +21,7 @@ pub mod zarr;
 pub use array::{DenseArray, NumDtype, NumVec};
 pub use chunk::{CsrChunk, RowIds};
 pub use chunks::{default_read_path, set_default_read_path, ReadPath};
-pub use csr::{CsrWriteOptions, CsrWriter, MatrixEncoding, MatrixInfo, MatrixReader};
+pub use csr::{CsrWriteOptions, CsrWriter, IndptrReads, MatrixEncoding, MatrixInfo, MatrixReader};
 pub use dataframe::{
     Categories, Column, ColumnValues, DataFrame, DataFrameReader, DataFrameWriter, StringNa,
 };

@@ -4,9 +4,11 @@
       Write DIR/plain.h5ad with anndata (uncompressed CSR float32 counts), DIR/gzip.h5ad with
       anndata's compression="gzip", and copies whose X datasets h5py (+ hdf5plugin) rewrites
       through one filter pipeline, chunk size, dtype or layout each. DIR/manifest.json lists
-      {"variants": [{name, parallel, zero_ranges}]}: `parallel` says whether scoop's parallel path
-      must map both X/data and X/indices; `zero_ranges` are X/data element ranges that must read
-      as zeros (chunks left unallocated).
+      {"variants": [{name, parallel, zero_ranges, indptr_parallel, indptr_chunks}]}: `parallel`
+      says whether scoop's parallel path must map both X/data and X/indices; `zero_ranges` are
+      X/data element ranges that must read as zeros (chunks left unallocated);
+      `indptr_parallel` whether it must map X/indptr; `indptr_chunks` how many filtered chunks
+      X/indptr is stored in (0 when unfiltered).
   parallel_read.py chunk FILE ELEMENT INDEX
       Print the chunk's element offset, file address and stored size as JSON.
   parallel_read.py garble FILE ELEMENT INDEX
@@ -16,6 +18,8 @@
   parallel_read.py misplace FILE ELEMENT INDEX
       Rewrite the chunk's address in the file's (v1 B-tree) chunk index to point 1 GB past the
       end of the file.
+  parallel_read.py indptr FILE ROW VALUE
+      Set X/indptr[ROW] to VALUE (through h5py, so the dataset's filters still decode).
 """
 import json
 import sys
@@ -61,10 +65,10 @@ def copy_attrs(src, dst):
 
 
 def variant(base, dst, data_kw=None, ind_kw=None, data_dtype=None, ind_dtype=None,
-            userblock=None, skip_chunks=None):
+            userblock=None, skip_chunks=None, ptr_kw=None, ptr_dtype=None):
     """Copy `base`, rewriting X/data and X/indices with the given h5py keyword arguments and
-    dtypes (indptr keeps its storage). `skip_chunks`: (chunk length, chunk numbers) of X/data
-    left unwritten, so unallocated."""
+    dtypes, and X/indptr too when `ptr_kw` is given (else it keeps its storage).
+    `skip_chunks`: (chunk length, chunk numbers) of X/data left unwritten, so unallocated."""
     import h5py
 
     kw = {"userblock_size": userblock} if userblock else {}
@@ -75,7 +79,11 @@ def variant(base, dst, data_kw=None, ind_kw=None, data_dtype=None, ind_dtype=Non
                 s.copy(s[k], d, k)
         gx = d.create_group("X")
         copy_attrs(s["X"], gx)
-        s.copy(s["X/indptr"], gx, "indptr")
+        if ptr_kw is None:
+            s.copy(s["X/indptr"], gx, "indptr")
+        else:
+            ptr = s["X/indptr"][()].astype(ptr_dtype or s["X/indptr"].dtype)
+            gx.create_dataset("indptr", data=ptr, **ptr_kw)
         data = s["X/data"][()]
         if data_dtype:
             data = data.astype(data_dtype)
@@ -127,17 +135,48 @@ def make(d: Path):
         ("userblock_gzip", gz, {"userblock": 4096}),
         ("unallocated_gzip", gz, {"skip_chunks": (1000, {3, 4, 10})}),
         ("unallocated_raw", {}, {"skip_chunks": (1000, {0, 7})}),
+        # indptr stored otherwise: compressed in chunks smaller than a stream chunk's rows or
+        # holding all rows, contiguous, int32 and int64, big-endian.
+        ("indptr_int64_gzip_small_chunks", gz,
+         {"ptr_kw": {**gz, "chunks": (250,)}, "ptr_dtype": "<i8"}),
+        ("indptr_int32_gzip_one_chunk", gz, {"ptr_kw": {**gz, "chunks": (4001,)}}),
+        ("indptr_int64_zstd", dict(hp.Zstd(clevel=3)),
+         {"ptr_kw": {**hp.Zstd(clevel=3), "chunks": (1000,)}, "ptr_dtype": "<i8"}),
+        ("indptr_int64_bigendian_gzip_shuffle", gz,
+         {"ptr_kw": {**gz, "shuffle": True, "chunks": (700,)}, "ptr_dtype": ">i8"}),
+        ("indptr_int64_contiguous", {"chunks": (50_000,)}, {"ptr_kw": {}, "ptr_dtype": "<i8"}),
+        ("indptr_int32_contiguous", {}, {"ptr_kw": {}}),
+        # uint64 offsets do not convert exactly to int64: indptr goes through HDF5.
+        ("indptr_uint64_gzip", gz, {"ptr_kw": gz, "ptr_dtype": "<u8"}),
     ]
-    manifest = {"variants": [{"name": "plain", "parallel": True, "zero_ranges": []},
-                             {"name": "gzip", "parallel": True, "zero_ranges": []}]}
+    manifest = {"variants": [
+        {"name": "plain", "parallel": True, "zero_ranges": [], **indptr_facts(plain)},
+        {"name": "gzip", "parallel": True, "zero_ranges": [], **indptr_facts(d / "gzip.h5ad")},
+    ]}
     for name, kw, extra in variants:
         zero = variant(plain, d / f"{name}.h5ad", kw, **extra)
-        manifest["variants"].append({"name": name, "parallel": True, "zero_ranges": zero})
+        manifest["variants"].append({"name": name, "parallel": True, "zero_ranges": zero,
+                                     **indptr_facts(d / f"{name}.h5ad")})
     # A non-zero fill value: unallocated chunks read as 7, so X goes through HDF5.
     zero = variant(plain, d / "fill7.h5ad", {**gz, "fillvalue": 7}, ind_kw=gz,
                    skip_chunks=(1000, {2}))
-    manifest["variants"].append({"name": "fill7", "parallel": False, "zero_ranges": []})
+    manifest["variants"].append({"name": "fill7", "parallel": False, "zero_ranges": [],
+                                 **indptr_facts(d / "fill7.h5ad")})
     (d / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def indptr_facts(path):
+    """Whether scoop's parallel path must map X/indptr (int32 or int64; these files' fill
+    values are zero and their filters supported), and its filtered chunks."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ds = f["X/indptr"]
+        filtered = ds.chunks is not None and ds.id.get_create_plist().get_nfilters() > 0
+        return {
+            "indptr_parallel": ds.dtype.kind == "i" and ds.dtype.itemsize in (4, 8),
+            "indptr_chunks": -(-ds.shape[0] // ds.chunks[0]) if filtered else 0,
+        }
 
 
 def chunk_info(path, element, index):
@@ -159,6 +198,12 @@ def main():
     cmd = sys.argv[1]
     if cmd == "make":
         make(Path(sys.argv[2]))
+        return
+    if cmd == "indptr":
+        import h5py
+
+        with h5py.File(sys.argv[2], "r+") as f:
+            f["X/indptr"][int(sys.argv[3])] = int(sys.argv[4])
         return
     path, element, index = sys.argv[2], sys.argv[3], int(sys.argv[4])
     c = chunk_info(path, element, index)

@@ -21,7 +21,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hdf5::Dataset;
@@ -78,6 +78,8 @@ pub(crate) struct ChunkReader {
     index: Index,
     pipeline: Pipeline,
     kept: Mutex<Kept>,
+    /// Stored chunks decoded so far.
+    decoded: AtomicU64,
 }
 
 impl ChunkReader {
@@ -102,7 +104,14 @@ impl ChunkReader {
             index,
             pipeline,
             kept: Mutex::new(None),
+            decoded: AtomicU64::new(0),
         }))
+    }
+
+    /// Stored chunks this reader has decoded (run through a filter pipeline) since it was
+    /// opened; a chunk decoded twice counts twice. Unfiltered bytes count none.
+    pub(crate) fn chunks_decoded(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
     }
 
     /// Elements `range` converted to `T` as HDF5 converts them.
@@ -208,6 +217,7 @@ impl ChunkReader {
                     && T::native(self.index.stored)
                     && self.pipeline.single_compressor(loc.mask)
                 {
+                    self.decoded.fetch_add(1, Ordering::Relaxed);
                     self.with_stored(loc, |stored| {
                         self.pipeline.decode_into(stored, loc.mask, bytes_mut(part))
                     })
@@ -293,6 +303,7 @@ impl ChunkReader {
 
     /// Reads and decodes one stored chunk into its `expected` bytes.
     fn decode_chunk(&self, loc: ChunkLoc, expected: usize) -> Result<Vec<u8>, String> {
+        self.decoded.fetch_add(1, Ordering::Relaxed);
         let stored = self.read_chunk(loc)?;
         self.pipeline.decode(stored, loc.mask, expected)
     }
