@@ -458,6 +458,173 @@ fn a_new_subsample_is_drawn_from_pca_h5ad_without_a_projection() {
     assert_eq!((sa, a), (sb, b));
 }
 
+/// The three arrays of `path`'s X, read through `scoop`'s readers.
+fn csr(path: &Path) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
+    let c = x(path);
+    (c.indptr, c.indices, c.data)
+}
+
+/// The `X pass:` line of `scoop inspect --stats` (rows, stored values, sum), timing cut off.
+fn stats_line(args: &[&str]) -> String {
+    let out = ok(args);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("X pass:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    line.split(", ").take(3).collect::<Vec<_>>().join(", ")
+}
+
+#[test]
+fn pca_h5ad_links_its_x_to_merged_h5ad() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plates = plates(d);
+    // Compressed, so that the linked X goes through the parallel reader's decoding too.
+    let first = d.join("first");
+    run(&plates, &first, &["--compression", "gzip"]);
+    // The directory moved as a whole: the link resolves beside pca.h5ad.
+    let out = d.join("moved");
+    std::fs::rename(&first, &out).unwrap();
+    let (pca, merged) = (out.join("pca.h5ad"), out.join("merged.h5ad"));
+    let (ps, ms) = (pca.to_str().unwrap(), merged.to_str().unwrap());
+    let link = H5adReader::open(&pca)
+        .unwrap()
+        .x_link()
+        .expect("X is a link");
+    assert_eq!(
+        (link.file.as_str(), link.element.as_str()),
+        ("merged.h5ad", "/X")
+    );
+    assert!(H5adReader::open(&merged).unwrap().x_link().is_none());
+
+    // scoop's readers read merged.h5ad's bytes for pca.h5ad's X (the two files lay their
+    // elements out differently, so offsets taken in one and read in the other would fail or
+    // differ), on both read paths.
+    let want = csr(&merged);
+    assert!(want.0.len() > 5000 && want.2.len() > 10_000);
+    assert!(csr(&pca) == want, "pca.h5ad's X as scoop reads it");
+    for path in ["parallel", "hdf5"] {
+        assert_eq!(
+            stats_line(&["inspect", "--stats", "--read-path", path, ps]),
+            stats_line(&["inspect", "--stats", "--read-path", path, ms]),
+            "inspect --stats --read-path {path}"
+        );
+    }
+    assert!(
+        ok(&["inspect", ps]).contains("; stored in merged.h5ad (/X, external link)"),
+        "{}",
+        ok(&["inspect", ps])
+    );
+
+    // Commands reading pca.h5ad's X give what they give on merged.h5ad, and write
+    // self-contained files.
+    let res = d.join("res");
+    std::fs::create_dir(&res).unwrap();
+    let on = |name: &str, input: &str, args: &[&str]| -> PathBuf {
+        let o = res.join(name);
+        let mut a = vec![args[0], input];
+        a.extend(&args[1..]);
+        a.extend(["--out", o.to_str().unwrap(), "-q"]);
+        ok(&a);
+        o
+    };
+    let sub = ["subsample", "--n", "700", "--seed", "3", "--with-x"];
+    let (a, b) = (on("sub_p.h5ad", ps, &sub), on("sub_m.h5ad", ms, &sub));
+    assert!(csr(&a) == csr(&b), "subsample --with-x");
+    let pc = ["pca", "--n-comps", "5"];
+    let (a, b) = (on("pca_p.h5ad", ps, &pc), on("pca_m.h5ad", ms, &pc));
+    assert!(csr(&a) == want, "pca's copy of X");
+    assert!(H5adReader::open(&a).unwrap().x_link().is_none());
+    assert_eq!(dense(&a, "obsm", "X_pca"), dense(&b, "obsm", "X_pca"));
+    let nb = ["neighbors", "--use-rep", "X", "--n-neighbors", "5"];
+    let (a, b) = (on("nb_p.h5ad", ps, &nb), on("nb_m.h5ad", ms, &nb));
+    let graph = |p: &Path| {
+        let f = H5adReader::open(p).unwrap();
+        let m = MatrixReader::open(&f.group("obsp").unwrap(), "distances").unwrap();
+        let c = m.read_rows(0..m.shape().0).unwrap();
+        (c.indptr, c.indices, c.data)
+    };
+    assert!(graph(&a) == graph(&b), "neighbors --use-rep X");
+    let cat = res.join("concat.h5ad");
+    ok(&[
+        "concat",
+        ps,
+        ms,
+        "--label",
+        "source",
+        "--out",
+        cat.to_str().unwrap(),
+        "-q",
+    ]);
+    let (c, m) = (x(&cat), x(&merged));
+    assert_eq!(c.n_rows(), 2 * m.n_rows());
+    assert!(
+        c.indices == [&m.indices[..], &m.indices[..]].concat(),
+        "concat: indices"
+    );
+    assert!(
+        c.data == [&m.data[..], &m.data[..]].concat(),
+        "concat: values"
+    );
+
+    // anndata (each stack) reads it from another working directory.
+    let elsewhere = d.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    for (stack, py) in common::stacks() {
+        let said = common::script(
+            &py,
+            "linked_x.py",
+            &[out.to_str().unwrap(), elsewhere.to_str().unwrap()],
+        );
+        assert_eq!(said.trim(), "ok", "{stack}");
+    }
+
+    // Separated from merged.h5ad, pca.h5ad says where its X should be.
+    let alone = d.join("alone");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(&pca, alone.join("pca.h5ad")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scoop"))
+        .args(["inspect", "pca.h5ad"])
+        .current_dir(&alone)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: pca.h5ad: /X: an external link to /X in merged.h5ad, which cannot be opened: \
+         keep merged.h5ad beside this file (move their directory as a whole)\n"
+    );
+}
+
+/// A rerun whose merge replaces merged.h5ad removes pca.h5ad (whose X links to it) with the
+/// old merged file: killed before the new pca.h5ad is committed, it leaves no pca.h5ad, and
+/// resumed, pca.h5ad's X is the new merged file's.
+#[test]
+fn a_new_merged_h5ad_takes_the_pca_h5ad_linking_to_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let plates = plates(dir.path());
+    let out = dir.path().join("run");
+    run(&plates, &out, &[]);
+    assert!(out.join("pca.h5ad").is_file());
+    let gzip = ["--compression", "gzip"];
+    run_signalled(&plates, &out, &gzip, libc::SIGKILL, || {
+        temp_exists(&out, "pca.h5ad")
+    })
+    .expect("the run finished before the kill");
+    assert!(recorded(&out).contains(&"merge".to_string()));
+    assert!(
+        !out.join("pca.h5ad").exists(),
+        "a pca.h5ad links to the new merged.h5ad"
+    );
+    run(&plates, &out, &gzip);
+    let s = state(&out);
+    assert_eq!(
+        names(&s["last_run"]["ran"]),
+        ["pca", "subset", "neighbors", "umap", "plot"]
+    );
+    assert!(csr(&out.join("pca.h5ad")) == csr(&out.join("merged.h5ad")));
+}
+
 #[test]
 fn print_config_reads_back_as_the_defaults() {
     let text = ok(&["run", "--print-config"]);
@@ -628,6 +795,19 @@ fn killed_runs_resume_to_the_same_outputs() {
         let (_, a) = dense(&out.join("pca.h5ad"), "obsm", "X_pca");
         let (_, b) = dense(&whole.join("pca.h5ad"), "obsm", "X_pca");
         assert_eq!(a, b, "{point}: X_pca");
+        // pca.h5ad's X links to the final merged.h5ad, never to a staged name.
+        let link = H5adReader::open(&out.join("pca.h5ad"))
+            .unwrap()
+            .x_link()
+            .unwrap_or_else(|| panic!("{point}: pca.h5ad's X is not a link"));
+        assert_eq!(
+            (link.file.as_str(), link.element.as_str()),
+            ("merged.h5ad", "/X")
+        );
+        assert!(
+            csr(&out.join("pca.h5ad")) == csr(&whole.join("merged.h5ad")),
+            "{point}: pca.h5ad's X"
+        );
         let (_, a) = dense(&out.join("umap.h5ad"), "obsm", "X_umap");
         let (_, b) = dense(&whole.join("umap.h5ad"), "obsm", "X_umap");
         // UMAP's epochs race as umap-learn's do: the layout's shape, not its values, repeats.

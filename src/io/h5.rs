@@ -453,6 +453,79 @@ pub(crate) fn is_group(group: &Group, name: &str) -> bool {
     group.link_exists(name) && group.group(name).is_ok()
 }
 
+/// Where an external link points: the file name as stored in the link (a relative name is
+/// resolved against the linking file's directory) and the element path inside that file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalLink {
+    /// The target file's name, as stored.
+    pub file: String,
+    /// The element's path in the target file.
+    pub element: String,
+}
+
+/// The target of `name` under `group` when it is an HDF5 external link; `None` for any other
+/// link, or when there is no such link.
+pub(crate) fn external_link(group: &Group, name: &str) -> Option<ExternalLink> {
+    use hdf5_sys::h5l::{H5L_info2_t, H5L_type_t, H5Lget_info2, H5Lget_val, H5Lunpack_elink_val};
+    use std::ffi::{CStr, CString};
+    let c_name = CString::new(name).ok()?;
+    // SAFETY: the group id is open for the call, the name is NUL-terminated, the value buffer
+    // holds the `val_size` bytes HDF5 reports, and the unpacked strings point into that buffer,
+    // which outlives their copies; the calls run under hdf5-metno's global lock.
+    hdf5::sync::sync(|| unsafe {
+        if hdf5_sys::h5l::H5Lexists(group.id(), c_name.as_ptr(), hdf5_sys::h5p::H5P_DEFAULT) <= 0 {
+            return None;
+        }
+        let mut info = H5L_info2_t::default();
+        if H5Lget_info2(
+            group.id(),
+            c_name.as_ptr(),
+            &mut info,
+            hdf5_sys::h5p::H5P_DEFAULT,
+        ) < 0
+            || info.type_ != H5L_type_t::H5L_TYPE_EXTERNAL
+        {
+            return None;
+        }
+        let size = *info.u.val_size();
+        let mut buf = vec![0u8; size];
+        if H5Lget_val(
+            group.id(),
+            c_name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            size,
+            hdf5_sys::h5p::H5P_DEFAULT,
+        ) < 0
+        {
+            return None;
+        }
+        let (mut flags, mut file, mut element) = (0, std::ptr::null(), std::ptr::null());
+        if H5Lunpack_elink_val(
+            buf.as_ptr().cast(),
+            size,
+            &mut flags,
+            &mut file,
+            &mut element,
+        ) < 0
+            || file.is_null()
+            || element.is_null()
+        {
+            return None;
+        }
+        Some(ExternalLink {
+            file: CStr::from_ptr(file).to_string_lossy().into_owned(),
+            element: CStr::from_ptr(element).to_string_lossy().into_owned(),
+        })
+    })
+}
+
+/// Creates `name` under `group` as an HDF5 external link to element `element` of the file
+/// named `file` (a relative name resolves against the linking file's directory when read). The
+/// target need not exist yet.
+pub(crate) fn link_external(group: &Group, name: &str, file: &str, element: &str) -> Result<()> {
+    group.link_external(file, element, name).at(group, name)
+}
+
 /// Copies element `name` of `src` (a whole group or dataset, attributes included) to `dst` under
 /// the same name, inside HDF5 (no decoding): how steps carry over what they do not change.
 pub(crate) fn copy_object(src: &Group, name: &str, dst: &Group) -> Result<()> {

@@ -8,7 +8,7 @@ use hdf5::Group;
 use super::csr::MatrixReader;
 use super::dataframe::{DataFrame, DataFrameReader};
 use super::elem::{read_element, Element};
-use super::h5::{self, format_err, H5Context};
+use super::h5::{self, format_err, ExternalLink, H5Context};
 use super::output::{OutputOptions, OutputSet};
 use crate::error::{Error, Result};
 
@@ -39,8 +39,39 @@ impl H5adReader {
                 ));
             }
         }
+        r.check_linked_x()?;
         r.check_x_shape()?;
         Ok(r)
+    }
+
+    /// Fails with a format error on `/X` when X is an external link whose target cannot be
+    /// opened (its file moved or removed), naming the file it links to.
+    fn check_linked_x(&self) -> Result<()> {
+        let Some(link) = self.x_link() else {
+            return Ok(());
+        };
+        if h5::is_group(&self.file, "X") || self.file.dataset("X").is_ok() {
+            return Ok(());
+        }
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
+        let beside = dir.map_or_else(|| PathBuf::from(&link.file), |d| d.join(&link.file));
+        Err(Error::format(
+            &self.path,
+            "/X",
+            format!(
+                "an external link to {} in {}, which cannot be opened: keep {} beside this \
+                 file (move their directory as a whole)",
+                link.element,
+                beside.display(),
+                link.file
+            ),
+        ))
+    }
+
+    /// Where X lives when it is an HDF5 external link to another file (as in `scoop run`'s
+    /// `pca.h5ad`); `None` when X is stored in this file or absent.
+    pub fn x_link(&self) -> Option<ExternalLink> {
+        h5::external_link(&self.file, "X")
     }
 
     /// X's (rows, columns) as its metadata declares them: a sparse group's `shape` attribute, a
@@ -275,6 +306,14 @@ impl OutputFile {
             }
         }
         Ok(())
+    }
+
+    /// Writes `name` under the root as an HDF5 external link to element `element` of the file
+    /// named `file`, instead of a copy: a relative `file` is resolved against the directory the
+    /// output is read from, so the two files must stay side by side. Readers (HDF5, h5py,
+    /// anndata, scoop) follow the link; the target need not exist until then.
+    pub fn link_external(&self, name: &str, file: &str, element: &str) -> Result<()> {
+        h5::link_external(self.root(), name, file, element)
     }
 
     /// Completes the file (missing mappings added), flushes and closes it at its staged path

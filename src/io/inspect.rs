@@ -68,11 +68,20 @@ pub fn describe(path: &Path) -> Result<String> {
             Some(c) => write!(s, ", chunks {c:?}").unwrap(),
             None => write!(s, ", contiguous").unwrap(),
         }
-        writeln!(
+        write!(
             s,
             ", compression {}",
             i.compression.as_deref().unwrap_or("none")
         )
+        .unwrap();
+        match f.x_link() {
+            Some(link) => writeln!(
+                s,
+                "; stored in {} ({}, external link)",
+                link.file, link.element
+            ),
+            None => writeln!(s),
+        }
         .unwrap();
     } else {
         writeln!(s, "X: none").unwrap();

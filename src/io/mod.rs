@@ -28,6 +28,7 @@ pub use dataframe::{
 pub use dense::{DenseRowReader, DenseRowWriter};
 pub use elem::{read_element, write_element, Element};
 pub use filters::Codec;
+pub use h5::ExternalLink;
 pub use h5ad::{H5adReader, OutputFile};
 pub use matrix_rows::{ColumnMap, MatrixSink, RowBlock};
 pub use output::{OutputOptions, OutputSet};

@@ -144,6 +144,7 @@ pub fn pca(opts: &PcaOptions, backend: &dyn Backend) -> Result<PcaSummary> {
             output: &opts.output,
             zarr: opts.zarr.as_deref(),
             drop_matrices: opts.drop_matrices,
+            link_x: None,
             set: &set,
             quiet: opts.quiet,
         },
@@ -179,6 +180,10 @@ pub(crate) struct ProjectionTarget<'a> {
     pub zarr: Option<&'a Path>,
     /// Leave X, raw and layers out of the output.
     pub drop_matrices: bool,
+    /// Write X as an HDF5 external link to the input's `/X`, naming the input by this file
+    /// name (relative to the output's directory, where the input must lie), instead of a copy;
+    /// raw and layers are copied as usual. `None`: X is copied.
+    pub link_x: Option<&'a str>,
     /// The output set `output` and `zarr` are staged in (committed by the caller).
     pub set: &'a OutputSet,
     /// No progress bars.
@@ -197,9 +202,10 @@ pub(crate) struct Projected {
 
 /// The projection pass of `pca`: streams the input's X in `stream`'s chunks, projects each on
 /// `fit` and writes the output `.h5ad` (the input's annotations, `obsm/X_pca`, `varm/PCs`,
-/// `uns/pca`, and its matrices unless dropped) and the Zarr copy, both committed only when
-/// complete. `on_block(first_row, coords)` sees each chunk's coordinates (rows x k, row-major) in
-/// row order, on the calling thread.
+/// `uns/pca`, and its matrices unless dropped, X copied or linked as
+/// [`ProjectionTarget::link_x`] says) and the Zarr copy, both committed only when complete.
+/// `on_block(first_row, coords)` sees each chunk's coordinates (rows x k, row-major) in row
+/// order, on the calling thread.
 pub(crate) fn write_projection(
     to: &ProjectionTarget<'_>,
     fit: &PcaFit,
@@ -297,8 +303,13 @@ pub(crate) fn write_projection(
     let project_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let matrices = Matrices::unless_dropped(to.reader, to.drop_matrices)?;
-    if !to.drop_matrices {
-        out.carry_over(to.reader, &["X", "raw"], &["layers"], &[])?;
+    match to.link_x {
+        _ if to.drop_matrices => {}
+        Some(file) if to.reader.has_x() => {
+            out.link_external("X", file, "/X")?;
+            out.carry_over(to.reader, &["raw"], &["layers"], &[])?;
+        }
+        _ => out.carry_over(to.reader, &["X", "raw"], &["layers"], &[])?,
     }
     let copy_seconds = t.elapsed().as_secs_f64();
     // Both outputs are complete in the set's staging area; the caller commits the set.

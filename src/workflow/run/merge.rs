@@ -52,6 +52,10 @@ pub(crate) struct MergePlan<'a> {
     pub kept_nnz: u64,
     /// With `--keep-plates`: each plate's `scoop preprocess` file, written from the same rows.
     pub plate_files: Option<PlateFiles<'a>>,
+    /// Files whose X is an external link to `merged.h5ad` (`pca.h5ad`): removed just before a
+    /// new `merged.h5ad` is committed, so that no file is left whose X is not the one it was
+    /// computed from (the steps that wrote them run again).
+    pub linked: &'a [PathBuf],
 }
 
 /// The plate files `--keep-plates` writes: per plate, in the plates' order.
@@ -337,6 +341,12 @@ pub(crate) fn merge(
     let (n_obs, nnz) = xw.finish()?;
     super::gram_file::save(set.staged(gram_path), &gram)?;
     out.close()?;
+    for path in plan.linked {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(path, e)),
+            _ => {}
+        }
+    }
     set.commit()?;
     Ok(Merged {
         n_obs,

@@ -13,7 +13,9 @@
 //!    written alone, their rows copied from `merged.h5ad`, and the steps after `merge` stay
 //!    fresh ([`MergeMode::PlatesOnly`]).
 //! 4. `pca`: the eigendecomposition, then pass 3 over `merged.h5ad`: `DIR/pca.h5ad` and
-//!    `DIR/X_pca.zarr`, drawing the subsample's rows on the way ([`project`]).
+//!    `DIR/X_pca.zarr`, drawing the subsample's rows on the way ([`project`]). `pca.h5ad`'s X is
+//!    an HDF5 external link to `merged.h5ad`'s (by that relative name), not a copy; a merge that
+//!    replaces `merged.h5ad` removes `pca.h5ad` first.
 //! 5. `subset`: `DIR/subset.h5ad` from the rows `pca` drew; when `pca` was fresh and only
 //!    `--subsample` or `--seed` changed, drawn again from `pca.h5ad` (obs and `obsm/X_pca`, not
 //!    X).
@@ -293,6 +295,11 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
 
     // Pass 2: merged.h5ad, the gram and, with keep_plates, the plate files.
     let (merged_path, gram_path) = merge::outputs(&dir);
+    let (pca_path, zarr_path, subset_path) = (
+        dir.join("pca.h5ad"),
+        dir.join("X_pca.zarr"),
+        dir.join("subset.h5ad"),
+    );
     let plate_files: Vec<PathBuf> = plates
         .iter()
         .map(|p| output_path(&dir.join(merge::PLATES_DIR), &p.path))
@@ -339,6 +346,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
                 tables: &tables,
                 nnz: &plate_nnz,
             }),
+            linked: std::slice::from_ref(&pca_path),
         };
         match &merge_step.mode {
             MergeMode::PlatesOnly { result } => {
@@ -388,11 +396,6 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     // Eigendecomposition and pass 3.
     let n_comps = project::resolve_n_comps(params.n_comps, n_obs, kept.len())?;
     let subsample = params.subsample.min(n_obs as usize).max(1);
-    let (pca_path, zarr_path, subset_path) = (
-        dir.join("pca.h5ad"),
-        dir.join("X_pca.zarr"),
-        dir.join("subset.h5ad"),
-    );
     // The subsample's rows, when the projection drew them in this invocation.
     let mut drawn: Option<project::Drawn> = None;
     r.step(

@@ -1,5 +1,6 @@
 //! The eigendecomposition and pass 3 of `scoop run`: components from the gram pass 2 kept, the
-//! projection of `merged.h5ad` into `pca.h5ad` and `X_pca.zarr` (as `scoop pca` writes them),
+//! projection of `merged.h5ad` into `pca.h5ad` and `X_pca.zarr` (as `scoop pca` writes them,
+//! except that `pca.h5ad`'s X is an HDF5 external link to `merged.h5ad`'s, not a copy),
 //! with the subsample's rows of X_pca taken on the way ([`Drawn`]), so `subset.h5ad` (as `scoop
 //! subsample --n N --seed S` of `pca.h5ad` writes it) needs no pass of its own
 //! ([`write_drawn_subset`]). A subset drawn again (another size or seed) is taken from
@@ -58,8 +59,9 @@ pub(crate) fn resolve_n_comps(n_comps: Option<usize>, n_obs: u64, n_vars: usize)
     }
 }
 
-/// Fits `n_comps` components from the gram file, projects merged X, writes `pca.h5ad` and
-/// `X_pca.zarr` (committed together), and keeps the coordinates of `subsample` rows drawn with
+/// Fits `n_comps` components from the gram file, projects merged X, writes `pca.h5ad` (its X
+/// an external link to `merged.h5ad`, which must lie in the same directory) and `X_pca.zarr`
+/// (committed together), and keeps the coordinates of `subsample` rows drawn with
 /// `seed`.
 pub(crate) fn project(
     paths: &ProjectPaths<'_>,
@@ -95,6 +97,11 @@ pub(crate) fn project(
         &[paths.pca, paths.zarr],
         &OutputOptions::new(true).inputs([paths.merged]),
     )?;
+    // X stays in merged.h5ad: pca.h5ad links to it by its final name, which resolves beside
+    // pca.h5ad once committed.
+    let link_x = (paths.merged.parent() == paths.pca.parent())
+        .then(|| paths.merged.file_name().and_then(|n| n.to_str()))
+        .flatten();
     write_projection(
         &ProjectionTarget {
             reader: &reader,
@@ -102,6 +109,7 @@ pub(crate) fn project(
             output: paths.pca,
             zarr: Some(paths.zarr),
             drop_matrices: false,
+            link_x,
             set: &set,
             quiet,
         },
