@@ -13,6 +13,13 @@
 #                                   brute force on 2,000 cells and the cell-line silhouette of X_umap;
 #                                   GRAPH_CPU=1 times --backend cpu on the same file too; the kNN
 #                                   merge variants (KNN_FLUSH queue lengths, KNN_K other k) too
+#   scripts/gpu-check.sh workflow CELLS
+#                                   3 Tahoe-shaped gzip plates of CELLS cells: one streamed pass over a
+#                                   plate at 1, 2, 4, 8 and all threads and through HDF5 (issue 26: 1e9
+#                                   values/s on 16 cores), then `scoop run` on each of WORKFLOW_BACKENDS
+#                                   (default "cuda cpu") and on the CPU with glibc's default arenas
+#                                   (SCOOP_MALLOC_ARENA_MAX=0; scoop's default is one), each step's
+#                                   seconds and peak RSS from run.json
 # Logs go to $OUT (the device tool brings them back) when set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +35,46 @@ t() {
   "$@" || status=1
   echo "$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s: $*" | tee -a "$out/${log:-e2e}.log"
 }
+
+if [ "${1:-}" = "workflow" ]; then
+  cells=${2:-200000}
+  work=${WORK:-/tmp/scoop-workflow}
+  log=workflow
+  rm -rf "$work" && mkdir -p "$work"
+  t "$SCOOP_BIN" -q simulate --shape tahoe --compression gzip --plates 3 \
+    --cells-per-plate "$cells" --out "$work/plates"
+  plates=("$work"/plates/*.h5ad)
+  cat "${plates[@]}" > /dev/null
+  for th in 1 2 4 8 "$(nproc)"; do
+    t bash -o pipefail -c "'$SCOOP_BIN' -q inspect --stats --threads $th '${plates[0]}' 2>&1 | tee -a '$out/workflow.log'"
+  done
+  t bash -o pipefail -c "'$SCOOP_BIN' -q inspect --stats --read-path hdf5 '${plates[0]}' 2>&1 | tee -a '$out/workflow.log'"
+  runs=()
+  for be in ${WORKFLOW_BACKENDS-cuda cpu}; do
+    runs+=("$be:$be:1")
+  done
+  runs+=("cpu_arenas:cpu:0")
+  for r in "${runs[@]}"; do
+    IFS=: read -r name be arenas <<< "$r"
+    t bash -o pipefail -c "SCOOP_MALLOC_ARENA_MAX=$arenas '$SCOOP_BIN' run ${plates[*]} --out-dir '$work/run_$name' --backend $be --filter pass_filter=full --n-comps 300 --subsample 200000 2>&1 | tail -n 16 | tee -a '$out/workflow.log'"
+  done
+  python3 - "$work" "${runs[@]}" <<'PY' | tee -a "$out/workflow.log"
+import json, sys
+work, runs = sys.argv[1], [r.split(":")[0] for r in sys.argv[2:]]
+for name in runs:
+    try:
+        steps = json.load(open(f"{work}/run_{name}/run.json"))["steps"]
+    except OSError as e:
+        print(f"{name}: no run.json ({e})")
+        continue
+    total = sum(s["seconds"] for s in steps)
+    peak = max((s.get("peak_rss_bytes") or 0) for s in steps) / 2**20
+    print(f"{name}: {total:.1f} s in steps, peak {peak:.0f} MiB; " + ", ".join(
+        f"{s['name']} {s['seconds']:.1f} s/{(s.get('peak_rss_bytes') or 0) / 2**20:.0f} MiB"
+        for s in steps))
+PY
+  exit $status
+fi
 
 if [ "${1:-}" = "graph" ]; then
   cells=${2:-1000000}

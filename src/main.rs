@@ -117,13 +117,23 @@ fn main() {
 /// `free` past the trim threshold, never here). Threads allocate per chunk or task, not per
 /// value, and small blocks come from glibc's per-thread caches, so one arena costs no contention
 /// that shows.
+///
+/// `SCOOP_MALLOC_ARENA_MAX=N` replaces the one arena by N for measuring (0: glibc's own default,
+/// 8 per core), e.g. allocation contention on many cores; a value that is not a count keeps one.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
+    let arenas = std::env::var("SCOOP_MALLOC_ARENA_MAX")
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|n| *n >= 0)
+        .unwrap_or(1);
     // SAFETY: mallopt only adjusts allocator parameters; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+        if arenas > 0 {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
     }
 }
 
