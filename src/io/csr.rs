@@ -152,10 +152,7 @@ impl MatrixReader {
     /// multiples of the column count).
     pub fn row_offsets(&self, rows: Range<usize>) -> Result<Vec<u64>> {
         match self {
-            MatrixReader::Csr(r) => {
-                r.check_rows(&rows)?;
-                r.read_indptr(rows.start..rows.end + 1)
-            }
+            MatrixReader::Csr(r) => r.offsets_of(&rows),
             MatrixReader::Dense(r) => {
                 let w = r.info.shape.1 as u64;
                 Ok((rows.start..=rows.end).map(|i| i as u64 * w).collect())
