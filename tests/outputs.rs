@@ -74,8 +74,8 @@ fn preprocess_keeps_layers_raw_and_annotations_on_its_cells_and_genes() {
         "--min-plates",
         "1",
     ]));
-    let written = "X, raw, layers/counts, layers/dense, layers/mixed, obsm/X_emb, varm/loadings, \
-                   obsp/graph written";
+    let written = "X, raw, layers/counts, layers/dense, layers/mixed, obsm/X_emb, obsm/X_sparse, \
+                   varm/loadings, obsp/graph written";
     assert!(line.contains(written), "{line}");
     for (inp, out) in [(&a, "a_preprocessed.h5ad"), (&b, "b_preprocessed.h5ad")] {
         check(
@@ -109,6 +109,59 @@ fn preprocess_keeps_layers_raw_and_annotations_on_its_cells_and_genes() {
     assert!(line.contains("layers: counts, dense, mixed"), "{line}");
     assert!(line.contains("left out, as concat_on_disk: raw"), "{line}");
     check(&py, &["concat", "inner", s(&merged), s(&pa), s(&pb)]);
+}
+
+/// `scoop run` writes into `merged.h5ad` the layers and obsm that `preprocess` then `concat`
+/// give (raw left out, and said so in `run.json`), `pca.h5ad` keeps them and `subset.h5ad` has
+/// its cells' obsm rows.
+#[test]
+fn run_carries_layers_and_obsm_as_preprocess_then_concat() {
+    let Some(py) = common::python() else { return };
+    let t = inputs(&py);
+    let (a, b) = (t.dir.join("a.h5ad"), t.dir.join("b.h5ad"));
+    let selection = [
+        "--filter",
+        "pass_filter=full",
+        "--n-top-genes",
+        "15",
+        "--min-plates",
+        "1",
+    ];
+    let pp = t.dir.join("pp");
+    let mut args = vec!["-q", "--chunk-rows", "16", "preprocess", s(&a), s(&b)];
+    args.extend(["--out-dir", s(&pp)]);
+    args.extend(selection);
+    ok(&scoop(&args));
+    let dir = t.dir.join("run");
+    let mut args = vec!["-q", "--chunk-rows", "16", "run", s(&a), s(&b)];
+    args.extend(["--out-dir", s(&dir)]);
+    args.extend(selection);
+    args.extend(["--n-comps", "4", "--subsample", "30", "--n-neighbors", "5"]);
+    ok(&scoop(&args));
+    check(
+        &py,
+        &[
+            "run",
+            s(&dir),
+            s(&pp.join("a_preprocessed.h5ad")),
+            s(&pp.join("b_preprocessed.h5ad")),
+        ],
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let merge = state["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "merge")
+        .expect("a merge step");
+    let list = |key: &str| merge["result"][key].clone();
+    assert_eq!(
+        list("layers"),
+        serde_json::json!(["counts", "dense", "mixed"])
+    );
+    assert_eq!(list("obsm"), serde_json::json!(["X_emb", "X_sparse"]));
+    assert_eq!(list("left_out"), serde_json::json!(["raw"]));
 }
 
 #[test]

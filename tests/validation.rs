@@ -218,6 +218,50 @@ fn every_command_checks_x_against_obs_and_var() {
     }
 }
 
+/// A layer or obsm entry that does not fit X fails `concat` and `run` before anything is
+/// written, naming the file and the element; the same entries fitting go through.
+#[test]
+fn concat_and_run_check_layers_and_obsm_against_x_first() {
+    let Some(b) = Bad::make() else { return };
+    let good = b.file("annotated.h5ad");
+    for (file, message) in [
+        (
+            "layer_narrow.h5ad",
+            "/layers/counts: shape (20, 29), but X's is (20, 30)",
+        ),
+        ("obsm_short.h5ad", "/obsm/X_emb: 18 rows, but X has 20"),
+    ] {
+        let input = b.file(file);
+        let line = format!("{input}: {message}");
+        let (output, out_dir) = (b.out(&format!("{file}.out.h5ad")), b.out(file));
+        std::fs::create_dir_all(b.dir.join("out")).unwrap();
+        fails_with(&["-q", "concat", "--out", &output, &good, &input], &line);
+        let run = [
+            "-q",
+            "run",
+            &good,
+            &input,
+            "--out-dir",
+            &out_dir,
+            "--n-top-genes",
+            "5",
+            "--min-plates",
+            "1",
+            "--color",
+            "plate",
+        ];
+        fails_with(&run, &line);
+        assert_eq!(files_under(&b.dir.join("out")), Vec::<PathBuf>::new());
+    }
+    let output = b.out("annotated.out.h5ad");
+    let out = scoop(&["-q", "concat", "--out", &output, &good, &good]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn subsample_errors_name_the_file() {
     let Some(b) = Bad::make() else { return };

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::array::{NumDtype, NumVec};
+use super::carry::Carried;
 use super::chunk::CsrChunk;
 use super::csr::{CsrWriteOptions, CsrWriter};
 use super::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWriter, StringNa};
-use super::elem::{write_element, Element};
 use super::h5ad::{H5adReader, OutputFile};
-use super::matrix_rows::{concat_rows, ColumnMap};
+use super::matrix_rows::ColumnMap;
 use super::output::{OutputOptions, OutputSet};
 use crate::error::{Error, Result};
 
@@ -477,12 +477,9 @@ pub fn concat(
     }
     let index_name = "_index".to_string();
 
-    // obsm: keys present in every input.
-    let mut obsm_keys = files[0].keys("obsm")?;
-    for f in &files[1..] {
-        let k = f.keys("obsm")?;
-        obsm_keys.retain(|x| k.contains(x));
-    }
+    // Layers and obsm: keys present in every input, checked before X is written.
+    let x_shapes: Vec<(usize, usize)> = xs.iter().map(|x| x.shape()).collect();
+    let carried = Carried::plan(&files, &x_shapes, false)?;
 
     let n_total: usize = xs.iter().map(|x| x.shape().0).sum();
     let nnz_total: u64 = xs.iter().map(|x| x.info().nnz).sum();
@@ -544,17 +541,18 @@ pub fn concat(
     }
     progress.finish();
     let (n_obs, nnz) = xw.finish()?;
-    let (layers, left_out) = concat_layers(&files, &output, &col_maps, genes.len(), opts)?;
-    if !obsm_keys.is_empty() {
-        let g = output.dict("obsm")?;
-        for key in &obsm_keys {
-            let parts: Vec<Element> = files
-                .iter()
-                .map(|f| f.element("obsm", key))
-                .collect::<Result<_>>()?;
-            write_element(&g, key, &stack_rows(key, parts)?)?;
-        }
-    }
+    let maps: Vec<ColumnMap> = col_maps
+        .iter()
+        .map(|m| ColumnMap::new(m.clone(), genes.len()))
+        .collect();
+    carried.write(
+        &files,
+        &vec![None; files.len()],
+        &maps,
+        &output,
+        opts.chunk_rows,
+        opts.compression,
+    )?;
     output.close()?;
     set.commit()?;
     Ok(ConcatSummary {
@@ -562,8 +560,8 @@ pub fn concat(
         n_obs,
         n_vars: genes.len(),
         nnz,
-        layers,
-        left_out,
+        layers: carried.layers,
+        left_out: carried.left_out,
     })
 }
 
@@ -606,31 +604,6 @@ fn outer_union(names: &[Vec<String>]) -> Vec<String> {
     acc
 }
 
-/// Stacks dense obsm arrays along rows.
-fn stack_rows(key: &str, parts: Vec<Element>) -> Result<Element> {
-    let mut out: Option<super::array::DenseArray> = None;
-    for p in parts {
-        let Element::Array(a) = p else {
-            return Err(Error::InvalidArgument(format!(
-                "obsm/{key}: only dense arrays can be concatenated"
-            )));
-        };
-        match &mut out {
-            None => out = Some(a),
-            Some(o) => {
-                if o.shape[1..] != a.shape[1..] || o.data.dtype() != a.data.dtype() {
-                    return Err(Error::InvalidArgument(format!(
-                        "obsm/{key}: shapes or dtypes differ across inputs"
-                    )));
-                }
-                o.shape[0] += a.shape[0];
-                o.data.extend_from(&a.data);
-            }
-        }
-    }
-    Ok(Element::Array(out.expect("at least one input")))
-}
-
 /// Maps a chunk's columns into the joined var space, dropping unmapped ones and re-sorting rows.
 fn remap_columns(chunk: &mut CsrChunk, map: &[Option<u32>], n_cols: usize) {
     let mut indptr = vec![0usize];
@@ -656,56 +629,6 @@ fn remap_columns(chunk: &mut CsrChunk, map: &[Option<u32>], n_cols: usize) {
     chunk.indices = indices;
     chunk.data = data;
     chunk.n_cols = n_cols;
-}
-
-/// Writes `layers` of `output`: each layer every input has, its rows concatenated over the
-/// joined genes as X's (`concat_on_disk`'s intersection of layer keys). Returns the layers
-/// written and what is left out: the layers only some inputs have, and `raw`, which
-/// `concat_on_disk` does not write.
-fn concat_layers(
-    files: &[H5adReader],
-    output: &OutputFile,
-    col_maps: &[Vec<Option<u32>>],
-    n_genes: usize,
-    opts: &ConcatOptions,
-) -> Result<(Vec<String>, Vec<String>)> {
-    let per_file: Vec<Vec<String>> = files
-        .iter()
-        .map(|f| f.keys("layers"))
-        .collect::<Result<_>>()?;
-    let mut common = per_file[0].clone();
-    common.retain(|k| per_file.iter().all(|keys| keys.contains(k)));
-    let mut left_out: Vec<String> = Vec::new();
-    for k in per_file.iter().flatten() {
-        let name = format!("layers/{k}");
-        if !common.contains(k) && !left_out.contains(&name) {
-            left_out.push(name);
-        }
-    }
-    if files.iter().any(|f| f.root().link_exists("raw")) {
-        left_out.push("raw".into());
-    }
-    let dst = output.dict("layers")?;
-    if common.is_empty() {
-        return Ok((common, left_out));
-    }
-    let groups = files
-        .iter()
-        .map(|f| f.group("layers"))
-        .collect::<Result<Vec<_>>>()?;
-    let maps: Vec<ColumnMap> = col_maps
-        .iter()
-        .map(|m| ColumnMap::new(m.clone(), n_genes))
-        .collect();
-    for key in &common {
-        let parts: Vec<(&hdf5::Group, &str, &ColumnMap)> = groups
-            .iter()
-            .zip(&maps)
-            .map(|(g, m)| (g, key.as_str(), m))
-            .collect();
-        concat_rows(&parts, &dst, key, opts.chunk_rows, opts.compression)?;
-    }
-    Ok((common, left_out))
 }
 
 #[cfg(test)]

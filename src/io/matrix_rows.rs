@@ -530,14 +530,9 @@ pub fn copy_rows(
     let block_rows = block_rows_for(&info, block_rows);
     for start in (0..n).step_by(block_rows) {
         let end = (start + block_rows).min(n);
-        let local = pick.rows_in(start, end);
-        if local.is_empty() {
+        let Some(mut block) = read_picked(&reader, Some(pick), start..end)? else {
             continue;
-        }
-        let mut block = reader.read_block(start..end)?;
-        if local.len() != end - start || local.iter().enumerate().any(|(i, &j)| i != j) {
-            block = block.take_rows(&local);
-        }
+        };
         if let Some(c) = cols {
             block = block.map_columns(c, 0.0, info.dtype);
         }
@@ -547,36 +542,77 @@ pub fn copy_rows(
     Ok((n_out, d_out))
 }
 
-/// Writes the row concatenation of the matrices `parts` (each a parent group and element name,
-/// with the map of its columns onto the joined axis) as element `name` of `dst`, as
-/// `anndata.concat` does for X and layers: dense when every part is dense, else CSR (dense parts
-/// converted); values of the parts' dtype when they agree, else float64; output columns a part
-/// lacks are NaN when every part is dense (whose values then become floats), else zeros, as
-/// anndata's default fill value. Returns (rows, columns).
+/// The rows of `rows` that `pick` names (all of them when `None`), read from `reader`; `None`
+/// when it names none there.
+fn read_picked(
+    reader: &MatrixReader,
+    pick: Option<RowPick<'_>>,
+    rows: Range<usize>,
+) -> Result<Option<RowBlock>> {
+    let Some(pick) = pick else {
+        return reader.read_block(rows).map(Some);
+    };
+    let local = pick.rows_in(rows.start, rows.end);
+    if local.is_empty() {
+        return Ok(None);
+    }
+    let all = local.len() == rows.len() && local.iter().enumerate().all(|(i, &j)| i == j);
+    let block = reader.read_block(rows)?;
+    Ok(Some(if all { block } else { block.take_rows(&local) }))
+}
+
+/// One input of [`concat_rows`]: matrix `name` of `group`, the rows of it taken (`None`: all,
+/// in order) and where its columns go on the joined axis.
+#[derive(Clone, Copy)]
+pub struct ConcatPart<'a> {
+    /// The group holding the matrix.
+    pub group: &'a Group,
+    /// The matrix's name in `group`.
+    pub name: &'a str,
+    /// The rows taken, in order; `None`: all.
+    pub rows: Option<RowPick<'a>>,
+    /// Where its columns go.
+    pub cols: &'a ColumnMap,
+}
+
+/// Writes the row concatenation of `parts` (each its picked rows, in order) as element `name`
+/// of `dst`, as `anndata.concat` does for X, layers and obsm: dense when every part is dense,
+/// else CSR (dense parts converted); values of the parts' dtype when they agree, else float64;
+/// output columns a part lacks are NaN when every part is dense (whose values then become
+/// floats), else zeros, as anndata's default fill value. Streams `block_rows` source rows at a
+/// time. Returns (rows, columns).
 pub fn concat_rows(
-    parts: &[(&Group, &str, &ColumnMap)],
+    parts: &[ConcatPart<'_>],
     dst: &Group,
     name: &str,
     block_rows: usize,
     compression: Codec,
 ) -> Result<(usize, usize)> {
-    let Some((_, _, first_map)) = parts.first() else {
+    let Some(first) = parts.first() else {
         return Err(Error::InvalidArgument(format!(
             "{name}: nothing to concatenate"
         )));
     };
-    let d_out = first_map.n_out();
+    let d_out = first.cols.n_out();
     let readers = parts
         .iter()
-        .map(|(g, n, _)| MatrixReader::open(g, n))
+        .map(|p| MatrixReader::open(p.group, p.name))
         .collect::<Result<Vec<_>>>()?;
-    for ((g, n, map), r) in parts.iter().zip(&readers) {
-        if r.shape().1 != map.n_src() {
+    for (p, r) in parts.iter().zip(&readers) {
+        if r.shape().1 != p.cols.n_src() {
             return Err(format_err(
-                g,
-                n,
-                format!("has {} columns; its var has {}", r.shape().1, map.n_src()),
+                p.group,
+                p.name,
+                format!(
+                    "has {} columns; its var has {}",
+                    r.shape().1,
+                    p.cols.n_src()
+                ),
             ));
+        }
+        if let Some(pick) = p.rows {
+            pick.check(r.shape().0)
+                .map_err(|e| format_err(p.group, p.name, e.to_string()))?;
         }
     }
     let all_dense = readers
@@ -595,12 +631,18 @@ pub fn concat_rows(
     };
     // anndata's default fill: NaN when every part is dense, else 0.
     let fill = if all_dense { f64::NAN } else { 0.0 };
-    let gaps = parts.iter().any(|(_, _, m)| m.has_gaps());
+    let gaps = parts.iter().any(|p| p.cols.has_gaps());
     if all_dense && gaps && dtype != NumDtype::F32 {
         dtype = NumDtype::F64;
     }
-    let n_out: usize = readers.iter().map(|r| r.shape().0).sum();
-    let identity = parts.iter().all(|(_, _, m)| m.is_identity());
+    let n_out: usize = parts
+        .iter()
+        .zip(&readers)
+        .map(|(p, r)| p.rows.map_or(r.shape().0, picked_rows))
+        .sum();
+    let identity = parts
+        .iter()
+        .all(|p| p.cols.is_identity() && p.rows.is_none());
     let nnz_hint = identity.then(|| readers.iter().map(|r| r.info().nnz).sum());
     let mut sink = MatrixSink::create(
         dst,
@@ -614,13 +656,14 @@ pub fn concat_rows(
             nnz_hint,
         },
     )?;
-    for ((_, _, map), r) in parts.iter().zip(&readers) {
+    for (p, r) in parts.iter().zip(&readers) {
         let block_rows = block_rows_for(r.info(), block_rows);
         let n = r.shape().0;
         for start in (0..n).step_by(block_rows) {
             let end = (start + block_rows).min(n);
-            let block = r.read_block(start..end)?.map_columns(map, fill, dtype);
-            sink.append(&block)?;
+            if let Some(block) = read_picked(r, p.rows, start..end)? {
+                sink.append(&block.map_columns(p.cols, fill, dtype))?;
+            }
         }
     }
     sink.finish()?;

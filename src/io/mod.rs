@@ -1,6 +1,7 @@
 //! The file-format layer: AnnData `.h5ad` elements over HDF5. It knows nothing of algorithms.
 
 pub mod array;
+pub mod carry;
 pub mod chunk;
 pub(crate) mod chunk_writer;
 pub mod chunks;
@@ -30,6 +31,6 @@ pub use elem::{read_element, write_element, Element};
 pub use filters::Codec;
 pub use h5::ExternalLink;
 pub use h5ad::{H5adReader, OutputFile};
-pub use matrix_rows::{ColumnMap, MatrixSink, RowBlock};
+pub use matrix_rows::{ColumnMap, ConcatPart, MatrixSink, RowBlock};
 pub use output::{OutputOptions, OutputSet};
 pub use zarr::ZarrRowWriter;

@@ -1,5 +1,6 @@
 //! `scoop subsample`: a uniform random subset of cells, read in ascending row order: obs (unused
-//! categories dropped, as anndata does), every dense `obsm` array, var, varm and uns, and with
+//! categories dropped, as anndata does), every `obsm` matrix (dense or sparse, dtype kept), var,
+//! varm and uns, and with
 //! `--with-x` the matrices as `adata[rows]` holds them: X and each layer (their rows, in their
 //! encoding and dtype) and raw (raw/X's rows; raw/var and raw/varm whole). Output rows are in
 //! the input's order (sorted sample). `obsp` graphs and `uns/neighbors` describe the full set
@@ -13,7 +14,7 @@ use rand::SeedableRng;
 use crate::error::{Error, Result};
 use crate::io::matrix_rows::{copy_layers_rows, copy_raw_rows, copy_rows};
 use crate::io::subset::{write_dataframe_pick, RowPick};
-use crate::io::{Codec, DenseRowReader, DenseRowWriter, H5adReader, OutputFile};
+use crate::io::{Codec, H5adReader, MatrixReader, OutputFile};
 use crate::progress::Progress;
 use crate::workflow::Matrices;
 
@@ -87,6 +88,53 @@ pub fn sample_rows(n_obs: usize, n: usize, replace: bool, seed: u64) -> Result<V
     Ok(rows)
 }
 
+/// Writes the rows `pick` of every `obsm` matrix of `reader` (dense or sparse, in its encoding
+/// and dtype, as `adata[rows]` keeps it; but those named in `skip`) into `out`'s `obsm`,
+/// `block` input rows at a time, advancing `bar` by the input rows read. Returns the keys
+/// written and the entries left out (no 2-D matrix), with why.
+pub(crate) fn write_obsm_rows(
+    reader: &H5adReader,
+    pick: RowPick<'_>,
+    out: &OutputFile,
+    skip: &[&str],
+    block: usize,
+    bar: Option<&Progress>,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let (n_obs, _) = reader.shape()?;
+    let obsm_out = out.dict("obsm")?;
+    let (mut obsm, mut skipped) = (Vec::new(), Vec::new());
+    let keys = reader.keys("obsm")?;
+    if keys.is_empty() {
+        return Ok((obsm, skipped));
+    }
+    let obsm_in = reader.group("obsm")?;
+    for key in keys {
+        if skip.contains(&key.as_str()) {
+            continue;
+        }
+        match MatrixReader::open(&obsm_in, &key) {
+            Ok(r) if r.shape().0 != n_obs => {
+                return Err(Error::format(
+                    reader.path(),
+                    format!("/obsm/{key}"),
+                    format!("has {} rows, obs has {n_obs}", r.shape().0),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                skipped.push(format!("{key} ({e})"));
+                continue;
+            }
+        }
+        copy_rows(&obsm_in, &key, &obsm_out, pick, None, block, Codec::None)?;
+        if let Some(bar) = bar {
+            bar.inc(n_obs as u64);
+        }
+        obsm.push(key);
+    }
+    Ok((obsm, skipped))
+}
+
 /// Runs `subsample` as the options say.
 pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
     let t = Instant::now();
@@ -106,51 +154,12 @@ pub fn subsample(opts: &SubsampleOptions) -> Result<SubsampleSummary> {
     out.carry_over(&reader, &["var"], &["varm", "uns"], &["uns/neighbors"])?;
     write_dataframe_pick(&reader.obs_reader()?, pick, out.root(), "obs", block)?;
 
-    // obsm: every dense 2-D array, block by block.
-    let obsm_out = out.dict("obsm")?;
-    let (mut obsm, mut skipped) = (Vec::new(), Vec::new());
-    let keys = reader.keys("obsm")?;
     let bar = Progress::new(
         "subsample",
-        (n_obs * (keys.len() + opts.with_x as usize)) as u64,
+        (n_obs * (reader.keys("obsm")?.len() + opts.with_x as usize)) as u64,
         opts.quiet,
     );
-    if !keys.is_empty() {
-        let obsm_in = reader.group("obsm")?;
-        for key in keys {
-            let r = match DenseRowReader::open(&obsm_in, &key) {
-                Ok(r) if r.shape().0 == n_obs => r,
-                Ok(r) => {
-                    return Err(Error::format(
-                        &opts.input,
-                        format!("/obsm/{key}"),
-                        format!("has {} rows, obs has {n_obs}", r.shape().0),
-                    ))
-                }
-                Err(e) => {
-                    skipped.push(format!("{key} ({e})"));
-                    continue;
-                }
-            };
-            let cols = r.shape().1;
-            let mut w = DenseRowWriter::create(&obsm_out, &key, rows.len(), cols, block)?;
-            for start in (0..n_obs).step_by(block) {
-                let end = (start + block).min(n_obs);
-                let local = pick.rows_in(start, end);
-                if !local.is_empty() {
-                    let vals = r.read_rows(start..end, cols)?;
-                    let mut picked = Vec::with_capacity(local.len() * cols);
-                    for i in local {
-                        picked.extend_from_slice(&vals[i * cols..(i + 1) * cols]);
-                    }
-                    w.append(&picked)?;
-                }
-                bar.inc((end - start) as u64);
-            }
-            w.finish()?;
-            obsm.push(key);
-        }
-    }
+    let (obsm, skipped) = write_obsm_rows(&reader, pick, &out, &[], block, Some(&bar))?;
     if opts.with_x {
         let root = reader.root();
         copy_rows(root, "X", out.root(), pick, None, block, Codec::None)?;

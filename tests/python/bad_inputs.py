@@ -8,6 +8,9 @@
       dup_var.h5ad        good, var names gene12 at rows 12 and 17
       x_taller.h5ad       good, obs cut to 18 rows (X keeps 20)
       x_wider.h5ad        good, X's shape attribute says 40 columns (var has 30)
+      annotated.h5ad      good with a dense layer `counts` and obsm `X_emb` (20 x 2)
+      layer_narrow.h5ad   annotated, layers/counts 20 x 29 (X is 20 x 30)
+      obsm_short.h5ad     annotated, obsm/X_emb 18 x 2 (X has 20 rows)
 """
 
 import sys
@@ -72,6 +75,23 @@ def main(out):
     good().write_h5ad(out / "x_wider.h5ad")
     with h5py.File(out / "x_wider.h5ad", "r+") as f:
         f["X"].attrs["shape"] = np.array([20, 40], dtype=np.int64)
+
+
+    def annotated():
+        a = good()
+        a.layers["counts"] = a.X.toarray()
+        a.obsm["X_emb"] = np.arange(40, dtype=np.float64).reshape(20, 2)
+        return a
+
+    annotated().write_h5ad(out / "annotated.h5ad")
+    for name, group, key, shape in [
+        ("layer_narrow.h5ad", "layers", "counts", (20, 29)),
+        ("obsm_short.h5ad", "obsm", "X_emb", (18, 2)),
+    ]:
+        annotated().write_h5ad(out / name)
+        with h5py.File(out / name, "r+") as f:
+            del f[group][key]
+            ad.io.write_elem(f[group], key, np.ones(shape, dtype=np.float32))
 
 
 if __name__ == "__main__":

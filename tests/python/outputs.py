@@ -4,11 +4,17 @@
                                                 (other genes, another order) with layers and raw
     outputs.py preprocessed IN OUT COL VALUE    OUT == IN[IN.obs[COL] == VALUE][:, OUT.var_names]
                                                 (layers, raw, obsm, varm, obsp, uns)
-    outputs.py rows IN OUT                      OUT == IN[OUT.obs_names] (a subset or all rows)
+    outputs.py rows IN OUT                      OUT == IN[OUT.obs_names] (a subset or all rows;
+                                                X, layers, raw and IN's obsm)
     outputs.py pca IN OUT                       OUT keeps IN's obsm, varm, obsp and uns entries
-    outputs.py concat JOIN OUT IN...            OUT's layers == anndata.concat(INs, join=JOIN)'s;
-                                                no raw (concat_on_disk drops it)
+    outputs.py concat JOIN OUT IN...            OUT's layers (and obsm, inner join) ==
+                                                anndata.concat(INs, join=JOIN)'s; no raw
+                                                (concat_on_disk drops it)
     outputs.py dropped OUT                      OUT has no X, no raw, no layers
+    outputs.py run DIR IN...                    `scoop run`'s DIR: merged.h5ad's layers and obsm
+                                                == anndata.concat(INs)'s (IN: `preprocess`'s
+                                                plate files), no raw; pca.h5ad keeps them;
+                                                subset.h5ad has its cells' obsm rows
 
 Matrices compare by encoding (sparse or dense), dtype, shape and every value (NaN == NaN).
 """
@@ -54,6 +60,7 @@ def plate(rng, n, genes, raw_genes, seed_name, mixed_sparse=False):
     )
     a.raw = raw
     a.obsm["X_emb"] = rng.normal(size=(n, 3))
+    a.obsm["X_sparse"] = sp.random(n, 4, density=0.4, format="csr", dtype=np.float32, random_state=2)
     a.varm["loadings"] = rng.normal(size=(len(genes), 2)).astype(np.float32)
     a.obsp["graph"] = sp.random(n, n, density=0.1, format="csr", dtype=np.float32, random_state=1)
     a.uns["note"] = {"plate": seed_name, "n": np.int64(n)}
@@ -147,6 +154,8 @@ def rows(inp, out):
     same("X", o.X, want.X)
     same_layers(o, want)
     same_raw(o, want)
+    for k in want.obsm.keys():
+        same(f"obsm/{k}", o.obsm[k], want.obsm[k])
 
 
 def concat(join, out, inputs):
@@ -158,6 +167,31 @@ def concat(join, out, inputs):
     want = want[:, list(o.var_names)].copy()
     same_layers(o, want)
     assert o.raw is None, "concat_on_disk writes no raw"
+    if join == "inner":
+        assert sorted(o.obsm.keys()) == sorted(want.obsm.keys()), f"obsm {list(o.obsm)}"
+        for k in want.obsm.keys():
+            same(f"obsm/{k}", o.obsm[k], want.obsm[k])
+
+
+def run(d, inputs):
+    merged = ad.read_h5ad(f"{d}/merged.h5ad")
+    want = ad.concat([ad.read_h5ad(p) for p in inputs])
+    assert list(merged.obs_names) == list(want.obs_names), "cells differ"
+    assert list(merged.var_names) == list(want.var_names), "genes differ"
+    same_layers(merged, want)
+    assert merged.raw is None, "concat_on_disk writes no raw"
+    assert sorted(merged.obsm.keys()) == sorted(want.obsm.keys()), f"obsm {list(merged.obsm)}"
+    for k in want.obsm.keys():
+        same(f"obsm/{k}", merged.obsm[k], want.obsm[k])
+    pca = ad.read_h5ad(f"{d}/pca.h5ad")
+    same_layers(pca, merged)
+    for k in merged.obsm.keys():
+        same(f"pca.h5ad obsm/{k}", pca.obsm[k], merged.obsm[k])
+    sub = ad.read_h5ad(f"{d}/subset.h5ad")
+    drawn = pca[list(sub.obs_names)]
+    assert sorted(sub.obsm.keys()) == sorted(pca.obsm.keys()), f"subset obsm {list(sub.obsm)}"
+    for k in merged.obsm.keys():
+        same(f"subset.h5ad obsm/{k}", sub.obsm[k], drawn.obsm[k])
 
 
 def dropped(out):
@@ -179,6 +213,8 @@ if __name__ == "__main__":
         rows(*args)
     elif cmd == "concat":
         concat(args[0], args[1], args[2:])
+    elif cmd == "run":
+        run(args[0], args[1:])
     elif cmd == "dropped":
         dropped(*args)
     else:

@@ -6,7 +6,9 @@
 //! would write: X one CSR over all plates (plates in input order, kept cells in file order), var
 //! the selected genes' names only (concat keeps no var columns), obs each plate's kept rows
 //! with unused categories dropped per plate (as `preprocess` writes them), joined as `concat`
-//! joins them (columns every plate has, categories unified) plus the categorical `plate` label.
+//! joins them (columns every plate has, categories unified) plus the categorical `plate` label,
+//! and the layers and `obsm` matrices every plate has, on the kept cells (and, for layers, the
+//! selected genes), stacked as `concat` stacks `preprocess`'s ([`Carried`]); `raw` is left out.
 //!
 //! With `--keep-plates` the same rows also go to each plate's own file,
 //! `DIR/plates/STEM_preprocessed.h5ad`, written by `scoop preprocess`'s [`PlateWriter`] and
@@ -16,11 +18,13 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, GeneSubset, Gram};
 use crate::error::{Error, Result};
+use crate::io::carry::Carried;
 use crate::io::concat::{convert, plan_column, Target};
 use crate::io::dataframe::{Categories, Column, ColumnValues, DataFrame, DataFrameWriter};
 use crate::io::subset::{apply_remaps, used_categories, CategoryRemap, RowPick};
 use crate::io::{
-    CsrChunk, CsrWriteOptions, CsrWriter, H5adReader, OutputFile, OutputOptions, OutputSet,
+    ColumnMap, CsrChunk, CsrWriteOptions, CsrWriter, H5adReader, OutputFile, OutputOptions,
+    OutputSet,
 };
 use crate::ops::hvg::HvgTable;
 use crate::ops::preprocess::normalize_chunk;
@@ -78,6 +82,12 @@ pub(crate) struct Merged {
     pub nnz: u64,
     /// Per plate: rows and stored values streamed.
     pub read: Vec<(u64, u64)>,
+    /// Layers written (those every plate has).
+    pub layers: Vec<String>,
+    /// `obsm` entries written (those every plate has).
+    pub obsm: Vec<String>,
+    /// What the plates hold that `merged.h5ad` does not (as `concat` leaves it out).
+    pub left_out: Vec<String>,
 }
 
 /// One plate's obs as `preprocess` would write it: its kept rows, categories pruned.
@@ -250,6 +260,19 @@ fn plate_writer(
     Ok(Some(Job::Plate(Box::new(pw))))
 }
 
+/// The plates, opened, and the layers and obsm `merged.h5ad` carries from them (as `concat`
+/// carries them from `preprocess`'s plate files), checked against each plate's X: `run` calls
+/// it before pass 1 too, so that a bad entry fails before any pass.
+pub(crate) fn carried(plates: &[Plate], n_genes: usize) -> Result<(Vec<H5adReader>, Carried)> {
+    let sources = plates
+        .iter()
+        .map(|p| H5adReader::open(&p.path))
+        .collect::<Result<Vec<_>>>()?;
+    let x_shapes: Vec<(usize, usize)> = plates.iter().map(|p| (p.n_obs, n_genes)).collect();
+    let carried = Carried::plan(&sources, &x_shapes, true)?;
+    Ok((sources, carried))
+}
+
 /// Runs pass 2: writes `merged`, the accumulated gram (`gram_path`) and, with
 /// [`MergePlan::plate_files`], each plate's file, committed together.
 pub(crate) fn merge(
@@ -266,6 +289,8 @@ pub(crate) fn merge(
     let n_sel = subset.n_new();
     let keep = kept(plan.selected);
     let names: Vec<String> = keep.iter().map(|&j| plan.genes[j].clone()).collect();
+
+    let (sources, carried) = carried(plan.plates, plan.genes.len())?;
 
     let inputs = plan.plates.iter().map(|p| p.path.as_path());
     let mut targets = vec![merged, gram_path];
@@ -339,6 +364,13 @@ pub(crate) fn merge(
         p.finish()?;
     }
     let (n_obs, nnz) = xw.finish()?;
+    let picks: Vec<Option<RowPick<'_>>> = plan
+        .plates
+        .iter()
+        .map(|p| p.mask.as_deref().map(|m| RowPick::Mask(m)))
+        .collect();
+    let genes = vec![ColumnMap::select(plan.genes.len(), &keep); plan.plates.len()];
+    carried.write(&sources, &picks, &genes, &out, block, compression)?;
     super::gram_file::save(set.staged(gram_path), &gram)?;
     out.close()?;
     for path in plan.linked {
@@ -353,6 +385,9 @@ pub(crate) fn merge(
         n_vars: n_sel,
         nnz,
         read,
+        layers: carried.layers.clone(),
+        obsm: carried.obsm_keys(),
+        left_out: carried.left_out,
     })
 }
 

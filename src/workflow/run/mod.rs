@@ -160,6 +160,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     }
     let genes = genes.expect("at least one plate");
     check_colors(&config.plates[0], &params.color)?;
+    merge::carried(&plates, genes.len())?;
     let keys: Vec<String> = plates.iter().map(|p| p.stem.clone()).collect();
 
     let state_path = dir.join("run.json");
@@ -383,7 +384,14 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
                     outputs,
                     cells: m.n_obs as u64,
                     values: m.read.iter().map(|&(_, v)| v).sum(),
-                    result: json!({ "n_obs": m.n_obs, "n_vars": m.n_vars, "nnz": m.nnz }),
+                    result: json!({
+                        "n_obs": m.n_obs,
+                        "n_vars": m.n_vars,
+                        "nnz": m.nnz,
+                        "layers": m.layers,
+                        "obsm": m.obsm,
+                        "left_out": m.left_out,
+                    }),
                 })
             }
         }

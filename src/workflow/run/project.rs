@@ -17,7 +17,7 @@ use crate::ops::eigen::EigenSolver;
 use crate::ops::pca::{check_n_comps, fit, PcaFit};
 use crate::stream::StreamOptions;
 use crate::workflow::pca::{chunk_rows, write_projection, ProjectionTarget};
-use crate::workflow::subsample::sample_rows;
+use crate::workflow::subsample::{sample_rows, write_obsm_rows};
 
 /// Where pass 3 writes.
 pub(crate) struct ProjectPaths<'a> {
@@ -150,8 +150,8 @@ pub(crate) fn project(
 }
 
 /// Writes `subset` as `scoop subsample` of `pca` writes it without `--with-x`: var, varm and uns
-/// of `pca`, obs's drawn rows (unused categories dropped) and their `obsm/X_pca` (`drawn`'s
-/// coordinates).
+/// of `pca`, obs's drawn rows (unused categories dropped), their `obsm/X_pca` (`drawn`'s
+/// coordinates) and their rows of `pca`'s other `obsm` matrices.
 pub(crate) fn write_drawn_subset(
     pca: &Path,
     subset: &Path,
@@ -171,7 +171,16 @@ pub(crate) fn write_drawn_subset(
         "obs",
         block,
     )?;
-    let obsm = out.dict("obsm")?;
+    // pca.h5ad's other obsm entries (those the plates all had), as `subsample` carries them.
+    write_obsm_rows(
+        &reader,
+        RowPick::Sorted(rows),
+        &out,
+        &["X_pca"],
+        block,
+        None,
+    )?;
+    let obsm = out.group("obsm")?;
     let mut w = DenseRowWriter::create(&obsm, "X_pca", rows.len(), k, block)?;
     let scratch = |e: std::io::Error| Error::io(Path::new("<subsample scratch file>"), e);
     let mut file = &drawn.coords;
