@@ -1015,32 +1015,27 @@ fn assert_plates_equal(ours: &[PathBuf], pre: &Path, hvg_columns: &[&str]) {
     }
 }
 
-/// Two var tables hold the same index and columns, values equal except the floating-point HVG
-/// statistics, which may differ in their last bits: the CPU backend sums per-gene moments with a
-/// rayon fold whose grouping follows the scheduling, so two `preprocess` runs on the same plate
-/// may differ there too.
+/// Two var tables hold the same index and columns and the same values, bit for bit (NaN where
+/// the other has NaN): the HVG statistics are sums over fixed row blocks merged in order, the same
+/// bits whichever command computes them and on any thread count.
 fn assert_same_var(what: &str, a: &DataFrame, b: &DataFrame) {
     use scoop::io::{ColumnValues, NumVec};
     let cols = |d: &DataFrame| d.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
     assert_eq!(cols(a), cols(b), "{what}: var columns");
     assert_eq!(a.index, b.index, "{what}: var index");
-    let close = |name: &str, x: &[f64], y: &[f64], tol: f64| {
-        assert_eq!(x.len(), y.len(), "{what}: var {name}");
-        for (i, (p, q)) in x.iter().zip(y).enumerate() {
-            let same = (p.is_nan() && q.is_nan()) || (p - q).abs() <= tol * q.abs().max(1e-300);
-            assert!(same || p == q, "{what}: var {name}[{i}]: {p} vs {q}");
-        }
-    };
     for (ca, cb) in a.columns.iter().zip(&b.columns) {
-        match (&ca.values, &cb.values) {
-            (ColumnValues::Array(NumVec::F64(x)), ColumnValues::Array(NumVec::F64(y))) => {
-                close(&ca.name, x, y, 1e-12)
-            }
-            (ColumnValues::Array(NumVec::F32(x)), ColumnValues::Array(NumVec::F32(y))) => {
-                let wide = |v: &[f32]| v.iter().map(|&z| f64::from(z)).collect::<Vec<_>>();
-                close(&ca.name, &wide(x), &wide(y), 1e-6)
-            }
-            (x, y) => assert_eq!(x, y, "{what}: var {}", ca.name),
+        let bits = |v: &ColumnValues| match v {
+            ColumnValues::Array(NumVec::F64(x)) => Some(x.iter().map(|z| z.to_bits()).collect()),
+            ColumnValues::Array(NumVec::F32(x)) => Some(
+                x.iter()
+                    .map(|z| u64::from(z.to_bits()))
+                    .collect::<Vec<u64>>(),
+            ),
+            _ => None,
+        };
+        match (bits(&ca.values), bits(&cb.values)) {
+            (Some(x), Some(y)) => assert!(x == y, "{what}: var {} differs", ca.name),
+            _ => assert_eq!(ca.values, cb.values, "{what}: var {}", ca.name),
         }
     }
 }
