@@ -24,6 +24,12 @@ use crate::simd::prefetch_span;
 pub const SPECTRAL_TOL: f64 = 1e-4;
 /// Most Rayleigh–Ritz rounds per component.
 pub const SPECTRAL_MAX_ROUNDS: usize = 100;
+/// Rounds over which [`stalled`] measures the residual's progress.
+const STALL_WINDOW: usize = 5;
+/// Rounds still needed at the current rate beyond which [`stalled`] stops the iteration.
+const STALL_ROUNDS: f64 = 20.0;
+/// Multiple of [`SPECTRAL_TOL`] under which a stalled iteration is accepted.
+const STALL_TOL: f64 = 10.0 * SPECTRAL_TOL;
 /// Largest growth of a filter at the top of N's spectrum relative to its bound on the damped
 /// interval: the condition of the filtered block, which its orthonormalization must survive.
 const FILTER_GROWTH: f64 = 1e4;
@@ -259,11 +265,17 @@ fn solve(
     s.t.set_cols(s.slot(X, p).start, &x0)?;
     drop(x0);
     let (mut from, mut w) = (X, p);
+    let mut residuals = Vec::with_capacity(SPECTRAL_MAX_ROUNDS);
     for round in 0..SPECTRAL_MAX_ROUNDS {
         let theta = s.rayleigh_ritz(from, &mut w)?;
         let d = dim.min(w);
         s.report.residual = s.residual(&theta[..d])?;
-        if s.report.residual <= SPECTRAL_TOL || w <= d || round + 1 == SPECTRAL_MAX_ROUNDS {
+        residuals.push(s.report.residual);
+        if s.report.residual <= SPECTRAL_TOL
+            || stalled(&residuals)
+            || w <= d
+            || round + 1 == SPECTRAL_MAX_ROUNDS
+        {
             break;
         }
         match s.filter(theta[w - 1], w, theta[d - 1], s.report.residual)? {
@@ -278,6 +290,24 @@ fn solve(
         best.chunks_exact(n).map(<[f64]>::to_vec).collect(),
         s.report,
     ))
+}
+
+/// True when the residuals of the rounds so far say the block sits in a crowd of eigenvalues it
+/// cannot separate: the last is within [`STALL_TOL`], and at the rate of the last
+/// [`STALL_WINDOW`] rounds reaching [`SPECTRAL_TOL`] would take more than [`STALL_ROUNDS`] more.
+/// There the wanted eigenvalues lie closer together than the residual, so their eigenvectors are
+/// fixed only up to a rotation among them, and further rounds mostly rotate the block
+/// (docs/design/spectral-init.md).
+fn stalled(residuals: &[f64]) -> bool {
+    let Some(&now) = residuals.last() else {
+        return false;
+    };
+    if residuals.len() <= STALL_WINDOW || now > STALL_TOL || now <= SPECTRAL_TOL {
+        return false;
+    }
+    let before = residuals[residuals.len() - 1 - STALL_WINDOW];
+    let gain = (before / now).ln();
+    gain <= 0.0 || STALL_WINDOW as f64 * (now / SPECTRAL_TOL).ln() / gain > STALL_ROUNDS
 }
 
 /// Vectors in the filtered block for `dim` wanted ones: 2·(dim + 2). The filter's rate is set by
@@ -661,6 +691,26 @@ mod tests {
             assert!(report.residual <= SPECTRAL_TOL, "{report:?}");
             assert_spans_dense(&g, &vecs);
         }
+    }
+
+    #[test]
+    fn a_crowded_spectrum_stalls_and_a_converging_one_does_not() {
+        // Residuals of the largest component of an 800k-cell subset of Tahoe-shaped plates
+        // (~50 cell-line clusters): 1.5% less a round from round 4 on, which would take 100
+        // rounds to reach the tolerance.
+        let crowd = [
+            1.930e-1, 2.742e-1, 1.714e-2, 1.093e-3, 8.466e-4, 7.250e-4, 6.439e-4, 5.820e-4,
+            5.329e-4, 4.942e-4, 4.652e-4, 4.543e-4,
+        ];
+        let first = (1..=crowd.len()).find(|&r| stalled(&crowd[..r]));
+        assert_eq!(first, Some(12));
+        // Halving a round converges well before the cap: never stalled.
+        let halving: Vec<f64> = (0..20).map(|r| 1e-2 * 0.5f64.powi(r)).collect();
+        assert!((1..=halving.len()).all(|r| !stalled(&halving[..r])));
+        // Stuck far from the tolerance: iterate on (the cap ends it).
+        assert!(!stalled(&[5e-3; 30]));
+        // Stuck within 10x of it: stalled.
+        assert!(stalled(&[5e-4; 6]));
     }
 
     #[test]
