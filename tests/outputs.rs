@@ -162,6 +162,53 @@ fn run_carries_layers_and_obsm_as_preprocess_then_concat() {
     );
     assert_eq!(list("obsm"), serde_json::json!(["X_emb", "X_sparse"]));
     assert_eq!(list("left_out"), serde_json::json!(["raw"]));
+
+    // A rerun finds every step fresh; a record from before layers and obsm were carried (the
+    // merge's parameters without them) is not, and the merge runs again.
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+    };
+    let ran = |st: &serde_json::Value| -> Vec<String> {
+        let names = st["last_run"]["ran"].as_array().unwrap();
+        names
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    ok(&scoop(&args));
+    assert_eq!(ran(&read()), Vec::<String>::new());
+    let mut st = read();
+    let merge = st["steps"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["name"] == "merge")
+        .unwrap();
+    let params = merge["params"].as_object_mut().unwrap();
+    assert_eq!(
+        params["layers"],
+        serde_json::json!(["counts", "dense", "mixed"])
+    );
+    params.remove("layers");
+    params.remove("obsm");
+    let old = scoop::workflow::run::state::hash_text(&merge["params"].to_string());
+    merge["params_hash"] = serde_json::json!(old);
+    std::fs::write(dir.join("run.json"), st.to_string()).unwrap();
+    ok(&scoop(&args));
+    assert!(
+        ran(&read()).contains(&"merge".to_string()),
+        "{:?}",
+        ran(&read())
+    );
+    check(
+        &py,
+        &[
+            "run",
+            s(&dir),
+            s(&pp.join("a_preprocessed.h5ad")),
+            s(&pp.join("b_preprocessed.h5ad")),
+        ],
+    );
 }
 
 #[test]

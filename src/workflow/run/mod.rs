@@ -160,7 +160,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     }
     let genes = genes.expect("at least one plate");
     check_colors(&config.plates[0], &params.color)?;
-    merge::carried(&plates, genes.len())?;
+    let (_, carried) = merge::carried(&plates, genes.len())?;
     let keys: Vec<String> = plates.iter().map(|p| p.stem.clone()).collect();
 
     let state_path = dir.join("run.json");
@@ -305,11 +305,19 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
         .iter()
         .map(|p| output_path(&dir.join(merge::PLATES_DIR), &p.path))
         .collect();
-    let merge_params = json!({
+    let mut merge_params = json!({
         "compression": params.compression.to_string(),
         "label": merge::LABEL,
         "keys": keys,
     });
+    // What merged.h5ad carries besides X and obs, named only when there is something: a record
+    // written before layers and obsm were carried then no longer matches, and its merge runs
+    // again, while plates without them keep their records.
+    let obsm = carried.obsm_keys();
+    if !carried.layers.is_empty() || !obsm.is_empty() {
+        merge_params["layers"] = json!(carried.layers);
+        merge_params["obsm"] = json!(obsm);
+    }
     let merge_step = merge_step(
         &mut r,
         &merge_params,
