@@ -56,6 +56,8 @@ pub(crate) struct MergePlan<'a> {
     pub kept_nnz: u64,
     /// With `--keep-plates`: each plate's `scoop preprocess` file, written from the same rows.
     pub plate_files: Option<PlateFiles<'a>>,
+    /// The layers and obsm carried from the plates ([`carried`]).
+    pub carried: &'a Carried,
     /// Files whose X is an external link to `merged.h5ad` (`pca.h5ad`): removed just before a
     /// new `merged.h5ad` is committed, so that no file is left whose X is not the one it was
     /// computed from (the steps that wrote them run again).
@@ -260,17 +262,18 @@ fn plate_writer(
     Ok(Some(Job::Plate(Box::new(pw))))
 }
 
-/// The plates, opened, and the layers and obsm `merged.h5ad` carries from them (as `concat`
-/// carries them from `preprocess`'s plate files), checked against each plate's X: `run` calls
-/// it before pass 1 too, so that a bad entry fails before any pass.
-pub(crate) fn carried(plates: &[Plate], n_genes: usize) -> Result<(Vec<H5adReader>, Carried)> {
-    let sources = plates
-        .iter()
-        .map(|p| H5adReader::open(&p.path))
-        .collect::<Result<Vec<_>>>()?;
+/// The plates, opened.
+fn open_all(plates: &[Plate]) -> Result<Vec<H5adReader>> {
+    plates.iter().map(|p| H5adReader::open(&p.path)).collect()
+}
+
+/// The layers and obsm `merged.h5ad` carries from `plates` (as `concat` carries them from
+/// `preprocess`'s plate files), checked against each plate's X. `run` plans them before pass 1,
+/// so that a bad entry fails before any pass, and hands the plan to [`merge`] in
+/// [`MergePlan::carried`].
+pub(crate) fn carried(plates: &[Plate], n_genes: usize) -> Result<Carried> {
     let x_shapes: Vec<(usize, usize)> = plates.iter().map(|p| (p.n_obs, n_genes)).collect();
-    let carried = Carried::plan(&sources, &x_shapes, true)?;
-    Ok((sources, carried))
+    Carried::plan(&open_all(plates)?, &x_shapes, true)
 }
 
 /// Runs pass 2: writes `merged`, the accumulated gram (`gram_path`) and, with
@@ -290,7 +293,7 @@ pub(crate) fn merge(
     let keep = kept(plan.selected);
     let names: Vec<String> = keep.iter().map(|&j| plan.genes[j].clone()).collect();
 
-    let (sources, carried) = carried(plan.plates, plan.genes.len())?;
+    let carried = plan.carried;
 
     let inputs = plan.plates.iter().map(|p| p.path.as_path());
     let mut targets = vec![merged, gram_path];
@@ -370,7 +373,14 @@ pub(crate) fn merge(
         .map(|p| p.mask.as_deref().map(|m| RowPick::Mask(m)))
         .collect();
     let genes = vec![ColumnMap::select(plan.genes.len(), &keep); plan.plates.len()];
-    carried.write(&sources, &picks, &genes, &out, block, compression)?;
+    carried.write(
+        &open_all(plan.plates)?,
+        &picks,
+        &genes,
+        &out,
+        block,
+        compression,
+    )?;
     super::gram_file::save(set.staged(gram_path), &gram)?;
     out.close()?;
     for path in plan.linked {
@@ -387,7 +397,7 @@ pub(crate) fn merge(
         read,
         layers: carried.layers.clone(),
         obsm: carried.obsm_keys(),
-        left_out: carried.left_out,
+        left_out: carried.left_out.clone(),
     })
 }
 

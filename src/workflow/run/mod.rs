@@ -160,7 +160,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
     }
     let genes = genes.expect("at least one plate");
     check_colors(&config.plates[0], &params.color)?;
-    let (_, carried) = merge::carried(&plates, genes.len())?;
+    let carried = merge::carried(&plates, genes.len())?;
     let keys: Vec<String> = plates.iter().map(|p| p.stem.clone()).collect();
 
     let state_path = dir.join("run.json");
@@ -355,6 +355,7 @@ pub fn run(config: &RunConfig, backend: &dyn Backend) -> Result<RunSummary> {
                 tables: &tables,
                 nnz: &plate_nnz,
             }),
+            carried: &carried,
             linked: std::slice::from_ref(&pca_path),
         };
         match &merge_step.mode {
