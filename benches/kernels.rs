@@ -158,9 +158,11 @@ fn normalize_log1p(b: Bencher, case: Case<(usize, usize, usize)>) {
         .bench_local(|| be.normalize_log1p(c, &div, &genes).unwrap());
 }
 
-/// Gram shapes: (rows, genes, stored per row). The first is a preprocessed reference plate's
-/// density (110k x 787 with 16.7M stored values: 152 per row).
-const GRAM_SHAPES: [(usize, usize, usize); 3] = [
+/// Gram shapes: (rows, genes, stored per row). The first is `scoop run`'s merged matrix on
+/// Tahoe-shaped plates (2,000 genes, ~101 stored per row); the second a preprocessed reference
+/// plate's density (110k x 787 with 16.7M stored values: 152 per row).
+const GRAM_SHAPES: [(usize, usize, usize); 4] = [
+    (10_000, 2_000, 100),
     (10_000, 787, 152),
     (10_000, 2_000, 200),
     (10_000, 2_000, 700),
