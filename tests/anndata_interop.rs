@@ -360,3 +360,80 @@ fn anndata_07_categoricals_are_one_clear_error() {
     );
     assert!(!out.exists());
 }
+
+/// A file anndata writes with every matrix as csc_matrix (gzip; X, a layer, raw/X, an obsm and
+/// an obsp entry; a column with its rows unsorted, an empty row and column): `scoop convert`
+/// writes each as the csr_matrix scipy's `tocsr` gives, array for array and in its dtype, under
+/// small budgets (many column blocks and row bands) and with each codec; obs, var and uns are
+/// unchanged; commands that stream rows refuse the CSC input with one line naming `convert`.
+#[test]
+fn csc_files_convert_to_the_csr_anndata_reads() {
+    for (stack, py) in common::stacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        common::interop(&py, &["write-csc", d.to_str().unwrap()]);
+        let csc = d.join("csc.h5ad");
+        let expected = d.join("csr.h5ad");
+        let refused = common::scoop(&[
+            "preprocess",
+            "-q",
+            csc.to_str().unwrap(),
+            "--min-plates",
+            "1",
+            "--out-dir",
+            d.join("pp").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success(),
+            "{stack}: preprocess took a CSC X"
+        );
+        assert!(
+            err.contains("/X: is stored as csc_matrix") && err.contains("scoop convert"),
+            "{stack}: {err}"
+        );
+        assert!(!d.join("pp").exists(), "{stack}: output left behind");
+        for (codec, budget) in [("none", "2000000"), ("gzip", "300"), ("lzf", "57")] {
+            let out = d.join(format!("conv_{codec}.h5ad"));
+            let run = common::scoop(&[
+                "convert",
+                "-q",
+                csc.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--compression",
+                codec,
+                "--chunk-values",
+                budget,
+            ]);
+            assert!(
+                run.status.success(),
+                "{stack} {codec}: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let said = String::from_utf8_lossy(&run.stdout);
+            assert!(
+                said.contains("rewrote X, layers/counts, obsm/X_sparse, obsp/graph, raw/X"),
+                "{stack} {codec}: {said}"
+            );
+            let checked = common::interop(
+                &py,
+                &[
+                    "check-csr",
+                    out.to_str().unwrap(),
+                    expected.to_str().unwrap(),
+                ],
+            );
+            assert!(checked.contains("5 matrices equal"), "{stack}: {checked}");
+            let inspect = common::scoop(&["inspect", out.to_str().unwrap()]);
+            assert!(String::from_utf8_lossy(&inspect.stdout).contains("X: csr_matrix float32"));
+        }
+        // No staging directory or scratch file is left beside the outputs.
+        let left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{stack}: {left:?}");
+    }
+}

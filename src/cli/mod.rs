@@ -2,6 +2,7 @@
 
 mod choices;
 mod concat;
+mod convert;
 mod demo;
 mod devices;
 mod inspect;
@@ -181,6 +182,9 @@ enum Command {
     Run(run::Args),
     /// Describe an .h5ad file without reading X (`--stats`: one timed pass over X).
     Inspect(inspect::Args),
+    /// Copy an .h5ad with its csc_matrix matrices rewritten as csr_matrix (the same values),
+    /// in bounded memory, so that every command can stream its rows.
+    Convert(convert::Args),
     /// Run every workflow step on built-in demo data in ./scoop-demo/.
     Demo(demo::Args),
     /// List CUDA devices and how the kernels were built.
@@ -215,6 +219,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Plot(a) => plot::run(a),
         Command::Run(a) => run::run(a, &cli.global, matches.subcommand_matches("run")),
         Command::Inspect(a) => inspect::run(a, &cli.global),
+        Command::Convert(a) => convert::run(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),
         Command::Devices => devices::run(),
     }

@@ -21,6 +21,9 @@ pub enum MatrixEncoding {
     Csr,
     /// Dense 2-D dataset (`array`).
     Dense,
+    /// `csc_matrix` group: described ([`MatrixInfo::of`]) but not streamed by rows; `scoop
+    /// convert` rewrites it as CSR ([`crate::io::csc`]).
+    Csc,
 }
 
 /// What a matrix element holds, read from metadata alone (no values).
@@ -41,6 +44,24 @@ pub struct MatrixInfo {
     /// The values dataset's filter pipeline in words ("gzip level 4 + shuffle", "zstd level 5");
     /// `None` when unfiltered.
     pub compression: Option<String>,
+}
+
+impl MatrixInfo {
+    /// What the matrix element `parent/name` holds, from its metadata and `indptr`'s ends: CSR,
+    /// dense or CSC (which [`MatrixReader::open`] refuses).
+    pub fn of(parent: &Group, name: &str) -> Result<MatrixInfo> {
+        if super::csc::is_csc(parent, name)? {
+            let g = parent.group(name).at(parent, name)?;
+            let cols = CsrReader::open_columns(g, ReadPath::Hdf5)?;
+            let n = cols.info.shape.0;
+            let mut info = cols.info.clone();
+            info.encoding = MatrixEncoding::Csc;
+            info.shape = (info.shape.1, info.shape.0);
+            info.nnz = cols.offsets_of(&(n..n))?[0];
+            return Ok(info);
+        }
+        Ok(MatrixReader::open(parent, name)?.info().clone())
+    }
 }
 
 /// Reads row ranges of a matrix element (`X`, a layer, an `obsp` entry) as [`CsrChunk`]s.
@@ -71,8 +92,9 @@ impl MatrixReader {
                 Some("csc_matrix") => Err(format_err(
                     parent,
                     name,
-                    "is stored as csc_matrix; scoop streams rows and needs csr_matrix \
-                     (convert once with scipy: X.tocsr())",
+                    "is stored as csc_matrix; scoop streams rows and needs csr_matrix: \
+                     `scoop convert FILE --out NEW.h5ad` writes a copy with every csc_matrix \
+                     rewritten as csr_matrix, in bounded memory",
                 )),
                 Some(other) => Err(format_err(
                     parent,
@@ -221,6 +243,9 @@ pub struct CsrReader {
     fast_indptr: Option<Box<ChunkReader>>,
     /// Entries of `indptr` read so far.
     indptr_entries: AtomicU64,
+    /// Reading a `csc_matrix` group by columns ([`Self::open_columns`]): its "rows" are the
+    /// matrix's columns and its "columns" the matrix's rows (errors say so).
+    by_columns: bool,
 }
 
 /// Opens numeric dataset `name` of `group`, checking that scoop can decode its filters.
@@ -256,6 +281,17 @@ impl CsrReader {
     /// path cannot map go through HDF5, and so does an `indptr` of a type other than int32 or
     /// int64).
     pub fn open_with(group: Group, path: ReadPath) -> Result<Self> {
+        Self::open_view(group, path, false)
+    }
+
+    /// Opens a `csc_matrix` group as the CSR matrix of its transpose, by `path`: a "row" of the
+    /// reader is a column of the matrix (its stored row indices and values), so column ranges
+    /// stream as row ranges do. The `shape` the reader reports is (columns, rows).
+    pub(crate) fn open_columns(group: Group, path: ReadPath) -> Result<Self> {
+        Self::open_view(group, path, true)
+    }
+
+    fn open_view(group: Group, path: ReadPath, by_columns: bool) -> Result<Self> {
         let shape = h5::attr_f64s(&group, "shape")?
             .ok_or_else(|| format_err(&group, "@shape", "missing"))?;
         if shape.len() != 2 || shape.iter().any(|&s| s < 0.0 || s.fract() != 0.0) {
@@ -265,7 +301,11 @@ impl CsrReader {
                 format!("expected two non-negative integers, found {shape:?}"),
             ));
         }
-        let (n_rows, n_cols) = (shape[0] as usize, shape[1] as usize);
+        let (n_rows, n_cols) = if by_columns {
+            (shape[1] as usize, shape[0] as usize)
+        } else {
+            (shape[0] as usize, shape[1] as usize)
+        };
         let (data, dtype) = dataset_num(&group, "data")?;
         let (indices, ind_t) = dataset_num(&group, "indices")?;
         let (indptr, ptr_t) = dataset_num(&group, "indptr")?;
@@ -288,7 +328,7 @@ impl CsrReader {
                 format!(
                     "has {} entries; shape {:?} needs {}",
                     indptr.size(),
-                    (n_rows, n_cols),
+                    (shape[0] as usize, shape[1] as usize),
                     n_rows + 1
                 ),
             ));
@@ -331,6 +371,7 @@ impl CsrReader {
             fast_indices,
             fast_indptr,
             indptr_entries: AtomicU64::new(0),
+            by_columns,
         };
         let ends = reader.read_indptr(n_rows..n_rows + 1)?;
         let first = reader.read_indptr(0..1)?;
@@ -374,6 +415,12 @@ impl CsrReader {
             .collect()
     }
 
+    /// Shape, dtype and storage of the matrix (as the reader sees it: a `csc_matrix` read by
+    /// columns reports (columns, rows)).
+    pub fn info(&self) -> &MatrixInfo {
+        &self.info
+    }
+
     /// What has been read of `indptr` since open.
     pub fn indptr_reads(&self) -> IndptrReads {
         IndptrReads {
@@ -387,17 +434,28 @@ impl CsrReader {
     fn check_rows(&self, rows: &Range<usize>) -> Result<()> {
         let n_rows = self.info.shape.0;
         if rows.end > n_rows || rows.start > rows.end {
+            let (major, _) = self.axes();
             return Err(format_err(
                 &self.group,
                 "",
-                format!("row range {rows:?} outside 0..{n_rows}"),
+                format!("{major} range {rows:?} outside 0..{n_rows}"),
             ));
         }
         Ok(())
     }
 
+    /// What the reader's rows and column indices are, for messages: ("rows", "column"), or
+    /// ("columns", "row") for a `csc_matrix` read by columns.
+    fn axes(&self) -> (&'static str, &'static str) {
+        if self.by_columns {
+            ("columns", "row")
+        } else {
+            ("rows", "column")
+        }
+    }
+
     /// `indptr[rows.start..=rows.end]`, after checking `rows`.
-    fn offsets_of(&self, rows: &Range<usize>) -> Result<Vec<u64>> {
+    pub(crate) fn offsets_of(&self, rows: &Range<usize>) -> Result<Vec<u64>> {
         self.check_rows(rows)?;
         self.read_indptr(rows.start..rows.end + 1)
     }
@@ -462,7 +520,10 @@ impl CsrReader {
     }
 
     /// The local indptr and checked column indices of rows `rows`, and their span of `data`.
-    fn read_structure(&self, rows: Range<usize>) -> Result<(Vec<usize>, Vec<u32>, Range<usize>)> {
+    pub(crate) fn read_structure(
+        &self,
+        rows: Range<usize>,
+    ) -> Result<(Vec<usize>, Vec<u32>, Range<usize>)> {
         let offsets = self.offsets_of(&rows)?;
         let (mut indptr, mut indices) = (Vec::new(), Vec::new());
         let span = self.read_structure_into(rows, &offsets, &mut indptr, &mut indices)?;
@@ -487,7 +548,7 @@ impl CsrReader {
             return Err(format_err(
                 &self.group,
                 "indptr",
-                format!("not non-decreasing within rows {rows:?}"),
+                format!("not non-decreasing within {} {rows:?}", self.axes().0),
             ));
         }
         let span = lo as usize..hi as usize;
@@ -507,10 +568,11 @@ impl CsrReader {
         indices.clear();
         if !span.is_empty() {
             let bad = |c: i64| {
+                let (major, minor) = self.axes();
                 format_err(
                     &self.group,
                     "indices",
-                    format!("column index {c} outside 0..{n_cols} in rows {rows:?}"),
+                    format!("{minor} index {c} outside 0..{n_cols} in {major} {rows:?}"),
                 )
             };
             // Read indices in their stored width (no HDF5 conversion for int32/uint32), then check

@@ -308,6 +308,26 @@ impl OutputFile {
         Ok(())
     }
 
+    /// Creates the group `name` as `src` has it (its encoding attributes) and copies every
+    /// member but those in `except` (inside HDF5, no decoding): e.g. `raw` less an `X` the caller
+    /// writes itself.
+    pub fn carry_group_except(&self, src: &H5adReader, name: &str, except: &[&str]) -> Result<()> {
+        let from = src.group(name)?;
+        let to = self.root().create_group(name).at(self.root(), name)?;
+        if let (Some(kind), Some(version)) = (
+            h5::attr_str(&from, "encoding-type")?,
+            h5::attr_str(&from, "encoding-version")?,
+        ) {
+            h5::set_encoding(&to, &kind, &version)?;
+        }
+        for key in h5::members(&from)? {
+            if !except.contains(&key.as_str()) {
+                h5::copy_object(&from, &key, &to)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `name` under the root as an HDF5 external link to element `element` of the file
     /// named `file`, instead of a copy: a relative `file` is resolved against the directory the
     /// output is read from, so the two files must stay side by side. Readers (HDF5, h5py,

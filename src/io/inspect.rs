@@ -6,7 +6,7 @@ use std::path::Path;
 use super::dataframe::DataFrameReader;
 use super::h5;
 use super::h5ad::{H5adReader, MAPPING_KEYS};
-use super::{MatrixEncoding, MatrixReader};
+use super::{MatrixEncoding, MatrixInfo};
 use crate::error::Result;
 
 /// Describes the file at `path` as text.
@@ -46,14 +46,14 @@ pub fn describe(path: &Path) -> Result<String> {
     }
     s.push_str(&describe_raw(&f)?);
     if f.has_x() {
-        let x = f.x()?;
-        let i = x.info();
+        let i = &MatrixInfo::of(f.root(), "X")?;
         match i.encoding {
-            MatrixEncoding::Csr => {
-                let (ind, ptr) = i.index_dtypes.expect("csr has index dtypes");
+            MatrixEncoding::Csr | MatrixEncoding::Csc => {
+                let (ind, ptr) = i.index_dtypes.expect("sparse has index dtypes");
                 write!(
                     s,
-                    "X: csr_matrix {}, nnz {} ({:.2}% dense), indices {}, indptr {}",
+                    "X: {} {}, nnz {} ({:.2}% dense), indices {}, indptr {}",
+                    encoding_name(i.encoding),
                     i.dtype.name(),
                     i.nnz,
                     100.0 * i.nnz as f64 / (i.shape.0 as f64 * i.shape.1 as f64).max(1.0),
@@ -83,6 +83,13 @@ pub fn describe(path: &Path) -> Result<String> {
             None => writeln!(s),
         }
         .unwrap();
+        if i.encoding == MatrixEncoding::Csc {
+            writeln!(
+                s,
+                "    (scoop streams rows: `scoop convert` writes a copy with X as csr_matrix)"
+            )
+            .unwrap();
+        }
     } else {
         writeln!(s, "X: none").unwrap();
     }
@@ -98,12 +105,7 @@ fn describe_layers(f: &H5adReader) -> Result<String> {
     let g = f.group("layers")?;
     let items = keys
         .iter()
-        .map(|k| {
-            Ok(format!(
-                "'{k}' ({})",
-                matrix_kind(&MatrixReader::open(&g, k)?)
-            ))
-        })
+        .map(|k| Ok(format!("'{k}' ({})", matrix_kind(&MatrixInfo::of(&g, k)?))))
         .collect::<Result<Vec<_>>>()?;
     Ok(format!("    layers: {}\n", items.join(", ")))
 }
@@ -114,8 +116,8 @@ fn describe_raw(f: &H5adReader) -> Result<String> {
         return Ok(String::new());
     }
     let raw = f.group("raw")?;
-    let x = MatrixReader::open(&raw, "X")?;
-    let (n, d) = x.shape();
+    let x = MatrixInfo::of(&raw, "X")?;
+    let (n, d) = x.shape;
     let mut line = format!("    raw: {n} × {d} ({})", matrix_kind(&x));
     if raw.link_exists("var") {
         let var = DataFrameReader::open(&raw, "var")?;
@@ -133,10 +135,15 @@ fn describe_raw(f: &H5adReader) -> Result<String> {
 }
 
 /// `csr_matrix float32` or `array float64`.
-fn matrix_kind(m: &MatrixReader) -> String {
-    let enc = match m.info().encoding {
+fn matrix_kind(m: &MatrixInfo) -> String {
+    format!("{} {}", encoding_name(m.encoding), m.dtype.name())
+}
+
+/// The encoding's name in AnnData files.
+fn encoding_name(e: MatrixEncoding) -> &'static str {
+    match e {
         MatrixEncoding::Csr => "csr_matrix",
+        MatrixEncoding::Csc => "csc_matrix",
         MatrixEncoding::Dense => "array",
-    };
-    format!("{enc} {}", m.info().dtype.name())
+    }
 }

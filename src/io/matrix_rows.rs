@@ -349,6 +349,13 @@ impl MatrixSink {
             MatrixEncoding::Csr => {
                 SinkKind::Csr(CsrWriter::create_typed(parent, name, n_cols, dtype, opts)?)
             }
+            MatrixEncoding::Csc => {
+                return Err(format_err(
+                    parent,
+                    name,
+                    "scoop writes matrices as csr_matrix or array, not csc_matrix",
+                ))
+            }
             MatrixEncoding::Dense => {
                 let ds = crate::with_num_type!(dtype, T => {
                     let mut b = parent.new_dataset::<T>().shape((n_rows, n_cols));

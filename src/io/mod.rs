@@ -6,6 +6,7 @@ pub mod chunk;
 pub(crate) mod chunk_writer;
 pub mod chunks;
 pub mod concat;
+pub mod csc;
 pub mod csr;
 pub mod dataframe;
 pub mod dense;

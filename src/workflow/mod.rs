@@ -1,6 +1,7 @@
 //! Workflow steps: each joins the file layer ([`crate::io`]) to the algorithms ([`crate::ops`])
 //! for one subcommand, and owns its outputs (temporary names, `--force`, reports).
 
+pub mod convert;
 pub mod neighbors;
 pub mod pca;
 pub mod plot;

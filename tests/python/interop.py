@@ -6,6 +6,11 @@
   interop.py write-concat DIR  write plates with disagreeing obs columns for the concat test
   interop.py concat [--join=J] OUT IN..  anndata.experimental.concat_on_disk(IN, OUT, label="plate",
                               keys=stems, join=J)
+  interop.py write-csc DIR     csc.h5ad (X, a layer, raw/X, obsm and obsp entries as csc_matrix,
+                              gzip, a column with unsorted rows, an empty row and column) and
+                              csr.h5ad, the same with every matrix .tocsr()
+  interop.py check-csr A B    every sparse matrix of A is csr_matrix with B's arrays exactly
+                              (indptr, indices, data and dtype), and the rest of A equals B
   interop.py compare A B [--only=P,..]  compare two canonical dumps (or only the dotted paths P);
                               exit 1 with the differences
 
@@ -272,6 +277,64 @@ def write_concat_inputs(d):
     print("\n".join(paths))
 
 
+def write_csc(d):
+    rng = np.random.default_rng(7)
+    n, g = 700, 90
+    x = sp.random(n, g, density=0.08, format="coo", random_state=3, dtype=np.float32)
+    keep = (x.row != 5) & (x.col != 11)  # an empty row and an empty column
+    data = np.ceil(x.data[keep] * 30).astype(np.float32)
+    x = sp.csc_matrix((data, (x.row[keep], x.col[keep])), shape=(n, g))
+    s, e = x.indptr[3], x.indptr[4]  # column 3's rows stored in descending order
+    x.indices[s:e] = x.indices[s:e][::-1].copy()
+    x.data[s:e] = x.data[s:e][::-1].copy()
+    x.has_sorted_indices = False
+    obs = pd.DataFrame(
+        {"cell_line": pd.Categorical(rng.choice(["A549", "HepG2", "MCF7"], n))},
+        index=[f"cell{i}" for i in range(n)],
+    )
+    var = pd.DataFrame(index=[f"gene{j}" for j in range(g)])
+    a = ad.AnnData(X=x, obs=obs, var=var)
+    a.layers["counts"] = x.astype(np.int32)
+    a.obsm["X_sparse"] = sp.random(n, 6, density=0.4, format="csc", random_state=4)
+    a.obsp["graph"] = sp.random(n, n, density=0.01, format="csc", random_state=5, dtype=np.float32)
+    a.uns["note"] = "csc"
+    a.raw = a.copy()
+    a.write_h5ad(f"{d}/csc.h5ad", compression="gzip")
+    b = a.copy()
+    b.X = x.tocsr()
+    b.layers["counts"] = a.layers["counts"].tocsr()
+    b.obsm["X_sparse"] = a.obsm["X_sparse"].tocsr()
+    b.obsp["graph"] = a.obsp["graph"].tocsr()
+    b.raw = b.copy()
+    b.write_h5ad(f"{d}/csr.h5ad")
+
+
+def check_csr(path, expected):
+    a, b = ad.read_h5ad(path), ad.read_h5ad(expected)
+    pairs = [("X", a.X, b.X), ("raw.X", a.raw.X, b.raw.X)]
+    pairs += [(f"layers/{k}", a.layers[k], b.layers[k]) for k in b.layers.keys() if k is not None]
+    pairs += [(f"obsm/{k}", a.obsm[k], b.obsm[k]) for k in b.obsm.keys()]
+    pairs += [(f"obsp/{k}", a.obsp[k], b.obsp[k]) for k in b.obsp.keys()]
+    errs = []
+    for name, m, e in pairs:
+        if not sp.issparse(m) or m.format != "csr":
+            errs.append(f"{name}: {type(m).__name__}, not csr_matrix")
+            continue
+        if m.dtype != e.dtype or m.shape != e.shape:
+            errs.append(f"{name}: {m.dtype} {m.shape} vs {e.dtype} {e.shape}")
+            continue
+        for arr in ("indptr", "indices", "data"):
+            if not np.array_equal(getattr(m, arr), getattr(e, arr)):
+                errs.append(f"{name}: {arr} differs")
+    for part in ("obs", "var"):
+        errs += compare(df_dump(getattr(a, part)), df_dump(getattr(b, part)), part)
+    errs += compare(df_dump(a.raw.var), df_dump(b.raw.var), "raw.var")
+    errs += compare(uns_dump(dict(a.uns)), uns_dump(dict(b.uns)), "uns")
+    if errs:
+        sys.exit("\n".join(errs))
+    print(f"{len(pairs)} matrices equal")
+
+
 def dump_file(path, out):
     a = ad.read_h5ad(path)
     with h5py.File(path) as f:
@@ -336,6 +399,10 @@ if __name__ == "__main__":
         out, inputs = sys.argv[2], sys.argv[3:]
         keys = [p.rsplit("/", 1)[-1].rsplit(".", 1)[0] for p in inputs]
         ad.experimental.concat_on_disk(inputs, out, label="plate", keys=keys, join=join)
+    elif cmd == "write-csc":
+        write_csc(sys.argv[2])
+    elif cmd == "check-csr":
+        check_csr(sys.argv[2], sys.argv[3])
     elif cmd == "compare":
         a, b = (json.load(open(p)) for p in sys.argv[2:4])
         if len(sys.argv) > 4 and sys.argv[4].startswith("--only="):
