@@ -16,7 +16,8 @@
 //!    on the row: the band's rows, in CSR with sorted columns, are appended to the output.
 //!
 //! Memory: two 4-byte words per row (counts, then band numbers), one block of columns, one band
-//! of records and its CSR, and the band buffers (at most [`SCATTER_BUFFERS`] bytes in all).
+//! of records and its CSR (bands also end at [`BAND_ROWS`] rows), and the band buffers (at
+//! most [`SCATTER_BUFFERS`] bytes in all: bands are made large enough for that).
 //! Scratch disk: (8 + the value's size) bytes per stored entry. Values keep their dtype and bits;
 //! repeated (row, column) entries stay repeated, as scipy's `tocsr` keeps them.
 
@@ -38,6 +39,10 @@ use crate::error::{Error, Result};
 
 /// Bytes of band buffers in all during the scatter.
 pub const SCATTER_BUFFERS: usize = 64 << 20;
+
+/// Most rows per band: a band's CSR offsets cost 16 bytes per row while it is gathered, so a run
+/// of empty rows must not make one band of them all.
+pub const BAND_ROWS: usize = 1 << 16;
 
 /// Budgets and output settings of a transpose.
 #[derive(Clone, Copy, Debug)]
@@ -101,12 +106,30 @@ pub fn csc_to_csr(
             format!("has {n_cols} columns; CSR column indices are int32 (at most 2^31 - 1)"),
         ));
     }
+    if n_rows > u32::MAX as usize {
+        return Err(format_err(
+            &g,
+            "@shape",
+            format!("declares {n_rows} rows; scoop convert handles at most 2^32 - 1"),
+        ));
+    }
     let ptr = cols.offsets_of(&(0..n_cols))?;
+    if ptr.windows(2).any(|w| w[1] < w[0]) {
+        return Err(format_err(&g, "indptr", "not non-decreasing"));
+    }
     let nnz = ptr[n_cols];
     let blocks = spans_by_values(&ptr, opts.block_values.max(1));
 
     // 1. Count each row's entries.
-    let counts: Vec<AtomicU32> = (0..n_rows).map(|_| AtomicU32::new(0)).collect();
+    let mut counts: Vec<AtomicU32> = Vec::new();
+    counts.try_reserve_exact(n_rows).map_err(|_| {
+        format_err(
+            &g,
+            "@shape",
+            format!("declares {n_rows} rows: no memory for a count per row"),
+        )
+    })?;
+    counts.extend((0..n_rows).map(|_| AtomicU32::new(0)));
     for block in &blocks {
         let (_, rows, _) = cols.read_structure(block.clone())?;
         rows.par_chunks(1 << 16).for_each(|part| {
@@ -117,7 +140,21 @@ pub fn csc_to_csr(
         progress(rows.len() as u64);
     }
     let counts: Vec<u32> = counts.into_iter().map(AtomicU32::into_inner).collect();
-    let (bands, band_of) = plan_bands(counts, opts.band_values.max(1));
+    // A row of 2^32 or more entries (repeats) wraps its count.
+    if counts.par_iter().map(|&c| c as u64).sum::<u64>() != nnz {
+        return Err(format_err(
+            &g,
+            "indices",
+            "a row holds 2^32 or more entries; scoop convert cannot place them",
+        ));
+    }
+    // Bands of at least nnz·4 KiB / SCATTER_BUFFERS entries keep the scatter's buffers (4 KiB
+    // or more each) within SCATTER_BUFFERS.
+    let band_values = opts
+        .band_values
+        .max(1)
+        .max((nnz as usize).saturating_mul(4 << 10) / SCATTER_BUFFERS + 1);
+    let (bands, band_of) = plan_bands(counts, band_values, BAND_ROWS);
 
     let dtype = cols.info().dtype;
     let mut writer = CsrWriter::create_typed(
@@ -190,14 +227,14 @@ struct Band {
     first: u64,
 }
 
-/// Cuts the rows into bands of at most `budget` entries by their `counts`; returns the bands and
-/// each row's band number (the counts' memory, reused).
-fn plan_bands(mut counts: Vec<u32>, budget: usize) -> (Vec<Band>, Vec<u32>) {
+/// Cuts the rows into bands of at most `budget` entries and `max_rows` rows by their `counts`;
+/// returns the bands and each row's band number (the counts' memory, reused).
+fn plan_bands(mut counts: Vec<u32>, budget: usize, max_rows: usize) -> (Vec<Band>, Vec<u32>) {
     let mut bands = Vec::new();
     let (mut start, mut nnz, mut first) = (0usize, 0u64, 0u64);
     for (r, slot) in counts.iter_mut().enumerate() {
         let c = *slot as u64;
-        if r > start && nnz + c > budget as u64 {
+        if r > start && (nnz + c > budget as u64 || r - start >= max_rows) {
             bands.push(Band {
                 rows: start..r,
                 nnz,
@@ -304,9 +341,8 @@ fn transpose_values<T: Value>(
         });
         for (block, read) in rx {
             let (ptr, rows, values) = read?;
-            let values = T::slice(&values).ok_or_else(|| {
-                Error::InvalidArgument("transpose: values of another dtype than declared".into())
-            })?;
+            let values = T::slice(&values)
+                .ok_or_else(|| format_err(cols.group(), "data", "read in another dtype"))?;
             for (k, j) in block.enumerate() {
                 for p in ptr[k]..ptr[k + 1] {
                     let r = rows[p] as usize;
@@ -335,8 +371,10 @@ fn transpose_values<T: Value>(
     }
     drop(buffers);
     if written.iter().zip(bands).any(|(&w, band)| w != band.nnz) {
-        return Err(Error::InvalidArgument(
-            "transpose: the second read of the columns found other entries than the first".into(),
+        return Err(format_err(
+            cols.group(),
+            "indices",
+            "changed between two reads of the columns",
         ));
     }
 
@@ -475,6 +513,23 @@ mod tests {
     }
 
     #[test]
+    fn malformed_structure_is_one_error_naming_the_element() {
+        let err = |shape, ptr: &[i64], rows: &[i64], v: &[f64]| {
+            transpose(shape, ptr, rows, v, 10).unwrap_err().to_string()
+        };
+        let e = err((2, 3), &[0, 2, 1, 2], &[0, 1], &[1.0, 2.0]);
+        assert!(
+            e.contains("/m/indptr") && e.contains("non-decreasing"),
+            "{e}"
+        );
+        let e = err((1 << 40, 2), &[0, 0, 0], &[], &[]);
+        assert!(
+            e.contains("/m/@shape") && e.contains("at most 2^32 - 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_row_index_out_of_range_is_named() {
         let err = transpose((2, 2), &[0, 1, 2], &[0, 2], &[1.0, 2.0], 10)
             .unwrap_err()
@@ -495,7 +550,7 @@ mod tests {
 
     #[test]
     fn bands_cover_every_row_and_number_them() {
-        let (bands, of) = plan_bands(vec![2, 0, 5, 1, 1, 0], 3);
+        let (bands, of) = plan_bands(vec![2, 0, 5, 1, 1, 0], 3, 100);
         assert_eq!(
             bands,
             vec![
@@ -517,5 +572,11 @@ mod tests {
             ]
         );
         assert_eq!(of, vec![0, 0, 1, 2, 2, 2]);
+        let (bands, of) = plan_bands(vec![0; 5], 3, 2);
+        assert_eq!(
+            bands.iter().map(|b| b.rows.clone()).collect::<Vec<_>>(),
+            [0..2, 2..4, 4..5]
+        );
+        assert_eq!(of, vec![0, 0, 1, 1, 2]);
     }
 }

@@ -421,6 +421,11 @@ impl CsrReader {
         &self.info
     }
 
+    /// The matrix's group, for errors naming its elements.
+    pub(crate) fn group(&self) -> &Group {
+        &self.group
+    }
+
     /// What has been read of `indptr` since open.
     pub fn indptr_reads(&self) -> IndptrReads {
         IndptrReads {

@@ -174,6 +174,11 @@ impl H5adReader {
         Ok((self.obs_reader()?.len(), self.var_reader()?.len()))
     }
 
+    /// Names of the root's members (`obs`, `var`, `X`, `obsm`, ...), in HDF5's order.
+    pub fn root_members(&self) -> Result<Vec<String>> {
+        h5::members(&self.file)
+    }
+
     /// Keys of mapping group `group` (`obsm`, `uns`, ...); empty when the group is absent.
     pub fn keys(&self, group: &str) -> Result<Vec<String>> {
         if !h5::is_group(&self.file, group) {

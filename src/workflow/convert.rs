@@ -141,13 +141,16 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
 
     let out = OutputFile::create_in(&set, &opts.output)?;
     let raw_x = csc.iter().any(|e| e.parent == "raw");
-    let mut whole = vec!["obs", "var"];
-    if !csc.iter().any(|e| e.parent.is_empty()) {
-        whole.push("X");
-    }
-    if !raw_x {
-        whole.push("raw");
-    }
+    // Every root member is copied whole (old layouts' `raw.X` and the like too), but the mapping
+    // groups (copied key by key), a CSC X and a raw whose X is CSC.
+    let members = reader.root_members()?;
+    let whole: Vec<&str> = members
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !MAPPING_KEYS.contains(m))
+        .filter(|&m| !(m == "X" && csc.iter().any(|e| e.parent.is_empty())))
+        .filter(|&m| !(m == "raw" && raw_x))
+        .collect();
     let skip: Vec<String> = csc
         .iter()
         .filter(|e| MATRIX_GROUPS.contains(&e.parent))
@@ -160,7 +163,11 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     }
 
     let bar = Progress::new("convert", 3 * total, opts.quiet);
-    let scratch = set.staged(&opts.output).with_extension("transpose-scratch");
+    let staged = set.staged(&opts.output);
+    let scratch = staged
+        .parent()
+        .unwrap_or(staged)
+        .join(".scoop-transpose-scratch");
     let topts = TransposeOptions {
         compression: opts.compression,
         block_values: opts.chunk_values.max(1),
