@@ -366,6 +366,7 @@ fn anndata_07_categoricals_are_one_clear_error() {
 /// writes each as the csr_matrix scipy's `tocsr` gives, array for array and in its dtype, under
 /// small budgets (many column blocks and row bands) and with each codec; obs, var and uns are
 /// unchanged; commands that stream rows refuse the CSC input with one line naming `convert`.
+/// With `--compression`, CSR matrices are rewritten too (zstd, then gzip: the same arrays).
 #[test]
 fn csc_files_convert_to_the_csr_anndata_reads() {
     for (stack, py) in common::stacks() {
@@ -428,6 +429,43 @@ fn csc_files_convert_to_the_csr_anndata_reads() {
             let inspect = common::scoop(&["inspect", out.to_str().unwrap()]);
             assert!(String::from_utf8_lossy(&inspect.stdout).contains("X: csr_matrix float32"));
         }
+        // --compression rewrites the CSR matrices too: zstd, then back to gzip, which anndata
+        // reads without hdf5plugin, equal array for array.
+        let (zstd, gzip) = (d.join("zstd.h5ad"), d.join("gzip.h5ad"));
+        for (from, to, codec) in [
+            (d.join("conv_lzf.h5ad"), &zstd, "zstd"),
+            (zstd.clone(), &gzip, "gzip"),
+        ] {
+            let run = common::scoop(&[
+                "convert",
+                from.to_str().unwrap(),
+                "--out",
+                to.to_str().unwrap(),
+                "--compression",
+                codec,
+            ]);
+            let said = String::from_utf8_lossy(&run.stdout);
+            assert!(
+                run.status.success() && said.contains("recompressed X, layers/counts, raw/X"),
+                "{stack} {codec}: {said} {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let inspect = common::scoop(&["inspect", to.to_str().unwrap()]);
+            let said = String::from_utf8_lossy(&inspect.stdout);
+            assert!(
+                said.contains(&format!("compression {codec}")),
+                "{stack}: {said}"
+            );
+        }
+        let checked = common::interop(
+            &py,
+            &[
+                "check-csr",
+                gzip.to_str().unwrap(),
+                expected.to_str().unwrap(),
+            ],
+        );
+        assert!(checked.contains("5 matrices equal"), "{stack}: {checked}");
         // No staging directory or scratch file is left beside the outputs.
         let left: Vec<String> = std::fs::read_dir(d)
             .unwrap()

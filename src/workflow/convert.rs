@@ -1,8 +1,9 @@
 //! `scoop convert`: a copy of an `.h5ad` file whose `csc_matrix` matrices (X, each layer, raw/X,
 //! each obsm and obsp entry) are rewritten as `csr_matrix`, the same values in the same dtype,
-//! so that scoop can stream its rows. Everything else is copied unchanged, inside HDF5. The
-//! transpose runs in bounded memory with a scratch file in the output's staging directory
-//! ([`crate::io::csc`]).
+//! so that scoop can stream its rows. With `--compression`, X, the layers and raw/X are written
+//! with that codec whatever their encoding (the CSR and dense ones rewritten by rows, in their
+//! encoding and dtype). Everything else is copied unchanged, inside HDF5. The transpose runs in
+//! bounded memory with a scratch file in the output's staging directory ([`crate::io::csc`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,7 +13,9 @@ use hdf5::Group;
 
 use crate::error::Result;
 use crate::io::csc::{csc_nnz, csc_to_csr, is_csc, TransposeOptions};
-use crate::io::{h5ad::MAPPING_KEYS, Codec, H5adReader, OutputFile};
+use crate::io::matrix_rows::copy_rows;
+use crate::io::subset::RowPick;
+use crate::io::{h5ad::MAPPING_KEYS, Codec, H5adReader, OutputFile, ReadPath};
 use crate::progress::Progress;
 
 /// Everything `scoop convert` needs.
@@ -22,8 +25,13 @@ pub struct ConvertOptions {
     pub input: PathBuf,
     /// Output `.h5ad`.
     pub output: PathBuf,
-    /// Compression of the rewritten matrices' `data` and `indices`.
-    pub compression: Codec,
+    /// `None`: CSC matrices are written uncompressed (anndata's default) and every other
+    /// element is copied as it is stored. `Some(codec)`: X, each layer and raw/X are all
+    /// written with `codec`, the CSR and dense ones rewritten by rows (e.g. `none` or `gzip` for
+    /// a zstd file that Python must read without hdf5plugin).
+    pub compression: Option<Codec>,
+    /// Most rows per block when rewriting a CSR or dense matrix.
+    pub chunk_rows: usize,
     /// Most stored entries per block of columns read, and per band of rows gathered.
     pub chunk_values: usize,
     /// Overwrite an existing output.
@@ -35,8 +43,11 @@ pub struct ConvertOptions {
 /// What `convert` did.
 #[derive(Clone, Debug)]
 pub struct ConvertSummary {
-    /// The matrices rewritten as CSR (`X`, `layers/counts`, ...), with their stored entries.
+    /// The matrices rewritten from CSC as CSR (`X`, `layers/counts`, ...), with their stored
+    /// entries.
     pub transposed: Vec<(String, u64)>,
+    /// The CSR or dense matrices rewritten with `--compression`.
+    pub recoded: Vec<String>,
     /// Seconds in all.
     pub seconds: f64,
     /// The written file.
@@ -45,37 +56,43 @@ pub struct ConvertSummary {
 
 impl fmt::Display for ConvertSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.transposed.is_empty() {
-            write!(
-                f,
-                "no csc_matrix to rewrite; copied to {} in {:.2} s",
-                self.output.display(),
-                self.seconds
-            )
-        } else {
+        let mut parts = Vec::new();
+        if !self.transposed.is_empty() {
             let values: u64 = self.transposed.iter().map(|t| t.1).sum();
             let names: Vec<&str> = self.transposed.iter().map(|t| t.0.as_str()).collect();
-            write!(
-                f,
-                "rewrote {} as csr_matrix ({values} stored values) into {} in {:.2} s \
-                 ({:.0} values/s)",
+            parts.push(format!(
+                "rewrote {} as csr_matrix ({values} stored values, {:.0} values/s)",
                 names.join(", "),
-                self.output.display(),
-                self.seconds,
                 values as f64 / self.seconds.max(1e-9)
-            )
+            ));
         }
+        if !self.recoded.is_empty() {
+            parts.push(format!("recompressed {}", self.recoded.join(", ")));
+        }
+        if parts.is_empty() {
+            parts.push("no csc_matrix to rewrite; copied".into());
+        }
+        write!(
+            f,
+            "{} into {} in {:.2} s",
+            parts.join("; "),
+            self.output.display(),
+            self.seconds
+        )
     }
 }
 
-/// A `csc_matrix` element to rewrite: its parent group's path in the file ("" for the root)
-/// and its name.
-struct CscElement {
+/// A matrix `convert` writes itself instead of copying it: its parent group's path in the file
+/// ("" for the root), its name, and how.
+struct Rewrite {
     parent: &'static str,
     name: String,
+    /// Its stored entries when it is a `csc_matrix` to transpose; `None` for a CSR or dense
+    /// matrix rewritten by rows under `--compression`.
+    csc_nnz: Option<u64>,
 }
 
-impl CscElement {
+impl Rewrite {
     fn path(&self) -> String {
         if self.parent.is_empty() {
             self.name.clone()
@@ -88,24 +105,34 @@ impl CscElement {
 /// Groups whose members are matrices that may be `csc_matrix`.
 const MATRIX_GROUPS: [&str; 3] = ["layers", "obsm", "obsp"];
 
-/// The `csc_matrix` elements of `reader`'s file: X, each member of [`MATRIX_GROUPS`], raw/X.
-fn csc_elements(reader: &H5adReader) -> Result<Vec<CscElement>> {
+/// The matrices of `reader`'s file to rewrite: every `csc_matrix` among X, the members of
+/// [`MATRIX_GROUPS`] and raw/X; with `recode`, also X, each layer and raw/X in CSR or dense.
+fn rewrites(reader: &H5adReader, recode: bool, read_path: ReadPath) -> Result<Vec<Rewrite>> {
     let root = reader.root();
     let mut found = Vec::new();
-    if is_csc(root, "X")? {
-        found.push(CscElement {
-            parent: "",
-            name: "X".into(),
-        });
+    let mut consider = |parent: &'static str, group: &Group, name: String| -> Result<()> {
+        if is_csc(group, &name)? {
+            let csc_nnz = Some(csc_nnz(group, &name, read_path)?);
+            found.push(Rewrite {
+                parent,
+                name,
+                csc_nnz,
+            });
+        } else if recode && matches!(parent, "" | "layers" | "raw") {
+            found.push(Rewrite {
+                parent,
+                name,
+                csc_nnz: None,
+            });
+        }
+        Ok(())
+    };
+    if root.link_exists("X") {
+        consider("", root, "X".into())?;
     }
     for group in MATRIX_GROUPS {
         for key in reader.keys(group)? {
-            if is_csc(&reader.group(group)?, &key)? {
-                found.push(CscElement {
-                    parent: group,
-                    name: key,
-                });
-            }
+            consider(group, &reader.group(group)?, key)?;
         }
     }
     if let Some(raw) = root
@@ -113,11 +140,8 @@ fn csc_elements(reader: &H5adReader) -> Result<Vec<CscElement>> {
         .then(|| reader.group("raw").ok())
         .flatten()
     {
-        if is_csc(&raw, "X")? {
-            found.push(CscElement {
-                parent: "raw",
-                name: "X".into(),
-            });
+        if raw.link_exists("X") {
+            consider("raw", &raw, "X".into())?;
         }
     }
     Ok(found)
@@ -128,33 +152,28 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let t = Instant::now();
     let reader = H5adReader::open(&opts.input)?;
     let set = super::single_output(&opts.input, &opts.output, opts.force)?;
-    let csc = csc_elements(&reader)?;
     let read_path = crate::io::default_read_path();
-    let mut total = 0u64;
-    let mut sizes = Vec::with_capacity(csc.len());
-    for e in &csc {
-        let parent = group_in(reader.root(), e.parent, |g| reader.group(g))?;
-        let n = csc_nnz(&parent, &e.name, read_path)?;
-        sizes.push(n);
-        total += n;
-    }
+    let todo = rewrites(&reader, opts.compression.is_some(), read_path)?;
+    let codec = opts.compression.unwrap_or(Codec::None);
 
     let out = OutputFile::create_in(&set, &opts.output)?;
-    let raw_x = csc.iter().any(|e| e.parent == "raw");
+    let rewritten =
+        |parent: &str, name: &str| todo.iter().any(|r| r.parent == parent && r.name == name);
+    let raw_x = rewritten("raw", "X");
     // Every root member is copied whole (old layouts' `raw.X` and the like too), but the mapping
-    // groups (copied key by key), a CSC X and a raw whose X is CSC.
+    // groups (copied key by key), an X rewritten here and a raw whose X is.
     let members = reader.root_members()?;
     let whole: Vec<&str> = members
         .iter()
         .map(String::as_str)
         .filter(|m| !MAPPING_KEYS.contains(m))
-        .filter(|&m| !(m == "X" && csc.iter().any(|e| e.parent.is_empty())))
+        .filter(|&m| !(m == "X" && rewritten("", "X")))
         .filter(|&m| !(m == "raw" && raw_x))
         .collect();
-    let skip: Vec<String> = csc
+    let skip: Vec<String> = todo
         .iter()
-        .filter(|e| MATRIX_GROUPS.contains(&e.parent))
-        .map(CscElement::path)
+        .filter(|r| MATRIX_GROUPS.contains(&r.parent))
+        .map(Rewrite::path)
         .collect();
     let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     out.carry_over(&reader, &whole, &MAPPING_KEYS, &skip)?;
@@ -162,30 +181,55 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         out.carry_group_except(&reader, "raw", &["X"])?;
     }
 
-    let bar = Progress::new("convert", 3 * total, opts.quiet);
+    let n_obs = reader.shape()?.0;
+    let total: u64 = todo
+        .iter()
+        .map(|r| r.csc_nnz.map_or(n_obs as u64, |n| 3 * n))
+        .sum();
+    let bar = Progress::new("convert", total, opts.quiet);
     let staged = set.staged(&opts.output);
     let scratch = staged
         .parent()
         .unwrap_or(staged)
         .join(".scoop-transpose-scratch");
     let topts = TransposeOptions {
-        compression: opts.compression,
+        compression: codec,
         block_values: opts.chunk_values.max(1),
         band_values: opts.chunk_values.max(1),
         read_path,
     };
-    let mut transposed = Vec::with_capacity(csc.len());
-    for (e, &n) in csc.iter().zip(&sizes) {
-        let src = group_in(reader.root(), e.parent, |g| reader.group(g))?;
-        let dst = group_in(out.root(), e.parent, |g| out.group(g))?;
-        csc_to_csr(&src, &e.name, &dst, &scratch, &topts, &|k| bar.inc(k))?;
-        transposed.push((e.path(), n));
+    let (mut transposed, mut recoded) = (Vec::new(), Vec::new());
+    let every_row = vec![true; n_obs];
+    for r in &todo {
+        let src = group_in(reader.root(), r.parent, |g| reader.group(g))?;
+        let dst = group_in(out.root(), r.parent, |g| out.group(g))?;
+        match r.csc_nnz {
+            Some(n) => {
+                csc_to_csr(&src, &r.name, &dst, &scratch, &topts, &|k| bar.inc(k))?;
+                transposed.push((r.path(), n));
+            }
+            None => {
+                let pick = RowPick::Mask(&every_row);
+                copy_rows(
+                    &src,
+                    &r.name,
+                    &dst,
+                    pick,
+                    None,
+                    opts.chunk_rows.max(1),
+                    codec,
+                )?;
+                bar.inc(n_obs as u64);
+                recoded.push(r.path());
+            }
+        }
     }
     bar.finish();
     out.close()?;
     set.commit()?;
     Ok(ConvertSummary {
         transposed,
+        recoded,
         seconds: t.elapsed().as_secs_f64(),
         output: opts.output.clone(),
     })
