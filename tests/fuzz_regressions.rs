@@ -62,6 +62,25 @@ fn found_inputs_make_scoop_inspect_succeed_or_fail_with_one_line() {
     }
 }
 
+/// A `csc_matrix` X whose `indices` dataset declares 3.6e18 elements in chunks of 62: the
+/// parallel reader's chunk index held one slot per chunk of the extent and aborted allocating
+/// 5.9e16 of them. It now holds the allocated chunks only; the file reads (its indptr ends
+/// inside the real data), and `scoop convert` rewrites it. A crash would end this test binary.
+#[test]
+fn a_huge_declared_extent_reads_in_memory_bounded_by_the_file() {
+    for path in inputs(&fixtures().join("huge_extent")) {
+        if let Err(e) = read_all::read_all(&path) {
+            let line = e.to_string();
+            assert!(!line.contains('\n'), "{}: {line}", path.display());
+            assert!(
+                line.starts_with(path.to_str().unwrap()),
+                "{}: {line}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// HDF5 2.0's global heap decoder loops forever on an object 0 of size 0
 /// (`H5HG__cache_heap_deserialize`: `need = 0`, so the cursor never advances). Run with
 /// `--ignored` to see whether the bundled HDF5 still hangs.

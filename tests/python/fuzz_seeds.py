@@ -3,7 +3,7 @@
     fuzz_seeds.py DIR   writes DIR/seed_*.h5ad (a few kB each): CSR and dense X, float32,
                         float64 and int64 values, gzip and lzf chunks, categorical obs columns,
                         nullable strings, integers and booleans, obsm, varm, obsp, layers, raw
-                        and a nested uns.
+                        and a nested uns; a gzip csc_matrix X (`scoop convert`).
 """
 
 import sys
@@ -66,6 +66,10 @@ def main(out):
     a.uns["pca"] = {"variance": np.arange(3.0), "params": {"zero_center": True}}
     a.uns["title"] = "seed"
     a.write_h5ad(out / "seed_full.h5ad")
+
+    a = base(rng, n=12)
+    a.X = a.X.tocsc()
+    a.write_h5ad(out / "seed_csc_gzip.h5ad", compression="gzip")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,16 @@
 
 use std::path::Path;
 
-use scoop::io::{inspect, read_element, H5adReader, MatrixReader};
+use scoop::io::{csc, inspect, read_element, H5adReader, MatrixReader};
 use scoop::stream::{ChunkStream, RowSelection, StreamOptions};
 
 /// Rows per chunk: small, so multi-chunk code paths run on small files.
 const CHUNK_ROWS: usize = 5;
 
 /// Runs every reader on `path`: `scoop inspect`'s description; obs and var whole and by rows;
-/// a streaming pass over X (as preprocess and pca start); every obsm, varm, obsp, layers and uns
-/// element; raw's X rows. Returns the first error.
+/// a streaming pass over X (as preprocess and pca start), or for a `csc_matrix` X the transpose
+/// `scoop convert` runs (tiny budgets, into a scratch file); every obsm, varm, obsp, layers and
+/// uns element; raw's X rows. Returns the first error.
 pub fn read_all(path: &Path) -> scoop::Result<()> {
     inspect::describe(path)?;
     let f = H5adReader::open(path)?;
@@ -25,7 +26,25 @@ pub fn read_all(path: &Path) -> scoop::Result<()> {
         }
         df.read_rows(0..df.len())?;
     }
-    if f.has_x() {
+    if csc::is_csc(f.root(), "X")? {
+        let dir = tempfile::tempdir().map_err(|e| scoop::Error::io(path, e))?;
+        let out = hdf5::File::create(dir.path().join("out.h5"))
+            .map_err(|e| scoop::Error::InvalidArgument(e.to_string()))?;
+        let opts = csc::TransposeOptions {
+            compression: scoop::io::Codec::None,
+            block_values: 7,
+            band_values: 5,
+            read_path: scoop::io::ReadPath::Parallel,
+        };
+        csc::csc_to_csr(
+            f.root(),
+            "X",
+            &out,
+            &dir.path().join("scratch"),
+            &opts,
+            &|_| {},
+        )?;
+    } else if f.has_x() {
         let opts = StreamOptions {
             chunk_rows: CHUNK_ROWS,
             prefetch: 1,

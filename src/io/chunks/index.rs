@@ -48,14 +48,34 @@ pub(super) enum Layout {
     /// One unfiltered extent starting at this byte offset; `None` when never written (every
     /// element reads as zero).
     Contiguous(Option<u64>),
-    /// Fixed-size chunks of `chunk_len` elements; `chunks[i]` covers elements
-    /// `i * chunk_len .. (i + 1) * chunk_len` and is `None` when never written (zeros).
+    /// Fixed-size chunks of `chunk_len` elements; chunk `i` covers elements
+    /// `i * chunk_len .. (i + 1) * chunk_len` and is absent from `chunks` when never written
+    /// (zeros).
     Chunked {
         /// Elements per chunk (every chunk, the last included, is stored whole).
         chunk_len: usize,
-        /// One entry per chunk of the extent.
-        chunks: Vec<Option<ChunkLoc>>,
+        /// The allocated chunks.
+        chunks: ChunkMap,
     },
+}
+
+/// The allocated chunks of a dataset, by chunk number: as many entries as the file stores
+/// chunks (so a corrupt extent of 2^60 elements costs nothing), found by binary search.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct ChunkMap {
+    /// (chunk number, location), ascending by number, numbers unique.
+    entries: Vec<(u64, ChunkLoc)>,
+}
+
+impl ChunkMap {
+    /// Where chunk `i` is stored; `None` when it was never written.
+    pub fn get(&self, i: usize) -> Option<ChunkLoc> {
+        let i = i as u64;
+        self.entries
+            .binary_search_by_key(&i, |e| e.0)
+            .ok()
+            .map(|k| self.entries[k].1)
+    }
 }
 
 /// A dataset's storage map.
@@ -217,10 +237,10 @@ unsafe fn layout(id: hid_t, dcpl: hid_t, len: usize, elem_size: usize) -> Option
             }
             let chunk_len = usize::try_from(dims[0]).ok()?;
             chunk_len.checked_mul(elem_size)?;
-            let n_chunks = len.div_ceil(chunk_len);
             let mut walk = Walk {
                 chunk_len: chunk_len as u64,
-                chunks: vec![None; n_chunks],
+                n_chunks: len.div_ceil(chunk_len) as u64,
+                chunks: Vec::new(),
                 bad: false,
             };
             let rc = hdf5_sys::h5d::H5Dchunk_iter(
@@ -229,12 +249,15 @@ unsafe fn layout(id: hid_t, dcpl: hid_t, len: usize, elem_size: usize) -> Option
                 Some(visit),
                 (&mut walk as *mut Walk).cast(),
             );
-            if rc < 0 || walk.bad {
+            walk.chunks.sort_unstable_by_key(|e| e.0);
+            if rc < 0 || walk.bad || walk.chunks.windows(2).any(|w| w[0].0 == w[1].0) {
                 return None;
             }
             Some(Layout::Chunked {
                 chunk_len,
-                chunks: walk.chunks,
+                chunks: ChunkMap {
+                    entries: walk.chunks,
+                },
             })
         }
         _ => None,
@@ -244,7 +267,10 @@ unsafe fn layout(id: hid_t, dcpl: hid_t, len: usize, elem_size: usize) -> Option
 /// The state [`visit`] fills while HDF5 walks the allocated chunks.
 struct Walk {
     chunk_len: u64,
-    chunks: Vec<Option<ChunkLoc>>,
+    /// Chunks of the extent.
+    n_chunks: u64,
+    /// (chunk number, location) of each allocated chunk, in HDF5's order.
+    chunks: Vec<(u64, ChunkLoc)>,
     /// A chunk HDF5 listed that does not fit the extent.
     bad: bool,
 }
@@ -261,19 +287,18 @@ unsafe extern "C" fn visit(
     // coordinate per dimension (one here).
     let walk = unsafe { &mut *op_data.cast::<Walk>() };
     let start = unsafe { *offset };
-    let slot = (start % walk.chunk_len == 0)
-        .then(|| usize::try_from(start / walk.chunk_len).ok())
-        .flatten()
-        .and_then(|i| walk.chunks.get_mut(i));
-    match slot {
-        Some(s) if addr != HADDR_UNDEF => {
-            *s = Some(ChunkLoc {
+    let i = start / walk.chunk_len;
+    if start % walk.chunk_len == 0 && i < walk.n_chunks && addr != HADDR_UNDEF {
+        walk.chunks.push((
+            i,
+            ChunkLoc {
                 addr,
                 size,
                 mask: filter_mask,
-            })
-        }
-        _ => walk.bad = true,
+            },
+        ));
+    } else {
+        walk.bad = true;
     }
     0
 }

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 pub(crate) use convert::Element;
 use convert::{bytes_mut, convert, zero};
 use decode::Pipeline;
-use index::{ChunkLoc, Index, Layout};
+use index::{ChunkLoc, ChunkMap, Index, Layout};
 
 use super::filters;
 use crate::error::{Error, Result};
@@ -165,7 +165,7 @@ impl ChunkReader {
         &self,
         range: Range<usize>,
         chunk_len: usize,
-        chunks: &[Option<ChunkLoc>],
+        chunks: &ChunkMap,
         out: &mut [MaybeUninit<T>],
     ) -> Result<()> {
         if range.is_empty() {
@@ -188,7 +188,7 @@ impl ChunkReader {
         let new_kept = parts
             .into_par_iter()
             .map(|(ci, skip, part)| -> Result<Kept> {
-                let Some(loc) = chunks.get(ci).copied().flatten() else {
+                let Some(loc) = chunks.get(ci) else {
                     zero(part); // never written
                     return Ok(None);
                 };
