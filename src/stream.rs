@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::error::{Error, Result};
+pub use crate::io::chunk::rows_within;
 use crate::io::{CsrChunk, H5adReader, MatrixInfo, MatrixReader};
 
 /// Default cap on source rows per chunk.
@@ -31,20 +32,6 @@ pub const DEFAULT_CHUNK_ROWS: usize = 10_000;
 /// Default cap on stored values per chunk: 2M values are 16 MB of CSR in memory (f32 value and
 /// u32 column index each).
 pub const DEFAULT_CHUNK_VALUES: u64 = 2_000_000;
-
-/// Rows in a chunk that starts at the first row of `offsets` and holds at most `max_values`
-/// stored values: `offsets` are the `indptr` entries of the candidate rows (the chunk's first
-/// row's start to its last candidate's end, so `offsets.len() - 1` rows at most). At least one
-/// row (a row alone above the budget is a chunk of its own); none only when there is no
-/// candidate.
-pub fn rows_within(offsets: &[u64], max_values: u64) -> usize {
-    let Some((&first, rest)) = offsets.split_first() else {
-        return 0;
-    };
-    // Offsets never decrease, so the rows that fit are a prefix.
-    let fit = rest.partition_point(|&end| end.saturating_sub(first) <= max_values);
-    fit.max(1).min(rest.len())
-}
 
 /// Which rows of the source to deliver.
 #[derive(Clone, Debug, Default)]

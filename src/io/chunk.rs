@@ -2,6 +2,20 @@
 
 use std::ops::Range;
 
+/// Rows in a chunk that starts at the first row of `offsets` and holds at most `max_values`
+/// stored values: `offsets` are the `indptr` entries of the candidate rows (the chunk's first
+/// row's start to its last candidate's end, so `offsets.len() - 1` rows at most). At least one
+/// row (a row alone above the budget is a chunk of its own); none only when there is no
+/// candidate.
+pub fn rows_within(offsets: &[u64], max_values: u64) -> usize {
+    let Some((&first, rest)) = offsets.split_first() else {
+        return 0;
+    };
+    // Offsets never decrease, so the rows that fit are a prefix.
+    let fit = rest.partition_point(|&end| end.saturating_sub(first) <= max_values);
+    fit.max(1).min(rest.len())
+}
+
 /// Which source rows a chunk holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RowIds {

@@ -31,7 +31,10 @@ use hdf5::Group;
 use rayon::prelude::*;
 
 use super::array::{NumDtype, NumVec};
+use super::chunk::rows_within;
 use super::chunks::ReadPath;
+#[cfg(doc)]
+use super::csr::MatrixInfo;
 use super::csr::{CsrReader, CsrWriteOptions, CsrWriter};
 use super::filters::Codec;
 use super::h5::{self, format_err, H5Context};
@@ -68,26 +71,17 @@ pub struct Transposed {
 
 /// True when `parent/name` is a group whose `encoding-type` is `csc_matrix`.
 pub fn is_csc(parent: &Group, name: &str) -> Result<bool> {
-    if !parent.link_exists(name) || !h5::is_group(parent, name) {
+    if !h5::is_group(parent, name) {
         return Ok(false);
     }
     let g = parent.group(name).at(parent, name)?;
     Ok(h5::attr_str(&g, "encoding-type")?.as_deref() == Some("csc_matrix"))
 }
 
-/// Stored entries of the `csc_matrix` group `parent/name` (its `indptr`'s last offset), without
-/// reading values: what [`csc_to_csr`] reports progress against (three times: count, scatter,
-/// gather).
-pub fn csc_nnz(parent: &Group, name: &str, read_path: ReadPath) -> Result<u64> {
-    let g = parent.group(name).at(parent, name)?;
-    let cols = CsrReader::open_columns(g, read_path)?;
-    let n = cols.info().shape.0;
-    Ok(cols.offsets_of(&(n..n))?[0])
-}
-
 /// Writes the `csc_matrix` group `src/name` as a `csr_matrix` group `dst/name` with the same
 /// shape, values and dtype, through the scratch file `scratch` (created, and removed before
-/// returning). `progress` is called with entries done, three times over in all.
+/// returning). `progress` is called with entries done, three times over in all (the total is
+/// [`MatrixInfo::of`]'s `nnz`).
 pub fn csc_to_csr(
     src: &Group,
     name: &str,
@@ -200,20 +194,17 @@ pub fn csc_to_csr(
     })
 }
 
-/// Consecutive ranges of `0..ptr.len() - 1` holding at most `budget` entries each by the offsets
-/// `ptr` (an item holding more is a range of its own).
+/// Consecutive ranges of `0..ptr.len() - 1` holding at most `budget` entries each by the
+/// (non-decreasing) offsets `ptr`, an item holding more being a range of its own: cut as the
+/// stream cuts row chunks ([`rows_within`]).
 fn spans_by_values(ptr: &[u64], budget: usize) -> Vec<Range<usize>> {
     let n = ptr.len().saturating_sub(1);
     let mut spans = Vec::new();
     let mut start = 0;
-    for i in 0..n {
-        if i > start && ptr[i + 1] - ptr[start] > budget as u64 {
-            spans.push(start..i);
-            start = i;
-        }
-    }
-    if start < n {
-        spans.push(start..n);
+    while start < n {
+        let end = start + rows_within(&ptr[start..], budget as u64);
+        spans.push(start..end);
+        start = end;
     }
     spans
 }

@@ -12,10 +12,10 @@ use std::time::Instant;
 use hdf5::Group;
 
 use crate::error::Result;
-use crate::io::csc::{csc_nnz, csc_to_csr, is_csc, TransposeOptions};
+use crate::io::csc::{csc_to_csr, is_csc, TransposeOptions};
 use crate::io::matrix_rows::copy_rows;
 use crate::io::subset::RowPick;
-use crate::io::{h5ad::MAPPING_KEYS, Codec, H5adReader, OutputFile, ReadPath};
+use crate::io::{h5ad::MAPPING_KEYS, Codec, H5adReader, MatrixInfo, OutputFile};
 use crate::progress::Progress;
 
 /// Everything `scoop convert` needs.
@@ -107,12 +107,12 @@ const MATRIX_GROUPS: [&str; 3] = ["layers", "obsm", "obsp"];
 
 /// The matrices of `reader`'s file to rewrite: every `csc_matrix` among X, the members of
 /// [`MATRIX_GROUPS`] and raw/X; with `recode`, also X, each layer and raw/X in CSR or dense.
-fn rewrites(reader: &H5adReader, recode: bool, read_path: ReadPath) -> Result<Vec<Rewrite>> {
+fn rewrites(reader: &H5adReader, recode: bool) -> Result<Vec<Rewrite>> {
     let root = reader.root();
     let mut found = Vec::new();
     let mut consider = |parent: &'static str, group: &Group, name: String| -> Result<()> {
         if is_csc(group, &name)? {
-            let csc_nnz = Some(csc_nnz(group, &name, read_path)?);
+            let csc_nnz = Some(MatrixInfo::of(group, &name)?.nnz);
             found.push(Rewrite {
                 parent,
                 name,
@@ -153,7 +153,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let reader = H5adReader::open(&opts.input)?;
     let set = super::single_output(&opts.input, &opts.output, opts.force)?;
     let read_path = crate::io::default_read_path();
-    let todo = rewrites(&reader, opts.compression.is_some(), read_path)?;
+    let todo = rewrites(&reader, opts.compression.is_some())?;
     let codec = opts.compression.unwrap_or(Codec::None);
 
     let out = OutputFile::create_in(&set, &opts.output)?;
