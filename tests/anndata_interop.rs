@@ -394,10 +394,35 @@ fn csc_files_convert_to_the_csr_anndata_reads() {
             "{stack}: {err}"
         );
         assert!(!d.join("pp").exists(), "{stack}: output left behind");
+        // `scoop convert ARGS` succeeds; its summary line.
+        let convert = |args: &[&str]| -> String {
+            let run = common::scoop(&[&["convert"], args].concat());
+            assert!(
+                run.status.success(),
+                "{stack} {args:?}: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            String::from_utf8_lossy(&run.stdout).into_owned()
+        };
+        // anndata reads every matrix of `path` as the exact arrays of `tocsr()`.
+        let check_csr = |path: &std::path::Path| {
+            let checked = common::interop(
+                &py,
+                &[
+                    "check-csr",
+                    path.to_str().unwrap(),
+                    expected.to_str().unwrap(),
+                ],
+            );
+            assert!(checked.contains("5 matrices equal"), "{stack}: {checked}");
+        };
+        let inspect = |path: &std::path::Path| {
+            let out = common::scoop(&["inspect", path.to_str().unwrap()]);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
         for (codec, budget) in [("none", "2000000"), ("gzip", "300"), ("lzf", "57")] {
             let out = d.join(format!("conv_{codec}.h5ad"));
-            let run = common::scoop(&[
-                "convert",
+            let said = convert(&[
                 "-q",
                 csc.to_str().unwrap(),
                 "--out",
@@ -408,26 +433,11 @@ fn csc_files_convert_to_the_csr_anndata_reads() {
                 budget,
             ]);
             assert!(
-                run.status.success(),
-                "{stack} {codec}: {}",
-                String::from_utf8_lossy(&run.stderr)
-            );
-            let said = String::from_utf8_lossy(&run.stdout);
-            assert!(
                 said.contains("rewrote X, layers/counts, obsm/X_sparse, obsp/graph, raw/X"),
                 "{stack} {codec}: {said}"
             );
-            let checked = common::interop(
-                &py,
-                &[
-                    "check-csr",
-                    out.to_str().unwrap(),
-                    expected.to_str().unwrap(),
-                ],
-            );
-            assert!(checked.contains("5 matrices equal"), "{stack}: {checked}");
-            let inspect = common::scoop(&["inspect", out.to_str().unwrap()]);
-            assert!(String::from_utf8_lossy(&inspect.stdout).contains("X: csr_matrix float32"));
+            check_csr(&out);
+            assert!(inspect(&out).contains("X: csr_matrix float32"));
         }
         // --compression rewrites the CSR matrices too: zstd, then back to gzip, which anndata
         // reads without hdf5plugin, equal array for array.
@@ -436,36 +446,24 @@ fn csc_files_convert_to_the_csr_anndata_reads() {
             (d.join("conv_lzf.h5ad"), &zstd, "zstd"),
             (zstd.clone(), &gzip, "gzip"),
         ] {
-            let run = common::scoop(&[
-                "convert",
+            let said = convert(&[
                 from.to_str().unwrap(),
                 "--out",
                 to.to_str().unwrap(),
                 "--compression",
                 codec,
             ]);
-            let said = String::from_utf8_lossy(&run.stdout);
             assert!(
-                run.status.success() && said.contains("recompressed X, layers/counts, raw/X"),
-                "{stack} {codec}: {said} {}",
-                String::from_utf8_lossy(&run.stderr)
+                said.contains("recompressed X, layers/counts, raw/X"),
+                "{stack} {codec}: {said}"
             );
-            let inspect = common::scoop(&["inspect", to.to_str().unwrap()]);
-            let said = String::from_utf8_lossy(&inspect.stdout);
+            let said = inspect(to);
             assert!(
                 said.contains(&format!("compression {codec}")),
                 "{stack}: {said}"
             );
         }
-        let checked = common::interop(
-            &py,
-            &[
-                "check-csr",
-                gzip.to_str().unwrap(),
-                expected.to_str().unwrap(),
-            ],
-        );
-        assert!(checked.contains("5 matrices equal"), "{stack}: {checked}");
+        check_csr(&gzip);
         // No staging directory or scratch file is left beside the outputs.
         let left: Vec<String> = std::fs::read_dir(d)
             .unwrap()

@@ -31,14 +31,19 @@ fn found_inputs_read_to_an_error_without_panicking() {
     for path in found {
         let err = read_all::read_all(&path)
             .expect_err(&format!("{}: a corrupt file read cleanly", path.display()));
-        let line = err.to_string();
-        assert!(!line.contains('\n'), "{}: {line}", path.display());
-        assert!(
-            line.starts_with(path.to_str().unwrap()),
-            "{}: {line}",
-            path.display()
-        );
+        assert_one_line_naming(&path, &err);
     }
+}
+
+/// `err` is one line that starts with `path`.
+fn assert_one_line_naming(path: &Path, err: &scoop::Error) {
+    let line = err.to_string();
+    assert!(!line.contains('\n'), "{}: {line}", path.display());
+    assert!(
+        line.starts_with(path.to_str().unwrap()),
+        "{}: {line}",
+        path.display()
+    );
 }
 
 #[test]
@@ -70,13 +75,7 @@ fn found_inputs_make_scoop_inspect_succeed_or_fail_with_one_line() {
 fn a_huge_declared_extent_reads_in_memory_bounded_by_the_file() {
     for path in inputs(&fixtures().join("huge_extent")) {
         if let Err(e) = read_all::read_all(&path) {
-            let line = e.to_string();
-            assert!(!line.contains('\n'), "{}: {line}", path.display());
-            assert!(
-                line.starts_with(path.to_str().unwrap()),
-                "{}: {line}",
-                path.display()
-            );
+            assert_one_line_naming(&path, &e);
         }
     }
 }

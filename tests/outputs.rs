@@ -138,17 +138,23 @@ fn run_carries_layers_and_obsm_as_preprocess_then_concat() {
     args.extend(selection);
     args.extend(["--n-comps", "4", "--subsample", "30", "--n-neighbors", "5"]);
     ok(&scoop(&args));
-    check(
-        &py,
-        &[
-            "run",
-            s(&dir),
-            s(&pp.join("a_preprocessed.h5ad")),
-            s(&pp.join("b_preprocessed.h5ad")),
-        ],
-    );
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    // The run's outputs against preprocess' plates, in anndata.
+    let check_run = || {
+        check(
+            &py,
+            &[
+                "run",
+                s(&dir),
+                s(&pp.join("a_preprocessed.h5ad")),
+                s(&pp.join("b_preprocessed.h5ad")),
+            ],
+        )
+    };
+    check_run();
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+    };
+    let state = read();
     let merge = state["steps"]
         .as_array()
         .unwrap()
@@ -165,9 +171,6 @@ fn run_carries_layers_and_obsm_as_preprocess_then_concat() {
 
     // A rerun finds every step fresh; a record from before layers and obsm were carried (the
     // merge's parameters without them) is not, and the merge runs again.
-    let read = || -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
-    };
     let ran = |st: &serde_json::Value| -> Vec<String> {
         let names = st["last_run"]["ran"].as_array().unwrap();
         names
@@ -200,15 +203,7 @@ fn run_carries_layers_and_obsm_as_preprocess_then_concat() {
         "{:?}",
         ran(&read())
     );
-    check(
-        &py,
-        &[
-            "run",
-            s(&dir),
-            s(&pp.join("a_preprocessed.h5ad")),
-            s(&pp.join("b_preprocessed.h5ad")),
-        ],
-    );
+    check_run();
 }
 
 #[test]
